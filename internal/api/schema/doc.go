@@ -1,0 +1,20 @@
+// Package schema holds the JSON shapes of fleetd's HTTP API, which follows
+// fleet's v1 API under /fleet/v1. Both the server (internal/api) and the
+// client (internal/client, used by fleetctl) import it; nothing else lives here.
+//
+// Endpoints:
+//
+//	GET    /fleet/v1/units[?nextPageToken=T&pageSize=N]     -> UnitPage
+//	GET    /fleet/v1/units/{name}                           -> Unit
+//	PUT    /fleet/v1/units/{name}   body Unit                 201 created, 204 updated
+//	       (options+desiredState creates; desiredState alone changes state;
+//	        options differing from the stored unit replace it only with ?replace=true)
+//	DELETE /fleet/v1/units/{name}                             204
+//	GET    /fleet/v1/units/{name}/journal?lines=N[&follow=true][&machineID=ID]
+//	                                                          text/plain stream
+//	GET    /fleet/v1/state[?unitName=U&machineID=M&nextPageToken=T] -> UnitStatePage
+//	GET    /fleet/v1/machines[?nextPageToken=T]             -> MachinePage
+//	GET    /health                                          -> 200 "ok" when etcd answers
+//
+// Errors are {"error":{"code":400,"message":"unit web.service: [X-Fleet] Global: ..."}}.
+package schema
