@@ -1,0 +1,218 @@
+package fleetctl
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/flotilla-os/flotilla/internal/api/schema"
+	"github.com/flotilla-os/flotilla/internal/client"
+)
+
+// goal is what a blocking command waits for.
+type goal struct {
+	verb  string // start, load, stop, unload: fleet's "Triggered unit x start"
+	state string // the desired state set, in fleet's words
+}
+
+var (
+	goalStart  = goal{"start", schema.StateLaunched}
+	goalLoad   = goal{"load", schema.StateLoaded}
+	goalStop   = goal{"stop", schema.StateLoaded}
+	goalUnload = goal{"unload", schema.StateInactive}
+)
+
+// blockFlags are --no-block and --block-attempts.
+type blockFlags struct {
+	noBlock  bool
+	attempts int
+}
+
+// running are the systemd active states of a unit that has not stopped.
+var running = map[string]bool{"active": true, "activating": true, "deactivating": true, "reloading": true}
+
+// reached reports whether placed states (one per machine) satisfy g.
+func reached(g goal, placed []*schema.UnitState) bool {
+	switch g {
+	case goalStart:
+		if len(placed) == 0 {
+			return false
+		}
+		for _, s := range placed {
+			if s.SystemdActiveState != "active" {
+				return false
+			}
+		}
+		return true
+	case goalLoad:
+		if len(placed) == 0 {
+			return false
+		}
+		for _, s := range placed {
+			if s.SystemdLoadState != "loaded" {
+				return false
+			}
+		}
+		return true
+	case goalStop:
+		for _, s := range placed {
+			if running[s.SystemdActiveState] {
+				return false
+			}
+		}
+		return true
+	case goalUnload:
+		return len(placed) == 0
+	}
+	return false
+}
+
+// waitForUnits polls unit states until every unit reaches g, printing fleet's
+// "Unit x launched on m" lines; global units are not waited for, as in fleet.
+func (a *app) waitForUnits(units []*schema.Unit, g goal, bf blockFlags) error {
+	var names []string
+	for _, u := range units {
+		if isGlobal(u.Options) {
+			a.stdout("Triggered global unit %s %s", u.Name, g.verb)
+			continue
+		}
+		names = append(names, u.Name)
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if bf.noBlock {
+		for _, n := range names {
+			a.stdout("Triggered unit %s %s", n, g.verb)
+		}
+		return nil
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	pending := append([]string(nil), names...)
+	var last map[string][]*schema.UnitState
+	for attempt := 1; ; attempt++ {
+		filter := client.StateFilter{}
+		if len(pending) == 1 {
+			filter.UnitName = pending[0]
+		}
+		states, err := c.UnitStates(a.ctx, filter)
+		if err != nil {
+			return fmt.Errorf("waiting for units: %w", err)
+		}
+		last = map[string][]*schema.UnitState{}
+		for _, s := range states {
+			last[s.Name] = append(last[s.Name], s)
+		}
+		var still []string
+		for _, n := range pending {
+			placed, _ := splitPlaced(last[n])
+			if !reached(g, placed) {
+				still = append(still, n)
+				continue
+			}
+			a.printReached(n, g, placed)
+		}
+		pending = still
+		if len(pending) == 0 {
+			return nil
+		}
+		if bf.attempts > 0 && attempt >= bf.attempts {
+			break
+		}
+		select {
+		case <-a.ctx.Done():
+			return a.ctx.Err()
+		case <-time.After(a.rt.PollInterval):
+		}
+	}
+	var errs []error
+	for _, n := range pending {
+		errs = append(errs, a.notReached(n, g, last[n]))
+	}
+	return errors.Join(errs...)
+}
+
+// splitPlaced separates the states of units on a machine from the record of
+// a unit fleetd could not place (no machine ID), which carries the reason.
+func splitPlaced(states []*schema.UnitState) (placed []*schema.UnitState, unplacedReason string) {
+	for _, s := range states {
+		if s.MachineID == "" {
+			if s.Reason != "" {
+				unplacedReason = s.Reason
+			}
+			continue
+		}
+		placed = append(placed, s)
+	}
+	return placed, unplacedReason
+}
+
+func (a *app) printReached(name string, g goal, placed []*schema.UnitState) {
+	if len(placed) == 0 {
+		if g == goalStop {
+			a.stdout("Unit %s %s", name, schema.StateLoaded)
+			return
+		}
+		a.stdout("Unit %s %s", name, schema.StateInactive)
+		return
+	}
+	for _, s := range placed {
+		a.stdout("Unit %s %s on %s", name, g.state, a.machineLegend(s.MachineID, false))
+	}
+}
+
+// notReached explains why name did not reach g within the attempts.
+func (a *app) notReached(name string, g goal, states []*schema.UnitState) error {
+	placed, reason := splitPlaced(states)
+	if len(placed) == 0 && reason != "" && g != goalUnload && g != goalStop {
+		return fmt.Errorf("Unit %s not placed: %s", name, reason)
+	}
+	for _, s := range placed {
+		if s.SystemdActiveState == "failed" {
+			msg := fmt.Sprintf("Unit %s failed on %s", name, a.machineLegend(s.MachineID, false))
+			if s.Reason != "" {
+				msg += ": " + s.Reason
+			}
+			return errors.New(msg)
+		}
+	}
+	return fmt.Errorf("timed out waiting for unit %s to report state %s", name, g.state)
+}
+
+// machineLegend is fleet's "<8 chars>.../<ip>", or the full ID with full.
+func (a *app) machineLegend(id string, full bool) string {
+	if id == "" {
+		return "-"
+	}
+	legend := id
+	if !full && len(id) > 8 {
+		legend = id[:8] + "..."
+	}
+	if m := a.machine(id); m != nil && m.PrimaryIP != "" {
+		legend += "/" + m.PrimaryIP
+	}
+	return legend
+}
+
+// machine returns the machine of id from a list fetched once per invocation;
+// nil when unknown or when the list cannot be had (best effort, as fleet).
+func (a *app) machine(id string) *schema.Machine {
+	if a.machines == nil {
+		a.machines = map[string]*schema.Machine{}
+		c, err := a.client()
+		if err != nil {
+			return nil
+		}
+		ms, err := c.Machines(a.ctx)
+		if err != nil {
+			return nil
+		}
+		for _, m := range ms {
+			a.machines[m.ID] = m
+		}
+	}
+	return a.machines[id]
+}
