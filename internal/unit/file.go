@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	sdunit "github.com/coreos/go-systemd/v22/unit"
 )
@@ -37,44 +39,148 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("unit ")
 	b.WriteString(e.Unit)
-	if e.Section != "" || e.Field != "" {
+	if e.Section != "" {
 		b.WriteString(": [")
 		b.WriteString(e.Section)
 		b.WriteString("]")
-		if e.Field != "" {
+	}
+	if e.Field != "" {
+		if e.Section != "" {
 			b.WriteString(" ")
-			b.WriteString(e.Field)
+		} else {
+			b.WriteString(": ")
 		}
+		b.WriteString(e.Field)
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Msg)
 	return b.String()
 }
 
-// Parse parses the contents of unit file name. Continuation lines are joined,
-// comments dropped; the result is independent of the input's formatting.
+// Parse parses the contents of unit file name with systemd's rules: lines
+// ending in a backslash continue on the next line (the backslash becomes a
+// space, comment lines inside a continuation are skipped), blank lines and
+// lines starting with '#' or ';' are comments, "[Section]" starts a section and
+// every other line is Name=Value with surrounding whitespace trimmed. The
+// result is independent of the input's formatting.
+//
+// It does not use go-systemd's lexer, which limits lines to 2048 bytes (real
+// ExecStart lines are longer), starts a section at any '[' met before the
+// first section, lets section names span lines and silently drops assignments
+// before the first section. Parse rejects those instead, along with invalid
+// UTF-8 and control characters; it never panics.
 func Parse(name string, data []byte) (*File, error) {
 	if len(data) > MaxFileSize {
 		return nil, &Error{Unit: name, Msg: fmt.Sprintf("unit file is %d bytes, more than the %d allowed", len(data), MaxFileSize)}
 	}
-	opts, err := sdunit.DeserializeOptions(bytes.NewReader(data))
-	if err != nil {
-		return nil, &Error{Unit: name, Msg: "malformed unit file: " + err.Error()}
+	bad := func(line int, format string, args ...any) (*File, error) {
+		return nil, &Error{Unit: name, Msg: fmt.Sprintf("line %d: ", line) + fmt.Sprintf(format, args...)}
 	}
-	f := &File{Options: make([]Option, 0, len(opts))}
-	for _, o := range opts {
-		f.Options = append(f.Options, Option{Section: o.Section, Name: o.Name, Value: normaliseValue(o.Value)})
+	if !utf8.Valid(data) {
+		return nil, &Error{Unit: name, Msg: "unit file is not valid UTF-8"}
+	}
+	f := &File{}
+	section := ""
+	lines := strings.Split(string(data), "\n")
+	for i := 0; i < len(lines); i++ {
+		lineNo := i + 1
+		l := strings.TrimSpace(strings.TrimSuffix(lines[i], "\r"))
+		if l == "" || l[0] == '#' || l[0] == ';' {
+			continue
+		}
+		// Join continuation lines; systemd skips comments inside them.
+		for strings.HasSuffix(l, "\\") && i+1 < len(lines) {
+			i++
+			next := strings.TrimSpace(strings.TrimSuffix(lines[i], "\r"))
+			if next != "" && (next[0] == '#' || next[0] == ';') {
+				continue // l still ends in a backslash
+			}
+			l = l[:len(l)-1] + " " + next
+		}
+		// A backslash on the last line continues onto nothing.
+		l = strings.TrimRightFunc(l, func(r rune) bool { return r == '\\' || unicode.IsSpace(r) })
+		if l == "" {
+			continue
+		}
+		if strings.IndexFunc(l, isControl) >= 0 {
+			return bad(lineNo, "control character in line")
+		}
+		if l[0] == '[' {
+			if l[len(l)-1] != ']' {
+				return bad(lineNo, "section header %q does not end in ']'", l)
+			}
+			section = l[1 : len(l)-1]
+			if msg := checkSection(section); msg != "" {
+				return bad(lineNo, "%s", msg)
+			}
+			continue
+		}
+		eq := strings.IndexByte(l, '=')
+		if eq < 0 {
+			return bad(lineNo, "%q is neither a [Section] nor a Name=Value assignment", l)
+		}
+		if section == "" {
+			return bad(lineNo, "assignment %q comes before the first [Section]", l)
+		}
+		o := Option{Section: section, Name: strings.TrimSpace(l[:eq]), Value: strings.TrimSpace(l[eq+1:])}
+		if msg := checkName(o.Name); msg != "" {
+			return bad(lineNo, "%s", msg)
+		}
+		f.Options = append(f.Options, o)
 	}
 	return f, nil
 }
 
-// normaliseValue removes the backslash-newline sequences go-systemd keeps in
-// continued values, so that a unit's hash does not depend on its line breaks.
-func normaliseValue(v string) string {
-	if !strings.Contains(v, "\\\n") {
-		return strings.TrimSpace(v)
+func isControl(r rune) bool { return r != '\t' && unicode.IsControl(r) }
+
+func checkSection(s string) string {
+	if s == "" {
+		return "empty section name"
 	}
-	return strings.TrimSpace(strings.ReplaceAll(v, "\\\n", " "))
+	if strings.ContainsAny(s, "[]") || strings.IndexFunc(s, isControl) >= 0 {
+		return fmt.Sprintf("section name %q may not contain '[', ']' or control characters", s)
+	}
+	return ""
+}
+
+func checkName(n string) string {
+	if n == "" {
+		return "option with an empty name"
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Sprintf("option name %q may only contain letters, digits and \"-_.\"", n)
+		}
+	}
+	return ""
+}
+
+// Check reports, as an *Error naming unit, options that Parse could not have
+// produced and that would not survive String and Parse unchanged: bad section
+// or option names, values with line breaks, control characters, surrounding
+// whitespace or a trailing backslash. Files from Parse always pass; use it on
+// files built with FromOptions from API input.
+func (f *File) Check(unit string) error {
+	for _, o := range f.Options {
+		bad := func(msg string) error { return &Error{Unit: unit, Section: o.Section, Field: o.Name, Msg: msg} }
+		if msg := checkSection(o.Section); msg != "" {
+			return bad(msg)
+		}
+		if msg := checkName(o.Name); msg != "" {
+			return bad(msg)
+		}
+		switch v := o.Value; {
+		case !utf8.ValidString(v):
+			return bad("value is not valid UTF-8")
+		case strings.IndexFunc(v, isControl) >= 0:
+			return bad("value contains a line break or control character; join continued lines with spaces")
+		case strings.TrimSpace(v) != v:
+			return bad("value has leading or trailing whitespace")
+		case strings.HasSuffix(v, "\\"):
+			return bad("value ends in a backslash, which would continue it onto the next line")
+		}
+	}
+	return nil
 }
 
 // FromOptions builds a File from options (as received over the API).
