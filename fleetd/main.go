@@ -1,0 +1,34 @@
+// Command fleetd is the Flotilla cluster daemon: an embedded etcd member (or
+// client), fleet's engine and agent, the native unit manager and the API.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/flotilla-os/flotilla/internal/fleetd"
+	"github.com/flotilla-os/flotilla/internal/lifeline"
+)
+
+func main() {
+	logger := log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds)
+	cfg, err := fleetd.ParseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		logger.Fatal(err)
+	}
+	// Units live in fleetd's own PID namespace: if fleetd is killed, they die too.
+	lifeline.Enter()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := fleetd.Run(ctx, cfg, logger); err != nil {
+		logger.Fatal(err)
+	}
+}

@@ -1,0 +1,280 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/flotilla-os/flotilla/internal/registry"
+	"github.com/flotilla-os/flotilla/internal/unitmgr"
+)
+
+// Config describes the machine an agent runs on.
+type Config struct {
+	Machine registry.MachineRecord
+	TTL     time.Duration // machine lease; default 5s
+	Logf    func(format string, args ...any)
+}
+
+// Agent runs the units placed on one machine.
+type Agent struct {
+	reg *registry.Registry
+	mgr unitmgr.Manager
+	cfg Config
+
+	mu      sync.Mutex // guards the fields below and serialises apply with fence
+	desired map[string]*registry.Placement
+	applied map[string]applied
+	loadErr map[string]string
+	fenced  bool
+
+	kick   chan struct{} // placements or fencing changed: apply again
+	states *stateWriter
+}
+
+type applied struct{ hash, target string }
+
+// New returns an agent for the machine in cfg.
+func New(reg *registry.Registry, mgr unitmgr.Manager, cfg Config) *Agent {
+	if cfg.TTL == 0 {
+		cfg.TTL = 5 * time.Second
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	a := &Agent{
+		reg: reg, mgr: mgr, cfg: cfg,
+		desired: map[string]*registry.Placement{},
+		applied: map[string]applied{},
+		loadErr: map[string]string{},
+		kick:    make(chan struct{}, 1),
+	}
+	a.states = newStateWriter(a)
+	return a
+}
+
+// Run keeps the machine registered and its units in line until ctx is done.
+// On return the units keep running; the caller decides whether to stop them.
+func (a *Agent) Run(ctx context.Context) error {
+	go a.states.run(ctx)
+	go a.applyLoop(ctx)
+	for ctx.Err() == nil {
+		err := a.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		a.cfg.Logf("agent: %v; registering again", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(a.cfg.TTL / 10):
+		}
+	}
+	return nil
+}
+
+// session is one lease: register, renew, watch placements until the lease is lost.
+func (a *Agent) session(ctx context.Context) error {
+	cli := a.reg.Client()
+	granted := time.Now()
+	gctx, cancel := context.WithTimeout(ctx, a.cfg.TTL)
+	lease, err := cli.Grant(gctx, int64(max(a.cfg.TTL/time.Second, 1)))
+	cancel()
+	if err != nil {
+		return fmt.Errorf("grant lease: %w", err)
+	}
+	m := a.cfg.Machine
+	m.StartedAt = time.Now().UTC()
+	if err := a.reg.RegisterMachine(ctx, &m, lease.ID); err != nil {
+		return err
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	a.states.setLease(lease.ID)
+	lost := make(chan error, 2)
+	go func() { lost <- a.renew(sctx, lease.ID, granted) }()
+	go func() { lost <- a.watch(sctx) }()
+	err = <-lost
+	return err
+}
+
+// renew keeps the lease alive and fences when renewals stop succeeding.
+func (a *Agent) renew(ctx context.Context, lease clientv3.LeaseID, last time.Time) error {
+	every := a.cfg.TTL / 5
+	fenceAfter, killBy := a.cfg.TTL*3/5, a.cfg.TTL*4/5
+	var lastMu sync.Mutex
+	fence := time.AfterFunc(fenceAfter, func() {
+		lastMu.Lock()
+		deadline := last.Add(killBy)
+		lastMu.Unlock()
+		a.fence(deadline)
+	})
+	defer fence.Stop()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		sent := time.Now()
+		rctx, cancel := context.WithTimeout(ctx, every)
+		_, err := a.reg.Client().KeepAliveOnce(rctx, lease)
+		cancel()
+		switch {
+		case err == nil:
+			lastMu.Lock()
+			last = sent
+			lastMu.Unlock()
+			fence.Reset(time.Until(sent.Add(fenceAfter)))
+			a.unfence()
+		case errors.Is(err, rpctypes.ErrLeaseNotFound):
+			a.fence(time.Now().Add(a.cfg.TTL / 5))
+			return fmt.Errorf("lease %x expired", lease)
+		}
+	}
+}
+
+// fence kills every local unit; they are no longer provably ours.
+func (a *Agent) fence(deadline time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fenced {
+		return
+	}
+	a.fenced = true
+	a.cfg.Logf("agent: cannot renew lease of %s: fencing local units", a.cfg.Machine.ID)
+	if err := a.mgr.Fence(deadline); err != nil {
+		a.cfg.Logf("agent: fence: %v", err)
+	}
+	a.applied = map[string]applied{}
+}
+
+func (a *Agent) unfence() {
+	a.mu.Lock()
+	was := a.fenced
+	a.fenced = false
+	a.mu.Unlock()
+	if was {
+		a.cfg.Logf("agent: lease renewed again: restoring units")
+		a.poke()
+	}
+}
+
+func (a *Agent) poke() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// watch mirrors our placements into a.desired until the watch fails.
+func (a *Agent) watch(ctx context.Context) error {
+	ps, rev, err := a.reg.Placements(ctx, a.cfg.Machine.ID)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.desired = ps
+	a.mu.Unlock()
+	a.poke()
+	prefix := registry.MachinePlacementPrefix(a.cfg.Machine.ID)
+	wch := a.reg.Client().Watch(clientv3.WithRequireLeader(ctx), prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	for resp := range wch {
+		if err := resp.Err(); err != nil {
+			return fmt.Errorf("watch placements: %w", err)
+		}
+		a.mu.Lock()
+		for _, ev := range resp.Events {
+			name := registry.PlacementUnit(string(ev.Kv.Key))
+			if ev.Type == clientv3.EventTypeDelete {
+				delete(a.desired, name)
+				continue
+			}
+			if p, err := registry.DecodePlacement(ev.Kv.Value); err == nil {
+				a.desired[name] = p
+			}
+		}
+		a.mu.Unlock()
+		a.poke()
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errors.New("placement watch closed")
+}
+
+func (a *Agent) applyLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.kick:
+		}
+		a.apply()
+	}
+}
+
+// apply drives the manager from a.applied towards a.desired.
+func (a *Agent) apply() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fenced {
+		return
+	}
+	for name, p := range a.desired {
+		cur, ok := a.applied[name]
+		if ok && cur.hash == p.Hash && cur.target == p.Target {
+			continue
+		}
+		if err := a.applyOne(name, p, cur, ok); err != nil {
+			a.cfg.Logf("agent: %s: %v", name, err)
+		}
+		a.states.mark(name)
+	}
+	for name := range a.applied {
+		if _, ok := a.desired[name]; ok {
+			continue
+		}
+		if err := a.mgr.Unload(name); err != nil && !errors.Is(err, unitmgr.ErrNotLoaded) {
+			a.cfg.Logf("agent: unload %s: %v", name, err)
+		}
+		delete(a.applied, name)
+		a.states.mark(name)
+	}
+	for name := range a.loadErr {
+		if _, ok := a.desired[name]; !ok {
+			delete(a.loadErr, name)
+			a.states.mark(name)
+		}
+	}
+}
+
+func (a *Agent) applyOne(name string, p *registry.Placement, cur applied, known bool) error {
+	if !known || cur.hash != p.Hash {
+		if known && cur.target == registry.TargetLaunched {
+			_ = a.mgr.Stop(name)
+		}
+		if err := a.mgr.Load(name, (&registry.UnitRecord{Options: p.Options}).File()); err != nil {
+			a.loadErr[name] = err.Error()
+			a.applied[name] = applied{hash: p.Hash, target: p.Target}
+			return err
+		}
+		delete(a.loadErr, name)
+		cur = applied{hash: p.Hash, target: registry.TargetLoaded}
+	}
+	var err error
+	switch {
+	case p.Target == registry.TargetLaunched && cur.target != registry.TargetLaunched:
+		err = a.mgr.Start(name)
+	case p.Target != registry.TargetLaunched && cur.target == registry.TargetLaunched:
+		err = a.mgr.Stop(name)
+	}
+	a.applied[name] = applied{hash: p.Hash, target: p.Target}
+	return err
+}

@@ -1,0 +1,164 @@
+package agent
+
+import (
+	"context"
+	"reflect"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/flotilla-os/flotilla/internal/registry"
+	"github.com/flotilla-os/flotilla/internal/unitmgr"
+)
+
+// stateWriter reports unit states: only those that changed since the last
+// write, batched into as few transactions as possible, retried with backoff
+// while etcd is unreachable.
+type stateWriter struct {
+	a *Agent
+
+	mu      sync.Mutex
+	lease   clientv3.LeaseID
+	pending map[string]bool
+	written map[string]registry.StateRecord
+	wake    chan struct{}
+}
+
+func newStateWriter(a *Agent) *stateWriter {
+	return &stateWriter{a: a, pending: map[string]bool{}, written: map[string]registry.StateRecord{}, wake: make(chan struct{}, 1)}
+}
+
+// setLease starts a new lease: every state is written again on it.
+func (w *stateWriter) setLease(id clientv3.LeaseID) {
+	w.mu.Lock()
+	w.lease = id
+	for name := range w.written {
+		w.pending[name] = true
+	}
+	w.written = map[string]registry.StateRecord{}
+	w.mu.Unlock()
+	for _, name := range w.a.mgr.Units() {
+		w.mark(name)
+	}
+}
+
+func (w *stateWriter) mark(name string) {
+	w.mu.Lock()
+	w.pending[name] = true
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *stateWriter) run(ctx context.Context) {
+	changes := w.a.mgr.Changes()
+	backoff := 100 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case name := <-changes:
+			w.mark(name)
+			continue
+		case <-w.wake:
+		}
+		if err := w.flush(ctx); err != nil {
+			w.a.cfg.Logf("agent: report states: %v (retrying in %s)", err, backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			w.mark("")
+			continue
+		}
+		backoff = 100 * time.Millisecond
+	}
+}
+
+// flush writes every pending state that differs from what was last written.
+func (w *stateWriter) flush(ctx context.Context) error {
+	w.mu.Lock()
+	names := w.pending
+	w.pending = map[string]bool{}
+	lease := w.lease
+	w.mu.Unlock()
+	if lease == 0 {
+		w.requeue(names)
+		return nil
+	}
+	var writes []registry.StateWrite
+	recs := map[string]registry.StateRecord{}
+	for name := range names {
+		if name == "" {
+			continue
+		}
+		rec, ok := w.a.record(name)
+		w.mu.Lock()
+		old, had := w.written[name]
+		w.mu.Unlock()
+		switch {
+		case !ok && had:
+			writes = append(writes, registry.StateWrite{Unit: name})
+		case ok && (!had || !reflect.DeepEqual(old, rec)):
+			r := rec
+			writes = append(writes, registry.StateWrite{Unit: name, Record: &r})
+			recs[name] = rec
+		}
+	}
+	if len(writes) == 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, w.a.cfg.TTL)
+	defer cancel()
+	if err := w.a.reg.WriteStates(wctx, w.a.cfg.Machine.ID, lease, writes); err != nil {
+		w.requeue(names)
+		return err
+	}
+	w.mu.Lock()
+	for _, wr := range writes {
+		if wr.Record == nil {
+			delete(w.written, wr.Unit)
+		} else {
+			w.written[wr.Unit] = recs[wr.Unit]
+		}
+	}
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *stateWriter) requeue(names map[string]bool) {
+	w.mu.Lock()
+	for n := range names {
+		w.pending[n] = true
+	}
+	w.mu.Unlock()
+}
+
+// record is what this machine reports for a unit now; ok is false when the
+// unit is not ours any more.
+func (a *Agent) record(name string) (registry.StateRecord, bool) {
+	a.mu.Lock()
+	p, placed := a.desired[name]
+	ap := a.applied[name]
+	loadErr := a.loadErr[name]
+	a.mu.Unlock()
+	rec := registry.StateRecord{Unit: name, Machine: a.cfg.Machine.ID, Applied: ap.target}
+	if placed {
+		rec.Hash = p.Hash
+	}
+	if loadErr != "" && placed {
+		rec.State = unitmgr.State{Load: unitmgr.LoadError, Active: unitmgr.ActiveFailed, Sub: "failed", Reason: loadErr}
+		return rec, true
+	}
+	st, ok := a.mgr.State(name)
+	if !ok {
+		return rec, false
+	}
+	rec.State = st
+	return rec, true
+}

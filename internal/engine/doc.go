@@ -1,0 +1,11 @@
+// Package engine is fleet's engine: on the one machine that wins the etcd
+// election (clientv3/concurrency), it turns the registry into placements.
+//
+// It reacts to watch events on units, desired states and machines (a machine
+// whose lease expires vanishes from machines/, which is itself the event that
+// reschedules its units), reads a snapshot, asks the pure function
+// schedule.Place where everything goes, and writes the difference in batched
+// transactions guarded by its leadership key, so a deposed leader cannot write.
+//
+// It does not run units (the agent does) nor validate user input (the API does).
+package engine

@@ -1,0 +1,243 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/flotilla-os/flotilla/internal/registry"
+	"github.com/flotilla-os/flotilla/internal/schedule"
+	"github.com/flotilla-os/flotilla/internal/unit"
+)
+
+// Config tunes an Engine.
+type Config struct {
+	MachineID string        // our identity in the election
+	TTL       time.Duration // leadership lease; a dead leader is replaced within it
+	// Settle is how long to wait for more events before reconciling; it
+	// batches a burst of submissions into few reconciles. Default 20ms.
+	Settle time.Duration
+	// Resync reconciles even without events, as a safety net. Default 1m.
+	Resync time.Duration
+	Logf   func(format string, args ...any)
+}
+
+// Engine places units while it is the leader.
+type Engine struct {
+	reg *registry.Registry
+	cfg Config
+}
+
+// New returns an engine over reg.
+func New(reg *registry.Registry, cfg Config) *Engine {
+	if cfg.Settle == 0 {
+		cfg.Settle = 20 * time.Millisecond
+	}
+	if cfg.Resync == 0 {
+		cfg.Resync = time.Minute
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	return &Engine{reg: reg, cfg: cfg}
+}
+
+// Run campaigns for leadership and, while leading, reconciles. It returns
+// when ctx is done.
+func (e *Engine) Run(ctx context.Context) error {
+	ttl := max(int(e.cfg.TTL/time.Second), 1)
+	for ctx.Err() == nil {
+		err := e.term(ctx, ttl)
+		if ctx.Err() != nil {
+			return nil
+		}
+		e.cfg.Logf("engine: %v; campaigning again", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// term is one campaign and, if won, one leadership term.
+func (e *Engine) term(ctx context.Context, ttl int) error {
+	session, err := concurrency.NewSession(e.reg.Client(), concurrency.WithTTL(ttl), concurrency.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("session: %w", err)
+	}
+	defer session.Close()
+	election := concurrency.NewElection(session, registry.ElectionPrefix)
+	if err := election.Campaign(ctx, e.cfg.MachineID); err != nil {
+		return fmt.Errorf("campaign: %w", err)
+	}
+	e.cfg.Logf("engine: %s is the leader", e.cfg.MachineID)
+	guard := clientv3.Compare(clientv3.CreateRevision(election.Key()), "=", election.Rev())
+	leadCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-session.Done():
+			cancel()
+		case <-leadCtx.Done():
+		}
+	}()
+	err = e.lead(leadCtx, guard)
+	if ctx.Err() == nil {
+		// Resign so the next engine need not wait out our lease.
+		rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
+		_ = election.Resign(rctx)
+		rcancel()
+	}
+	return err
+}
+
+// lead reconciles on every relevant event until leadership ends.
+func (e *Engine) lead(ctx context.Context, guard clientv3.Cmp) error {
+	events := make(chan struct{}, 1)
+	for _, prefix := range registry.EngineWatchPrefixes() {
+		wch := e.reg.Client().Watch(clientv3.WithRequireLeader(ctx), prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		go forward(wch, events)
+	}
+	resync := time.NewTicker(e.cfg.Resync)
+	defer resync.Stop()
+	for {
+		if err := e.Reconcile(ctx, guard); err != nil {
+			if errors.Is(err, registry.ErrNotLeader) || ctx.Err() != nil {
+				return fmt.Errorf("leadership lost: %w", err)
+			}
+			e.cfg.Logf("engine: reconcile: %v", err)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(500 * time.Millisecond): // retry after an etcd error
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-events:
+		case <-resync.C:
+		}
+		e.settle(ctx, events)
+	}
+}
+
+// settle waits until events stop arriving for Settle (at most 10×Settle).
+func (e *Engine) settle(ctx context.Context, events chan struct{}) {
+	deadline := time.After(10 * e.cfg.Settle)
+	for {
+		select {
+		case <-events:
+		case <-time.After(e.cfg.Settle):
+			return
+		case <-deadline:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func forward(wch clientv3.WatchChan, events chan<- struct{}) {
+	for range wch {
+		select {
+		case events <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Reconcile reads the registry once and writes what differs from the plan.
+func (e *Engine) Reconcile(ctx context.Context, guard clientv3.Cmp) error {
+	snap, err := e.reg.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	changes := Plan(snap)
+	if len(changes) == 0 {
+		return nil
+	}
+	_, err = e.reg.Apply(ctx, guard, changes)
+	return err
+}
+
+// Plan computes the writes that bring a snapshot's placements in line with
+// the schedule. It is a pure function of the snapshot.
+func Plan(snap *registry.Snapshot) []registry.Change {
+	in := schedule.Snapshot{Current: map[string][]string{}}
+	for id, m := range snap.Machines {
+		in.Machines = append(in.Machines, schedule.Machine{ID: id, Metadata: m.Metadata})
+	}
+	invalid := map[string]string{}
+	for name, u := range snap.Units {
+		target := snap.Desired[name]
+		if target == "" || target == registry.TargetInactive {
+			continue
+		}
+		n, err := unit.ParseName(name)
+		if err != nil || n.IsTemplate() {
+			continue
+		}
+		fl, err := unit.ParseFleet(n, u.File())
+		if err != nil {
+			invalid[name] = err.Error()
+			continue
+		}
+		in.Units = append(in.Units, schedule.Unit{Name: name, Fleet: fl})
+	}
+	for name, ps := range snap.Placements {
+		for _, p := range ps {
+			in.Current[name] = append(in.Current[name], p.Machine)
+		}
+	}
+	res := schedule.Place(in)
+
+	var dels, puts []registry.Change
+	for name, ps := range snap.Placements {
+		want := res.Placements[name]
+		for _, p := range ps {
+			if !slices.Contains(want, p.Machine) {
+				dels = append(dels, registry.DeletePlacement(name, p.Machine))
+			}
+		}
+	}
+	for name, machines := range res.Placements {
+		u, target := snap.Units[name], snap.Desired[name]
+		for _, m := range machines {
+			if cur := find(snap.Placements[name], m); cur != nil && cur.Target == target && cur.Hash == u.Hash {
+				continue
+			}
+			puts = append(puts, registry.PutPlacement(&registry.Placement{Unit: name, Machine: m, Target: target, Hash: u.Hash, Options: u.Options}))
+		}
+	}
+	for name, reason := range res.Unplaceable {
+		invalid[name] = reason
+	}
+	for name, reason := range invalid {
+		if snap.Unplaced[name] != reason {
+			puts = append(puts, registry.SetUnplaced(name, reason))
+		}
+	}
+	for name := range snap.Unplaced {
+		if _, still := invalid[name]; !still {
+			puts = append(puts, registry.ClearUnplaced(name))
+		}
+	}
+	return append(dels, puts...)
+}
+
+func find(ps []*registry.Placement, machine string) *registry.Placement {
+	for _, p := range ps {
+		if p.Machine == machine {
+			return p
+		}
+	}
+	return nil
+}

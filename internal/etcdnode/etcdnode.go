@@ -1,0 +1,187 @@
+package etcdnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// TLS names the PEM files for mutual TLS; all empty means plaintext.
+type TLS struct {
+	CertFile, KeyFile, CAFile string
+}
+
+// Enabled reports whether any TLS file was given.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" || t.CAFile != "" }
+
+func (t TLS) validate() error {
+	if t.Enabled() && (t.CertFile == "" || t.KeyFile == "" || t.CAFile == "") {
+		return errors.New("etcdnode: mutual TLS needs all of --tls-cert, --tls-key and --tls-ca")
+	}
+	return nil
+}
+
+// Config chooses member or client mode. A node is a member when PeerURL is set.
+type Config struct {
+	Name           string
+	DataDir        string        // member data lives in DataDir/etcd
+	PeerURL        string        // listen+advertise peer URL (member mode)
+	ClientURL      string        // listen+advertise client URL (member mode)
+	InitialCluster string        // n1=http://..,n2=.. ; defaults to Name=PeerURL
+	ClusterState   string        // "new" (default) or "existing"
+	Endpoints      []string      // client mode: existing members' client URLs
+	TLS            TLS           // peer and client traffic
+	ReadyTimeout   time.Duration // how long to wait for the member to serve; default 60s
+	Logger         *zap.Logger   // nil: errors only to stderr
+}
+
+// Node is a running etcd member or client.
+type Node struct {
+	Client *clientv3.Client
+	etcd   *embed.Etcd
+}
+
+// Start starts an embedded member (cfg.PeerURL set) or connects to
+// cfg.Endpoints, and returns once the client can talk to the cluster.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.TLS.validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{}
+	endpoints := cfg.Endpoints
+	if cfg.PeerURL != "" {
+		e, err := startMember(cfg)
+		if err != nil {
+			return nil, err
+		}
+		n.etcd = e
+		endpoints = []string{cfg.ClientURL}
+	}
+	if len(endpoints) == 0 {
+		return nil, errors.New("etcdnode: no etcd endpoints: give --etcd-peer-url/--etcd-client-url to run a member, or --etcd-endpoints to join as a client")
+	}
+	cli, err := newClient(endpoints, cfg.TLS)
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	n.Client = cli
+	return n, nil
+}
+
+// Err reports a fatal error of the embedded member; nil channel in client mode.
+func (n *Node) Err() <-chan error {
+	if n.etcd == nil {
+		return nil
+	}
+	return n.etcd.Err()
+}
+
+// IsMember reports whether this node runs an etcd member.
+func (n *Node) IsMember() bool { return n.etcd != nil }
+
+// Close closes the client and stops the member.
+func (n *Node) Close() {
+	if n.Client != nil {
+		_ = n.Client.Close()
+	}
+	if n.etcd != nil {
+		n.etcd.Close()
+	}
+}
+
+func startMember(cfg Config) (*embed.Etcd, error) {
+	ec := embed.NewConfig()
+	ec.Name = cfg.Name
+	ec.Dir = cfg.DataDir + "/etcd"
+	peer, err := parseURL("--etcd-peer-url", cfg.PeerURL)
+	if err != nil {
+		return nil, err
+	}
+	client, err := parseURL("--etcd-client-url", cfg.ClientURL)
+	if err != nil {
+		return nil, err
+	}
+	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
+	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
+	ec.InitialCluster = cfg.InitialCluster
+	if ec.InitialCluster == "" {
+		ec.InitialCluster = cfg.Name + "=" + cfg.PeerURL
+	}
+	ec.InitialClusterToken = "flotilla"
+	ec.ClusterState = embed.ClusterStateFlagNew
+	if cfg.ClusterState == "existing" {
+		ec.ClusterState = embed.ClusterStateFlagExisting
+	}
+	// Keep the key space small: history older than an hour is compacted.
+	ec.AutoCompactionMode = "periodic"
+	ec.AutoCompactionRetention = "1h"
+	ec.MaxTxnOps = 1024
+	ec.MaxRequestBytes = 8 << 20
+	ec.LogLevel = "error"
+	if cfg.Logger != nil {
+		ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(cfg.Logger)
+	}
+	if cfg.TLS.Enabled() {
+		ti := transport.TLSInfo{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile, TrustedCAFile: cfg.TLS.CAFile, ClientCertAuth: true}
+		ec.PeerTLSInfo, ec.ClientTLSInfo = ti, ti
+	}
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return nil, fmt.Errorf("etcdnode: start member %s (data %s): %w", cfg.Name, ec.Dir, err)
+	}
+	timeout := cfg.ReadyTimeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+		return e, nil
+	case err := <-e.Err():
+		e.Close()
+		return nil, fmt.Errorf("etcdnode: member %s: %w", cfg.Name, err)
+	case <-time.After(timeout):
+		e.Server.Stop()
+		e.Close()
+		return nil, fmt.Errorf("etcdnode: member %s not ready after %s: are the other members of %q up?", cfg.Name, timeout, ec.InitialCluster)
+	}
+}
+
+func parseURL(flag, s string) (url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return url.URL{}, fmt.Errorf("etcdnode: %s %q: want http(s)://host:port", flag, s)
+	}
+	return *u, nil
+}
+
+func newClient(endpoints []string, t TLS) (*clientv3.Client, error) {
+	cc := clientv3.Config{
+		Endpoints:            endpoints,
+		DialTimeout:          5 * time.Second,
+		DialKeepAliveTime:    2 * time.Second,
+		DialKeepAliveTimeout: 2 * time.Second,
+		Logger:               zap.NewNop(),
+	}
+	if t.Enabled() {
+		ti := transport.TLSInfo{CertFile: t.CertFile, KeyFile: t.KeyFile, TrustedCAFile: t.CAFile}
+		tc, err := ti.ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("etcdnode: TLS client config: %w", err)
+		}
+		cc.TLS = tc
+	}
+	cli, err := clientv3.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("etcdnode: connect to %s: %w", strings.Join(endpoints, ","), err)
+	}
+	return cli, nil
+}

@@ -1,0 +1,43 @@
+package fleetd
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// machineID reads DataDir/machine-id, creating it on first start. Each data
+// directory is one machine, so several fleetds can share a host.
+func machineID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "machine-id")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		id := strings.TrimSpace(string(b))
+		if len(id) == 32 {
+			if _, err := hex.DecodeString(id); err == nil {
+				return id, nil
+			}
+		}
+		return "", fmt.Errorf("fleetd: %s holds %q, not a 32-digit hex machine ID: fix or delete it", path, id)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("fleetd: read machine ID: %w", err)
+	}
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	id := hex.EncodeToString(raw[:])
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o444); err != nil {
+		return "", fmt.Errorf("fleetd: write machine ID: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("fleetd: write machine ID: %w", err)
+	}
+	return id, nil
+}

@@ -1,0 +1,182 @@
+package fleetd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/flotilla-os/flotilla/internal/agent"
+	"github.com/flotilla-os/flotilla/internal/api"
+	"github.com/flotilla-os/flotilla/internal/engine"
+	"github.com/flotilla-os/flotilla/internal/etcdnode"
+	"github.com/flotilla-os/flotilla/internal/registry"
+	"github.com/flotilla-os/flotilla/internal/supervisor"
+	"github.com/flotilla-os/flotilla/internal/unitmgr"
+	"github.com/flotilla-os/flotilla/internal/version"
+)
+
+// Run runs one fleetd until ctx is done, then stops its units, leaves the
+// cluster (revoking its lease so its units move at once) and stops etcd.
+func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
+	logf := logger.Printf
+	if cfg.Dev {
+		defer os.RemoveAll(cfg.DataDir)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("fleetd: data dir: %w", err)
+	}
+	id, err := machineID(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	serverTLS, clientTLS, err := tlsConfigs(cfg.TLS)
+	if err != nil {
+		return err
+	}
+	ec := cfg.Etcd
+	ec.Name, ec.DataDir, ec.TLS = cfg.Name, cfg.DataDir, cfg.TLS
+	logf("fleetd %s: machine %s, name %s, starting etcd (%s)", version.Version, id, cfg.Name, etcdMode(ec))
+	node, err := etcdnode.Start(ctx, ec)
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	reg := registry.New(node.Client)
+
+	host, _ := os.Hostname()
+	mgr, err := supervisor.New(supervisor.Config{Dir: filepath.Join(cfg.DataDir, "units"), MachineID: id, Hostname: host, Logf: logf})
+	if err != nil {
+		return fmt.Errorf("fleetd: unit manager: %w", err)
+	}
+
+	apiURL := ""
+	if cfg.APIListen != "" {
+		scheme := "http"
+		if serverTLS != nil {
+			scheme = "https"
+		}
+		h, p, _ := net.SplitHostPort(cfg.APIListen)
+		if h == "" || h == "0.0.0.0" || h == "::" {
+			h = cfg.publicIP()
+		}
+		apiURL = scheme + "://" + net.JoinHostPort(h, p)
+	}
+	machine := registry.MachineRecord{ID: id, Name: cfg.Name, PublicIP: cfg.publicIP(), Metadata: cfg.Metadata, APIURL: apiURL, Version: version.Version}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	ag := agent.New(reg, mgr, agent.Config{Machine: machine, TTL: cfg.TTL, Logf: logf})
+	eng := engine.New(reg, engine.Config{MachineID: id, TTL: cfg.TTL, Logf: logf})
+	wg.Go(func() { _ = ag.Run(runCtx) })
+	wg.Go(func() { _ = eng.Run(runCtx) })
+
+	peer := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}}
+	srv := &http.Server{Handler: api.New(api.Config{Registry: reg, Manager: mgr, MachineID: id, Peer: peer}), ReadHeaderTimeout: 10 * time.Second}
+	listeners, err := listen(cfg, serverTLS, logf)
+	if err != nil {
+		cancel()
+		wg.Wait()
+		_ = mgr.Close()
+		return err
+	}
+	for _, l := range listeners {
+		go func() { _ = srv.Serve(l) }()
+	}
+	logf("fleetd: ready; machine %s, API on %s", id, describe(listeners))
+
+	select {
+	case <-ctx.Done():
+	case err = <-node.Err():
+		err = fmt.Errorf("fleetd: etcd member failed: %w", err)
+	}
+	logf("fleetd: shutting down: stopping units")
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = srv.Shutdown(sctx)
+	scancel()
+	cancel()
+	wg.Wait()
+	if cerr := mgr.Close(); cerr != nil {
+		logf("fleetd: stop units: %v", cerr)
+	}
+	leave(reg, id)
+	return err
+}
+
+// leave revokes our machine lease now that our units are stopped, so the
+// engine moves them at once instead of after the TTL.
+func leave(reg *registry.Registry, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	leases, err := reg.Client().Leases(ctx)
+	if err != nil {
+		return
+	}
+	ms, err := reg.Client().Get(ctx, "/flotilla/machines/"+id)
+	if err != nil || len(ms.Kvs) == 0 {
+		return
+	}
+	for _, l := range leases.Leases {
+		if int64(l.ID) == ms.Kvs[0].Lease {
+			_, _ = reg.Client().Revoke(ctx, l.ID)
+		}
+	}
+}
+
+func listen(cfg Config, serverTLS *tls.Config, logf func(string, ...any)) ([]net.Listener, error) {
+	var ls []net.Listener
+	if cfg.APISocket != "" {
+		l, err := api.ListenUnix(cfg.APISocket)
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE) && cfg.APIListen != "":
+			logf("fleetd: %v; serving only TCP %s", err, cfg.APIListen)
+		case err != nil:
+			return nil, err
+		default:
+			ls = append(ls, l)
+		}
+	}
+	if cfg.APIListen != "" {
+		l, err := api.ListenTCP(cfg.APIListen, serverTLS)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return nil, err
+		}
+		ls = append(ls, l)
+	}
+	if len(ls) == 0 {
+		return nil, errors.New("fleetd: no API listener: give --api-socket or --api-listen")
+	}
+	return ls, nil
+}
+
+func describe(ls []net.Listener) string {
+	s := ""
+	for i, l := range ls {
+		if i > 0 {
+			s += ", "
+		}
+		s += l.Addr().Network() + ":" + l.Addr().String()
+	}
+	return s
+}
+
+func etcdMode(c etcdnode.Config) string {
+	if c.PeerURL != "" {
+		return "member, peer " + c.PeerURL + ", client " + c.ClientURL
+	}
+	return fmt.Sprintf("client of %v", c.Endpoints)
+}
+
+var _ unitmgr.Manager = (*supervisor.Supervisor)(nil)

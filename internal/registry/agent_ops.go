@@ -1,0 +1,120 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// RegisterMachine puts the machine record on lease.
+func (r *Registry) RegisterMachine(ctx context.Context, m *MachineRecord, lease clientv3.LeaseID) error {
+	v, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if _, err := r.cli.Put(ctx, machinesDir+m.ID, string(v), clientv3.WithLease(lease)); err != nil {
+		return fmt.Errorf("registry: register machine %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// MachinePlacementPrefix is the key prefix an agent watches.
+func MachinePlacementPrefix(machine string) string { return placementDir + machine + "/" }
+
+// DecodePlacement decodes a placement value.
+func DecodePlacement(v []byte) (*Placement, error) {
+	var p Placement
+	if err := json.Unmarshal(v, &p); err != nil {
+		return nil, fmt.Errorf("registry: corrupt placement: %w", err)
+	}
+	return &p, nil
+}
+
+// PlacementUnit extracts the unit name from a placement key.
+func PlacementUnit(key string) string { return key[strings.LastIndexByte(key, '/')+1:] }
+
+// Placements reads a machine's placements and the revision to watch from.
+func (r *Registry) Placements(ctx context.Context, machine string) (map[string]*Placement, int64, error) {
+	resp, err := r.cli.Get(ctx, MachinePlacementPrefix(machine), clientv3.WithPrefix())
+	if err != nil {
+		return nil, 0, fmt.Errorf("registry: read placements of %s: %w", machine, err)
+	}
+	out := make(map[string]*Placement, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		p, err := DecodePlacement(kv.Value)
+		if err != nil {
+			return nil, 0, err
+		}
+		out[p.Unit] = p
+	}
+	return out, resp.Header.Revision, nil
+}
+
+// StateWrite is one state report: a record to put, or a unit to delete.
+type StateWrite struct {
+	Unit   string
+	Record *StateRecord // nil deletes
+}
+
+// WriteStates writes a machine's state reports on its lease, in as few
+// transactions as TxnOps allows.
+func (r *Registry) WriteStates(ctx context.Context, machine string, lease clientv3.LeaseID, ws []StateWrite) error {
+	for start := 0; start < len(ws); start += TxnOps {
+		end := min(start+TxnOps, len(ws))
+		ops := make([]clientv3.Op, 0, end-start)
+		for _, w := range ws[start:end] {
+			key := stateDir + machine + "/" + w.Unit
+			if w.Record == nil {
+				ops = append(ops, clientv3.OpDelete(key))
+				continue
+			}
+			v, err := json.Marshal(w.Record)
+			if err != nil {
+				return err
+			}
+			ops = append(ops, clientv3.OpPut(key, string(v), clientv3.WithLease(lease)))
+		}
+		if _, err := r.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			return fmt.Errorf("registry: write %d unit states of %s: %w", len(ops), machine, err)
+		}
+	}
+	return nil
+}
+
+// States reads every unit state report.
+func (r *Registry) States(ctx context.Context) ([]*StateRecord, error) {
+	resp, err := r.cli.Get(ctx, stateDir, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("registry: read unit states: %w", err)
+	}
+	out := make([]*StateRecord, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var s StateRecord
+		if json.Unmarshal(kv.Value, &s) == nil {
+			out = append(out, &s)
+		}
+	}
+	return out, nil
+}
+
+// Machines reads every live machine.
+func (r *Registry) Machines(ctx context.Context) ([]*MachineRecord, error) {
+	resp, err := r.cli.Get(ctx, machinesDir, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("registry: read machines: %w", err)
+	}
+	out := make([]*MachineRecord, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var m MachineRecord
+		if json.Unmarshal(kv.Value, &m) == nil {
+			out = append(out, &m)
+		}
+	}
+	return out, nil
+}
+
+// WatchPrefixes used by the engine: what it must react to.
+func EngineWatchPrefixes() []string { return []string{unitsDir, desiredDir, machinesDir} }

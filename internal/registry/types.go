@@ -1,0 +1,84 @@
+package registry
+
+import (
+	"time"
+
+	"github.com/flotilla-os/flotilla/internal/unit"
+	"github.com/flotilla-os/flotilla/internal/unitmgr"
+)
+
+// Prefix roots every key.
+const Prefix = "/flotilla/"
+
+const (
+	unitsDir     = Prefix + "units/"
+	desiredDir   = Prefix + "desired/"
+	machinesDir  = Prefix + "machines/"
+	placementDir = Prefix + "placement/"
+	unplacedDir  = Prefix + "unplaced/"
+	stateDir     = Prefix + "state/"
+	// ElectionPrefix is where the engines campaign.
+	ElectionPrefix = Prefix + "engine/"
+)
+
+// Target (desired) states, fleet's words.
+const (
+	TargetInactive = "inactive"
+	TargetLoaded   = "loaded"
+	TargetLaunched = "launched"
+)
+
+// ValidTarget reports whether s is a desired state.
+func ValidTarget(s string) bool {
+	return s == TargetInactive || s == TargetLoaded || s == TargetLaunched
+}
+
+// UnitRecord is a submitted unit file.
+type UnitRecord struct {
+	Name    string        `json:"name"`
+	Hash    string        `json:"hash"`
+	Options []unit.Option `json:"options"`
+}
+
+// File returns the unit file.
+func (u *UnitRecord) File() *unit.File { return unit.FromOptions(u.Options) }
+
+// MachineRecord describes a live machine.
+type MachineRecord struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	PublicIP  string            `json:"publicIP"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	APIURL    string            `json:"apiURL,omitempty"`
+	Version   string            `json:"version,omitempty"`
+	Update    string            `json:"update,omitempty"`
+	StartedAt time.Time         `json:"startedAt"`
+}
+
+// Placement tells one machine to hold one unit in a target state.
+type Placement struct {
+	Unit    string        `json:"unit"`
+	Machine string        `json:"machine"`
+	Target  string        `json:"target"`
+	Hash    string        `json:"hash"`
+	Options []unit.Option `json:"options"`
+}
+
+// StateRecord is what a machine's agent reports for one unit.
+type StateRecord struct {
+	Unit    string        `json:"unit"`
+	Machine string        `json:"machine"`
+	Hash    string        `json:"hash"`
+	Applied string        `json:"applied"` // the target the agent has applied
+	State   unitmgr.State `json:"state"`
+}
+
+// Snapshot is the cluster as the engine sees it, read at one revision.
+type Snapshot struct {
+	Revision   int64
+	Units      map[string]*UnitRecord
+	Desired    map[string]string
+	Machines   map[string]*MachineRecord
+	Placements map[string][]*Placement // unit -> placements
+	Unplaced   map[string]string       // unit -> reason
+}
