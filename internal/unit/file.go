@@ -89,13 +89,20 @@ func Parse(name string, data []byte) (*File, error) {
 			continue
 		}
 		// Join continuation lines; systemd skips comments inside them.
-		for strings.HasSuffix(l, "\\") && i+1 < len(lines) {
-			i++
-			next := strings.TrimSpace(strings.TrimSuffix(lines[i], "\r"))
-			if next != "" && (next[0] == '#' || next[0] == ';') {
-				continue // l still ends in a backslash
+		if strings.HasSuffix(l, "\\") && i+1 < len(lines) {
+			var b strings.Builder
+			for strings.HasSuffix(l, "\\") && i+1 < len(lines) {
+				i++
+				next := strings.TrimSpace(strings.TrimSuffix(lines[i], "\r"))
+				if next != "" && (next[0] == '#' || next[0] == ';') {
+					continue // l still ends in a backslash
+				}
+				b.WriteString(l[:len(l)-1])
+				b.WriteByte(' ')
+				l = next
 			}
-			l = l[:len(l)-1] + " " + next
+			b.WriteString(l)
+			l = b.String()
 		}
 		// A backslash on the last line continues onto nothing.
 		l = strings.TrimRightFunc(l, func(r rune) bool { return r == '\\' || unicode.IsSpace(r) })

@@ -136,7 +136,10 @@ func ParseFleet(n Name, f *File) (Fleet, error) {
 		}
 		switch key {
 		case "MachineID":
-			machineIDs = vals
+			if len(vals) == 0 {
+				machineIDs = nil
+			}
+			machineIDs = append(machineIDs, vals...)
 		case "MachineOf":
 			if len(vals) == 0 {
 				fl.MachineOf = nil
