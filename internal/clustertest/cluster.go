@@ -375,4 +375,3 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
-

@@ -1,0 +1,96 @@
+package clustertest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flotilla-os/flotilla/internal/testenv"
+)
+
+// TestPartitionFencing: a client-only node inside a network namespace runs a
+// unit; cutting its link makes it stop the unit before the unit starts on
+// another machine; restoring the link lets the node rejoin.
+func TestPartitionFencing(t *testing.T) {
+	testenv.NeedSlow(t)
+	testenv.NeedRoot(t)
+	testenv.NeedCommand(t, "ip")
+	ns := NewNetns(t)
+	c := New(t, 3, 1)
+	for _, n := range c.Nodes[:3] {
+		n.Host = ns.HostIP
+	}
+	iso := c.Nodes[3]
+	iso.Netns, iso.Host = ns.Name, ns.NsIP
+	c.StartAll()
+
+	// Fill the three members so that the least-loaded machine is the isolated one.
+	c.WriteUnit("filler@.service", "[Service]\nExecStart=/bin/sleep 1000\n[X-Fleet]\nConflicts=filler@*.service\n")
+	c.MustFleetctl("submit", "filler@.service")
+	c.MustFleetctl("start", "filler@1.service", "filler@2.service", "filler@3.service")
+	beats := filepath.Join(c.Dir, "beats")
+	if err := os.MkdirAll(beats, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.WriteUnit("beat.service", fmt.Sprintf("[Service]\nExecStart=/bin/sh -c 'date +%%%%s%%%%N > %[1]s/%%m.start; while :; do date +%%%%s%%%%N > %[1]s/%%m.beat; sleep 0.05; done'\n", beats))
+	c.MustFleetctl("start", "beat.service")
+	isoID := iso.MachineID()
+	st, err := c.States()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if on := ActiveOn(st, "beat.service"); len(on) != 1 || on[0] != isoID {
+		t.Fatalf("beat.service active on %v, want the isolated node %s", on, isoID)
+	}
+	time.Sleep(300 * time.Millisecond)
+
+	ns.Cut()
+	cut := time.Now()
+	var movedTo string
+	if err := Eventually(20*time.Second, func() error {
+		st, err := c.States()
+		if err != nil {
+			return err
+		}
+		for _, m := range ActiveOn(st, "beat.service") {
+			if m != isoID {
+				movedTo = m
+				return nil
+			}
+		}
+		return fmt.Errorf("beat.service not yet active elsewhere")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("beat.service moved to %s %s after the cut", movedTo[:8], time.Since(cut).Round(time.Millisecond))
+	time.Sleep(500 * time.Millisecond)
+	lastOld := readNanos(t, filepath.Join(beats, isoID+".beat"))
+	startNew := readNanos(t, filepath.Join(beats, movedTo+".start"))
+	if lastOld >= startNew {
+		t.Fatalf("the isolated node's unit beat at %d, after the new one started at %d: it was not fenced", lastOld, startNew)
+	}
+	t.Logf("isolated copy stopped %s before the new copy started", time.Duration(startNew-lastOld))
+	if fenced := time.Unix(0, lastOld).Sub(cut); fenced > 5*time.Second {
+		t.Errorf("isolated copy kept running %s after the cut, longer than the TTL", fenced)
+	}
+
+	ns.Restore()
+	c.WaitMachines(4, 30*time.Second)
+}
+
+func readNanos(t *testing.T, path string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return n
+}
