@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what Flotilla's builds and tests need on a fresh Debian 12 machine.
+# Idempotent; run as root. Go itself is expected at /usr/local/go (>= 1.26).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(iproute2 procps ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+export PATH=$PATH:/usr/local/go/bin
+go version >/dev/null || { echo "setup: Go not found at /usr/local/go: install Go >= 1.26" >&2; exit 1; }
+go mod download
