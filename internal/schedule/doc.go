@@ -1,0 +1,37 @@
+// Package schedule decides where units run: a pure function from a cluster
+// snapshot (alive machines, units that should run, where they run now) to
+// placements, with fleet's [X-Fleet] semantics. It does no I/O, reads no
+// clock and keeps no state between calls; the engine builds the Snapshot from
+// the registry and writes the Result back.
+//
+// Rules, in the order they are applied to each unit:
+//
+//   - Stability: a unit stays on its current machine while that machine is
+//     alive and every rule below still holds there; running units are never
+//     moved to rebalance.
+//   - Global units run on every machine matching their MachineMetadata.
+//   - MachineID: only that machine.
+//   - MachineOf: only a machine where every named unit is placed (for a
+//     global target, any machine running it). Targets are placed before their
+//     followers; a unit that is not placed leaves its followers unplaceable, and
+//     the members of a MachineOf cycle are all unplaceable (MachineOfCycle lets
+//     the API refuse such a submit).
+//   - MachineMetadata: for every key, the machine has one of the listed values.
+//   - Conflicts: globs (path.Match) over unit names, symmetric: two units share
+//     no machine if either's patterns match the other's name. Global units
+//     count as residents of their machines here: a unit whose Conflicts match a
+//     global unit avoids the machines running it.
+//   - Replaces: A Replaces B means they never share a machine; if A can only
+//     go where B is (every other eligible machine is ruled out), A takes the
+//     machine and B, with the units that follow it there, is placed again
+//     elsewhere, without evicting anything itself, or becomes unplaceable. If
+//     A and B already share a machine, A keeps it. Replaces of a global unit
+//     acts as a Conflicts with it.
+//   - Otherwise the least-loaded eligible machine (fewest units, global ones
+//     included, counting this round's placements), ties broken by machine ID.
+//
+// Units are handled in name order, MachineOf targets first, so the result is a
+// deterministic function of the snapshot. Cost is O(units × machines) plus, for
+// units with Conflicts, O(patterns × matching units) once; units without
+// Conflicts or Replaces skip those checks entirely.
+package schedule

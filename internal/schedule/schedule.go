@@ -1,0 +1,751 @@
+package schedule
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/flotilla-os/flotilla/internal/unit"
+)
+
+// Machine is an alive machine of the cluster.
+type Machine struct {
+	ID       string
+	Metadata map[string]string
+}
+
+// Unit is a unit that should run (desired loaded or launched), with its
+// [X-Fleet] options already expanded for its name. Templates never appear
+// here; if one does, it is reported unplaceable.
+type Unit struct {
+	Name  string
+	Fleet unit.Fleet
+}
+
+// Snapshot is the cluster state placement is computed from.
+type Snapshot struct {
+	Machines []Machine
+	Units    []Unit
+	// Current maps a unit name to the machine IDs it is placed on now. It
+	// may name dead machines and units that no longer should run: both are
+	// ignored.
+	Current map[string][]string
+}
+
+// Result is where every unit of the snapshot should run. Each unit is in
+// exactly one of the two maps.
+type Result struct {
+	// Placements maps a unit to its machines, sorted: one for a normal unit,
+	// every matching machine for a global one.
+	Placements map[string][]string
+	// Unplaceable maps a unit to a reason fit for a user, such as
+	// "no machine has metadata region=eu" or "MachineOf=db.service is not placed".
+	Unplaceable map[string]string
+}
+
+// Place computes placements for s. See the package documentation for the rules.
+func Place(s Snapshot) Result {
+	p := newPlacer(s)
+	p.placeGlobals()
+	p.keepCurrent()
+	p.placeRest(true)
+	p.placeRest(false) // units evicted by Replaces, without evicting in turn
+	return p.result()
+}
+
+// MachineOfCycle returns the names, sorted, of the units forming a MachineOf
+// cycle (a.service MachineOf b.service MachineOf a.service), or nil if there
+// is none. When there are several, it returns the one holding the smallest
+// name. The API uses it to refuse a submit that would create a cycle.
+func MachineOfCycle(units []Unit) []string {
+	g := newGraph(units)
+	var best []string
+	for _, scc := range g.sccs() {
+		if !g.isCycle(scc) {
+			continue
+		}
+		names := make([]string, len(scc))
+		for i, v := range scc {
+			names[i] = g.names[v]
+		}
+		sort.Strings(names)
+		if best == nil || names[0] < best[0] {
+			best = names
+		}
+	}
+	return best
+}
+
+// graph is the MachineOf graph: an edge from a follower to each target.
+type graph struct {
+	names []string
+	edges [][]int
+}
+
+func newGraph(units []Unit) *graph {
+	g := &graph{}
+	idx := map[string]int{}
+	for _, u := range units {
+		if _, ok := idx[u.Name]; ok {
+			continue
+		}
+		idx[u.Name] = len(g.names)
+		g.names = append(g.names, u.Name)
+	}
+	g.edges = make([][]int, len(g.names))
+	seen := make([]bool, len(g.names))
+	for _, u := range units {
+		i := idx[u.Name]
+		if seen[i] {
+			continue
+		}
+		seen[i] = true
+		for _, t := range u.Fleet.MachineOf {
+			if j, ok := idx[t]; ok {
+				g.edges[i] = append(g.edges[i], j)
+			}
+		}
+	}
+	return g
+}
+
+// sccs returns the strongly connected components with Tarjan's algorithm,
+// roots taken in the order of g.names and edges in their listed order; every
+// component comes after the components it has edges to (targets first).
+func (g *graph) sccs() [][]int {
+	n := len(g.names)
+	index := make([]int, n)
+	low := make([]int, n)
+	onStack := make([]bool, n)
+	for i := range index {
+		index[i] = -1
+	}
+	var stack []int
+	var out [][]int
+	next := 0
+	var visit func(v int)
+	visit = func(v int) {
+		index[v], low[v] = next, next
+		next++
+		stack = append(stack, v)
+		onStack[v] = true
+		for _, w := range g.edges[v] {
+			if index[w] < 0 {
+				visit(w)
+				low[v] = min(low[v], low[w])
+			} else if onStack[w] {
+				low[v] = min(low[v], index[w])
+			}
+		}
+		if low[v] == index[v] {
+			var c []int
+			for {
+				w := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				onStack[w] = false
+				c = append(c, w)
+				if w == v {
+					break
+				}
+			}
+			out = append(out, c)
+		}
+	}
+	for v := 0; v < n; v++ {
+		if index[v] < 0 {
+			visit(v)
+		}
+	}
+	return out
+}
+
+func (g *graph) isCycle(scc []int) bool {
+	if len(scc) > 1 {
+		return true
+	}
+	for _, w := range g.edges[scc[0]] {
+		if w == scc[0] {
+			return true
+		}
+	}
+	return false
+}
+
+// placer holds one Place call's working state. Units and machines are
+// referred to by index into the sorted, deduplicated slices.
+type placer struct {
+	machines []Machine
+	mIndex   map[string]int
+	units    []*punit
+	uIndex   map[string]int
+	order    []int // normal units, MachineOf targets first
+
+	load    []int   // units on each machine, global ones included
+	members [][]int // units on each machine, for reasons only
+	on      []int   // machine of each normal unit, -1 when not placed
+	global  [][]int // machines of each global unit
+
+	// Conflict index: for each distinct pattern, per machine, how many units
+	// there match it and how many units there carry it.
+	patterns []string
+	matchOn  [][]int32
+	ownOn    [][]int32
+
+	current map[string][]string
+	evicted []bool
+	reason  []string
+}
+
+type punit struct {
+	name       string
+	fl         unit.Fleet
+	pats       []int // ids of this unit's Conflicts patterns (plus Replaces of global units)
+	matchedBy  []int // ids of the patterns matching this unit's name
+	replaces   []int // normal units this one replaces
+	replacedBy []int // units replacing this one
+	targets    []int // MachineOf targets
+	followers  []int // units with MachineOf naming this one
+	missingOf  string
+	metaOK     []bool // per machine, nil until needed
+}
+
+func newPlacer(s Snapshot) *placer {
+	p := &placer{mIndex: map[string]int{}, uIndex: map[string]int{}, current: s.Current}
+
+	// Machines, sorted by ID, deduplicated.
+	ms := append([]Machine(nil), s.Machines...)
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
+	for _, m := range ms {
+		if _, dup := p.mIndex[m.ID]; dup || m.ID == "" {
+			continue
+		}
+		p.mIndex[m.ID] = len(p.machines)
+		p.machines = append(p.machines, m)
+	}
+	nm := len(p.machines)
+	p.load = make([]int, nm)
+	p.members = make([][]int, nm)
+
+	// Units, sorted by name, deduplicated (first wins).
+	us := append([]Unit(nil), s.Units...)
+	sort.SliceStable(us, func(i, j int) bool { return us[i].Name < us[j].Name })
+	for _, u := range us {
+		if _, dup := p.uIndex[u.Name]; dup {
+			continue
+		}
+		p.uIndex[u.Name] = len(p.units)
+		p.units = append(p.units, &punit{name: u.Name, fl: u.Fleet})
+	}
+	n := len(p.units)
+	p.on = make([]int, n)
+	for i := range p.on {
+		p.on[i] = -1
+	}
+	p.global = make([][]int, n)
+	p.evicted = make([]bool, n)
+	p.reason = make([]string, n)
+
+	for i, u := range p.units {
+		if strings.Contains(u.name, "@.") {
+			if nn, err := unit.ParseName(u.name); err == nil && nn.IsTemplate() {
+				p.reason[i] = "templates are never scheduled: start an instance such as " + nn.Prefix() + "@1." + nn.Suffix()
+				continue
+			}
+		}
+		for _, t := range u.fl.MachineOf {
+			j, ok := p.uIndex[t]
+			if !ok {
+				if u.missingOf == "" {
+					u.missingOf = t
+				}
+				continue
+			}
+			u.targets = append(u.targets, j)
+			p.units[j].followers = append(p.units[j].followers, i)
+		}
+		for _, r := range u.fl.Replaces {
+			j, ok := p.uIndex[r]
+			if !ok || j == i {
+				continue
+			}
+			if p.units[j].fl.Global {
+				// A global unit cannot give way: avoid it instead.
+				u.fl.Conflicts = append(append([]string(nil), u.fl.Conflicts...), escapeGlob(r))
+				continue
+			}
+			u.replaces = append(u.replaces, j)
+			p.units[j].replacedBy = append(p.units[j].replacedBy, i)
+		}
+	}
+	p.indexPatterns()
+	p.orderUnits()
+	return p
+}
+
+// escapeGlob quotes the metacharacters of a literal name for path.Match.
+func escapeGlob(s string) string {
+	if !strings.ContainsAny(s, `*?[\`) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// indexPatterns interns the Conflicts patterns and finds, once per pattern,
+// the units it matches. Names are sorted, so a pattern's literal prefix
+// narrows the candidates to a range found by binary search.
+func (p *placer) indexPatterns() {
+	ids := map[string]int{}
+	for _, u := range p.units {
+		if p.reasonOf(u) != "" {
+			continue
+		}
+		for _, pat := range u.fl.Conflicts {
+			id, ok := ids[pat]
+			if !ok {
+				id = len(p.patterns)
+				ids[pat] = id
+				p.patterns = append(p.patterns, pat)
+			}
+			u.pats = append(u.pats, id)
+		}
+	}
+	if len(p.patterns) == 0 {
+		return
+	}
+	names := make([]string, len(p.units)) // sorted, as p.units is
+	for i, u := range p.units {
+		names[i] = u.name
+	}
+	nm := len(p.machines)
+	p.matchOn = make([][]int32, len(p.patterns))
+	p.ownOn = make([][]int32, len(p.patterns))
+	for id, pat := range p.patterns {
+		p.matchOn[id] = make([]int32, nm)
+		p.ownOn[id] = make([]int32, nm)
+		lit := pat
+		if k := strings.IndexAny(pat, `*?[\`); k >= 0 {
+			lit = pat[:k]
+		}
+		for j := sort.SearchStrings(names, lit); j < len(names) && strings.HasPrefix(names[j], lit); j++ {
+			if ok, _ := path.Match(pat, names[j]); ok {
+				p.units[j].matchedBy = append(p.units[j].matchedBy, id)
+			}
+		}
+	}
+}
+
+func (p *placer) reasonOf(u *punit) string { return p.reason[p.uIndex[u.name]] }
+
+// orderUnits orders the normal units targets-first and marks MachineOf
+// cycles unplaceable.
+func (p *placer) orderUnits() {
+	g := &graph{names: make([]string, len(p.units)), edges: make([][]int, len(p.units))}
+	for i, u := range p.units {
+		g.names[i] = u.name
+		g.edges[i] = u.targets
+	}
+	for _, scc := range g.sccs() {
+		if g.isCycle(scc) {
+			names := make([]string, len(scc))
+			for i, v := range scc {
+				names[i] = p.units[v].name
+			}
+			sort.Strings(names)
+			for _, v := range scc {
+				if p.reason[v] == "" {
+					p.reason[v] = "MachineOf cycle among " + strings.Join(names, ", ")
+				}
+			}
+			continue
+		}
+		v := scc[0]
+		if !p.units[v].fl.Global && p.reason[v] == "" {
+			p.order = append(p.order, v)
+		}
+	}
+}
+
+// placeGlobals puts every global unit on each machine matching its metadata.
+func (p *placer) placeGlobals() {
+	for i, u := range p.units {
+		if !u.fl.Global || p.reason[i] != "" {
+			continue
+		}
+		for m := range p.machines {
+			if p.metaOK(u, m) {
+				p.global[i] = append(p.global[i], m)
+				p.add(i, m)
+			}
+		}
+		if len(p.global[i]) == 0 {
+			p.reason[i] = p.noMachineReason(u)
+		}
+	}
+}
+
+// keepCurrent keeps every unit on a current machine where all rules hold,
+// in order, so that of two units now conflicting the first keeps its place
+// (unless the second replaces it).
+func (p *placer) keepCurrent() {
+	for _, i := range p.order {
+		u := p.units[i]
+		ids := p.current[u.name]
+		if len(ids) == 0 {
+			continue
+		}
+		ms := make([]int, 0, len(ids))
+		for _, id := range ids {
+			if m, ok := p.mIndex[id]; ok {
+				ms = append(ms, m)
+			}
+		}
+		sort.Ints(ms) // machine indexes are in ID order
+		for _, m := range ms {
+			if (u.fl.MachineID == "" || p.machines[m].ID == u.fl.MachineID) &&
+				p.metaOK(u, m) && p.targetsOn(u, m) && !p.conflicts(u, m) {
+				p.evictReplaced(u, m)
+				p.add(i, m)
+				break
+			}
+		}
+	}
+}
+
+// placeRest places, in order, the units not kept. The first pass may evict
+// units that the placed unit replaces; the second places those evicted units
+// (and their followers) without evicting in turn, so Replaces cannot loop.
+func (p *placer) placeRest(first bool) {
+	for _, i := range p.order {
+		if p.on[i] >= 0 || p.reason[i] != "" || p.evicted[i] == first {
+			continue
+		}
+		p.placeOne(i, first)
+	}
+}
+
+func (p *placer) placeOne(i int, mayEvict bool) {
+	u := p.units[i]
+	fail := func(format string, args ...any) { p.reason[i] = fmt.Sprintf(format, args...) }
+	if len(p.machines) == 0 {
+		fail("no machines in the cluster")
+		return
+	}
+	if u.missingOf != "" {
+		fail("MachineOf=%s is not placed: no such unit is loaded or launched", u.missingOf)
+		return
+	}
+	for _, t := range u.targets {
+		if p.placed(t) {
+			continue
+		}
+		if p.evicted[t] && mayEvict {
+			p.evicted[i] = true // follow t when it is placed again
+			return
+		}
+		if r := p.reason[t]; r != "" {
+			fail("MachineOf=%s is not placed (%s)", p.units[t].name, r)
+		} else {
+			fail("MachineOf=%s is not placed", p.units[t].name)
+		}
+		return
+	}
+
+	// Candidate machines: nil means all of them.
+	var cands []int
+	switch {
+	case u.fl.MachineID != "":
+		m, ok := p.mIndex[u.fl.MachineID]
+		if !ok {
+			fail("MachineID=%s is not a machine of the cluster", u.fl.MachineID)
+			return
+		}
+		cands = []int{m}
+	case len(u.targets) > 0:
+		cands = p.machinesOf(u.targets[0])
+		k := 0
+		for _, m := range cands {
+			if p.targetsOn(u, m) {
+				cands[k] = m
+				k++
+			}
+		}
+		cands = cands[:k]
+		if len(cands) == 0 {
+			fail("MachineOf=%s: the units it names are on different machines", strings.Join(u.fl.MachineOf, " "))
+			return
+		}
+	}
+
+	best, bestEvict, eligible, firstEligible := -1, -1, 0, -1
+	try := func(m int) {
+		if !p.metaOK(u, m) {
+			return
+		}
+		eligible++
+		if firstEligible < 0 {
+			firstEligible = m
+		}
+		if p.conflicts(u, m) {
+			return
+		}
+		if p.needsEviction(u, m) {
+			if mayEvict && (bestEvict < 0 || p.load[m] < p.load[bestEvict]) {
+				bestEvict = m
+			}
+			return
+		}
+		if best < 0 || p.load[m] < p.load[best] {
+			best = m
+		}
+	}
+	if cands == nil {
+		for m := range p.machines {
+			try(m)
+		}
+	} else {
+		for _, m := range cands {
+			try(m)
+		}
+	}
+	if best < 0 && bestEvict >= 0 {
+		p.evictReplaced(u, bestEvict)
+		best = bestEvict
+	}
+	if best >= 0 {
+		p.add(i, best)
+		return
+	}
+
+	switch {
+	case eligible > 0:
+		fail("%s", p.conflictReason(u, eligible, firstEligible))
+	case u.fl.MachineID != "":
+		fail("machine %s (MachineID) does not have metadata %s", u.fl.MachineID, metadataString(u.fl.MachineMetadata))
+	case len(u.targets) > 0:
+		fail("no machine running MachineOf=%s has metadata %s", strings.Join(u.fl.MachineOf, " "), metadataString(u.fl.MachineMetadata))
+	default:
+		fail("%s", p.noMachineReason(u))
+	}
+}
+
+// machinesOf returns the machines unit t is placed on, in ID order.
+func (p *placer) machinesOf(t int) []int {
+	if p.units[t].fl.Global {
+		return append([]int(nil), p.global[t]...)
+	}
+	return []int{p.on[t]}
+}
+
+// evictReplaced evicts from m the units that u replaces.
+func (p *placer) evictReplaced(u *punit, m int) {
+	for _, r := range u.replaces {
+		if p.on[r] == m {
+			p.evict(r)
+		}
+	}
+}
+
+// conflictReason explains why u fits none of its eligible machines, naming
+// one unit in the way on the first of them.
+func (p *placer) conflictReason(u *punit, eligible, m int) string {
+	why := "a unit it conflicts with"
+	for _, v := range p.members[m] {
+		w := p.units[v]
+		switch {
+		case contains(u.replacedBy, v):
+			why = w.name + ", which replaces it"
+		case u.fl.ConflictsWith(w.name) || w.fl.ConflictsWith(u.name):
+			why = w.name + ", which it conflicts with"
+		case contains(u.replaces, v):
+			why = w.name + ", which it replaces (a unit placed again after being replaced does not evict others)"
+		default:
+			continue
+		}
+		break
+	}
+	if eligible == 1 {
+		return fmt.Sprintf("the only eligible machine, %s, runs %s", p.machines[m].ID, why)
+	}
+	return fmt.Sprintf("all %d eligible machines run units it conflicts with (e.g. %s runs %s)", eligible, p.machines[m].ID, why)
+}
+
+func contains(xs []int, x int) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *placer) metaOK(u *punit, m int) bool {
+	if len(u.fl.MachineMetadata) == 0 {
+		return true
+	}
+	if u.metaOK == nil {
+		u.metaOK = make([]bool, len(p.machines))
+		for k := range p.machines {
+			u.metaOK[k] = u.fl.MatchesMetadata(p.machines[k].Metadata)
+		}
+	}
+	return u.metaOK[m]
+}
+
+// add records unit i on machine m (for a global unit, one of its machines).
+func (p *placer) add(i, m int) {
+	u := p.units[i]
+	if !u.fl.Global {
+		p.on[i] = m
+	}
+	p.load[m]++
+	p.members[m] = append(p.members[m], i)
+	for _, id := range u.pats {
+		p.ownOn[id][m]++
+	}
+	for _, id := range u.matchedBy {
+		p.matchOn[id][m]++
+	}
+}
+
+// remove undoes add for a normal unit.
+func (p *placer) remove(i int) {
+	m := p.on[i]
+	u := p.units[i]
+	p.on[i] = -1
+	p.load[m]--
+	ms := p.members[m]
+	for k, v := range ms {
+		if v == i {
+			p.members[m] = append(ms[:k:k], ms[k+1:]...)
+			break
+		}
+	}
+	for _, id := range u.pats {
+		p.ownOn[id][m]--
+	}
+	for _, id := range u.matchedBy {
+		p.matchOn[id][m]--
+	}
+}
+
+// evict removes unit i from its machine, with the units following it there,
+// and marks them to be placed again.
+func (p *placer) evict(i int) {
+	m := p.on[i]
+	if m < 0 {
+		return
+	}
+	p.remove(i)
+	p.evicted[i] = true
+	for _, f := range p.units[i].followers {
+		if p.on[f] == m {
+			p.evict(f)
+		}
+	}
+}
+
+// conflicts reports whether unit u may not share machine m with the units
+// there under Conflicts, or because one of them replaces u.
+func (p *placer) conflicts(u *punit, m int) bool {
+	for _, id := range u.pats {
+		if p.matchOn[id][m] > 0 {
+			return true
+		}
+	}
+	for _, id := range u.matchedBy {
+		if p.ownOn[id][m] > 0 {
+			return true
+		}
+	}
+	for _, r := range u.replacedBy {
+		if p.on[r] == m {
+			return true
+		}
+	}
+	return false
+}
+
+// needsEviction reports whether units that u replaces are on m.
+func (p *placer) needsEviction(u *punit, m int) bool {
+	for _, r := range u.replaces {
+		if p.on[r] == m {
+			return true
+		}
+	}
+	return false
+}
+
+// targetsOn reports whether every MachineOf target of u is placed on m.
+func (p *placer) targetsOn(u *punit, m int) bool {
+	for _, t := range u.targets {
+		if !p.placedOn(t, m) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *placer) placedOn(t, m int) bool {
+	if !p.units[t].fl.Global {
+		return p.on[t] == m
+	}
+	for _, g := range p.global[t] {
+		if g == m {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *placer) placed(t int) bool { return p.on[t] >= 0 || len(p.global[t]) > 0 }
+
+func (p *placer) result() Result {
+	r := Result{Placements: map[string][]string{}, Unplaceable: map[string]string{}}
+	for i, u := range p.units {
+		switch {
+		case p.on[i] >= 0:
+			r.Placements[u.name] = []string{p.machines[p.on[i]].ID}
+		case len(p.global[i]) > 0:
+			ids := make([]string, len(p.global[i]))
+			for k, m := range p.global[i] {
+				ids[k] = p.machines[m].ID
+			}
+			r.Placements[u.name] = ids // machine order is ID order
+		default:
+			reason := p.reason[i]
+			if reason == "" {
+				reason = "not placed" // should not happen
+			}
+			r.Unplaceable[u.name] = reason
+		}
+	}
+	return r
+}
+
+func (p *placer) noMachineReason(u *punit) string {
+	if len(p.machines) == 0 {
+		return "no machines in the cluster"
+	}
+	return "no machine has metadata " + metadataString(u.fl.MachineMetadata)
+}
+
+func metadataString(md map[string][]string) string {
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + strings.Join(md[k], "|")
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,354 @@
+package schedule
+
+import (
+	"math/rand"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/flotilla-os/flotilla/internal/unit"
+)
+
+// mu builds a Unit from [X-Fleet] lines, parsed as the API would.
+func mu(t testing.TB, name string, xfleet ...string) Unit {
+	t.Helper()
+	n, err := unit.ParseName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := unit.Parse(name, []byte("[Service]\nExecStart=/bin/true\n[X-Fleet]\n"+strings.Join(xfleet, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl, err := unit.ParseFleet(n, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Unit{Name: name, Fleet: fl}
+}
+
+// mm builds a Machine from "k=v" metadata.
+func mm(id string, kv ...string) Machine {
+	md := map[string]string{}
+	for _, s := range kv {
+		k, v, _ := strings.Cut(s, "=")
+		md[k] = v
+	}
+	return Machine{ID: id, Metadata: md}
+}
+
+func machines(ids ...string) []Machine {
+	var ms []Machine
+	for _, id := range ids {
+		ms = append(ms, mm(id))
+	}
+	return ms
+}
+
+type P = map[string][]string
+
+func TestPlace(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		machines []Machine
+		units    func(t *testing.T) []Unit
+		current  P
+		want     P
+		unplaced map[string]string // unit -> substring of the reason
+	}{
+		{
+			name:     "least loaded, ties by machine ID",
+			machines: machines("m2", "m1"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "c.service"), mu(t, "a.service"), mu(t, "b.service")}
+			},
+			want: P{"a.service": {"m1"}, "b.service": {"m2"}, "c.service": {"m1"}},
+		},
+		{
+			name:     "template instances with Conflicts spread over machines",
+			machines: machines("m1", "m2", "m3"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "web@1.service", "Conflicts=%p@*.service"), mu(t, "web@2.service", "Conflicts=%p@*.service"),
+					mu(t, "web@3.service", "Conflicts=%p@*.service"), mu(t, "db.service")}
+			},
+			current: P{"db.service": {"m1"}},
+			want:    P{"db.service": {"m1"}, "web@1.service": {"m2"}, "web@2.service": {"m3"}, "web@3.service": {"m1"}},
+		},
+		{
+			name:     "four conflicting instances on three machines",
+			machines: machines("m1", "m2", "m3"),
+			units: func(t *testing.T) []Unit {
+				var us []Unit
+				for _, i := range []string{"1", "2", "3", "4"} {
+					us = append(us, mu(t, "web@"+i+".service", "Conflicts=web@*.service"))
+				}
+				return us
+			},
+			want:     P{"web@1.service": {"m1"}, "web@2.service": {"m2"}, "web@3.service": {"m3"}},
+			unplaced: map[string]string{"web@4.service": "all 3 eligible machines run units it conflicts with (e.g. m1 runs web@1.service"},
+		},
+		{
+			name:     "conflicts are symmetric",
+			machines: machines("m1", "m2"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service"), mu(t, "b.service", "Conflicts=a.service"), mu(t, "c.service")}
+			},
+			current: P{"a.service": {"m1"}},
+			// c would go to m2 by name order after b took m2; b avoids m1 because its pattern matches a.
+			want: P{"a.service": {"m1"}, "b.service": {"m2"}, "c.service": {"m1"}},
+		},
+		{
+			name:     "metadata: values of one key OR",
+			machines: []Machine{mm("m1", "region=asia"), mm("m2", "region=us"), mm("m3", "region=eu"), mm("m4")},
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "MachineMetadata=region=eu region=us"), mu(t, "b.service", "MachineMetadata=region=eu", "MachineMetadata=region=us")}
+			},
+			want: P{"a.service": {"m2"}, "b.service": {"m3"}},
+		},
+		{
+			name:     "metadata: keys AND",
+			machines: []Machine{mm("m1", "region=eu"), mm("m2", "disk=ssd"), mm("m3", "region=eu", "disk=ssd")},
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "MachineMetadata=region=eu disk=ssd"), mu(t, "b.service", "MachineMetadata=region=eu", "MachineMetadata=disk=ssd")}
+			},
+			want: P{"a.service": {"m3"}, "b.service": {"m3"}},
+		},
+		{
+			name:     "metadata nobody has",
+			machines: []Machine{mm("m1", "region=eu")},
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "MachineMetadata=region=mars region=moon disk=ssd")}
+			},
+			unplaced: map[string]string{"a.service": "no machine has metadata disk=ssd, region=mars|moon"},
+		},
+		{
+			name:     "MachineID",
+			machines: machines("m1", "m2", "m3"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "MachineID=m3"), mu(t, "b.service", "MachineID=m3"), mu(t, "c.service", "MachineID=gone")}
+			},
+			want:     P{"a.service": {"m3"}, "b.service": {"m3"}},
+			unplaced: map[string]string{"c.service": "MachineID=gone is not a machine of the cluster"},
+		},
+		{
+			name:     "MachineID with metadata it lacks",
+			machines: []Machine{mm("m1", "region=eu")},
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "MachineID=m1", "MachineMetadata=region=us")}
+			},
+			unplaced: map[string]string{"a.service": "machine m1 (MachineID) does not have metadata region=us"},
+		},
+		{
+			name:     "MachineOf follows its target, placed first",
+			machines: machines("m1", "m2", "m3"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "MachineOf=z.service"), mu(t, "b.service"), mu(t, "z.service", "MachineOf=y.service"), mu(t, "y.service")}
+			},
+			current: P{"b.service": {"m1"}},
+			// y first (m2, least loaded), then z and a follow it.
+			want: P{"a.service": {"m2"}, "b.service": {"m1"}, "y.service": {"m2"}, "z.service": {"m2"}},
+		},
+		{
+			name:     "MachineOf several targets",
+			machines: machines("m1", "m2"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "MachineOf=x.service y.service"), mu(t, "x.service"), mu(t, "y.service"),
+					mu(t, "b.service", "MachineOf=x.service z.service"), mu(t, "z.service")}
+			},
+			current:  P{"x.service": {"m1"}, "y.service": {"m1"}, "z.service": {"m2"}},
+			want:     P{"a.service": {"m1"}, "x.service": {"m1"}, "y.service": {"m1"}, "z.service": {"m2"}},
+			unplaced: map[string]string{"b.service": "the units it names are on different machines"},
+		},
+		{
+			name:     "MachineOf target missing or unplaceable",
+			machines: machines("m1"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "MachineOf=db.service"), mu(t, "b.service", "MachineOf=c.service"), mu(t, "c.service", "MachineID=m9")}
+			},
+			unplaced: map[string]string{
+				"a.service": "MachineOf=db.service is not placed: no such unit",
+				"b.service": "MachineOf=c.service is not placed (MachineID=m9 is not a machine",
+				"c.service": "MachineID=m9",
+			},
+		},
+		{
+			name:     "MachineOf cycle",
+			machines: machines("m1"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "MachineOf=b.service"), mu(t, "b.service", "MachineOf=a.service"), mu(t, "c.service", "MachineOf=a.service"), mu(t, "d.service")}
+			},
+			want: P{"d.service": {"m1"}},
+			unplaced: map[string]string{
+				"a.service": "MachineOf cycle among a.service, b.service",
+				"b.service": "MachineOf cycle among a.service, b.service",
+				"c.service": "MachineOf=a.service is not placed (MachineOf cycle",
+			},
+		},
+		{
+			name:     "MachineOf a global unit",
+			machines: []Machine{mm("m1"), mm("m2", "role=edge"), mm("m3", "role=edge")},
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "proxy.service", "Global=true", "MachineMetadata=role=edge"), mu(t, "sidecar.service", "MachineOf=proxy.service")}
+			},
+			want: P{"proxy.service": {"m2", "m3"}, "sidecar.service": {"m2"}},
+		},
+		{
+			name:     "dead machine: unit moves to the least loaded other",
+			machines: machines("m1", "m2", "m3"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service"), mu(t, "b.service"), mu(t, "c.service"), mu(t, "d.service"), mu(t, "e.service")}
+			},
+			current: P{"a.service": {"m1"}, "b.service": {"m2"}, "c.service": {"m2"}, "d.service": {"dead"}, "e.service": {"m3"}},
+			want:    P{"a.service": {"m1"}, "b.service": {"m2"}, "c.service": {"m2"}, "d.service": {"m1"}, "e.service": {"m3"}},
+		},
+		{
+			name:     "global units on metadata-matching machines only, counted as load",
+			machines: []Machine{mm("m1", "role=edge"), mm("m2"), mm("m3", "role=edge")},
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service"), mu(t, "g.service", "Global=true", "MachineMetadata=role=edge"), mu(t, "all.service", "Global=yes"),
+					mu(t, "none.service", "Global=true", "MachineMetadata=role=gpu")}
+			},
+			current:  P{"g.service": {"m2"}}, // ignored for global units
+			want:     P{"a.service": {"m2"}, "g.service": {"m1", "m3"}, "all.service": {"m1", "m2", "m3"}},
+			unplaced: map[string]string{"none.service": "no machine has metadata role=gpu"},
+		},
+		{
+			name:     "conflicting with a global unit avoids its machines",
+			machines: []Machine{mm("m1", "role=edge"), mm("m2", "role=edge"), mm("m3")},
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "mon.service", "Global=true", "MachineMetadata=role=edge"), mu(t, "a.service", "Conflicts=mon.*"),
+					mu(t, "b.service", "Replaces=mon.service"), mu(t, "c.service", "Conflicts=mon.service", "MachineID=m1")}
+			},
+			want:     P{"mon.service": {"m1", "m2"}, "a.service": {"m3"}, "b.service": {"m3"}},
+			unplaced: map[string]string{"c.service": "the only eligible machine, m1, runs mon.service, which it conflicts with"},
+		},
+		{
+			name:     "Replaces: the replacing unit takes the machine, the replaced one moves",
+			machines: machines("m1", "m2"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "old.service"), mu(t, "new.service", "MachineID=m1", "Replaces=old.service"), mu(t, "side.service", "MachineOf=old.service")}
+			},
+			current: P{"old.service": {"m1"}, "side.service": {"m1"}},
+			want:    P{"new.service": {"m1"}, "old.service": {"m2"}, "side.service": {"m2"}},
+		},
+		{
+			name:     "Replaces: the replaced unit pinned to the machine becomes unplaceable",
+			machines: machines("m1", "m2"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "old.service", "MachineID=m1"), mu(t, "new.service", "MachineID=m1", "Replaces=old.service")}
+			},
+			current:  P{"old.service": {"m1"}},
+			want:     P{"new.service": {"m1"}},
+			unplaced: map[string]string{"old.service": "m1, runs new.service, which replaces it"},
+		},
+		{
+			name:     "Replaces: no eviction when another machine will do",
+			machines: machines("m1", "m2"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "old.service"), mu(t, "new.service", "Replaces=old.service"), mu(t, "b.service"), mu(t, "c.service")}
+			},
+			current: P{"old.service": {"m1"}, "b.service": {"m2"}, "c.service": {"m2"}, "gone.service": {"m1"}},
+			// m1 is less loaded but would need an eviction.
+			want: P{"new.service": {"m2"}, "old.service": {"m1"}, "b.service": {"m2"}, "c.service": {"m2"}},
+		},
+		{
+			name:     "Replaces: sharing a machine now, the replacing unit stays",
+			machines: machines("m1", "m2"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a-old.service"), mu(t, "z-new.service", "Replaces=a-old.service")}
+			},
+			current: P{"a-old.service": {"m1"}, "z-new.service": {"m1"}},
+			want:    P{"z-new.service": {"m1"}, "a-old.service": {"m2"}},
+		},
+		{
+			name:     "stability: unbalanced placements are kept",
+			machines: machines("m1", "m2", "m3"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service"), mu(t, "b.service"), mu(t, "c.service"), mu(t, "d.service")}
+			},
+			current: P{"a.service": {"m1"}, "b.service": {"m1"}, "c.service": {"m1"}},
+			want:    P{"a.service": {"m1"}, "b.service": {"m1"}, "c.service": {"m1"}, "d.service": {"m2"}},
+		},
+		{
+			name:     "stability ends when a rule no longer holds",
+			machines: []Machine{mm("m1", "region=us"), mm("m2", "region=eu")},
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "MachineMetadata=region=eu"), mu(t, "b.service", "Conflicts=c.service"), mu(t, "c.service")}
+			},
+			current: P{"a.service": {"m1"}, "b.service": {"m1"}, "c.service": {"m1", "m2"}},
+			// c is on two machines (bad data): the first valid one is kept; b
+			// comes first by name so c moves off m1.
+			want: P{"a.service": {"m2"}, "b.service": {"m1"}, "c.service": {"m2"}},
+		},
+		{
+			name:     "template in the input is never placed",
+			machines: machines("m1"),
+			units:    func(t *testing.T) []Unit { return []Unit{{Name: "web@.service"}} },
+			unplaced: map[string]string{"web@.service": "templates are never scheduled"},
+		},
+		{
+			name:     "no machines",
+			units:    func(t *testing.T) []Unit { return []Unit{mu(t, "a.service"), mu(t, "g.service", "Global=true")} },
+			unplaced: map[string]string{"a.service": "no machines in the cluster", "g.service": "no machines in the cluster"},
+		},
+		{
+			name:     "duplicates in the input",
+			machines: append(machines("m1", "m1"), Machine{}),
+			units:    func(t *testing.T) []Unit { return []Unit{mu(t, "a.service"), mu(t, "a.service")} },
+			want:     P{"a.service": {"m1"}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Snapshot{Machines: tc.machines, Units: tc.units(t), Current: tc.current}
+			r := Place(s)
+			want := tc.want
+			if want == nil {
+				want = P{}
+			}
+			if !reflect.DeepEqual(r.Placements, want) {
+				t.Errorf("placements:\n got %v\nwant %v", r.Placements, want)
+			}
+			if len(r.Unplaceable) != len(tc.unplaced) {
+				t.Errorf("unplaceable: got %v, want %v", r.Unplaceable, tc.unplaced)
+			}
+			for u, sub := range tc.unplaced {
+				if !strings.Contains(r.Unplaceable[u], sub) {
+					t.Errorf("unplaceable[%s] = %q, want it to contain %q", u, r.Unplaceable[u], sub)
+				}
+			}
+			// Determinism: any input order gives the same result.
+			rng := rand.New(rand.NewSource(1))
+			for k := 0; k < 5; k++ {
+				s2 := s
+				s2.Machines = append([]Machine(nil), s.Machines...)
+				s2.Units = append([]Unit(nil), s.Units...)
+				rng.Shuffle(len(s2.Machines), func(i, j int) { s2.Machines[i], s2.Machines[j] = s2.Machines[j], s2.Machines[i] })
+				rng.Shuffle(len(s2.Units), func(i, j int) { s2.Units[i], s2.Units[j] = s2.Units[j], s2.Units[i] })
+				if r2 := Place(s2); !reflect.DeepEqual(r, r2) {
+					t.Fatalf("not deterministic under input order:\n%v\n%v", r, r2)
+				}
+			}
+		})
+	}
+}
+
+func TestMachineOfCycle(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		units []Unit
+		want  []string
+	}{
+		{"none", []Unit{mu(t, "a.service", "MachineOf=b.service"), mu(t, "b.service")}, nil},
+		{"two", []Unit{mu(t, "b.service", "MachineOf=a.service"), mu(t, "a.service", "MachineOf=b.service")}, []string{"a.service", "b.service"}},
+		{"three plus a follower", []Unit{mu(t, "x.service", "MachineOf=c.service"), mu(t, "c.service", "MachineOf=d.service"),
+			mu(t, "d.service", "MachineOf=e.service"), mu(t, "e.service", "MachineOf=c.service")}, []string{"c.service", "d.service", "e.service"}},
+		{"self", []Unit{{Name: "s.service", Fleet: unit.Fleet{MachineOf: []string{"s.service"}}}}, []string{"s.service"}},
+		{"smallest of two cycles", []Unit{mu(t, "y.service", "MachineOf=z.service"), mu(t, "z.service", "MachineOf=y.service"),
+			mu(t, "m.service", "MachineOf=n.service"), mu(t, "n.service", "MachineOf=m.service")}, []string{"m.service", "n.service"}},
+		{"missing target", []Unit{mu(t, "a.service", "MachineOf=gone.service")}, nil},
+	} {
+		if got := MachineOfCycle(tc.units); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
