@@ -2,8 +2,10 @@ package supervisor
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -285,7 +287,15 @@ func (a *activation) spawn(c command, env ...string) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	argv := c.argv(a.x.env)
+	vars := a.x.env
+	if len(env) > 0 {
+		vars = maps.Clone(vars)
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			vars[k] = v
+		}
+	}
+	argv := c.argv(vars)
 	if c.argv0 {
 		argv = argv[1:]
 	}

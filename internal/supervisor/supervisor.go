@@ -21,11 +21,11 @@ var ErrClosed = errors.New("supervisor: closed")
 
 // Config configures a Supervisor.
 type Config struct {
-	Dir          string // logs go under Dir/logs
-	MachineID    string // value of %m
-	Hostname     string // value of %H; os.Hostname() when empty
-	LogMaxBytes  int64  // rotate a unit's log at this size; default 1 MiB
-	LogKeep      int    // rotated files kept per unit; default 2
+	Dir         string // logs go under Dir/logs
+	MachineID   string // value of %m
+	Hostname    string // value of %H; os.Hostname() when empty
+	LogMaxBytes int64  // rotate a unit's log at this size; default 1 MiB
+	LogKeep     int    // rotated files kept per unit; default 2
 	// CloseTimeout bounds Close's graceful stop before it fences; default 30s.
 	CloseTimeout time.Duration
 	Logf         func(format string, args ...any) // supervisor events; default: discard

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"sync"
@@ -93,20 +94,36 @@ func (u *svc) activateLocked() error {
 	return nil
 }
 
-// pump copies the unit's stdout/stderr into its log until every writer is gone.
+// pump copies the unit's stdout/stderr into its log until every writer is
+// gone. It writes whole lines, so that supervisor events never land inside
+// one; a partial line is held until its newline, until it reaches
+// maxPartial, or until the output closes.
 func (u *svc) pump(r *os.File) {
 	defer r.Close()
 	buf := make([]byte, 16<<10)
+	held := 0
 	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			u.log.Write(buf[:n])
+		n, err := r.Read(buf[held:])
+		held += n
+		if i := bytes.LastIndexByte(buf[:held], '\n'); i >= 0 || held >= maxPartial {
+			cut := i + 1
+			if i < 0 {
+				cut = held
+			}
+			u.log.Write(buf[:cut])
+			held = copy(buf, buf[cut:held])
 		}
 		if err != nil {
+			if held > 0 {
+				u.log.Write(buf[:held])
+			}
 			return
 		}
 	}
 }
+
+// maxPartial bounds a held partial line (buf must be larger).
+const maxPartial = 8 << 10
 
 func (u *svc) stop() {
 	u.mu.Lock()
