@@ -3,6 +3,7 @@ package schedule
 import (
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -207,7 +208,7 @@ type punit struct {
 	targets    []int // MachineOf targets
 	followers  []int // units with MachineOf naming this one
 	missingOf  string
-	metaOK     []bool // per machine, nil until needed
+	metaOK     []bool // per machine, shared between units; nil without MachineMetadata
 }
 
 func newPlacer(s Snapshot) *placer {
@@ -228,15 +229,31 @@ func newPlacer(s Snapshot) *placer {
 	p.members = make([][]int, nm)
 
 	// Units, sorted by name, deduplicated (first wins).
-	us := append([]Unit(nil), s.Units...)
-	sort.SliceStable(us, func(i, j int) bool { return us[i].Name < us[j].Name })
-	for _, u := range us {
+	order := make([]int32, len(s.Units))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		if c := strings.Compare(s.Units[a].Name, s.Units[b].Name); c != 0 {
+			return c
+		}
+		return int(a - b) // the first of duplicates wins
+	})
+	p.uIndex = make(map[string]int, len(s.Units))
+	pus := make([]punit, 0, len(s.Units))
+	for _, k := range order {
+		u := &s.Units[k]
 		if _, dup := p.uIndex[u.Name]; dup {
 			continue
 		}
-		p.uIndex[u.Name] = len(p.units)
-		p.units = append(p.units, &punit{name: u.Name, fl: u.Fleet})
+		p.uIndex[u.Name] = len(pus)
+		pus = append(pus, punit{name: u.Name, fl: u.Fleet})
 	}
+	p.units = make([]*punit, len(pus))
+	for i := range pus {
+		p.units[i] = &pus[i]
+	}
+	metaMasks := map[string][]bool{}
 	n := len(p.units)
 	p.on = make([]int, n)
 	for i := range p.on {
@@ -247,6 +264,19 @@ func newPlacer(s Snapshot) *placer {
 	p.reason = make([]string, n)
 
 	for i, u := range p.units {
+		if len(u.fl.MachineMetadata) > 0 {
+			// Units with the same metadata rule share one mask of machines.
+			key := metadataString(u.fl.MachineMetadata)
+			mask, ok := metaMasks[key]
+			if !ok {
+				mask = make([]bool, nm)
+				for k := range p.machines {
+					mask[k] = u.fl.MatchesMetadata(p.machines[k].Metadata)
+				}
+				metaMasks[key] = mask
+			}
+			u.metaOK = mask
+		}
 		if strings.Contains(u.name, "@.") {
 			if nn, err := unit.ParseName(u.name); err == nil && nn.IsTemplate() {
 				p.reason[i] = "templates are never scheduled: start an instance such as " + nn.Prefix() + "@1." + nn.Suffix()
@@ -587,16 +617,7 @@ func contains(xs []int, x int) bool {
 }
 
 func (p *placer) metaOK(u *punit, m int) bool {
-	if len(u.fl.MachineMetadata) == 0 {
-		return true
-	}
-	if u.metaOK == nil {
-		u.metaOK = make([]bool, len(p.machines))
-		for k := range p.machines {
-			u.metaOK[k] = u.fl.MatchesMetadata(p.machines[k].Metadata)
-		}
-	}
-	return u.metaOK[m]
+	return u.metaOK == nil || u.metaOK[m]
 }
 
 // add records unit i on machine m (for a global unit, one of its machines).
@@ -708,7 +729,7 @@ func (p *placer) placedOn(t, m int) bool {
 func (p *placer) placed(t int) bool { return p.on[t] >= 0 || len(p.global[t]) > 0 }
 
 func (p *placer) result() Result {
-	r := Result{Placements: map[string][]string{}, Unplaceable: map[string]string{}}
+	r := Result{Placements: make(map[string][]string, len(p.units)), Unplaceable: map[string]string{}}
 	for i, u := range p.units {
 		switch {
 		case p.on[i] >= 0:

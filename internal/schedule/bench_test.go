@@ -1,0 +1,129 @@
+package schedule
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/flotilla-os/flotilla/internal/unit"
+)
+
+// bigSnapshot builds n units on m machines: a mix of plain units, template
+// instances spreading with Conflicts=%p@*.service, metadata constraints,
+// MachineOf followers, Replaces and a few global units; with current set,
+// half the units are already placed (as after a leader change).
+func bigSnapshot(n, m int, current bool) Snapshot {
+	s := Snapshot{Current: map[string][]string{}}
+	regions := []string{"eu", "us", "asia"}
+	for i := 0; i < m; i++ {
+		s.Machines = append(s.Machines, Machine{ID: fmt.Sprintf("m%03d", i), Metadata: map[string]string{"region": regions[i%3], "disk": []string{"ssd", "hdd"}[i%2]}})
+	}
+	for i := 0; len(s.Units) < n; i++ {
+		var u Unit
+		switch i % 10 {
+		case 0, 1: // instances of 50 templates: at most one per machine
+			tmpl := fmt.Sprintf("web%02d", (i/10)%50)
+			u = Unit{Name: fmt.Sprintf("%s@%d.service", tmpl, i), Fleet: unit.Fleet{Conflicts: []string{tmpl + "@*.service"}}}
+		case 2:
+			u = Unit{Name: fmt.Sprintf("eu%d.service", i), Fleet: unit.Fleet{MachineMetadata: map[string][]string{"region": {"eu", "us"}, "disk": {"ssd"}}}}
+		case 3:
+			u = Unit{Name: fmt.Sprintf("side%d.service", i), Fleet: unit.Fleet{MachineOf: []string{fmt.Sprintf("app%d.service", i+1)}}}
+		case 5:
+			u = Unit{Name: fmt.Sprintf("new%d.service", i), Fleet: unit.Fleet{Replaces: []string{fmt.Sprintf("app%d.service", i-1)}}}
+		case 7:
+			if i < 50 {
+				u = Unit{Name: fmt.Sprintf("global%d.service", i), Fleet: unit.Fleet{Global: true, MachineMetadata: map[string][]string{"region": {regions[i%3]}}}}
+				break
+			}
+			fallthrough
+		default:
+			u = Unit{Name: fmt.Sprintf("app%d.service", i)}
+		}
+		s.Units = append(s.Units, u)
+		if current && i%2 == 0 {
+			s.Current[u.Name] = []string{fmt.Sprintf("m%03d", (i*7)%(m+5))} // some on dead machines
+		}
+	}
+	return s
+}
+
+func BenchmarkPlace10kOn100(b *testing.B) {
+	for _, cur := range []bool{false, true} {
+		s := bigSnapshot(10000, 100, cur)
+		b.Run(fmt.Sprintf("current=%v", cur), func(b *testing.B) {
+			b.ReportAllocs()
+			var r Result
+			for b.Loop() {
+				r = Place(s)
+			}
+			b.ReportMetric(float64(len(r.Unplaceable)), "unplaceable")
+		})
+	}
+}
+
+func TestPlaceBig(t *testing.T) {
+	s := bigSnapshot(10000, 100, true)
+	r := Place(s)
+	if len(r.Placements)+len(r.Unplaceable) != len(s.Units) {
+		t.Fatalf("%d placed + %d unplaceable != %d units", len(r.Placements), len(r.Unplaceable), len(s.Units))
+	}
+	checkInvariants(t, s, r)
+}
+
+// checkInvariants verifies a Result against every rule, independently of how
+// Place computes it.
+func checkInvariants(t *testing.T, s Snapshot, r Result) {
+	t.Helper()
+	md := map[string]map[string]string{}
+	for _, m := range s.Machines {
+		md[m.ID] = m.Metadata
+	}
+	fl := map[string]unit.Fleet{}
+	for _, u := range s.Units {
+		fl[u.Name] = u.Fleet
+	}
+	on := map[string][]string{} // machine -> units
+	for name, ms := range r.Placements {
+		f := fl[name]
+		if !f.Global && len(ms) != 1 {
+			t.Errorf("%s placed on %v", name, ms)
+		}
+		for _, m := range ms {
+			if _, ok := md[m]; !ok {
+				t.Errorf("%s on unknown machine %s", name, m)
+			}
+			if !f.MatchesMetadata(md[m]) {
+				t.Errorf("%s on %s without metadata", name, m)
+			}
+			if f.MachineID != "" && f.MachineID != m {
+				t.Errorf("%s on %s, not its MachineID", name, m)
+			}
+			for _, target := range f.MachineOf {
+				if !containsStr(r.Placements[target], m) {
+					t.Errorf("%s on %s but MachineOf=%s is on %v", name, m, target, r.Placements[target])
+				}
+			}
+			on[m] = append(on[m], name)
+		}
+	}
+	for m, names := range on {
+		for _, a := range names {
+			for _, b := range names {
+				if a == b {
+					continue
+				}
+				if fl[a].ConflictsWith(b) || containsStr(fl[a].Replaces, b) {
+					t.Errorf("%s and %s share %s", a, b, m)
+				}
+			}
+		}
+	}
+}
+
+func containsStr(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
