@@ -1,0 +1,121 @@
+// Package lifeline ties a daemon's descendants to its life: when the daemon
+// is SIGKILLed, every process it started dies too, daemonised grandchildren
+// included.
+//
+// Call Enter first thing in main. Running as root, it re-executes the
+// program (/proc/self/exe, same arguments and environment) as PID 1 of a new
+// PID namespace and stays behind as a thin parent: it forwards SIGTERM,
+// SIGINT and SIGHUP to the child and exits with the child's status. The
+// child has a parent-death signal of SIGKILL, and when a namespace's PID 1
+// dies the kernel kills everything in the namespace. Inside, the program
+// (the supervisor) is PID 1 and reaps orphans.
+//
+//	func main() {
+//		if err := lifeline.Enter(); err != nil {
+//			log.Printf("warning: %v; unit processes may outlive fleetd", err)
+//		}
+//		... // the real program, now inside the namespace when possible
+//	}
+//
+// Without root, or where CLONE_NEWPID is refused, Enter returns an error and
+// the program runs in-process; units then only have the parent-death signal
+// of their direct processes. Set FLOTILLA_LIFELINE=0 to skip the namespace.
+// A new PID namespace without a new mount namespace still shows the host's
+// /proc; that is fine for the supervisor.
+//
+// Lifeline owns the process's first moments only: it must not be called
+// after other goroutines have started children, and it keeps one locked OS
+// thread for the life of the outer process (the parent-death signal fires
+// when the thread that forked exits, so that thread must never exit).
+package lifeline
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"syscall"
+)
+
+// EnvMarker is set in the child's environment (to the outer process's pid)
+// so that Enter knows it is already inside; Enter removes it again.
+const EnvMarker = "FLOTILLA_LIFELINE"
+
+var inside bool
+
+// Inside reports whether Enter found the program inside its namespace.
+func Inside() bool { return inside }
+
+// Enter moves the program into its own PID namespace, as described in the
+// package comment. In the outer process it never returns. In the child it
+// returns nil. It returns an error, having started nothing, when the
+// program must run without the namespace.
+func Enter() error {
+	switch v := os.Getenv(EnvMarker); v {
+	case "":
+	case "0":
+		return errors.New("lifeline: disabled by " + EnvMarker + "=0")
+	default:
+		os.Unsetenv(EnvMarker)
+		inside = true
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("lifeline: not root, cannot create a pid namespace")
+	}
+	cmd := command()
+	sigc := make(chan os.Signal, 4)
+	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	if err := startLocked(cmd); err != nil {
+		signal.Stop(sigc)
+		return fmt.Errorf("lifeline: re-exec in a new pid namespace: %w", err)
+	}
+	go forward(sigc, cmd.Process)
+	cmd.Wait()
+	exitLike(cmd.ProcessState)
+	return nil // not reached
+}
+
+func command() *exec.Cmd {
+	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
+	cmd.Args[0] = os.Args[0]
+	cmd.Env = append(os.Environ(), EnvMarker+"="+strconv.Itoa(os.Getpid()))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID, Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// startLocked starts cmd from a goroutine that locks its OS thread and
+// never unlocks it, so the thread (and with it the child's parent-death
+// signal) lives as long as the process.
+func startLocked(cmd *exec.Cmd) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		errc <- cmd.Start()
+		select {}
+	}()
+	return <-errc
+}
+
+func forward(sigc <-chan os.Signal, p *os.Process) {
+	for sig := range sigc {
+		p.Signal(sig)
+	}
+}
+
+// exitLike ends the process the way the child ended: same exit code, or the
+// same signal.
+func exitLike(st *os.ProcessState) {
+	ws, ok := st.Sys().(syscall.WaitStatus)
+	if ok && ws.Signaled() {
+		sig := ws.Signal()
+		signal.Reset(sig)
+		syscall.Kill(os.Getpid(), sig)
+		os.Exit(128 + int(sig))
+	}
+	os.Exit(st.ExitCode())
+}
