@@ -24,23 +24,43 @@ func newTestSupervisor(t *testing.T, cfg Config) *Supervisor {
 	if cfg.Dir == "" {
 		cfg.Dir = t.TempDir()
 	}
-	cfg.Logf = t.Logf
+	tl := &testLog{t: t}
+	cfg.Logf = tl.logf
 	cfg.CloseTimeout = 5 * time.Second
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		logfOff(s)
 		if err := s.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
+		tl.stop()
 	})
 	return s
 }
 
-// logfOff stops logging through t.Logf, which panics after the test ends.
-func logfOff(s *Supervisor) { s.cfg.Logf = func(string, ...any) {} }
+// testLog forwards supervisor events to t.Logf until the test is over
+// (t.Logf panics after that).
+type testLog struct {
+	mu  sync.Mutex
+	t   *testing.T
+	off bool
+}
+
+func (l *testLog) logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.off {
+		l.t.Logf(format, args...)
+	}
+}
+
+func (l *testLog) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.off = true
+}
 
 func loadUnit(t *testing.T, s *Supervisor, name, service string) {
 	t.Helper()
