@@ -50,8 +50,7 @@ func Place(s Snapshot) Result {
 	p := newPlacer(s)
 	p.placeGlobals()
 	p.keepCurrent()
-	p.placeRest(true)
-	p.placeRest(false) // units evicted by Replaces, without evicting in turn
+	p.placeRest()
 	return p.result()
 }
 
@@ -193,9 +192,9 @@ type placer struct {
 	matchOn  [][]int32
 	ownOn    [][]int32
 
-	current map[string][]string
-	evicted []bool
-	reason  []string
+	current    map[string][]string
+	anyEvicted bool
+	reason     []string
 }
 
 type punit struct {
@@ -260,7 +259,6 @@ func newPlacer(s Snapshot) *placer {
 		p.on[i] = -1
 	}
 	p.global = make([][]int, n)
-	p.evicted = make([]bool, n)
 	p.reason = make([]string, n)
 
 	for i, u := range p.units {
@@ -299,8 +297,9 @@ func newPlacer(s Snapshot) *placer {
 			if !ok || j == i {
 				continue
 			}
-			if p.units[j].fl.Global {
-				// A global unit cannot give way: avoid it instead.
+			if p.units[j].fl.Global || slices.Contains(u.fl.MachineOf, r) {
+				// A global unit cannot give way, nor can a unit this one
+				// follows (unit.ParseFleet rejects the latter): avoid it.
 				u.fl.Conflicts = append(append([]string(nil), u.fl.Conflicts...), escapeGlob(r))
 				continue
 			}
@@ -308,9 +307,39 @@ func newPlacer(s Snapshot) *placer {
 			p.units[j].replacedBy = append(p.units[j].replacedBy, i)
 		}
 	}
+	p.breakReplacesCycles()
 	p.indexPatterns()
 	p.orderUnits()
 	return p
+}
+
+// breakReplacesCycles turns Replaces between units of a Replaces cycle into
+// Conflicts: they still never share a machine, but none evicts another, so
+// evictions follow an acyclic relation and always come to an end.
+func (p *placer) breakReplacesCycles() {
+	g := &graph{names: make([]string, len(p.units)), edges: make([][]int, len(p.units))}
+	for i, u := range p.units {
+		g.names[i] = u.name
+		g.edges[i] = u.replaces
+	}
+	for _, scc := range g.sccs() {
+		if len(scc) < 2 {
+			continue
+		}
+		for _, i := range scc {
+			u := p.units[i]
+			var keep []int
+			for _, r := range u.replaces {
+				if slices.Contains(scc, r) {
+					u.fl.Conflicts = append(slices.Clip(u.fl.Conflicts), escapeGlob(p.units[r].name))
+					p.units[r].replacedBy = slices.DeleteFunc(p.units[r].replacedBy, func(x int) bool { return x == i })
+				} else {
+					keep = append(keep, r)
+				}
+			}
+			u.replaces = keep
+		}
+	}
 }
 
 // escapeGlob quotes the metacharacters of a literal name for path.Match.
@@ -428,7 +457,7 @@ func (p *placer) keepCurrent() {
 	for _, i := range p.order {
 		u := p.units[i]
 		ids := p.current[u.name]
-		if len(ids) == 0 {
+		if len(ids) == 0 || u.missingOf != "" {
 			continue
 		}
 		ms := make([]int, 0, len(ids))
@@ -439,9 +468,9 @@ func (p *placer) keepCurrent() {
 		}
 		sort.Ints(ms) // machine indexes are in ID order
 		for _, m := range ms {
-			if (u.fl.MachineID == "" || p.machines[m].ID == u.fl.MachineID) &&
+			if _, ok := p.eviction(u, m); ok && (u.fl.MachineID == "" || p.machines[m].ID == u.fl.MachineID) &&
 				p.metaOK(u, m) && p.targetsOn(u, m) && !p.conflicts(u, m) {
-				p.evictReplaced(u, m)
+				p.evictReplaced(i, m)
 				p.add(i, m)
 				break
 			}
@@ -449,19 +478,27 @@ func (p *placer) keepCurrent() {
 	}
 }
 
-// placeRest places, in order, the units not kept. The first pass may evict
-// units that the placed unit replaces; the second places those evicted units
-// (and their followers) without evicting in turn, so Replaces cannot loop.
-func (p *placer) placeRest(first bool) {
-	for _, i := range p.order {
-		if p.on[i] >= 0 || p.reason[i] != "" || p.evicted[i] == first {
-			continue
+// placeRest places, in order, the units not kept, in passes. Placing a unit
+// may evict units it replaces; the next pass then places those again and
+// retries every unit still unplaced, since an eviction may have freed the
+// machine it needed. Passes end when one evicts nothing; Replaces being
+// acyclic (see breakReplacesCycles) they do, and a bound makes sure of it.
+func (p *placer) placeRest() {
+	for pass := 0; pass <= len(p.order); pass++ {
+		p.anyEvicted = false
+		for _, i := range p.order {
+			if p.on[i] < 0 {
+				p.reason[i] = ""
+				p.placeOne(i)
+			}
 		}
-		p.placeOne(i, first)
+		if !p.anyEvicted {
+			return
+		}
 	}
 }
 
-func (p *placer) placeOne(i int, mayEvict bool) {
+func (p *placer) placeOne(i int) {
 	u := p.units[i]
 	fail := func(format string, args ...any) { p.reason[i] = fmt.Sprintf(format, args...) }
 	if len(p.machines) == 0 {
@@ -475,10 +512,6 @@ func (p *placer) placeOne(i int, mayEvict bool) {
 	for _, t := range u.targets {
 		if p.placed(t) {
 			continue
-		}
-		if p.evicted[t] && mayEvict {
-			p.evicted[i] = true // follow t when it is placed again
-			return
 		}
 		if r := p.reason[t]; r != "" {
 			fail("MachineOf=%s is not placed (%s)", p.units[t].name, r)
@@ -526,8 +559,8 @@ func (p *placer) placeOne(i int, mayEvict bool) {
 		if p.conflicts(u, m) {
 			return
 		}
-		if p.needsEviction(u, m) {
-			if mayEvict && (bestEvict < 0 || p.load[m] < p.load[bestEvict]) {
+		if need, ok := p.eviction(u, m); need {
+			if ok && (bestEvict < 0 || p.load[m] < p.load[bestEvict]) {
 				bestEvict = m
 			}
 			return
@@ -546,7 +579,7 @@ func (p *placer) placeOne(i int, mayEvict bool) {
 		}
 	}
 	if best < 0 && bestEvict >= 0 {
-		p.evictReplaced(u, bestEvict)
+		p.evictReplaced(i, bestEvict)
 		best = bestEvict
 	}
 	if best >= 0 {
@@ -574,9 +607,9 @@ func (p *placer) machinesOf(t int) []int {
 	return []int{p.on[t]}
 }
 
-// evictReplaced evicts from m the units that u replaces.
-func (p *placer) evictReplaced(u *punit, m int) {
-	for _, r := range u.replaces {
+// evictReplaced evicts from m the units that unit i replaces.
+func (p *placer) evictReplaced(i, m int) {
+	for _, r := range p.units[i].replaces {
 		if p.on[r] == m {
 			p.evict(r)
 		}
@@ -592,10 +625,10 @@ func (p *placer) conflictReason(u *punit, eligible, m int) string {
 		switch {
 		case contains(u.replacedBy, v):
 			why = w.name + ", which replaces it"
+		case contains(u.replaces, v):
+			why = w.name + ", which it replaces but cannot evict without evicting a unit it follows"
 		case u.fl.ConflictsWith(w.name) || w.fl.ConflictsWith(u.name):
 			why = w.name + ", which it conflicts with"
-		case contains(u.replaces, v):
-			why = w.name + ", which it replaces (a unit placed again after being replaced does not evict others)"
 		default:
 			continue
 		}
@@ -665,7 +698,7 @@ func (p *placer) evict(i int) {
 		return
 	}
 	p.remove(i)
-	p.evicted[i] = true
+	p.anyEvicted = true
 	for _, f := range p.units[i].followers {
 		if p.on[f] == m {
 			p.evict(f)
@@ -694,10 +727,30 @@ func (p *placer) conflicts(u *punit, m int) bool {
 	return false
 }
 
-// needsEviction reports whether units that u replaces are on m.
-func (p *placer) needsEviction(u *punit, m int) bool {
+// eviction reports whether placing u on m means evicting units it replaces
+// (need), and whether that is possible (ok): it is not when the eviction would
+// take along, as followers of an evicted unit, a unit that u follows.
+func (p *placer) eviction(u *punit, m int) (need, ok bool) {
 	for _, r := range u.replaces {
-		if p.on[r] == m {
+		if p.on[r] != m {
+			continue
+		}
+		need = true
+		if p.cascadeHits(r, m, u.targets) {
+			return true, false
+		}
+	}
+	return need, true
+}
+
+// cascadeHits reports whether evicting r from m would also evict one of
+// targets (r's followers on m, recursively, are evicted with it).
+func (p *placer) cascadeHits(r, m int, targets []int) bool {
+	if contains(targets, r) {
+		return true
+	}
+	for _, f := range p.units[r].followers {
+		if p.on[f] == m && p.cascadeHits(f, m, targets) {
 			return true
 		}
 	}

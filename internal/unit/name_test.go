@@ -8,9 +8,9 @@ import (
 
 func TestParseName(t *testing.T) {
 	for _, tc := range []struct {
-		in                                   string
-		template, instance                   bool
-		prefix, inst, suffix, tmpl, base     string
+		in                               string
+		template, instance               bool
+		prefix, inst, suffix, tmpl, base string
 	}{
 		{in: "db.service", prefix: "db", suffix: "service", base: "db"},
 		{in: "web@1.service", instance: true, prefix: "web", inst: "1", suffix: "service", tmpl: "web@.service", base: "web@1"},

@@ -1,0 +1,94 @@
+package schedule
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/flotilla-os/flotilla/internal/unit"
+)
+
+// snapshotFrom decodes fuzz bytes into a small snapshot: a few machines with
+// metadata, and units with random [X-Fleet] rules and current placements.
+func snapshotFrom(data []byte) Snapshot {
+	next := func() int {
+		if len(data) == 0 {
+			return 0
+		}
+		b := data[0]
+		data = data[1:]
+		return int(b)
+	}
+	var s Snapshot
+	nm := next() % 6
+	for i := 0; i < nm; i++ {
+		s.Machines = append(s.Machines, Machine{ID: fmt.Sprintf("m%d", i), Metadata: map[string]string{"r": fmt.Sprint(next() % 3)}})
+	}
+	names := []string{"a.service", "b.service", "c.service", "web@1.service", "web@2.service", "web@3.service", "g.service", "d.service"}
+	nu := next() % (len(names) + 1)
+	s.Current = map[string][]string{}
+	for i := 0; i < nu; i++ {
+		name := names[i]
+		var fl unit.Fleet
+		flags := next()
+		if name == "g.service" && flags&1 != 0 {
+			fl.Global = true
+		} else {
+			if flags&2 != 0 {
+				fl.MachineID = fmt.Sprintf("m%d", next()%7)
+			}
+			if flags&4 != 0 && !(fl.MachineID != "") {
+				if t := names[next()%len(names)]; t != name {
+					fl.MachineOf = []string{t}
+				}
+			}
+			if flags&8 != 0 {
+				fl.Conflicts = []string{[]string{"web@*.service", "a.service", "*", "?.service"}[next()%4]}
+			}
+			if flags&16 != 0 {
+				if t := names[next()%len(names)]; t != name {
+					fl.Replaces = []string{t}
+				}
+			}
+		}
+		if flags&32 != 0 {
+			fl.MachineMetadata = map[string][]string{"r": {fmt.Sprint(next() % 3)}}
+			if flags&64 != 0 {
+				fl.MachineMetadata["r"] = append(fl.MachineMetadata["r"], fmt.Sprint(next()%3))
+			}
+		}
+		s.Units = append(s.Units, Unit{Name: name, Fleet: fl})
+		if c := next(); c%3 != 0 {
+			s.Current[name] = []string{fmt.Sprintf("m%d", c%7)}
+		}
+	}
+	return s
+}
+
+// FuzzPlace checks Place on random small snapshots: it never panics, every
+// unit is accounted for exactly once, every rule holds in the result, and the
+// result is a fixed point: feeding its placements back as Current changes
+// nothing (stability).
+func FuzzPlace(f *testing.F) {
+	f.Add([]byte{3, 0, 1, 2, 8, 8, 0, 1, 8, 0, 1, 8, 0, 1})
+	f.Add([]byte{2, 0, 0, 6, 16, 1, 1, 2, 0, 1, 0, 4, 1, 2})
+	f.Add([]byte{4, 0, 1, 2, 0, 8, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := snapshotFrom(data)
+		r := Place(s)
+		if len(r.Placements)+len(r.Unplaceable) != len(s.Units) {
+			t.Fatalf("%d placed + %d unplaceable != %d units", len(r.Placements), len(r.Unplaceable), len(s.Units))
+		}
+		for name, why := range r.Unplaceable {
+			if why == "" || why == "not placed" {
+				t.Fatalf("%s unplaceable without a reason", name)
+			}
+		}
+		checkInvariants(t, s, r)
+		s2 := s
+		s2.Current = r.Placements
+		if r2 := Place(s2); !reflect.DeepEqual(r.Placements, r2.Placements) {
+			t.Fatalf("not a fixed point:\nsnapshot %+v\nfirst  %v\nsecond %v", s, r.Placements, r2.Placements)
+		}
+	})
+}
