@@ -24,9 +24,10 @@
 //   - Replaces: A Replaces B means they never share a machine; if A can only
 //     go where B is (every other eligible machine is ruled out), A takes the
 //     machine and B, with the units that follow it there, is placed again
-//     elsewhere, without evicting anything itself, or becomes unplaceable. If
-//     A and B already share a machine, A keeps it. Replaces of a global unit
-//     acts as a Conflicts with it.
+//     elsewhere or becomes unplaceable; units that failed are retried after
+//     an eviction. If A and B already share a machine, A keeps it. Replaces of
+//     a global unit, of a unit A follows, and between members of a Replaces
+//     cycle act as Conflicts (no eviction), so evictions always end.
 //   - Otherwise the least-loaded eligible machine (fewest units, global ones
 //     included, counting this round's placements), ties broken by machine ID.
 //

@@ -261,6 +261,36 @@ func TestPlace(t *testing.T) {
 			want:    P{"z-new.service": {"m1"}, "a-old.service": {"m2"}},
 		},
 		{
+			name:     "Replaces cycle: no eviction, first come keeps its machine",
+			machines: machines("m1"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "Replaces=b.service"), mu(t, "b.service", "Replaces=c.service"), mu(t, "c.service", "Replaces=a.service")}
+			},
+			current:  P{"c.service": {"m1"}},
+			want:     P{"c.service": {"m1"}},
+			unplaced: map[string]string{"a.service": "m1, runs c.service", "b.service": "m1, runs c.service"},
+		},
+		{
+			name:     "Replaces: no eviction of a unit it follows",
+			machines: machines("m1", "m2"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "MachineOf=c.service"), mu(t, "b.service", "MachineOf=a.service", "Replaces=c.service"), mu(t, "c.service")}
+			},
+			current:  P{"c.service": {"m1"}, "a.service": {"m1"}},
+			want:     P{"a.service": {"m1"}, "c.service": {"m1"}},
+			unplaced: map[string]string{"b.service": "c.service, which it replaces but cannot evict"},
+		},
+		{
+			name:     "Replaces: a unit that failed is retried after an eviction",
+			machines: machines("m1", "m2"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "MachineID=m1"), mu(t, "b.service", "MachineID=m1", "Conflicts=a.service"), mu(t, "z.service", "MachineID=m1", "Replaces=a.service")}
+			},
+			current:  P{"a.service": {"m1"}},
+			want:     P{"b.service": {"m1"}, "z.service": {"m1"}},
+			unplaced: map[string]string{"a.service": "runs z.service, which replaces it"},
+		},
+		{
 			name:     "stability: unbalanced placements are kept",
 			machines: machines("m1", "m2", "m3"),
 			units: func(t *testing.T) []Unit {
