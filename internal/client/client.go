@@ -56,7 +56,12 @@ type ConnError struct {
 }
 
 func (e *ConnError) Error() string {
-	return fmt.Sprintf("cannot reach fleetd at %s: %v (is fleetd running there? choose another with --endpoint or FLEETCTL_ENDPOINT)", e.Endpoint, e.Err)
+	msg := e.Err.Error()
+	hint := "is fleetd running there? choose another with --endpoint or FLEETCTL_ENDPOINT"
+	if strings.Contains(msg, "tls:") || strings.Contains(msg, "x509:") {
+		hint = "check --ca-file, --cert-file and --key-file (FLEETCTL_CA_FILE, FLEETCTL_CERT_FILE, FLEETCTL_KEY_FILE) and --endpoint"
+	}
+	return fmt.Sprintf("cannot reach fleetd at %s: %s (%s)", e.Endpoint, msg, hint)
 }
 
 func (e *ConnError) Unwrap() error { return e.Err }
