@@ -2,6 +2,7 @@ package fleetctl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -69,16 +70,17 @@ func Run(ctx context.Context, args []string, rt Runtime) int {
 	root.SetOut(rt.Stdout)
 	root.SetErr(rt.Stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		if err != errSilent {
-			fmt.Fprintf(rt.Stderr, "Error: %v\n", err)
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			err = errors.New("interrupted")
+		}
+		// errors.Join gives one line per error: one "Error:" line each.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(rt.Stderr, "Error: %s\n", line)
 		}
 		return 1
 	}
 	return 0
 }
-
-// errSilent fails a command whose errors were already printed.
-var errSilent = fmt.Errorf("fleetctl: errors already reported")
 
 // app is one invocation: its flags, its client and its caches.
 type app struct {

@@ -1,6 +1,7 @@
 package fleetctl
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -264,5 +265,34 @@ func TestConnectionErrorNamesEndpoint(t *testing.T) {
 	_, errOut, code := runCtlEnv(t, t.Context(), nil, "--endpoint", "unix://"+sock, "list-machines")
 	if code != 1 || !strings.Contains(errOut, "unix://"+sock) || !strings.Contains(errOut, "--endpoint or FLEETCTL_ENDPOINT") {
 		t.Errorf("unreachable = %d %q", code, errOut)
+	}
+}
+
+func TestEachFailureOnItsOwnLine(t *testing.T) {
+	f := clusterFixture(t)
+	f.lock(func() {
+		f.units["q.service"] = &schema.Unit{Name: "q.service", DesiredState: "launched"}
+	})
+	_, errOut, code := runCtl(t, f.srv.URL, "start", "--block-attempts", "1", "db", "q")
+	want := "Error: Unit db.service not placed: no machine matches MachineMetadata=disk=nvme\n" +
+		"Error: timed out waiting for unit q.service to report state launched\n"
+	if code != 1 || errOut != want {
+		t.Errorf("start = %d %q, want %q", code, errOut, want)
+	}
+}
+
+func TestInterruptedWait(t *testing.T) {
+	f := clusterFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	f.lock(func() {
+		f.onStatePoll = func(f *fakeFleet, n int) {
+			if n == 3 {
+				cancel() // as SIGINT would, while start waits forever (--block-attempts 0)
+			}
+		}
+	})
+	_, errOut, code := runCtlEnv(t, ctx, map[string]string{"FLEETCTL_ENDPOINT": f.srv.URL}, "start", "db.service")
+	if code != 1 || errOut != "Error: interrupted\n" {
+		t.Errorf("interrupted start = %d %q", code, errOut)
 	}
 }
