@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -17,11 +16,8 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/api/schema"
 	"github.com/flotilla-os/flotilla/internal/client"
+	flversion "github.com/flotilla-os/flotilla/internal/version"
 )
-
-// Version is printed by `fleetctl version`; the build may set it with
-// -ldflags "-X github.com/flotilla-os/flotilla/internal/fleetctl.Version=v1.2.3".
-var Version = ""
 
 // DefaultPollInterval is how often blocking commands poll unit states.
 const DefaultPollInterval = 250 * time.Millisecond
@@ -201,11 +197,5 @@ func (a *app) runVersion() error {
 }
 
 func version() string {
-	if Version != "" {
-		return Version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
+	return flversion.Version
 }

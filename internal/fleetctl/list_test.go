@@ -45,7 +45,7 @@ func clusterFixture(t testing.TB) *fakeFleet {
 			{Name: "web.service", MachineID: m1, Hash: f.units["web.service"].Hash, SystemdLoadState: "loaded", SystemdActiveState: "active", SystemdSubState: "running", PID: 4242},
 			{Name: "mon.service", MachineID: m2, SystemdLoadState: "loaded", SystemdActiveState: "active", SystemdSubState: "running"},
 			{Name: "mon.service", MachineID: m1, SystemdLoadState: "loaded", SystemdActiveState: "failed", SystemdSubState: "failed", Reason: "exit code 3"},
-			{Name: "db.service", Reason: "no machine matches MachineMetadata=disk=nvme"},
+			{Name: "db.service", SystemdLoadState: "-", SystemdActiveState: "-", SystemdSubState: "-", Reason: "not placed: no machine matches MachineMetadata=disk=nvme"},
 		}
 	})
 	return f
@@ -71,7 +71,7 @@ func TestListUnits(t *testing.T) {
 	if len(lines) != 4 || strings.HasPrefix(lines[0], "UNIT") {
 		t.Fatalf("--no-legend: %q", lines)
 	}
-	if f := strings.Fields(lines[0]); strings.Join(f, " ") != "db.service - - - no machine matches MachineMetadata=disk=nvme -" {
+	if f := strings.Fields(lines[0]); strings.Join(f, " ") != "db.service - - - not placed: no machine matches MachineMetadata=disk=nvme -" {
 		t.Errorf("unplaced row: %q", f)
 	}
 	if f := strings.Fields(lines[3]); len(f) != 6 || f[1] != m1+"/10.0.0.1" || len(f[3]) != 40 || f[5] != "4242" {

@@ -3,6 +3,7 @@ package fleetctl
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/api/schema"
@@ -141,7 +142,8 @@ func splitPlaced(states []*schema.UnitState) (placed []*schema.UnitState, unplac
 	for _, s := range states {
 		if s.MachineID == "" {
 			if s.Reason != "" {
-				unplacedReason = s.Reason
+				// fleetd words it "not placed: <why>"; we say "not placed" ourselves.
+				unplacedReason = strings.TrimPrefix(s.Reason, "not placed: ")
 			}
 			continue
 		}
