@@ -25,7 +25,9 @@ func main() {
 		logger.Fatal(err)
 	}
 	// Units live in fleetd's own PID namespace: if fleetd is killed, they die too.
-	lifeline.Enter()
+	if err := lifeline.Enter(); err != nil {
+		logger.Printf("fleetd: %v: units will not die with fleetd if it is killed", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := fleetd.Run(ctx, cfg, logger); err != nil {
