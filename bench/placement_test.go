@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,7 +27,7 @@ import (
 // starts when the engine starts. Reports placements/s and the time until
 // every unit reports running.
 func BenchmarkPlacement10kOn100(b *testing.B) {
-	const units, machines = 10000, 100
+	units, machines := benchSize(10000, 100)
 	for range b.N {
 		placed, running := placementRun(b, units, machines)
 		b.ReportMetric(float64(units)/placed.Seconds(), "placements/s")
@@ -47,7 +49,7 @@ func placementRun(b *testing.B, units, machines int) (placed, running time.Durat
 	reg := registry.New(node.Client)
 
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() { cancel(); wg.Wait() }()
 	for i := range machines {
 		m := registry.MachineRecord{ID: fmt.Sprintf("%032x", i+1), Name: fmt.Sprintf("sim%d", i), PublicIP: "127.0.0.1"}
 		ag := agent.New(reg, simmgr.New(), agent.Config{Machine: m, TTL: 5 * time.Second})
@@ -117,4 +119,15 @@ func containsActive(v []byte) bool {
 		}
 	}
 	return false
+}
+
+// benchSize lets FLOTILLA_BENCH_UNITS/FLOTILLA_BENCH_MACHINES shrink a run.
+func benchSize(units, machines int) (int, int) {
+	if v, err := strconv.Atoi(os.Getenv("FLOTILLA_BENCH_UNITS")); err == nil {
+		units = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("FLOTILLA_BENCH_MACHINES")); err == nil {
+		machines = v
+	}
+	return units, machines
 }
