@@ -20,7 +20,8 @@ func TestPartitionFencing(t *testing.T) {
 	testenv.NeedRoot(t)
 	testenv.NeedCommand(t, "ip")
 	ns := NewNetns(t)
-	c := New(t, 3, 1)
+	c := New(t, 3, 1, "zone=c", "zone=a", "zone=a", "zone=b")
+	c.EnableTLS(ns.HostIP, ns.NsIP) // off loopback the API requires mutual TLS
 	for _, n := range c.Nodes[:3] {
 		n.Host = ns.HostIP
 	}
@@ -28,15 +29,16 @@ func TestPartitionFencing(t *testing.T) {
 	iso.Netns, iso.Host = ns.Name, ns.NsIP
 	c.StartAll()
 
-	// Fill the three members so that the least-loaded machine is the isolated one.
-	c.WriteUnit("filler@.service", "[Service]\nExecStart=/bin/sleep 1000\n[X-Fleet]\nConflicts=filler@*.service\n")
-	c.MustFleetctl("submit", "filler@.service")
-	c.MustFleetctl("start", "filler@1.service", "filler@2.service", "filler@3.service")
+	// beat.service may run on n1 or the isolated n4 (zone metadata); a unit
+	// pinned to n1 makes n4 the least loaded, so beat starts there and can
+	// only move to n1.
+	c.WriteUnit("pin.service", "[Service]\nExecStart=/bin/sleep 1000\n[X-Fleet]\nMachineID="+c.Nodes[0].MachineID()+"\n")
+	c.MustFleetctl("start", "pin.service")
 	beats := filepath.Join(c.Dir, "beats")
 	if err := os.MkdirAll(beats, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c.WriteUnit("beat.service", fmt.Sprintf("[Service]\nExecStart=/bin/sh -c 'date +%%%%s%%%%N > %[1]s/%%m.start; while :; do date +%%%%s%%%%N > %[1]s/%%m.beat; sleep 0.05; done'\n", beats))
+	c.WriteUnit("beat.service", fmt.Sprintf("[Service]\nExecStart=/bin/sh -c 'date +%%%%s%%%%N > %[1]s/%%m.start; while :; do date +%%%%s%%%%N > %[1]s/%%m.beat; sleep 0.05; done'\n[X-Fleet]\nMachineMetadata=zone=b zone=c\n", beats))
 	c.MustFleetctl("start", "beat.service")
 	isoID := iso.MachineID()
 	st, err := c.States()

@@ -123,7 +123,7 @@ func TestClusterPlacement(t *testing.T) {
 	})
 
 	t.Run("journal is proxied from the machine running the unit", func(t *testing.T) {
-		c.WriteUnit("talk.service", "[Service]\nExecStart=/bin/sh -c 'for i in 1 2 3 4 5; do echo line-$i; done; exec sleep 1000'\n[X-Fleet]\nMachineID="+id["n3"]+"\n")
+		c.WriteUnit("talk.service", "[Service]\nExecStart=/bin/sh -c 'for i in 1 2 3 4 5; do echo line-$$i; done; exec sleep 1000'\n[X-Fleet]\nMachineID="+id["n3"]+"\n")
 		c.MustFleetctl("start", "talk.service")
 		err := Eventually(15*time.Second, func() error {
 			out, errOut, err := c.Fleetctl("journal", "--lines", "2", "talk.service")
