@@ -40,13 +40,13 @@ type Config struct {
 	Endpoints      []string      // client mode: existing members' client URLs
 	TLS            TLS           // peer and client traffic
 	ReadyTimeout   time.Duration // how long to wait for the member to serve; default 60s
-	Logger         *zap.Logger   // nil: errors only to stderr
 }
 
 // Node is a running etcd member or client.
 type Node struct {
 	Client *clientv3.Client
 	etcd   *embed.Etcd
+	level  zap.AtomicLevel // etcd's log level: errors while running, silent while closing
 }
 
 // Start starts an embedded member (cfg.PeerURL set) or connects to
@@ -55,10 +55,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.TLS.validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{}
+	n := &Node{level: zap.NewAtomicLevelAt(zap.ErrorLevel)}
 	endpoints := cfg.Endpoints
 	if cfg.PeerURL != "" {
-		e, err := startMember(cfg)
+		e, err := startMember(cfg, n.level)
 		if err != nil {
 			return nil, err
 		}
@@ -94,11 +94,14 @@ func (n *Node) Close() {
 		_ = n.Client.Close()
 	}
 	if n.etcd != nil {
+		// Closing makes etcd's listeners report "use of closed network
+		// connection" as errors: they are expected, so keep them quiet.
+		n.level.SetLevel(zap.FatalLevel)
 		n.etcd.Close()
 	}
 }
 
-func startMember(cfg Config) (*embed.Etcd, error) {
+func startMember(cfg Config, level zap.AtomicLevel) (*embed.Etcd, error) {
 	ec := embed.NewConfig()
 	ec.Name = cfg.Name
 	ec.Dir = cfg.DataDir + "/etcd"
@@ -126,16 +129,21 @@ func startMember(cfg Config) (*embed.Etcd, error) {
 	ec.AutoCompactionRetention = "1h"
 	ec.MaxTxnOps = 1024
 	ec.MaxRequestBytes = 8 << 20
-	ec.LogLevel = "error"
-	if cfg.Logger != nil {
-		ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(cfg.Logger)
+	zc := zap.NewProductionConfig()
+	zc.Level = level
+	zc.Sampling = nil
+	logger, err := zc.Build()
+	if err != nil {
+		return nil, err
 	}
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(logger.Named("etcd"))
 	if cfg.TLS.Enabled() {
 		ti := transport.TLSInfo{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile, TrustedCAFile: cfg.TLS.CAFile, ClientCertAuth: true}
 		ec.PeerTLSInfo, ec.ClientTLSInfo = ti, ti
 	}
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
+		level.SetLevel(zap.FatalLevel)
 		return nil, fmt.Errorf("etcdnode: start member %s (data %s): %w", cfg.Name, ec.Dir, err)
 	}
 	timeout := cfg.ReadyTimeout
