@@ -17,8 +17,14 @@ import (
 
 // Config tunes an Engine.
 type Config struct {
-	MachineID string        // our identity in the election
-	TTL       time.Duration // leadership lease; a dead leader is replaced within it
+	MachineID string // our identity in the election
+	// TTL is the machine lease TTL. The engine's own leadership session
+	// lives 2/5 of it (at least 1 s): when the dead leader was also etcd's
+	// raft leader, etcd refreshes every lease by TTL plus an election
+	// timeout on the new raft leader, and the shorter session still lets
+	// another engine take over within one machine TTL. Losing leadership
+	// spuriously is harmless: every write is guarded by the leader key.
+	TTL time.Duration
 	// Settle is how long to wait for more events before reconciling; it
 	// batches a burst of submissions into few reconciles. Default 20ms.
 	Settle time.Duration
@@ -50,7 +56,7 @@ func New(reg *registry.Registry, cfg Config) *Engine {
 // Run campaigns for leadership and, while leading, reconciles. It returns
 // when ctx is done.
 func (e *Engine) Run(ctx context.Context) error {
-	ttl := max(int(e.cfg.TTL/time.Second), 1)
+	ttl := max(int(e.cfg.TTL*2/5/time.Second), 1)
 	for ctx.Err() == nil {
 		err := e.term(ctx, ttl)
 		if ctx.Err() != nil {
