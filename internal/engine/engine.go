@@ -35,8 +35,9 @@ type Config struct {
 
 // Engine places units while it is the leader.
 type Engine struct {
-	reg *registry.Registry
-	cfg Config
+	reg    *registry.Registry
+	cfg    Config
+	fleets *fleetCache
 }
 
 // New returns an engine over reg.
@@ -50,7 +51,7 @@ func New(reg *registry.Registry, cfg Config) *Engine {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	return &Engine{reg: reg, cfg: cfg}
+	return &Engine{reg: reg, cfg: cfg, fleets: newFleetCache()}
 }
 
 // Run campaigns for leadership and, while leading, reconciles. It returns
@@ -166,7 +167,8 @@ func (e *Engine) Reconcile(ctx context.Context, guard clientv3.Cmp) error {
 	if err != nil {
 		return err
 	}
-	changes := Plan(snap)
+	changes := Plan(snap, e.fleets.parse)
+	e.fleets.retain(snap.Units)
 	if len(changes) == 0 {
 		return nil
 	}
@@ -174,9 +176,17 @@ func (e *Engine) Reconcile(ctx context.Context, guard clientv3.Cmp) error {
 	return err
 }
 
+// ParseFunc reads a stored unit's [X-Fleet] options.
+type ParseFunc func(n unit.Name, u *registry.UnitRecord) (unit.Fleet, error)
+
+// ParseFleet parses without caching.
+func ParseFleet(n unit.Name, u *registry.UnitRecord) (unit.Fleet, error) {
+	return unit.ParseFleet(n, u.File())
+}
+
 // Plan computes the writes that bring a snapshot's placements in line with
-// the schedule. It is a pure function of the snapshot.
-func Plan(snap *registry.Snapshot) []registry.Change {
+// the schedule. It is a pure function of the snapshot (parse must be too).
+func Plan(snap *registry.Snapshot, parse ParseFunc) []registry.Change {
 	in := schedule.Snapshot{Current: map[string][]string{}}
 	for id, m := range snap.Machines {
 		in.Machines = append(in.Machines, schedule.Machine{ID: id, Metadata: m.Metadata})
@@ -191,7 +201,7 @@ func Plan(snap *registry.Snapshot) []registry.Change {
 		if err != nil || n.IsTemplate() {
 			continue
 		}
-		fl, err := unit.ParseFleet(n, u.File())
+		fl, err := parse(n, u)
 		if err != nil {
 			invalid[name] = err.Error()
 			continue
