@@ -132,7 +132,7 @@ func (s *Server) putUnit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if n.IsTemplate() && in.DesiredState != registry.TargetInactive {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("unit %s: a template unit cannot be %s: start an instance such as %s", name, in.DesiredState, n.Prefix()+"@1"+n.Suffix()))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("unit %s: desiredState %s: a template unit is never scheduled, so it stays inactive: start an instance such as %s", name, in.DesiredState, n.Prefix()+"@1."+n.Suffix()))
 		return
 	}
 	ctx := r.Context()
@@ -161,6 +161,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, n unit.Name, in 
 	f := unit.FromOptions(in.Options)
 	if _, _, err := unit.Validate(name, f); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if size := len(f.String()); size > unit.MaxFileSize {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("unit %s: options: the unit file is %d bytes, more than the %d allowed", name, size, unit.MaxFileSize))
 		return
 	}
 	if msg, err := s.cycleCheck(r.Context(), n, f); err != nil {
@@ -229,20 +233,32 @@ func statusOf(err error) int {
 	return http.StatusBadRequest
 }
 
-// decodeBody reads a bounded JSON body; unknown fields are errors.
+// decodeBody reads a bounded body holding exactly one JSON value; unknown
+// fields are errors.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	tooLarge := func(err error) bool {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &bodyError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes; a unit file may be at most %d bytes", MaxBodyBytes, unit.MaxFileSize)}
+		return errors.As(err, &mbe)
+	}
+	if err := dec.Decode(v); err != nil {
+		if tooLarge(err) {
+			return errBodyTooLarge
 		}
 		if errors.Is(err, io.EOF) {
 			return &bodyError{http.StatusBadRequest, "empty request body: send a JSON unit with desiredState (and options to create it)"}
 		}
 		return &bodyError{http.StatusBadRequest, "malformed JSON body: " + err.Error()}
 	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if tooLarge(err) {
+			return errBodyTooLarge
+		}
+		return &bodyError{http.StatusBadRequest, "malformed JSON body: data after the JSON unit: send one object"}
+	}
 	return nil
 }
+
+var errBodyTooLarge = &bodyError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes; a unit file may be at most %d bytes", MaxBodyBytes, unit.MaxFileSize)}
