@@ -53,6 +53,13 @@ func (s *Server) journal(w http.ResponseWriter, r *http.Request) {
 		s.localJournal(w, r, name, lines, follow)
 		return
 	}
+	if by := r.Header.Get(proxiedByHeader); by != "" {
+		// Proxying again could only loop: machine's registered API URL
+		// leads here, to another machine.
+		writeError(w, http.StatusBadGateway, fmt.Sprintf("unit %s: machine %s asked this API (%s) for the log of machine %s, but this is machine %s: machine %s has registered a wrong apiURL (did its machine ID change?)",
+			name, by, r.Host, machine, s.cfg.MachineID, machine))
+		return
+	}
 	s.proxyJournal(w, r, name, machine, lines, follow)
 }
 
@@ -99,6 +106,7 @@ func (s *Server) proxyJournal(w http.ResponseWriter, r *http.Request, name, mach
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
+	req.Header.Set(proxiedByHeader, s.cfg.MachineID)
 	resp, err := s.cfg.Peer.Do(req)
 	if err != nil {
 		writeError(w, http.StatusBadGateway, fmt.Sprintf("unit %s: reach machine %s at %s: %v", name, machine, base, err))
@@ -115,6 +123,10 @@ func (s *Server) proxyJournal(w http.ResponseWriter, r *http.Request, name, mach
 	}
 	_, _ = io.Copy(fw, resp.Body)
 }
+
+// proxiedByHeader marks a journal request proxied from another machine's API
+// (its value is that machine's ID); such a request is served locally or refused.
+const proxiedByHeader = "X-Flotilla-Proxied-By"
 
 // flushWriter flushes after every write so followers see lines at once.
 type flushWriter struct {
