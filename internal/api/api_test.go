@@ -159,7 +159,7 @@ func TestBadInput(t *testing.T) {
 		{desc: "instance of a missing template", name: "ghost@1.service", body: `{"desiredState":"launched"}`,
 			code: 404, want: []string{"unit ghost@1.service", "submit it first"}},
 		{desc: "delete a missing unit", method: http.MethodDelete, name: "ghost.service",
-			code: 404, want: []string{"unit ghost.service", "not found"}},
+			code: 404, want: []string{"unit ghost.service", "not found", "nothing to destroy"}},
 		{desc: "unknown method", method: http.MethodPost, name: "kept.service", body: launched(service()),
 			code: 404, want: []string{"POST /fleet/v1/units/kept.service"}},
 	}
@@ -259,6 +259,12 @@ func TestUnitLifecycle(t *testing.T) {
 		t.Errorf("GET after identical re-create: %+v, want %+v", u, want)
 	}
 
+	// Options alone re-submitted: the stored desired state stays.
+	e.mustPut(name, schema.Unit{Options: v1}, "", http.StatusNoContent)
+	if u, _ := e.getUnit(name); !unitEqual(u, want) {
+		t.Errorf("GET after re-submit without desiredState: %+v, want %+v", u, want)
+	}
+
 	// Different options without replace: 409, unchanged.
 	before := e.keys()
 	code, body := e.put(name, schema.Unit{Options: v2, DesiredState: "launched"}, "")
@@ -278,6 +284,14 @@ func TestUnitLifecycle(t *testing.T) {
 	if u, _ := e.getUnit(name); !unitEqual(u, want) || u.Hash == unit.FromOptions(v1).Hash() {
 		t.Errorf("GET after replace: %+v, want %+v", u, want)
 	}
+
+	// Replacing with options alone keeps the desired state too.
+	v3 := service("Unit|Description=third")
+	e.mustPut(name, schema.Unit{Options: v3}, "?replace=true", http.StatusNoContent)
+	if u, _ := e.getUnit(name); u == nil || u.DesiredState != "loaded" || u.Hash != unit.FromOptions(v3).Hash() {
+		t.Errorf("GET after replace without desiredState: %+v", u)
+	}
+	e.mustPut(name, schema.Unit{Options: v2}, "?replace=true", http.StatusNoContent)
 
 	// Desired state alone.
 	for _, ds := range []string{"launched", "inactive", "loaded"} {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -94,7 +95,12 @@ func (s *Server) getUnit(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteUnit(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if err := s.cfg.Registry.DestroyUnit(r.Context(), name); err != nil {
+	err := s.cfg.Registry.DestroyUnit(r.Context(), name)
+	if errors.Is(err, registry.ErrUnitNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unit %s not found: nothing to destroy (fleetctl list-unit-files shows the submitted units)", name))
+		return
+	}
+	if err != nil {
 		writeRegistryError(w, name, err)
 		return
 	}
@@ -121,11 +127,18 @@ func (s *Server) putUnit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.DesiredState == "" {
-		in.DesiredState = registry.TargetInactive
 		if len(in.Options) == 0 {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("unit %s: field desiredState is required (inactive, loaded or launched)", name))
 			return
 		}
+		// Options alone: a new unit starts inactive, a stored one keeps
+		// its desired state (re-submitting must not stop it).
+		_, desired, err := s.cfg.Registry.Unit(r.Context(), name)
+		if err != nil {
+			writeRegistryError(w, name, err)
+			return
+		}
+		in.DesiredState = cmp.Or(desired, registry.TargetInactive)
 	}
 	if !registry.ValidTarget(in.DesiredState) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("unit %s: field desiredState %q: want inactive, loaded or launched", name, in.DesiredState))
