@@ -80,7 +80,14 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	wg.Go(func() { _ = ag.Run(runCtx) })
 	wg.Go(func() { _ = eng.Run(runCtx) })
 
-	peer := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}}
+	// Reaching another machine's API (journal proxying) must fail fast when
+	// that machine is gone; a followed journal then streams without limit.
+	peer := &http.Client{Transport: &http.Transport{
+		TLSClientConfig:       clientTLS,
+		DialContext:           (&net.Dialer{Timeout: 3 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   3 * time.Second,
+		ResponseHeaderTimeout: 10 * time.Second,
+	}}
 	srv := &http.Server{Handler: api.New(api.Config{Registry: reg, Manager: mgr, MachineID: id, Peer: peer}), ReadHeaderTimeout: 10 * time.Second}
 	listeners, err := listen(cfg, serverTLS, logf)
 	if err != nil {
