@@ -33,6 +33,9 @@ type Agent struct {
 	loadErr map[string]string
 	fenced  bool
 
+	lastRenew  time.Time   // when the last successful renewal was sent
+	fenceTimer *time.Timer // fires 3/5 TTL after lastRenew
+
 	kick   chan struct{} // placements or fencing changed: apply again
 	states *stateWriter
 }
@@ -63,6 +66,12 @@ func New(reg *registry.Registry, mgr unitmgr.Manager, cfg Config) *Agent {
 func (a *Agent) Run(ctx context.Context) error {
 	go a.states.run(ctx)
 	go a.applyLoop(ctx)
+	// One fence timer for the agent's whole life: only a successful lease
+	// grant or renewal pushes it back, whatever happens to sessions and
+	// watches in between.
+	a.fenceTimer = time.AfterFunc(a.cfg.TTL*3/5, a.fenceTimerFired)
+	defer a.fenceTimer.Stop()
+	a.renewed(time.Now())
 	for ctx.Err() == nil {
 		err := a.session(ctx)
 		if ctx.Err() != nil {
@@ -77,10 +86,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	return nil
 }
 
-// session is one lease: register, renew, watch placements until the lease is lost.
+// session is one lease: register, then renew it and follow our placements
+// until the lease is lost.
 func (a *Agent) session(ctx context.Context) error {
 	cli := a.reg.Client()
-	granted := time.Now()
+	sent := time.Now()
 	gctx, cancel := context.WithTimeout(ctx, a.cfg.TTL)
 	lease, err := cli.Grant(gctx, int64(max(a.cfg.TTL/time.Second, 1)))
 	cancel()
@@ -92,28 +102,17 @@ func (a *Agent) session(ctx context.Context) error {
 	if err := a.reg.RegisterMachine(ctx, &m, lease.ID); err != nil {
 		return err
 	}
+	a.renewed(sent)
+	a.states.setLease(lease.ID)
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	a.states.setLease(lease.ID)
-	lost := make(chan error, 2)
-	go func() { lost <- a.renew(sctx, lease.ID, granted) }()
-	go func() { lost <- a.watch(sctx) }()
-	err = <-lost
-	return err
+	go a.follow(sctx)
+	return a.renew(sctx, lease.ID)
 }
 
-// renew keeps the lease alive and fences when renewals stop succeeding.
-func (a *Agent) renew(ctx context.Context, lease clientv3.LeaseID, last time.Time) error {
+// renew keeps the lease alive until it is lost.
+func (a *Agent) renew(ctx context.Context, lease clientv3.LeaseID) error {
 	every := a.cfg.TTL / 5
-	fenceAfter, killBy := a.cfg.TTL*3/5, a.cfg.TTL*4/5
-	var lastMu sync.Mutex
-	fence := time.AfterFunc(fenceAfter, func() {
-		lastMu.Lock()
-		deadline := last.Add(killBy)
-		lastMu.Unlock()
-		a.fence(deadline)
-	})
-	defer fence.Stop()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -128,16 +127,36 @@ func (a *Agent) renew(ctx context.Context, lease clientv3.LeaseID, last time.Tim
 		cancel()
 		switch {
 		case err == nil:
-			lastMu.Lock()
-			last = sent
-			lastMu.Unlock()
-			fence.Reset(time.Until(sent.Add(fenceAfter)))
-			a.unfence()
+			a.renewed(sent)
 		case errors.Is(err, rpctypes.ErrLeaseNotFound):
+			// The lease expired: the engine may already run our units
+			// elsewhere. Kill them now and forget our placements until a
+			// new session has read them afresh.
 			a.fence(time.Now().Add(a.cfg.TTL / 5))
+			a.mu.Lock()
+			a.desired = map[string]*registry.Placement{}
+			a.mu.Unlock()
 			return fmt.Errorf("lease %x expired", lease)
 		}
 	}
+}
+
+// renewed records that the lease was alive at (or after) sent.
+func (a *Agent) renewed(sent time.Time) {
+	a.mu.Lock()
+	a.lastRenew = sent
+	a.mu.Unlock()
+	a.fenceTimer.Reset(time.Until(sent.Add(a.cfg.TTL * 3 / 5)))
+	a.unfence()
+}
+
+// fenceTimerFired: no renewal for 3/5 of the TTL. Units must be dead by
+// 4/5 of it, before the lease can expire on the etcd side.
+func (a *Agent) fenceTimerFired() {
+	a.mu.Lock()
+	deadline := a.lastRenew.Add(a.cfg.TTL * 4 / 5)
+	a.mu.Unlock()
+	a.fence(deadline)
 }
 
 // fence kills every local unit; they are no longer provably ours.
@@ -170,6 +189,22 @@ func (a *Agent) poke() {
 	select {
 	case a.kick <- struct{}{}:
 	default:
+	}
+}
+
+// follow mirrors our placements into a.desired, re-reading and watching
+// again whenever the watch fails, until ctx is done.
+func (a *Agent) follow(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := a.watch(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		a.cfg.Logf("agent: %v; watching again", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(a.cfg.TTL / 10):
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -47,6 +48,7 @@ type Node struct {
 	Client *clientv3.Client
 	etcd   *embed.Etcd
 	level  zap.AtomicLevel // etcd's log level: errors while running, silent while closing
+	closed sync.Once
 }
 
 // Start starts an embedded member (cfg.PeerURL set) or connects to
@@ -88,8 +90,10 @@ func (n *Node) Err() <-chan error {
 // IsMember reports whether this node runs an etcd member.
 func (n *Node) IsMember() bool { return n.etcd != nil }
 
-// Close closes the client and stops the member.
-func (n *Node) Close() {
+// Close closes the client and stops the member; later calls do nothing.
+func (n *Node) Close() { n.closed.Do(n.close) }
+
+func (n *Node) close() {
 	if n.Client != nil {
 		_ = n.Client.Close()
 	}
