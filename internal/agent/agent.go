@@ -113,13 +113,18 @@ func (a *Agent) session(ctx context.Context) error {
 // renew keeps the lease alive until it is lost.
 func (a *Agent) renew(ctx context.Context, lease clientv3.LeaseID) error {
 	every := a.cfg.TTL / 5
+	failing := false
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
+	// The first renewal goes out at once: a grant that waited for etcd to
+	// come up dates the lease from when it was sent, long ago.
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
+			}
 		}
 		sent := time.Now()
 		rctx, cancel := context.WithTimeout(ctx, every)
@@ -127,8 +132,17 @@ func (a *Agent) renew(ctx context.Context, lease clientv3.LeaseID) error {
 		cancel()
 		switch {
 		case err == nil:
+			if failing {
+				a.cfg.Logf("agent: lease %x renewed again", lease)
+			}
+			failing = false
 			a.renewed(sent)
-		case errors.Is(err, rpctypes.ErrLeaseNotFound):
+		case !errors.Is(err, rpctypes.ErrLeaseNotFound):
+			if !failing {
+				a.cfg.Logf("agent: renew lease %x: %v", lease, err)
+			}
+			failing = true
+		default:
 			// The lease expired: the engine may already run our units
 			// elsewhere. Kill them now and forget our placements until a
 			// new session has read them afresh.

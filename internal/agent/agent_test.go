@@ -25,7 +25,7 @@ func startAgent(t *testing.T, reg *registry.Registry, mgr unitmgr.Manager, ttl t
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	ag := agent.New(reg, mgr, agent.Config{Machine: registry.MachineRecord{ID: "m1", Name: "m1"}, TTL: ttl})
+	ag := agent.New(reg, mgr, agent.Config{Machine: registry.MachineRecord{ID: "m1", Name: "m1"}, TTL: ttl, Logf: t.Logf})
 	wg.Go(func() { _ = ag.Run(ctx) })
 }
 

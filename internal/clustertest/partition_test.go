@@ -12,15 +12,25 @@ import (
 	"github.com/flotilla-os/flotilla/internal/testenv"
 )
 
-// TestPartitionFencing: a client-only node inside a network namespace runs a
-// unit; cutting its link makes it stop the unit before the unit starts on
-// another machine; restoring the link lets the node rejoin.
+// TestPartitionFencing: a node inside a network namespace runs a unit;
+// cutting its link makes it stop the unit before the unit starts on another
+// machine; restoring the link lets the node rejoin. The isolated node is a
+// client-only node, then an etcd member (whose watches fail with "no leader").
 func TestPartitionFencing(t *testing.T) {
 	testenv.NeedSlow(t)
 	testenv.NeedRoot(t)
 	testenv.NeedCommand(t, "ip")
+	t.Run("client node", func(t *testing.T) { partition(t, false) })
+	t.Run("member node", func(t *testing.T) { partition(t, true) })
+}
+
+func partition(t *testing.T, member bool) {
 	ns := NewNetns(t)
-	c := New(t, 3, 1, "zone=c", "zone=a", "zone=a", "zone=b")
+	members, clients := 3, 1
+	if member {
+		members, clients = 4, 0
+	}
+	c := New(t, members, clients, "zone=c", "zone=a", "zone=a", "zone=b")
 	c.EnableTLS(ns.HostIP, ns.NsIP) // off loopback the API requires mutual TLS
 	for _, n := range c.Nodes[:3] {
 		n.Host = ns.HostIP
@@ -52,6 +62,7 @@ func TestPartitionFencing(t *testing.T) {
 
 	ns.Cut()
 	cut := time.Now()
+	t.Logf("cut at %s", cut.Format("15:04:05.000"))
 	var movedTo string
 	if err := Eventually(20*time.Second, func() error {
 		st, err := c.States()
@@ -76,6 +87,9 @@ func TestPartitionFencing(t *testing.T) {
 		t.Fatalf("the isolated node's unit beat at %d, after the new one started at %d: it was not fenced", lastOld, startNew)
 	}
 	t.Logf("isolated copy stopped %s before the new copy started", time.Duration(startNew-lastOld))
+	if early := cut.Sub(time.Unix(0, lastOld)); early > 300*time.Millisecond {
+		t.Errorf("the isolated copy stopped %s before the cut: fenced without cause", early)
+	}
 	if fenced := time.Unix(0, lastOld).Sub(cut); fenced > 5*time.Second {
 		t.Errorf("isolated copy kept running %s after the cut, longer than the TTL", fenced)
 	}
