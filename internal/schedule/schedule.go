@@ -611,7 +611,7 @@ func (p *placer) machinesOf(t int) []int {
 func (p *placer) evictReplaced(i, m int) {
 	for _, r := range p.units[i].replaces {
 		if p.on[r] == m {
-			p.evict(r)
+			p.evict(r, fmt.Sprintf("replaced on %s by %s, and no other machine is eligible", p.machines[m].ID, p.units[i].name))
 		}
 	}
 }
@@ -692,16 +692,19 @@ func (p *placer) remove(i int) {
 
 // evict removes unit i from its machine, with the units following it there,
 // and marks them to be placed again.
-func (p *placer) evict(i int) {
+// evict unplaces unit i (and its followers on the same machine), giving why
+// as its reason until a later pass places it again.
+func (p *placer) evict(i int, why string) {
 	m := p.on[i]
 	if m < 0 {
 		return
 	}
 	p.remove(i)
+	p.reason[i] = why
 	p.anyEvicted = true
 	for _, f := range p.units[i].followers {
 		if p.on[f] == m {
-			p.evict(f)
+			p.evict(f, fmt.Sprintf("MachineOf=%s, which was %s", p.units[i].name, why))
 		}
 	}
 }
