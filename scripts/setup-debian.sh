@@ -3,7 +3,7 @@
 # Idempotent; run as root. Go itself is expected at /usr/local/go (>= 1.26).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(iproute2 procps ca-certificates)
+pkgs=(iproute2 procps ca-certificates busybox-static)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
