@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/flotilla-os/flotilla/internal/unit"
@@ -62,11 +63,18 @@ func BenchmarkPlace10kOn100(b *testing.B) {
 
 func TestPlaceBig(t *testing.T) {
 	s := bigSnapshot(10000, 100, true)
-	r := Place(s)
+	r, settled := place(s)
+	if !settled {
+		t.Fatal("placement did not settle")
+	}
 	if len(r.Placements)+len(r.Unplaceable) != len(s.Units) {
 		t.Fatalf("%d placed + %d unplaceable != %d units", len(r.Placements), len(r.Unplaceable), len(s.Units))
 	}
 	checkInvariants(t, s, r)
+	s.Current = r.Placements
+	if r2 := Place(s); !reflect.DeepEqual(r2.Placements, r.Placements) {
+		t.Fatal("not a fixed point")
+	}
 }
 
 // checkInvariants verifies a Result against every rule, independently of how

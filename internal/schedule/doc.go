@@ -25,14 +25,26 @@
 //     go where B is (every other eligible machine is ruled out), A takes the
 //     machine and B, with the units that follow it there, is placed again
 //     elsewhere or becomes unplaceable; units that failed are retried after
-//     an eviction. If A and B already share a machine, A keeps it. Replaces of
-//     a global unit, of a unit A follows, and between members of a Replaces
-//     cycle act as Conflicts (no eviction), so evictions always end.
+//     an eviction. If A and B already share a machine, A keeps it. Evictions
+//     cascade (B, placed again, may evict a unit it replaces) but never go
+//     round: take the graph with an edge A→B when A Replaces B and T→F when F
+//     has MachineOf=T (evicting T evicts F). A Replaces B acts as Conflicts
+//     (they never share a machine, neither evicts the other) when B leads
+//     back to A in that graph — a Replaces cycle, a unit replacing one it
+//     follows, or a chain such as C Replaces A, A Replaces W, B MachineOf=W,
+//     B Replaces C — and when A or B is global. The rule depends only on the
+//     units, not on where they run, so whichever unit of such a cycle holds
+//     the machine keeps it (the first handled, when none does).
 //   - Otherwise the least-loaded eligible machine (fewest units, global ones
 //     included, counting this round's placements), ties broken by machine ID.
 //
 // Units are handled in name order, MachineOf targets first, so the result is a
-// deterministic function of the snapshot. Cost is O(units × machines) plus, for
+// deterministic function of the snapshot. It is also a fixed point: with its
+// placements as Current, Place returns the same placements. Evictions
+// following an acyclic relation, placement always ends on a pass that evicts
+// nothing; the units still unplaced then cannot be placed even by evicting,
+// and which evictions are allowed does not depend on Current or on what was
+// evicted before, so fed back they fail again. Cost is O(units × machines) plus, for
 // units with Conflicts, O(patterns × matching units) once; units without
 // Conflicts or Replaces skip those checks entirely.
 package schedule

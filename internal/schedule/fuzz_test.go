@@ -75,7 +75,10 @@ func FuzzPlace(f *testing.F) {
 	f.Add([]byte{4, 0, 1, 2, 0, 8, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := snapshotFrom(data)
-		r := Place(s)
+		r, settled := place(s)
+		if !settled {
+			t.Fatalf("placement did not settle (a pass still evicted when the bound on passes was reached)")
+		}
 		if len(r.Placements)+len(r.Unplaceable) != len(s.Units) {
 			t.Fatalf("%d placed + %d unplaceable != %d units", len(r.Placements), len(r.Unplaceable), len(s.Units))
 		}

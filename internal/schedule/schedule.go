@@ -47,11 +47,19 @@ type Result struct {
 
 // Place computes placements for s. See the package documentation for the rules.
 func Place(s Snapshot) Result {
+	r, _ := place(s)
+	return r
+}
+
+// place is Place, also reporting whether placement ended on a pass that
+// evicted nothing, as it always should (the tests check it): if the bound on
+// passes cut it short, the result might not be a fixed point.
+func place(s Snapshot) (Result, bool) {
 	p := newPlacer(s)
 	p.placeGlobals()
 	p.keepCurrent()
-	p.placeRest()
-	return p.result()
+	settled := p.placeRest()
+	return p.result(), settled
 }
 
 // MachineOfCycle returns the names, sorted, of the units forming a MachineOf
@@ -200,14 +208,22 @@ type placer struct {
 type punit struct {
 	name       string
 	fl         unit.Fleet
-	pats       []int // ids of this unit's Conflicts patterns (plus Replaces of global units)
-	matchedBy  []int // ids of the patterns matching this unit's name
-	replaces   []int // normal units this one replaces
-	replacedBy []int // units replacing this one
-	targets    []int // MachineOf targets
-	followers  []int // units with MachineOf naming this one
+	pats       []int   // ids of this unit's Conflicts patterns (plus Replaces acting as Conflicts)
+	matchedBy  []int   // ids of the patterns matching this unit's name
+	replaces   []int   // normal units this one replaces and may evict
+	replacedBy []int   // units replacing this one that may evict it
+	avoids     []avoid // units this one replaces but may not evict: Replaces acts as Conflicts
+	avoidedBy  []int   // units replacing this one that may not evict it
+	targets    []int   // MachineOf targets
+	followers  []int   // units with MachineOf naming this one
 	missingOf  string
 	metaOK     []bool // per machine, shared between units; nil without MachineMetadata
+}
+
+// avoid is a Replaces that acts as Conflicts, with why, for reasons.
+type avoid struct {
+	unit int
+	why  string
 }
 
 func newPlacer(s Snapshot) *placer {
@@ -297,10 +313,13 @@ func newPlacer(s Snapshot) *placer {
 			if !ok || j == i {
 				continue
 			}
-			if p.units[j].fl.Global || slices.Contains(u.fl.MachineOf, r) {
-				// A global unit cannot give way, nor can a unit this one
-				// follows (unit.ParseFleet rejects the latter): avoid it.
-				u.fl.Conflicts = append(append([]string(nil), u.fl.Conflicts...), escapeGlob(r))
+			switch {
+			case u.fl.Global:
+				// A global unit evicts nothing: it avoids the unit.
+				p.avoid(i, j, "a global unit evicts nothing")
+				continue
+			case p.units[j].fl.Global:
+				p.avoid(i, j, "it is global")
 				continue
 			}
 			u.replaces = append(u.replaces, j)
@@ -313,33 +332,84 @@ func newPlacer(s Snapshot) *placer {
 	return p
 }
 
-// breakReplacesCycles turns Replaces between units of a Replaces cycle into
-// Conflicts: they still never share a machine, but none evicts another, so
-// evictions follow an acyclic relation and always come to an end.
+// avoid makes unit i's Replaces of unit j act as Conflicts: they never share
+// a machine, but i does not evict j.
+func (p *placer) avoid(i, j int, why string) {
+	u := p.units[i]
+	u.fl.Conflicts = append(slices.Clip(u.fl.Conflicts), escapeGlob(p.units[j].name))
+	u.avoids = append(u.avoids, avoid{j, why})
+	p.units[j].avoidedBy = append(p.units[j].avoidedBy, i)
+}
+
+// breakReplacesCycles makes evictions follow an acyclic relation. An
+// eviction of B is caused by placing a unit that replaces B, or by evicting
+// a unit B follows; placing a unit is caused by its eviction (or is its first
+// placement). So in the graph with an edge from A to B when A Replaces B and
+// from T to F when F has MachineOf=T, a unit can be evicted again and again
+// only through a cycle. Every Replaces between two units of one strongly
+// connected component of that graph acts as Conflicts instead; what remains
+// is acyclic (MachineOf edges alone form no cycle among units that are
+// placed), so every unit is evicted a bounded number of times and placeRest
+// ends on a pass that evicts nothing. This covers a Replaces cycle and a unit
+// replacing a unit it follows, directly or through other followers.
 func (p *placer) breakReplacesCycles() {
-	g := &graph{names: make([]string, len(p.units)), edges: make([][]int, len(p.units))}
+	n := len(p.units)
+	g := &graph{names: make([]string, n), edges: make([][]int, n)}
 	for i, u := range p.units {
 		g.names[i] = u.name
-		g.edges[i] = u.replaces
-	}
-	for _, scc := range g.sccs() {
-		if len(scc) < 2 {
-			continue
+		if len(u.replaces) > 0 && len(u.followers) > 0 {
+			g.edges[i] = append(slices.Clip(u.replaces), u.followers...)
+		} else if len(u.replaces) > 0 {
+			g.edges[i] = u.replaces
+		} else {
+			g.edges[i] = u.followers
 		}
-		for _, i := range scc {
-			u := p.units[i]
-			var keep []int
-			for _, r := range u.replaces {
-				if slices.Contains(scc, r) {
-					u.fl.Conflicts = append(slices.Clip(u.fl.Conflicts), escapeGlob(p.units[r].name))
-					p.units[r].replacedBy = slices.DeleteFunc(p.units[r].replacedBy, func(x int) bool { return x == i })
-				} else {
-					keep = append(keep, r)
-				}
+	}
+	comp := make([]int, n)
+	for c, scc := range g.sccs() {
+		for _, v := range scc {
+			comp[v] = c
+		}
+	}
+	for i, u := range p.units {
+		var keep []int
+		for _, r := range u.replaces {
+			if comp[r] != comp[i] {
+				keep = append(keep, r)
+				continue
 			}
-			u.replaces = keep
+			p.units[r].replacedBy = slices.DeleteFunc(p.units[r].replacedBy, func(x int) bool { return x == i })
+			why := "Replaces and MachineOf form a cycle through both"
+			if slices.Contains(u.targets, r) {
+				why = "it follows it"
+			} else if p.follows(i, r) {
+				why = "evicting it would evict a unit it follows"
+			}
+			p.avoid(i, r, why)
+		}
+		u.replaces = keep
+	}
+}
+
+// follows reports whether unit i follows unit r, directly or through other
+// followers, so that evicting r would evict i.
+func (p *placer) follows(i, r int) bool {
+	seen := map[int]bool{r: true}
+	stack := []int{r}
+	for len(stack) > 0 {
+		v := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, f := range p.units[v].followers {
+			if f == i {
+				return true
+			}
+			if !seen[f] {
+				seen[f] = true
+				stack = append(stack, f)
+			}
 		}
 	}
+	return false
 }
 
 // escapeGlob quotes the metacharacters of a literal name for path.Match.
@@ -468,7 +538,7 @@ func (p *placer) keepCurrent() {
 		}
 		sort.Ints(ms) // machine indexes are in ID order
 		for _, m := range ms {
-			if _, ok := p.eviction(u, m); ok && (u.fl.MachineID == "" || p.machines[m].ID == u.fl.MachineID) &&
+			if (u.fl.MachineID == "" || p.machines[m].ID == u.fl.MachineID) &&
 				p.metaOK(u, m) && p.targetsOn(u, m) && !p.conflicts(u, m) {
 				p.evictReplaced(i, m)
 				p.add(i, m)
@@ -481,9 +551,16 @@ func (p *placer) keepCurrent() {
 // placeRest places, in order, the units not kept, in passes. Placing a unit
 // may evict units it replaces; the next pass then places those again and
 // retries every unit still unplaced, since an eviction may have freed the
-// machine it needed. Passes end when one evicts nothing; Replaces being
-// acyclic (see breakReplacesCycles) they do, and a bound makes sure of it.
-func (p *placer) placeRest() {
+// machine it needed. Passes end when one evicts nothing, and placeRest
+// reports whether they did: evictions following an acyclic relation (see
+// breakReplacesCycles), they do, and a bound makes sure of it.
+//
+// The result is then a fixed point: fed back as Current, every placement is
+// kept (it breaks no rule) and every unplaced unit fails again, since it
+// failed in the last pass against the same placements with the same
+// evictions allowed (which evictions a unit may make depends only on the
+// units and where they are, never on Current or on what was evicted).
+func (p *placer) placeRest() bool {
 	for pass := 0; pass <= len(p.order); pass++ {
 		p.anyEvicted = false
 		for _, i := range p.order {
@@ -493,9 +570,10 @@ func (p *placer) placeRest() {
 			}
 		}
 		if !p.anyEvicted {
-			return
+			return true
 		}
 	}
+	return false
 }
 
 func (p *placer) placeOne(i int) {
@@ -559,8 +637,8 @@ func (p *placer) placeOne(i int) {
 		if p.conflicts(u, m) {
 			return
 		}
-		if need, ok := p.eviction(u, m); need {
-			if ok && (bestEvict < 0 || p.load[m] < p.load[bestEvict]) {
+		if p.mustEvict(u, m) {
+			if bestEvict < 0 || p.load[m] < p.load[bestEvict] {
 				bestEvict = m
 			}
 			return
@@ -623,10 +701,11 @@ func (p *placer) conflictReason(u *punit, eligible, m int) string {
 	for _, v := range p.members[m] {
 		w := p.units[v]
 		switch {
-		case contains(u.replacedBy, v):
+		case contains(u.replacedBy, v) || contains(u.avoidedBy, v):
 			why = w.name + ", which replaces it"
-		case contains(u.replaces, v):
-			why = w.name + ", which it replaces but cannot evict without evicting a unit it follows"
+		case slices.ContainsFunc(u.avoids, func(a avoid) bool { return a.unit == v }):
+			k := slices.IndexFunc(u.avoids, func(a avoid) bool { return a.unit == v })
+			why = w.name + ", which it replaces but cannot evict: " + u.avoids[k].why
 		case u.fl.ConflictsWith(w.name) || w.fl.ConflictsWith(u.name):
 			why = w.name + ", which it conflicts with"
 		default:
@@ -730,30 +809,12 @@ func (p *placer) conflicts(u *punit, m int) bool {
 	return false
 }
 
-// eviction reports whether placing u on m means evicting units it replaces
-// (need), and whether that is possible (ok): it is not when the eviction would
-// take along, as followers of an evicted unit, a unit that u follows.
-func (p *placer) eviction(u *punit, m int) (need, ok bool) {
+// mustEvict reports whether placing u on m means evicting units it replaces.
+// Evicting them never evicts a unit u follows: that would be a cycle, and
+// breakReplacesCycles made such Replaces act as Conflicts.
+func (p *placer) mustEvict(u *punit, m int) bool {
 	for _, r := range u.replaces {
-		if p.on[r] != m {
-			continue
-		}
-		need = true
-		if p.cascadeHits(r, m, u.targets) {
-			return true, false
-		}
-	}
-	return need, true
-}
-
-// cascadeHits reports whether evicting r from m would also evict one of
-// targets (r's followers on m, recursively, are evicted with it).
-func (p *placer) cascadeHits(r, m int, targets []int) bool {
-	if contains(targets, r) {
-		return true
-	}
-	for _, f := range p.units[r].followers {
-		if p.on[f] == m && p.cascadeHits(f, m, targets) {
+		if p.on[r] == m {
 			return true
 		}
 	}

@@ -291,6 +291,59 @@ func TestPlace(t *testing.T) {
 			unplaced: map[string]string{"a.service": "runs z.service, which replaces it"},
 		},
 		{
+			name:     "Replaces chain: evictions cascade down it",
+			machines: []Machine{mm("m1", "disk=ssd"), mm("m2", "disk=ssd"), mm("m3")},
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "x.service", "MachineID=m2", "Replaces=y.service"), mu(t, "y.service", "MachineMetadata=disk=ssd", "Replaces=z.service"), mu(t, "z.service")}
+			},
+			current: P{"y.service": {"m2"}, "z.service": {"m1"}},
+			// x takes m2 from y, y can only go to m1 and takes it from z.
+			want: P{"x.service": {"m2"}, "y.service": {"m1"}, "z.service": {"m3"}},
+		},
+		{
+			name:     "Replaces chain closed by MachineOf: no eviction around the cycle",
+			machines: machines("m1"),
+			units: func(t *testing.T) []Unit {
+				// c evicting a, a evicting web@2 and with it b, b evicting c
+				// would go round forever (fuzz find): all act as Conflicts.
+				return []Unit{mu(t, "a.service", "Replaces=web@2.service"), mu(t, "b.service", "MachineOf=web@2.service", "Replaces=c.service"),
+					mu(t, "c.service", "Replaces=a.service"), mu(t, "web@2.service"), mu(t, "d.service")}
+			},
+			want: P{"a.service": {"m1"}, "d.service": {"m1"}},
+			unplaced: map[string]string{
+				"web@2.service": "runs a.service, which replaces it",
+				"b.service":     "MachineOf=web@2.service is not placed",
+				"c.service":     "runs a.service, which it replaces but cannot evict: Replaces and MachineOf form a cycle",
+			},
+		},
+		{
+			name:     "Replaces chain closed by MachineOf: what runs now stays",
+			machines: machines("m1"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "Replaces=web@2.service"), mu(t, "b.service", "MachineOf=web@2.service", "Replaces=c.service"),
+					mu(t, "c.service", "Replaces=a.service"), mu(t, "web@2.service"), mu(t, "d.service")}
+			},
+			current: P{"b.service": {"m1"}, "web@2.service": {"m1"}},
+			want:    P{"b.service": {"m1"}, "d.service": {"m1"}, "web@2.service": {"m1"}},
+			unplaced: map[string]string{
+				"a.service": "runs web@2.service, which it replaces but cannot evict",
+				"c.service": "runs b.service, which replaces it",
+			},
+		},
+		{
+			name:     "Replaces by a global unit acts as Conflicts",
+			machines: []Machine{mm("m1", "role=edge"), mm("m2")},
+			units: func(t *testing.T) []Unit {
+				// unit.ParseFleet refuses Global with Replaces; Place copes anyway.
+				g := Unit{Name: "g.service", Fleet: unit.Fleet{Global: true, MachineMetadata: map[string][]string{"role": {"edge"}}, Replaces: []string{"a.service"}}}
+				return []Unit{g, mu(t, "a.service"),
+					mu(t, "b.service", "MachineID=m1", "Replaces=g.service")}
+			},
+			current:  P{"a.service": {"m1"}},
+			want:     P{"g.service": {"m1"}, "a.service": {"m2"}},
+			unplaced: map[string]string{"b.service": "runs g.service, which it replaces but cannot evict: it is global"},
+		},
+		{
 			name:     "stability: unbalanced placements are kept",
 			machines: machines("m1", "m2", "m3"),
 			units: func(t *testing.T) []Unit {
@@ -345,6 +398,15 @@ func TestPlace(t *testing.T) {
 				if !strings.Contains(r.Unplaceable[u], sub) {
 					t.Errorf("unplaceable[%s] = %q, want it to contain %q", u, r.Unplaceable[u], sub)
 				}
+			}
+			// Settled, and a fixed point.
+			if _, settled := place(s); !settled {
+				t.Errorf("placement did not settle")
+			}
+			s2 := s
+			s2.Current = r.Placements
+			if r2 := Place(s2); !reflect.DeepEqual(r2.Placements, r.Placements) {
+				t.Errorf("not a fixed point: fed back, placements become %v", r2.Placements)
 			}
 			// Determinism: any input order gives the same result.
 			rng := rand.New(rand.NewSource(1))
