@@ -608,6 +608,10 @@ func (p *placer) placeOne(i int) {
 			fail("MachineID=%s is not a machine of the cluster", u.fl.MachineID)
 			return
 		}
+		if !p.targetsOn(u, m) { // unit.ParseFleet refuses MachineID with MachineOf
+			fail("MachineOf=%s is not on its MachineID=%s", strings.Join(u.fl.MachineOf, " "), u.fl.MachineID)
+			return
+		}
 		cands = []int{m}
 	case len(u.targets) > 0:
 		cands = p.machinesOf(u.targets[0])

@@ -344,6 +344,17 @@ func TestPlace(t *testing.T) {
 			unplaced: map[string]string{"b.service": "runs g.service, which it replaces but cannot evict: it is global"},
 		},
 		{
+			name:     "MachineID and MachineOf both hold",
+			machines: machines("m1", "m2"),
+			units: func(t *testing.T) []Unit {
+				// unit.ParseFleet refuses the combination; Place copes anyway.
+				return []Unit{{Name: "a.service", Fleet: unit.Fleet{MachineID: "m2", MachineOf: []string{"t.service"}}}, mu(t, "t.service")}
+			},
+			current:  P{"t.service": {"m1"}},
+			want:     P{"t.service": {"m1"}},
+			unplaced: map[string]string{"a.service": "MachineOf=t.service is not on its MachineID=m2"},
+		},
+		{
 			name:     "stability: unbalanced placements are kept",
 			machines: machines("m1", "m2", "m3"),
 			units: func(t *testing.T) []Unit {
