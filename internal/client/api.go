@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/flotilla-os/flotilla/internal/api/schema"
 )
@@ -181,7 +182,12 @@ func (c *Client) pages(ctx context.Context, path string, q url.Values, page func
 
 // do sends one request bounded by the client timeout and decodes a JSON answer into out.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	return c.doTimeout(ctx, c.timeout, method, path, q, in, out)
+}
+
+// doTimeout is do with its own bound, for slow operations such as pulls.
+func (c *Client) doTimeout(ctx context.Context, timeout time.Duration, method, path string, q url.Values, in, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var body io.Reader
 	if in != nil {

@@ -123,6 +123,8 @@ func (a *app) rootCommand() *cobra.Command {
 	root.AddCommand(
 		a.catCommand(),
 		a.destroyCommand(),
+		a.imagesCommand(),
+		a.pullCommand(),
 		a.journalCommand(),
 		a.listMachinesCommand(),
 		a.listUnitFilesCommand(),

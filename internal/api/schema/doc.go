@@ -14,6 +14,8 @@
 //	                                                          text/plain stream
 //	GET    /fleet/v1/state[?unitName=U&machineID=M&nextPageToken=T] -> UnitStatePage
 //	GET    /fleet/v1/machines[?nextPageToken=T]             -> MachinePage
+//	GET    /fleet/v1/machines/{id}/images                   -> ImagePage (that machine's images)
+//	POST   /fleet/v1/machines/{id}/images  body PullRequest  -> 201 Image (pull or load there)
 //	GET    /health                                          -> 200 "ok" when etcd answers
 //
 // Errors are {"error":{"code":400,"message":"unit web.service: [X-Fleet] Global: ..."}}.

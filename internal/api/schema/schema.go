@@ -74,3 +74,23 @@ type ErrorBody struct {
 	Code    int    `json:"code"`
 	Message string `json:"message"`
 }
+
+// Image is one image stored on one machine.
+type Image struct {
+	MachineID string `json:"machineID"`
+	Ref       string `json:"ref"`
+	Digest    string `json:"digest"`
+	Size      int64  `json:"size"`
+	Layers    int    `json:"layers"`
+}
+
+// ImagePage lists a machine's images.
+type ImagePage struct {
+	Images []*Image `json:"images"`
+}
+
+// PullRequest asks a machine to pull (or load) an image; Ref takes the
+// transports of Image=: a registry reference, docker-archive:, oci-archive:, oci:.
+type PullRequest struct {
+	Ref string `json:"ref"`
+}
