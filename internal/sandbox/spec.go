@@ -1,0 +1,136 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/moby/sys/capability"
+)
+
+// Mount is a bind mount (a volume). Target is a path inside the container.
+type Mount struct {
+	Source, Target string
+	ReadOnly       bool
+}
+
+// Spec describes one container process.
+type Spec struct {
+	Rootfs       string // prepared directory that becomes /
+	ReadOnly     bool   // remount / read-only; volumes, /dev, /proc keep their own mode
+	Hostname     string
+	Args         []string // argv; Args[0] is looked up in the container's PATH from Env
+	Env          []string
+	Cwd          string // default "/"
+	UID, GID     uint32
+	Groups       []uint32
+	Mounts       []Mount
+	HostNetwork  bool     // share the host netns; otherwise a new netns
+	UserNS       bool     // map container ids 0..65535 to host 100000..165535
+	Capabilities []string // nil = DefaultCapabilities; names with or without "CAP_"
+}
+
+// User namespace mapping used with Spec.UserNS: container id i is host id
+// HostIDBase+i for 0 <= i < IDRange.
+const (
+	HostIDBase = 100000
+	IDRange    = 65536
+)
+
+// DefaultPath is the PATH used to find Args[0] when Env has none.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// DefaultCapabilities is Docker's default set, kept when Spec.Capabilities is nil.
+var DefaultCapabilities = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+}
+
+// capNumbers maps "CAP_CHOWN" to 0 and so on, for every capability the
+// library knows (which may exceed what the running kernel knows).
+var capNumbers = func() map[string]int {
+	m := map[string]int{}
+	for _, c := range capability.List() {
+		m["CAP_"+strings.ToUpper(c.String())] = int(c)
+	}
+	return m
+}()
+
+// capMask returns the capability set named by names (nil = the default set).
+func capMask(names []string) (uint64, error) {
+	if names == nil {
+		names = DefaultCapabilities
+	}
+	var mask uint64
+	for _, n := range names {
+		key := strings.ToUpper(n)
+		if !strings.HasPrefix(key, "CAP_") {
+			key = "CAP_" + key
+		}
+		c, ok := capNumbers[key]
+		if !ok {
+			return 0, fmt.Errorf("unknown capability %q", n)
+		}
+		mask |= 1 << uint(c)
+	}
+	return mask, nil
+}
+
+// validate checks s and names the field at fault.
+func (s *Spec) validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("sandbox: spec %s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	switch {
+	case s.Rootfs == "" || !filepath.IsAbs(s.Rootfs):
+		bad("Rootfs", "%q is not an absolute path", s.Rootfs)
+	default:
+		if fi, err := os.Stat(s.Rootfs); err != nil {
+			bad("Rootfs", "%v", err)
+		} else if !fi.IsDir() {
+			bad("Rootfs", "%s is not a directory", s.Rootfs)
+		}
+	}
+	if len(s.Args) == 0 || s.Args[0] == "" {
+		bad("Args", "empty: need at least the program to run")
+	}
+	if s.Cwd != "" && !filepath.IsAbs(s.Cwd) {
+		bad("Cwd", "%q is not an absolute path", s.Cwd)
+	}
+	if len(s.Hostname) > 64 || strings.ContainsAny(s.Hostname, "/ \t\n\x00") {
+		bad("Hostname", "%q is not a valid host name (at most 64 characters, no spaces or slashes)", s.Hostname)
+	}
+	for i, e := range s.Env {
+		if !strings.Contains(e, "=") || strings.HasPrefix(e, "=") {
+			bad(fmt.Sprintf("Env[%d]", i), "%q is not NAME=value", e)
+		}
+	}
+	for i, m := range s.Mounts {
+		if !filepath.IsAbs(m.Source) {
+			bad(fmt.Sprintf("Mounts[%d].Source", i), "%q is not an absolute path", m.Source)
+		} else if _, err := os.Stat(m.Source); err != nil {
+			bad(fmt.Sprintf("Mounts[%d].Source", i), "%v", err)
+		}
+		if !filepath.IsAbs(m.Target) || filepath.Clean(m.Target) == "/" {
+			bad(fmt.Sprintf("Mounts[%d].Target", i), "%q is not an absolute path below /", m.Target)
+		}
+	}
+	if s.UserNS {
+		if s.UID >= IDRange || s.GID >= IDRange {
+			bad("UID/GID", "%d/%d outside the user namespace's mapped range 0..%d", s.UID, s.GID, IDRange-1)
+		}
+		for _, g := range s.Groups {
+			if g >= IDRange {
+				bad("Groups", "%d outside the user namespace's mapped range 0..%d", g, IDRange-1)
+			}
+		}
+	}
+	if _, err := capMask(s.Capabilities); err != nil {
+		bad("Capabilities", "%v", err)
+	}
+	return errors.Join(errs...)
+}
