@@ -82,3 +82,11 @@ func aliasIP(alias string) net.IP {
 	}
 	return nil
 }
+
+// containerMAC derives eth0's MAC from its address (locally administered,
+// 02:66 and the four address bytes). A reused address then keeps its MAC,
+// so ARP caches on the node and in other containers that still hold the
+// previous owner stay right instead of blackholing traffic for seconds.
+func containerMAC(ip net.IP) net.HardwareAddr {
+	return append(net.HardwareAddr{0x02, 0x66}, ip.To4()...)
+}

@@ -79,3 +79,10 @@ func TestVethName(t *testing.T) {
 		t.Error("vethName is not deterministic")
 	}
 }
+
+func TestContainerMAC(t *testing.T) {
+	m := containerMAC(net.IPv4(10, 88, 0, 2))
+	if m.String() != "02:66:0a:58:00:02" || m[0]&1 != 0 || m[0]&2 == 0 {
+		t.Errorf("containerMAC = %s, want a locally administered unicast MAC", m)
+	}
+}

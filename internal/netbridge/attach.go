@@ -136,10 +136,21 @@ func (n *Network) plumb(ep *Endpoint, cns netns.NsHandle) error {
 	if err != nil {
 		return fmt.Errorf("veth %s: %w", ep.HostVeth, err)
 	}
+	// The kernel ignores IFLA_IFALIAS on creation; set it now. Until then
+	// n.pending covers the address.
+	if err := n.nl.LinkSetAlias(host, veth.Alias); err != nil {
+		return fmt.Errorf("alias of %s: %w", ep.HostVeth, err)
+	}
 	if host.Attrs().MasterIndex != n.bridge {
 		if err := n.nl.LinkSetMasterByIndex(host, n.bridge); err != nil {
 			return fmt.Errorf("veth %s into %s: %w", ep.HostVeth, n.cfg.Bridge, err)
 		}
+	}
+	// Hairpin: with br_netfilter loaded, a container's packet to its own
+	// published port is DNATed at the bridge and must leave by the port it
+	// came in on.
+	if err := n.nl.LinkSetHairpin(host, true); err != nil {
+		return fmt.Errorf("hairpin on %s: %w", ep.HostVeth, err)
 	}
 	if err := n.nl.LinkSetUp(host); err != nil {
 		return fmt.Errorf("up %s: %w", ep.HostVeth, err)
@@ -162,6 +173,9 @@ func configureContainer(cns netns.NsHandle, ep *Endpoint) error {
 	eth, err := h.LinkByName("eth0")
 	if err != nil {
 		return fmt.Errorf("container eth0: %w", err)
+	}
+	if err := h.LinkSetHardwareAddr(eth, containerMAC(ep.IP)); err != nil {
+		return fmt.Errorf("container eth0 MAC: %w", err)
 	}
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: ep.IP, Mask: net.CIDRMask(ep.Prefix, 32)}}
 	if err := h.AddrAdd(eth, addr); err != nil {
