@@ -195,7 +195,7 @@ func resolveLayout(dir string, p *parsedRef) (*source, error) {
 	switch {
 	case len(chosen) == 0:
 		return nil, fmt.Errorf("image: no image tagged %q in %s (tags: %s)", p.sub, p.norm, strings.Join(tags, ", "))
-	case len(chosen) > 1 && p.sub == "" && allPlatformed(chosen):
+	case p.sub == "" && allPlatformed(chosen):
 		img, err = pickPlatform(ii, p.norm) // the layout's index is a platform index
 	case len(chosen) > 1:
 		return nil, fmt.Errorf("image: %s holds %d images; name one as %s:TAG (tags: %s)", p.norm, len(chosen), p.norm, strings.Join(tags, ", "))

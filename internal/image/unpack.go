@@ -91,8 +91,9 @@ func (x *extractor) close() {
 	unix.Close(x.root)
 }
 
-// forget drops the cached parent directory; called whenever an entry
-// removes or replaces something, since the cached fd could then be stale.
+// forget drops the cached parent directory. The cache holds only the
+// parent of the entry being written, which that entry cannot replace, so
+// removals under it never make it stale.
 func (x *extractor) forget() {
 	if x.cfd >= 0 {
 		unix.Close(x.cfd)
@@ -178,7 +179,7 @@ func (x *extractor) open(rel string, create bool) (int, error) {
 	return fd, nil
 }
 
-// clear removes whatever is at dir/base so that a new entry can take its
+// clear removes whatever is at dfd/base so that a new entry can take its
 // place (later tar entries win). An existing directory is kept when keepDir
 // is set; a non-empty directory cannot be replaced by a non-directory.
 func (x *extractor) clear(dfd int, base string, keepDir bool) (isDir bool, err error) {
@@ -193,10 +194,8 @@ func (x *extractor) clear(dfd int, base string, keepDir bool) (isDir bool, err e
 		if keepDir {
 			return true, nil
 		}
-		x.forget()
 		return false, unix.Unlinkat(dfd, base, unix.AT_REMOVEDIR)
 	}
-	x.forget()
 	return false, unix.Unlinkat(dfd, base, 0)
 }
 
@@ -418,7 +417,6 @@ func (x *extractor) symlink(dir, base string, hdr *tar.Header) error {
 	if err := unix.Symlinkat(hdr.Linkname, dfd, base); err != nil {
 		return err
 	}
-	x.forget()
 	if err := unix.Fchownat(dfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return err
 	}
