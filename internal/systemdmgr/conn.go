@@ -75,16 +75,21 @@ func Dial(ctx context.Context, cfg Config) (*Manager, error) {
 	return m, nil
 }
 
-// errNoSuchUnit is the D-Bus error systemd returns for "Unit x not loaded."
-// and "Unit x not found.".
-const errNoSuchUnit = "org.freedesktop.systemd1.NoSuchUnit"
+// D-Bus errors of systemd: NoSuchUnit is "Unit x not loaded." and
+// "Unit x not found."; NoSuchProcess is "No process to kill".
+const (
+	errNoSuchUnit    = "org.freedesktop.systemd1.NoSuchUnit"
+	errNoSuchProcess = "org.freedesktop.systemd1.NoSuchProcess"
+)
 
-// isNoSuchUnit reports whether err is systemd's NoSuchUnit D-Bus error.
-func isNoSuchUnit(err error) bool {
+func isNoSuchUnit(err error) bool { return isBusError(err, errNoSuchUnit) }
+
+// isBusError reports whether err is the D-Bus error called name.
+func isBusError(err error, name string) bool {
 	var de godbus.Error
 	if errors.As(err, &de) {
-		return de.Name == errNoSuchUnit
+		return de.Name == name
 	}
 	var dp *godbus.Error
-	return errors.As(err, &dp) && dp.Name == errNoSuchUnit
+	return errors.As(err, &dp) && dp.Name == name
 }

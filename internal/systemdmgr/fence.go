@@ -34,20 +34,26 @@ func (m *Manager) Fence(deadline time.Time) error {
 		if err := m.stop(ctx, name, "replace-irreversibly"); err != nil {
 			m.cfg.Logf("systemdmgr: fence: stop %s: %v", name, err)
 		}
-		if err := m.conn.KillUnitWithTarget(ctx, name, dbus.All, int32(unix.SIGKILL)); err != nil && !isNoSuchUnit(err) {
-			// systemd refuses to kill a unit with no processes; that is fine.
+		err := m.conn.KillUnitWithTarget(ctx, name, dbus.All, int32(unix.SIGKILL))
+		// systemd refuses to kill a unit with no processes; that is fine.
+		if err != nil && !isNoSuchUnit(err) && !isBusError(err, errNoSuchProcess) {
 			m.cfg.Logf("systemdmgr: fence: kill %s: %v", name, err)
 		}
 	}
-	left, err := m.waitInactive(ctx, names)
-	for _, name := range names {
-		if st, _ := m.State(name); st.Active == unitmgr.ActiveFailed && !failedBefore[name] && ctx.Err() == nil {
-			if err := m.conn.ResetFailedUnitContext(ctx, name); err != nil && !isNoSuchUnit(err) {
-				m.cfg.Logf("systemdmgr: fence: reset-failed %s: %v", name, err)
-			}
-			m.refresh(ctx, name)
+	// Reset each unit as soon as it is down, so that one process outliving
+	// the deadline does not leave the others failed.
+	reset := func(ctx context.Context, name string, st unitmgr.State) {
+		if st.Active != unitmgr.ActiveFailed || failedBefore[name] {
+			return
 		}
+		failedBefore[name] = true // once
+		if err := m.conn.ResetFailedUnitContext(ctx, name); err != nil && !isNoSuchUnit(err) {
+			m.cfg.Logf("systemdmgr: fence: reset-failed %s: %v", name, err)
+			return
+		}
+		m.refresh(ctx, name)
 	}
+	left, err := m.waitInactive(ctx, names, reset)
 	if len(left) > 0 {
 		if err != nil {
 			return fmt.Errorf("systemdmgr: fence: %s not inactive by the deadline: %w", strings.Join(left, ", "), err)
@@ -59,7 +65,8 @@ func (m *Manager) Fence(deadline time.Time) error {
 
 // waitInactive re-reads the units until none is active, activating or
 // deactivating, or ctx ends; it returns those still busy, sorted.
-func (m *Manager) waitInactive(ctx context.Context, names []string) ([]string, error) {
+// Each unit seen down is handed to down, when not nil.
+func (m *Manager) waitInactive(ctx context.Context, names []string, down func(context.Context, string, unitmgr.State)) ([]string, error) {
 	t := time.NewTicker(fencePoll)
 	defer t.Stop()
 	for {
@@ -67,8 +74,12 @@ func (m *Manager) waitInactive(ctx context.Context, names []string) ([]string, e
 		var left []string
 		for _, name := range names {
 			st, ok := m.State(name)
-			if ok && st.Active != unitmgr.ActiveInactive && st.Active != unitmgr.ActiveFailed {
+			switch {
+			case !ok:
+			case st.Active != unitmgr.ActiveInactive && st.Active != unitmgr.ActiveFailed:
 				left = append(left, name)
+			case down != nil:
+				down(ctx, name, st)
 			}
 		}
 		if len(left) == 0 {

@@ -358,7 +358,7 @@ func (m *Manager) Close() error {
 			m.cfg.Logf("systemdmgr: close: stop %s: %v", name, err)
 		}
 	}
-	left, err := m.waitInactive(ctx, names)
+	left, err := m.waitInactive(ctx, names, nil)
 	cancel()
 	if len(left) > 0 || err != nil {
 		err = m.Fence(time.Now().Add(5 * time.Second))
