@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flotilla-os/flotilla/internal/cgroups"
 	"github.com/flotilla-os/flotilla/internal/sandbox"
 	"github.com/flotilla-os/flotilla/internal/testenv"
 )
@@ -65,7 +66,12 @@ type result struct {
 
 // run starts s the way the supervisor does (ForkExec, Started, Release)
 // and waits for it with wait4 on its pid.
-func run(t testing.TB, s sandbox.Spec) result {
+func run(t testing.TB, s sandbox.Spec) result { return runWith(t, s, nil) }
+
+// runWith calls started (when not nil) between Started and Release, like
+// the supervisor placing the pid in its cgroup, and the function it returns
+// after wait4.
+func runWith(t testing.TB, s sandbox.Spec, started func(pid int) (done func())) result {
 	t.Helper()
 	l, err := sandbox.Prepare(s)
 	if err != nil {
@@ -90,6 +96,10 @@ func run(t testing.TB, s sandbox.Spec) result {
 	var res result
 	if err := l.Started(pid); err != nil {
 		t.Errorf("Started: %v", err)
+	}
+	if started != nil {
+		done := started(pid)
+		defer done()
 	}
 	res.release = l.Release()
 	out, _ := io.ReadAll(r)
@@ -380,19 +390,56 @@ func TestCloseBeforeRelease(t *testing.T) {
 
 // BenchmarkStartTrue measures fork → exit of /bin/true in the busybox
 // rootfs with mnt, pid, uts, ipc and net namespaces, the way PEERS.md
-// measured crun (32–39 ms) and runc (82–94 ms). Run with -benchtime=20x;
-// it reports the median as median-ms.
-func BenchmarkStartTrue(b *testing.B) {
-	root := busyboxRootfs(b)
+// measured crun (32–39 ms) and runc (82–94 ms): Prepare, ForkExec, Started,
+// Release, wait4. Run with -benchtime=20x; it reports the median (and p90,
+// max) of the runs.
+func BenchmarkStartTrue(b *testing.B) { benchStart(b, sandbox.Spec{}) }
+
+// BenchmarkStartTrueHostNetwork is the same without a new netns.
+func BenchmarkStartTrueHostNetwork(b *testing.B) { benchStart(b, sandbox.Spec{HostNetwork: true}) }
+
+// BenchmarkStartTrueUserNS adds a user namespace.
+func BenchmarkStartTrueUserNS(b *testing.B) { benchStart(b, sandbox.Spec{UserNS: true}) }
+
+// BenchmarkStartTrueCgroup adds what crun and runc also do per start: a
+// cgroup (memory and pids limits) created before Release and deleted after
+// the exit.
+func BenchmarkStartTrueCgroup(b *testing.B) {
+	n := 0
+	benchStartWith(b, sandbox.Spec{}, func(pid int) func() {
+		n++
+		g, err := cgroups.New(fmt.Sprintf("flotilla/bench-%d-%d.service", os.Getpid(), n), cgroups.Resources{MemoryMax: 64 << 20, TasksMax: 64})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := g.Add(pid); err != nil {
+			b.Fatal(err)
+		}
+		return func() {
+			if err := g.Delete(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func benchStart(b *testing.B, s sandbox.Spec) { benchStartWith(b, s, nil) }
+
+func benchStartWith(b *testing.B, s sandbox.Spec, started func(pid int) (done func())) {
+	s.Rootfs = busyboxRootfs(b)
+	s.Args = []string{"/bin/true"}
 	var times []time.Duration
 	for b.Loop() {
 		start := time.Now()
-		res := run(b, sandbox.Spec{Rootfs: root, Args: []string{"/bin/true"}})
+		res := runWith(b, s, started)
 		times = append(times, time.Since(start))
 		if res.release != nil || res.status.ExitStatus() != 0 {
 			b.Fatalf("release %v status %v: %s", res.release, res.status, res.out)
 		}
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "median-ms")
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(times[len(times)/2]), "median-ms")
+	b.ReportMetric(ms(times[len(times)*9/10]), "p90-ms")
+	b.ReportMetric(ms(times[len(times)-1]), "max-ms")
 }
