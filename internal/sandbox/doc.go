@@ -35,6 +35,11 @@
 // a veth to the new netns between Started and Release) and reaping (the
 // caller owns wait4; nothing here waits for a process).
 //
+// Hardening as Docker's defaults: /proc/{bus,fs,irq,sys,sysrq-trigger} are
+// read-only, /proc/{kcore,keys,timer_list,...} and /sys/firmware are masked,
+// and every fd but stdio is close-on-exec. Not done (yet): seccomp, a cgroup
+// namespace, /dev/mqueue, rlimits, a user namespace mapping per unit.
+//
 // The init runs in whatever binary forks it, so that binary's package init
 // functions add to every container start (see BenchmarkStartTrue).
 package sandbox

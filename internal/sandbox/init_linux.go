@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -30,13 +31,27 @@ func InitIfRequested() {
 	// takes the calling thread's. Do everything on this one.
 	runtime.LockOSThread()
 	errPipe := os.NewFile(errFD, "sandbox-errors")
-	unix.CloseOnExec(errFD)
-	unix.CloseOnExec(initFD)
+	// No fd but stdio reaches the entrypoint: the setup pipes, and whatever
+	// the forking process inherited without close-on-exec.
+	closeOnExecFrom(3)
 	err := childMain(os.NewFile(initFD, "sandbox-init"))
 	if err != nil {
 		errPipe.WriteString(err.Error())
 	}
 	os.Exit(1)
+}
+
+// closeOnExecFrom marks every fd >= from close-on-exec.
+func closeOnExecFrom(from int) {
+	if unix.CloseRange(uint(from), ^uint(0), unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return
+	}
+	entries, _ := os.ReadDir("/proc/self/fd") // kernels before 5.11
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd >= from {
+			unix.CloseOnExec(fd)
+		}
+	}
 }
 
 // childMain reads the spec, waits for the go-ahead, sets up and execs. It

@@ -47,12 +47,16 @@ func setupRootfs(s *Spec) error {
 	if err := unix.Mount("proc", proc, "proc", mntNoExecSuidDev, ""); err != nil {
 		return fmt.Errorf("mount proc on %s: %w", proc, err)
 	}
+	if err := protectProc(proc); err != nil {
+		return err
+	}
 	if err := setupDev(root, s.UserNS); err != nil {
 		return err
 	}
 	if err := setupSys(root, s.HostNetwork); err != nil {
 		return err
 	}
+
 	for i, m := range s.Mounts {
 		if err := bindVolume(root, m); err != nil {
 			return fmt.Errorf("volume %d (%s): %w", i, m.Target, err)
@@ -130,6 +134,54 @@ func create(rootFD int, parent []string, name string, dir bool) (int, error) {
 	return -1, err
 }
 
+// As Docker's defaults: parts of /proc that reach the host kernel are made
+// read-only, others (and /sys/firmware) are hidden.
+var (
+	procReadOnly = []string{"bus", "fs", "irq", "sys", "sysrq-trigger"}
+	procMasked   = []string{"acpi", "asound", "interrupts", "kcore", "keys", "latency_stats",
+		"sched_debug", "scsi", "timer_list", "timer_stats"}
+)
+
+// protectProc applies procReadOnly and procMasked to the proc mounted at proc.
+func protectProc(proc string) error {
+	for _, p := range procReadOnly {
+		p = proc + "/" + p
+		if _, err := os.Lstat(p); err != nil {
+			continue
+		}
+		if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind %s: %w", p, err)
+		}
+		if err := remountRO(p); err != nil {
+			return fmt.Errorf("remount %s read-only: %w", p, err)
+		}
+	}
+	for _, p := range procMasked {
+		if err := mask(proc + "/" + p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mask hides p: /dev/null over a file, an empty read-only tmpfs over a
+// directory. A missing p is fine.
+func mask(p string) error {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return nil
+	}
+	if fi.IsDir() {
+		err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|mntNoExecSuidDev, "size=0")
+	} else {
+		err = unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
+	}
+	if err != nil {
+		return fmt.Errorf("mask %s: %w", p, err)
+	}
+	return nil
+}
+
 // setupDev mounts a tmpfs on /dev with the minimal device set, devpts,
 // shm and the usual symlinks.
 func setupDev(root string, userNS bool) error {
@@ -186,7 +238,7 @@ func setupSys(root string, hostNetwork bool) error {
 	}
 	if !hostNetwork {
 		if err := unix.Mount("sysfs", sys, "sysfs", unix.MS_RDONLY|mntNoExecSuidDev, ""); err == nil {
-			return nil
+			return mask(sys + "/firmware")
 		} else if err != unix.EPERM {
 			return fmt.Errorf("mount sysfs on /sys: %w", err)
 		}
@@ -198,7 +250,7 @@ func setupSys(root string, hostNetwork bool) error {
 	if err := remountRO(sys); err != nil {
 		return fmt.Errorf("remount /sys read-only: %w", err)
 	}
-	return nil
+	return mask(sys + "/firmware")
 }
 
 // bindVolume binds m.Source onto m.Target in the rootfs (recursively),

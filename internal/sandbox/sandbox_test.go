@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-var busyboxApplets = []string{"sh", "cat", "hostname", "id", "sleep", "true", "ls", "mount", "echo", "touch", "head", "tail"}
+var busyboxApplets = []string{"sh", "cat", "hostname", "id", "sleep", "true", "ls", "mount", "echo", "touch", "head", "tail", "wc", "grep", "pwd"}
 
 // busyboxRootfs builds a minimal rootfs with Debian's static busybox.
 // Directories are 0755 up to / so a user namespace's root can reach them.
@@ -183,6 +183,30 @@ func TestMounts(t *testing.T) {
 	ls := out[strings.LastIndex(out, "\n"+"bin"):]
 	if strings.Contains(ls, "home") || strings.Contains(ls, "usr") || strings.Contains(ls, "var") {
 		t.Errorf("host root visible:\n%s", ls)
+	}
+}
+
+func TestProcProtected(t *testing.T) {
+	root := busyboxRootfs(t)
+	out := sh(t, sandbox.Spec{Rootfs: root}, `
+		echo h > /proc/sysrq-trigger && echo SYSRQ-WRITABLE
+		echo 1 > /proc/sys/kernel/panic && echo PROCSYS-WRITABLE
+		echo kcore=$(head -c 16 /proc/kcore | wc -c)
+		ls /sys/firmware | wc -l
+		ls -l /proc/self/fd/
+	`)
+	for _, bad := range []string{"SYSRQ-WRITABLE", "PROCSYS-WRITABLE"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("%s:\n%s", bad, out)
+		}
+	}
+	if !strings.Contains(out, "kcore=0\n0\n") {
+		t.Errorf("/proc/kcore or /sys/firmware not masked:\n%s", out)
+	}
+	// Only stdio (and ls's own directory fd) reach the entrypoint: not the
+	// setup pipes, nor fds the test binary inherited without close-on-exec.
+	if strings.Count(out, "pipe:") != 2 || strings.Contains(out, " 10 -> ") {
+		t.Errorf("setup pipes leaked into the container:\n%s", out)
 	}
 }
 
