@@ -58,6 +58,9 @@ func (n *Network) Attach(unit string, pid int, ports []PortMapping) (*Endpoint, 
 func (n *Network) reserve(veth string, ports []PortMapping) (net.IP, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.closed {
+		return nil, ErrClosed
+	}
 	links, err := n.nl.LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
@@ -206,6 +209,12 @@ func linkUp(h *netlink.Handle, name string) error {
 // which frees its address, and its DNAT rules. Detaching twice, or after
 // the container exited, is fine.
 func (n *Network) Detach(ep *Endpoint) error {
+	n.mu.Lock()
+	closed := n.closed
+	n.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
 	var errs []error
 	if l, err := n.nl.LinkByName(ep.HostVeth); err == nil {
 		if err := n.nl.LinkDel(l); err != nil && !isNotFound(err) {

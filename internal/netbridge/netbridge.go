@@ -24,6 +24,9 @@ const (
 // ErrAttached is returned by Attach when the unit's process already has a veth.
 var ErrAttached = errors.New("netbridge: already attached")
 
+// ErrClosed is returned by a Network's methods after Close.
+var ErrClosed = errors.New("netbridge: network closed")
+
 // ErrPortInUse is returned by Attach when another endpoint publishes the port.
 var ErrPortInUse = errors.New("netbridge: host port in use")
 
@@ -60,6 +63,7 @@ type Network struct {
 
 	mu      sync.Mutex             // serializes allocation and nft changes
 	pending map[string]reservation // by IP: Attach calls in flight
+	closed  bool
 }
 
 // reservation holds an address, veth name and ports for an Attach in
@@ -196,15 +200,19 @@ func (n *Network) ensureTable() error {
 // Close releases the Network's handles. It tears nothing down: the bridge,
 // veths and rules stay, since units may still be running; a new Setup picks
 // them up. Use Detach per endpoint, or Teardown to remove everything.
+// Call it after every Attach and Detach has returned; later calls fail
+// with ErrClosed.
 func (n *Network) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil
+	}
+	n.closed = true
 	if n.nl != nil {
 		n.nl.Close()
-		n.nl = nil
 	}
-	if n.ns.IsOpen() {
-		return n.ns.Close()
-	}
-	return nil
+	return n.ns.Close()
 }
 
 // Teardown removes the bridge, every veth this package created and the nft
