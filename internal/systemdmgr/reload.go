@@ -93,13 +93,7 @@ func (r *reloader) loop() {
 		case <-r.now:
 		case <-retry:
 		case <-r.soon:
-			t := time.NewTimer(r.delay)
-			select {
-			case <-t.C:
-			case <-r.now:
-				t.Stop()
-			case <-r.quit:
-				t.Stop()
+			if !r.quiet() {
 				return
 			}
 		}
@@ -107,6 +101,29 @@ func (r *reloader) loop() {
 		if err := r.attempt(); err != nil {
 			r.logf("systemdmgr: daemon-reload: %v (retrying in %s)", err, r.retry)
 			retry = time.After(r.retry)
+		}
+	}
+}
+
+// quiet waits until no mark came for delay (at most 10 delays in all, so a
+// steady stream of Loads still reloads), or until sync asks for a reload
+// now. It returns false when the reloader is closing.
+func (r *reloader) quiet() bool {
+	t := time.NewTimer(r.delay)
+	defer t.Stop()
+	limit := time.After(10 * r.delay)
+	for {
+		select {
+		case <-t.C:
+			return true
+		case <-limit:
+			return true
+		case <-r.now:
+			return true
+		case <-r.soon:
+			t.Reset(r.delay)
+		case <-r.quit:
+			return false
 		}
 	}
 }

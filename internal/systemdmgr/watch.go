@@ -103,7 +103,7 @@ func (m *Manager) apply(batch map[string]*dbus.UnitStatus) {
 // refresh reads the current state of the named units from systemd and
 // records it. Errors are logged: the subscription catches up later.
 func (m *Manager) refresh(ctx context.Context, names ...string) {
-	if len(names) == 0 {
+	if len(names) == 0 || ctx.Err() != nil {
 		return
 	}
 	m.obsMu.Lock()
@@ -180,6 +180,12 @@ func (m *Manager) details(ctx context.Context, name string, st *unitmgr.State) {
 	props, err := m.conn.GetUnitTypePropertiesContext(ctx, name, iface)
 	if err != nil {
 		m.cfg.Logf("systemdmgr: read %s properties of %s: %v", iface, name, err)
+		// Keep what was recorded for this same state rather than lose it.
+		m.mu.Lock()
+		if r := m.units[name]; r != nil && r.st.Active == st.Active && r.st.Sub == st.Sub {
+			st.PID, st.Reason = r.st.PID, r.st.Reason
+		}
+		m.mu.Unlock()
 		if needReason && st.Reason == "" {
 			st.Reason = "unknown (reading its Result failed)"
 		}
