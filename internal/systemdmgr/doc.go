@@ -48,8 +48,9 @@
 // inactive units are garbage-collected and reported deleted; the
 // subscription polls and diffs as go-systemd's does. Against it the tests
 // cover: file contents, mode and unchanged-file idempotence; reload
-// coalescing (10 sequential Loads → 1–2 reloads, 10 concurrent Load+Start
-// → 1–3); Start right after Load; Start/Stop/Unload; state mapping and
+// coalescing (10 sequential or concurrent Loads → 1–2 reloads; 10
+// concurrent Load+Start → at most one reload per Start, as a Start does
+// not wait out the quiet period); Start right after Load; Start/Stop/Unload; state mapping and
 // failure reasons; Changes under a reader that is away (nothing blocks,
 // every name arrives); changes made outside the Manager; Fence with a stop
 // that hangs, a process that survives SIGKILL (error names only it, return
