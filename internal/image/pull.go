@@ -3,7 +3,6 @@ package image
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 )
@@ -278,14 +278,17 @@ func (s *Store) unpackStream(ctx context.Context, br *bufio.Reader, dir string, 
 	}
 	defer dr.Close()
 	ur := newDigestReader(ctx, dr)
-	size, err := unpackTar(ur, dir, unpackOptions{Overlay: true, Note: func(msg string) { o.progress("layer %s: %s", lf.pos, msg) }})
+	ra := newReadAhead(ur)
+	defer ra.Close() // before dr.Close: the goroutine reads dr
+	size, err := unpackTar(ra, dir, unpackOptions{Overlay: true, Note: func(msg string) { o.progress("layer %s: %s", lf.pos, msg) }})
 	if err != nil {
 		return 0, err
 	}
 	// The diffID covers the whole tar, including padding past the end marker.
-	if _, err := io.Copy(io.Discard, ur); err != nil {
+	if _, err := io.Copy(io.Discard, ra); err != nil {
 		return 0, fmt.Errorf("decompress: %w", err)
 	}
+	ra.Close()
 	if got := ur.digest(); got != lf.diffID {
 		return 0, fmt.Errorf("%w: uncompressed content is %s, the image config says diffID %s; nothing was stored", ErrDigestMismatch, got, lf.diffID)
 	}

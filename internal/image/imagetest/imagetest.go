@@ -43,7 +43,9 @@ type Entry struct {
 }
 
 // Dir, File and Symlink build common entries with root ownership.
-func Dir(name string) Entry { return Entry{Hdr: tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: 0o755}} }
+func Dir(name string) Entry {
+	return Entry{Hdr: tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: 0o755}}
+}
 
 // File is a regular file entry with mode 0644.
 func File(name, body string) Entry {
