@@ -333,6 +333,17 @@ func TestAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkBusybox(t, s, got, img)
+
+	// A credential helper named by credHelpers (docker-credential-NAME get).
+	bin := t.TempDir()
+	helper := "#!/bin/sh\nread server\n[ \"$server\" = " + host + " ] || exit 1\necho '{\"Username\":\"fleet\",\"Secret\":\"s3cret\"}'\n"
+	os.WriteFile(filepath.Join(bin, "docker-credential-flotest"), []byte(helper), 0o755)
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	os.WriteFile(cfg, []byte(`{"credHelpers":{"`+host+`":"flotest"}}`), 0o600)
+	s.Remove(ref)
+	if _, err := s.Pull(context.Background(), ref, PullOptions{Insecure: true, DockerConfig: cfg}); err != nil {
+		t.Fatalf("with a credential helper: %v", err)
+	}
 }
 
 // flipWriter flips one byte of a response body at offset at.
