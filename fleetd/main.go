@@ -13,9 +13,12 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/fleetd"
 	"github.com/flotilla-os/flotilla/internal/lifeline"
+	"github.com/flotilla-os/flotilla/internal/sandbox"
 )
 
 func main() {
+	// A container's init is this binary re-executed: it never returns.
+	sandbox.InitIfRequested()
 	logger := log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds)
 	cfg, err := fleetd.ParseFlags(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {

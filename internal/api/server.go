@@ -29,6 +29,8 @@ type Config struct {
 	// Peer is the HTTP client used to reach other machines' APIs (journal
 	// proxying); it carries the cluster's client certificate when TLS is on.
 	Peer *http.Client
+	// Images is this machine's image store; nil when it runs no containers.
+	Images Images
 }
 
 // Server is the API's http.Handler.
@@ -50,6 +52,8 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /fleet/v1/units/{name}/journal", s.journal)
 	s.mux.HandleFunc("GET /fleet/v1/state", s.listStates)
 	s.mux.HandleFunc("GET /fleet/v1/machines", s.listMachines)
+	s.mux.HandleFunc("GET /fleet/v1/machines/{id}/images", s.listImages)
+	s.mux.HandleFunc("POST /fleet/v1/machines/{id}/images", s.pullImage)
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s %s: see /fleet/v1/units, /fleet/v1/state, /fleet/v1/machines", r.Method, r.URL.Path))

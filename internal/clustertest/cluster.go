@@ -131,7 +131,9 @@ func (c *Cluster) args(n *Node) []string {
 	}
 	a := []string{"--name", n.Name, "--data-dir", n.DataDir, "--ttl", "5s",
 		"--api-listen", net.JoinHostPort(n.host(), fmt.Sprint(n.APIPort)),
-		"--api-socket", filepath.Join(n.DataDir, "fleetd.sock")}
+		"--api-socket", filepath.Join(n.DataDir, "fleetd.sock"),
+		// No container bridge unless a test asks: tests never change the host's network.
+		"--bridge-subnet", ""}
 	if n.Metadata != "" {
 		a = append(a, "--metadata", n.Metadata)
 	}
@@ -167,7 +169,9 @@ func (c *Cluster) Start(n *Node) {
 	must(c.T, err)
 	var cmd *exec.Cmd
 	if n.Netns != "" {
-		cmd = exec.Command("ip", append([]string{"netns", "exec", n.Netns, c.Bin.Fleetd}, c.args(n)...)...)
+		// nsenter, not "ip netns exec": that one also remounts /sys, which
+		// would hide the host's cgroup hierarchies from fleetd.
+		cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + n.Netns, c.Bin.Fleetd}, c.args(n)...)...)
 	} else {
 		cmd = exec.Command(c.Bin.Fleetd, c.args(n)...)
 	}
@@ -180,6 +184,10 @@ func (c *Cluster) Start(n *Node) {
 func (c *Cluster) Kill(n *Node) {
 	if n.cmd == nil {
 		return
+	}
+	if err := n.cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		_ = n.cmd.Wait()
+		c.T.Logf("%s had already exited: %v", n.Name, n.cmd.ProcessState)
 	}
 	_ = n.cmd.Process.Signal(syscall.SIGKILL)
 	_ = n.cmd.Wait()
@@ -248,9 +256,16 @@ func (c *Cluster) Client(n ...*Node) *client.Client {
 	return cl
 }
 
+// firstRunning picks a running node to talk to, preferring one on the
+// host's own network (a node in a netns may be cut off by the test).
 func (c *Cluster) firstRunning() *Node {
 	for _, n := range c.Nodes {
 		if n.Running() && n.Netns == "" {
+			return n
+		}
+	}
+	for _, n := range c.Nodes {
+		if n.Running() {
 			return n
 		}
 	}

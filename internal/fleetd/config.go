@@ -26,6 +26,13 @@ type Config struct {
 	Etcd      etcdnode.Config
 	TLS       etcdnode.TLS
 	Dev       bool
+
+	NoContainers bool   // refuse container units
+	Bridge       string // container bridge name
+	BridgeSubnet string // per-node container subnet; "" for no bridge
+	DockerConfig string // registry credentials (docker config.json)
+	// InsecureRegistries are reached over plain HTTP (host:port).
+	InsecureRegistries []string
 }
 
 const (
@@ -58,6 +65,14 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.TLS.CertFile, "tls-cert", "", "PEM certificate for etcd peer/client traffic and the TCP API (mutual TLS)")
 	fs.StringVar(&c.TLS.KeyFile, "tls-key", "", "PEM key of --tls-cert")
 	fs.StringVar(&c.TLS.CAFile, "tls-ca", "", "PEM CA that signs every node's certificate and fleetctl's")
+	fs.BoolVar(&c.NoContainers, "no-containers", false, "refuse container units (no image store, bridge or cgroups)")
+	fs.StringVar(&c.Bridge, "bridge", "flotilla0", "the node's container bridge")
+	fs.StringVar(&c.BridgeSubnet, "bridge-subnet", "10.88.0.0/24", "this node's container subnet (Network=bridge); '' for no bridge")
+	fs.StringVar(&c.DockerConfig, "docker-config", "", "docker config.json with registry credentials (default ~/.docker/config.json)")
+	fs.Func("insecure-registry", "a registry (host:port) to reach over plain HTTP; repeatable", func(v string) error {
+		c.InsecureRegistries = append(c.InsecureRegistries, v)
+		return nil
+	})
 	fs.BoolVar(&c.Dev, "dev", false, "one-node cluster with temporary data, API on "+devAPI)
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -53,7 +53,11 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	reg := registry.New(node.Client)
 
 	host, _ := os.Hostname()
-	mgr, err := supervisor.New(supervisor.Config{Dir: filepath.Join(cfg.DataDir, "units"), MachineID: id, Hostname: host, Logf: logf})
+	containers, err := startContainers(cfg, logf)
+	if err != nil {
+		return err
+	}
+	mgr, err := supervisor.New(supervisor.Config{Dir: filepath.Join(cfg.DataDir, "units"), MachineID: id, Hostname: host, Logf: logf, Containers: containers})
 	if err != nil {
 		return fmt.Errorf("fleetd: unit manager: %w", err)
 	}
@@ -88,7 +92,11 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 		TLSHandshakeTimeout:   3 * time.Second,
 		ResponseHeaderTimeout: 10 * time.Second,
 	}}
-	srv := &http.Server{Handler: api.New(api.Config{Registry: reg, Manager: mgr, MachineID: id, Peer: peer}), ReadHeaderTimeout: 10 * time.Second}
+	acfg := api.Config{Registry: reg, Manager: mgr, MachineID: id, Peer: peer}
+	if containers != nil {
+		acfg.Images = containers
+	}
+	srv := &http.Server{Handler: api.New(acfg), ReadHeaderTimeout: 10 * time.Second}
 	listeners, err := listen(cfg, serverTLS, logf)
 	if err != nil {
 		cancel()

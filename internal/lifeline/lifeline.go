@@ -61,7 +61,7 @@ func Enter() error {
 	default:
 		os.Unsetenv(EnvMarker)
 		inside = true
-		return nil
+		return mountProc()
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("lifeline: not root, cannot create a pid namespace")
@@ -84,7 +84,9 @@ func command() *exec.Cmd {
 	cmd.Args[0] = os.Args[0]
 	cmd.Env = append(os.Environ(), EnvMarker+"="+strconv.Itoa(os.Getpid()))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID, Pdeathsig: syscall.SIGKILL}
+	// A mount namespace too, so that the child can mount a /proc of its own
+	// pid namespace: pids it gets from fork must mean the same in /proc.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
 	return cmd
 }
 
@@ -118,4 +120,17 @@ func exitLike(st *os.ProcessState) {
 		os.Exit(128 + int(sig))
 	}
 	os.Exit(st.ExitCode())
+}
+
+// mountProc, inside, mounts a /proc that shows the new pid namespace. Mounts
+// are made slaves first: the host's mounts still reach us, ours (this /proc,
+// container roots) stay private and vanish with the namespace.
+func mountProc() error {
+	if err := syscall.Mount("", "/", "", syscall.MS_SLAVE|syscall.MS_REC, ""); err != nil {
+		return fmt.Errorf("lifeline: make mounts slaves: %w", err)
+	}
+	if err := syscall.Mount("proc", "/proc", "proc", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("lifeline: mount /proc for the pid namespace: %w", err)
+	}
+	return nil
 }

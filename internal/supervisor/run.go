@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/flotilla-os/flotilla/internal/container"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
 
@@ -28,7 +29,8 @@ type activation struct {
 	done   chan struct{} // closed when the runner has finished
 	once   [2]sync.Once
 
-	main, control *proc // runner-only
+	main, control *proc          // runner-only
+	run           *container.Run // the container of this cycle; runner-only
 
 	groups map[int]bool // process groups spawned; guarded by u.mu
 }
@@ -157,7 +159,7 @@ func (a *activation) cycle() result {
 	if started && res.ok && !a.stopping() {
 		res = a.waitMain()
 	}
-	return a.shutdown(res, started)
+	return a.containerExited(a.shutdown(res, started))
 }
 
 // startMain runs ExecStart (and ExecStartPost); started reports whether
@@ -169,8 +171,17 @@ func (a *activation) startMain() (res result, started bool) {
 			return res, false
 		}
 	} else {
-		p, err := a.spawn(a.sp.start[0])
+		spawn := func() (*proc, error) {
+			if a.sp.container != nil {
+				return a.spawnContainer()
+			}
+			return a.spawn(a.sp.start[0])
+		}
+		p, err := spawn()
 		if err != nil {
+			if permanent(err) {
+				return result{reason: err.Error(), permanent: true}, false
+			}
 			a.u.event("%s: %v", a.u.name, err)
 			return result{reason: err.Error()}, false
 		}

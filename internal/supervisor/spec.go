@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flotilla-os/flotilla/internal/container"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
@@ -29,6 +30,8 @@ type spec struct {
 	killMode        string // control-group | process | mixed
 	limitBurst      int
 	limitInterval   time.Duration
+	container       *container.Spec // [Container]; nil for a plain service
+	warnings        []string        // ignored Quadlet keys, logged at Load
 }
 
 // optPath is a path that may carry systemd's "-" (ignore if missing) prefix.
@@ -94,7 +97,7 @@ func parseSpec(name string, f *unit.File, ex *expander) (*spec, error) {
 	apply := func(o unit.Option) error {
 		fn, ok := serviceKeys[o.Name]
 		if !ok {
-			if ignoredServiceKeys[o.Name] {
+			if ignoredServiceKeys[o.Name] || resourceKeys[o.Name] {
 				return nil
 			}
 			return &unit.Error{Unit: name, Section: o.Section, Field: o.Name, Msg: "unsupported key for the native unit manager"}
@@ -117,11 +120,26 @@ func parseSpec(name string, f *unit.File, ex *expander) (*spec, error) {
 	if sp.typ == "oneshot" && !timeoutStartSet {
 		sp.timeoutStart = infinity
 	}
+	var err error
+	if sp.warnings, err = parseContainer(name, f, ex, sp); err != nil {
+		return nil, err
+	}
+	if sp.container != nil && f.Values("Service", "TimeoutStopSec") == nil && f.Values("Service", "TimeoutSec") == nil {
+		// A container's entrypoint is PID 1 of its namespace and ignores
+		// SIGTERM unless it handles it: stop as Podman does, SIGKILL after 10 s.
+		sp.timeoutStop = containerStopTimeout
+	}
 	return sp, sp.check(name)
 }
 
 // check validates the combination of keys.
 func (sp *spec) check(name string) error {
+	if sp.container != nil {
+		if len(sp.start) > 0 || sp.typ == "oneshot" {
+			return &unit.Error{Unit: name, Section: "Service", Field: "ExecStart", Msg: "a container unit's command comes from [Container] Exec= (and the image): remove ExecStart= and Type=oneshot"}
+		}
+		return nil
+	}
 	if sp.typ != "oneshot" && len(sp.start) != 1 {
 		msg := "Type=" + sp.typ + " needs exactly one ExecStart= (only Type=oneshot may have several)"
 		return &unit.Error{Unit: name, Section: "Service", Field: "ExecStart", Msg: msg}

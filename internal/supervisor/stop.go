@@ -16,9 +16,10 @@ const finalKillWait = 10 * time.Second
 
 // result is how a cycle or command ended.
 type result struct {
-	ok       bool
-	reason   string // e.g. "exit-code 3", "signal KILL", "timeout"
-	abnormal bool   // killed by an unclean signal or timed out
+	ok        bool
+	reason    string // e.g. "exit-code 3", "signal KILL", "timeout"
+	abnormal  bool   // killed by an unclean signal or timed out
+	permanent bool   // retrying cannot help (e.g. a bad image reference): never restart
 }
 
 // exitResult reads a wait status as systemd does: exit 0 and death by
@@ -47,6 +48,9 @@ func describe(ws unix.WaitStatus) string {
 }
 
 func (sp *spec) restartOn(res result) bool {
+	if res.permanent {
+		return false
+	}
 	switch sp.restart {
 	case "always":
 		return true

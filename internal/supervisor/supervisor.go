@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"github.com/flotilla-os/flotilla/internal/container"
 	"os"
 	"path/filepath"
 	"sort"
@@ -29,6 +30,8 @@ type Config struct {
 	// CloseTimeout bounds Close's graceful stop before it fences; default 30s.
 	CloseTimeout time.Duration
 	Logf         func(format string, args ...any) // supervisor events; default: discard
+	// Containers runs units with a [Container] section; nil refuses them.
+	Containers *container.Runtime
 }
 
 // Supervisor is the native unit manager: one process supervising every unit.
@@ -119,6 +122,10 @@ func (s *Supervisor) Load(name string, f *unit.File) error {
 		s.units[name] = u
 	}
 	u.define(sp)
+	for _, w := range sp.warnings {
+		u.event("%s: %s", name, w)
+		s.cfg.Logf("%s: %s", name, w)
+	}
 	return nil
 }
 
@@ -172,6 +179,11 @@ func (s *Supervisor) forget(u *svc) {
 	defer s.mu.Unlock()
 	if s.units[u.name] == u && u.isRemoved() {
 		delete(s.units, u.name)
+		if s.cfg.Containers != nil {
+			if err := s.cfg.Containers.Destroy(u.name); err != nil {
+				s.cfg.Logf("%v", err)
+			}
+		}
 	}
 }
 

@@ -1,0 +1,244 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/flotilla-os/flotilla/internal/cgroups"
+	"github.com/flotilla-os/flotilla/internal/image"
+	"github.com/flotilla-os/flotilla/internal/netbridge"
+	"github.com/flotilla-os/flotilla/internal/sandbox"
+)
+
+// ErrPermanent marks a start failure that retrying cannot fix (a malformed
+// image reference, an image that does not exist): the supervisor fails the
+// unit at once instead of restarting it.
+var ErrPermanent = errors.New("container: permanent failure")
+
+// Config wires a Runtime.
+type Config struct {
+	Dir    string       // per-unit roots live under Dir/units
+	Images *image.Store // where images are pulled and unpacked
+	Pull   image.PullOptions
+	// InsecureRegistries may be reached over plain HTTP (host:port each).
+	InsecureRegistries []string
+	Network            *netbridge.Network // nil: Network=bridge is refused
+	Logf               func(format string, args ...any)
+}
+
+// Runtime prepares containers for the supervisor.
+type Runtime struct {
+	cfg Config
+
+	mu     sync.Mutex
+	images map[string]string // unit -> image ref, for GC
+}
+
+// New returns a runtime.
+func New(cfg Config) (*Runtime, error) {
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, "units"), 0o700); err != nil {
+		return nil, fmt.Errorf("container: %w", err)
+	}
+	return &Runtime{cfg: cfg, images: map[string]string{}}, nil
+}
+
+// Run is one start of one container, between Prepare and Exited.
+type Run struct {
+	r       *Runtime
+	unit    string
+	launch  *sandbox.Launch
+	group   cgroups.Group
+	ep      *netbridge.Endpoint
+	ports   []netbridge.PortMapping
+	bridge  bool // Network=bridge: attach a veth
+	none    bool // Network=none: only lo
+	rootfs  string
+	mounted bool
+}
+
+// Prepare makes everything but the process: the image (pulled if missing),
+// the overlay root, the cgroup, and the sandbox launch to fork.
+func (r *Runtime) Prepare(ctx context.Context, unit string, s *Spec) (_ *Run, err error) {
+	img, err := r.image(ctx, s.Image)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.images[unit] = img.Ref
+	r.mu.Unlock()
+	run := &Run{r: r, unit: unit, bridge: s.Network == "" || s.Network == NetworkBridge, none: s.Network == NetworkNone}
+	defer func() {
+		if err != nil {
+			run.Exited()
+		}
+	}()
+	if run.bridge {
+		if r.cfg.Network == nil {
+			return nil, fmt.Errorf("%w: Network=bridge: this node has no container bridge (use Network=host or none)", ErrPermanent)
+		}
+		if run.ports, err = parsePorts(s.PublishPorts); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrPermanent, err)
+		}
+	} else if len(s.PublishPorts) > 0 {
+		return nil, fmt.Errorf("%w: PublishPort needs Network=bridge", ErrPermanent)
+	}
+	if run.rootfs, err = r.mountRoot(unit, img); err != nil {
+		return nil, err
+	}
+	run.mounted = true
+	ss, err := sandboxSpec(s, img, run.rootfs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPermanent, err)
+	}
+	if run.group, err = cgroups.New("flotilla/"+unit, s.Resources); err != nil {
+		return nil, fmt.Errorf("container %s: cgroup: %w", unit, err)
+	}
+	if run.launch, err = sandbox.Prepare(ss); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPermanent, err)
+	}
+	return run, nil
+}
+
+func parsePorts(specs []string) ([]netbridge.PortMapping, error) {
+	var out []netbridge.PortMapping
+	for _, p := range specs {
+		ms, err := netbridge.ParsePublishPort(p)
+		if err != nil {
+			return nil, fmt.Errorf("PublishPort=%s: %v", p, err)
+		}
+		out = append(out, ms...)
+	}
+	return out, nil
+}
+
+// image returns the stored image, pulling it when absent.
+func (r *Runtime) image(ctx context.Context, ref string) (*image.Image, error) {
+	img, err := r.cfg.Images.Get(ref)
+	if err == nil {
+		return img, nil
+	}
+	if !errors.Is(err, image.ErrNotFound) {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	r.cfg.Logf("container: pulling %s", ref)
+	img, err = r.cfg.Images.Pull(ctx, ref, r.pullOptions(ref))
+	if err != nil {
+		return nil, fmt.Errorf("%w: pull %s: %v", ErrPermanent, ref, err)
+	}
+	return img, nil
+}
+
+// Launch is what the supervisor forks.
+func (run *Run) Launch() *sandbox.Launch { return run.launch }
+
+// Started finishes the set-up around the forked pid, then lets the
+// container exec its entrypoint. On error the caller kills pid.
+func (run *Run) Started(pid int) error {
+	if err := run.launch.Started(pid); err != nil {
+		return err
+	}
+	if err := run.group.Add(pid); err != nil {
+		return fmt.Errorf("container %s: join cgroup: %w", run.unit, err)
+	}
+	switch {
+	case run.bridge:
+		ep, err := run.r.cfg.Network.Attach(run.unit, pid, run.ports)
+		if err != nil {
+			return fmt.Errorf("container %s: network: %w", run.unit, err)
+		}
+		run.ep = ep
+	case run.none:
+		if err := netbridge.LoopbackUp(pid); err != nil {
+			return fmt.Errorf("container %s: network: %w", run.unit, err)
+		}
+	}
+	return run.launch.Release()
+}
+
+// Exited cleans up after the container's init is gone: it kills what is
+// left in the cgroup, removes it, detaches the network and unmounts the
+// root (the upper directory stays for the next start). It reports
+// "oom-kill" when the kernel killed a process for memory.
+func (run *Run) Exited() (reason string) {
+	if run.launch != nil {
+		run.launch.Close()
+	}
+	if run.group != nil {
+		if oom, _ := run.group.OOMKilled(); oom {
+			reason = "oom-kill"
+		}
+		_ = run.group.Kill()
+		if err := run.group.Delete(); err != nil {
+			run.r.cfg.Logf("container %s: remove cgroup: %v", run.unit, err)
+		}
+		run.group = nil
+	}
+	if run.ep != nil {
+		if err := run.r.cfg.Network.Detach(run.ep); err != nil {
+			run.r.cfg.Logf("container %s: detach network: %v", run.unit, err)
+		}
+		run.ep = nil
+	}
+	if run.mounted {
+		if err := unmountRoot(run.rootfs); err != nil {
+			run.r.cfg.Logf("container %s: %v", run.unit, err)
+		}
+		run.mounted = false
+	}
+	return reason
+}
+
+// Destroy removes everything the unit wrote.
+func (r *Runtime) Destroy(unit string) error {
+	r.mu.Lock()
+	delete(r.images, unit)
+	r.mu.Unlock()
+	dir := r.unitDir(unit)
+	_ = unmountRoot(filepath.Join(dir, "rootfs"))
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("container %s: remove its files: %w", unit, err)
+	}
+	return nil
+}
+
+// GC removes images and layers no loaded container unit references.
+func (r *Runtime) GC() (int64, error) {
+	r.mu.Lock()
+	used := map[string]bool{}
+	for _, ref := range r.images {
+		used[ref] = true
+	}
+	r.mu.Unlock()
+	return r.cfg.Images.GC(func(img *image.Image) bool { return used[img.Ref] })
+}
+
+func (r *Runtime) unitDir(unit string) string {
+	return filepath.Join(r.cfg.Dir, "units", strings.ReplaceAll(unit, "/", "_"))
+}
+
+// List lists the node's images (the API's Images).
+func (r *Runtime) List() ([]*image.Image, error) { return r.cfg.Images.List() }
+
+// Pull pulls or loads an image ahead of any unit using it.
+func (r *Runtime) Pull(ctx context.Context, ref string) (*image.Image, error) {
+	return r.cfg.Images.Pull(ctx, ref, r.pullOptions(ref))
+}
+
+// pullOptions allows plain HTTP for the registries named insecure.
+func (r *Runtime) pullOptions(ref string) image.PullOptions {
+	o := r.cfg.Pull
+	for _, reg := range r.cfg.InsecureRegistries {
+		if strings.HasPrefix(ref, reg+"/") {
+			o.Insecure = true
+		}
+	}
+	return o
+}
