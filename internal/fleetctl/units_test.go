@@ -296,3 +296,34 @@ func TestInterruptedWait(t *testing.T) {
 		t.Errorf("interrupted start = %d %q", code, errOut)
 	}
 }
+
+// TestStartStopsWaitingOnFailure: a unit that ends failed (say, a bad image)
+// is reported at once with its reason, not waited for until the attempts run out.
+func TestStartStopsWaitingOnFailure(t *testing.T) {
+	f := clusterFixture(t)
+	f.lock(func() {
+		f.units["bad.service"] = &schema.Unit{Name: "bad.service", DesiredState: "loaded"}
+		f.setState(&schema.UnitState{Name: "bad.service", MachineID: m2, SystemdLoadState: "loaded",
+			SystemdActiveState: "failed", SystemdSubState: "failed", Reason: "pull x: not found"})
+	})
+	_, errOut, code := runCtl(t, f.srv.URL, "start", "bad.service")
+	if code != 1 || !strings.Contains(errOut, "unit bad.service failed on") || !strings.Contains(errOut, "pull x: not found") {
+		t.Errorf("start of a failed unit = %d %q", code, errOut)
+	}
+	polls := 0
+	f.lock(func() { polls = f.statePolls })
+	if polls != 1 {
+		t.Errorf("%d state polls, want 1", polls)
+	}
+
+	// A failure from before the command is an earlier run's: keep waiting.
+	f.lock(func() {
+		f.units["old.service"] = &schema.Unit{Name: "old.service", DesiredState: "loaded"}
+		f.setState(&schema.UnitState{Name: "old.service", MachineID: m2, SystemdLoadState: "loaded",
+			SystemdActiveState: "failed", SystemdSubState: "failed", Reason: "exit-code 1", Since: "2020-01-01T00:00:00Z"})
+	})
+	_, errOut, code = runCtl(t, f.srv.URL, "start", "--block-attempts", "2", "old.service")
+	if code != 1 || errOut != "Error: timed out waiting for unit old.service to report state launched\n" {
+		t.Errorf("start over an old failure = %d %q", code, errOut)
+	}
+}

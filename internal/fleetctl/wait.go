@@ -94,6 +94,8 @@ func (a *app) waitForUnits(units []*schema.Unit, g goal, bf blockFlags) error {
 	}
 	pending := append([]string(nil), names...)
 	var last map[string][]*schema.UnitState
+	var failed []error
+	begin := a.rt.Now().Add(-time.Second) // a failure older than this is from an earlier run
 	for attempt := 1; ; attempt++ {
 		filter := client.StateFilter{}
 		if len(pending) == 1 {
@@ -110,6 +112,11 @@ func (a *app) waitForUnits(units []*schema.Unit, g goal, bf blockFlags) error {
 		var still []string
 		for _, n := range pending {
 			placed, _ := splitPlaced(last[n])
+			if f := failedOn(g, placed, begin); f != nil {
+				// failed is final (a restarting unit shows activating): waiting cannot help.
+				failed = append(failed, fmt.Errorf("unit %s failed on %s: %s", n, machineLabel(f), f.Reason))
+				continue
+			}
 			if !reached(g, placed) {
 				still = append(still, n)
 				continue
@@ -118,7 +125,7 @@ func (a *app) waitForUnits(units []*schema.Unit, g goal, bf blockFlags) error {
 		}
 		pending = still
 		if len(pending) == 0 {
-			return nil
+			return errors.Join(failed...)
 		}
 		if bf.attempts > 0 && attempt >= bf.attempts {
 			break
@@ -129,7 +136,7 @@ func (a *app) waitForUnits(units []*schema.Unit, g goal, bf blockFlags) error {
 		case <-time.After(a.rt.PollInterval):
 		}
 	}
-	var errs []error
+	errs := failed
 	for _, n := range pending {
 		errs = append(errs, a.notReached(n, g, last[n]))
 	}
@@ -217,4 +224,29 @@ func (a *app) machine(id string) *schema.Machine {
 		}
 	}
 	return a.machines[id]
+}
+
+// failedOn returns a placed state that ended failed since begin while g is
+// start (an older failure belongs to a run before this command).
+func failedOn(g goal, placed []*schema.UnitState, begin time.Time) *schema.UnitState {
+	if g != goalStart {
+		return nil
+	}
+	for _, s := range placed {
+		if s.SystemdActiveState != "failed" {
+			continue
+		}
+		if since, err := time.Parse(time.RFC3339Nano, s.Since); err == nil && since.Before(begin) {
+			continue
+		}
+		return s
+	}
+	return nil
+}
+
+func machineLabel(s *schema.UnitState) string {
+	if len(s.MachineID) > 8 {
+		return s.MachineID[:8] + "..."
+	}
+	return s.MachineID
 }
