@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/flotilla-os/flotilla/internal/cgroups"
 	"github.com/flotilla-os/flotilla/internal/image"
@@ -206,10 +207,22 @@ func (r *Runtime) Destroy(unit string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("container %s: remove its files: %w", unit, err)
 	}
+	go func() {
+		if freed, err := r.GC(); err != nil {
+			r.cfg.Logf("container: image GC: %v", err)
+		} else if freed > 0 {
+			r.cfg.Logf("container: image GC freed %d bytes", freed)
+		}
+	}()
 	return nil
 }
 
-// GC removes images and layers no loaded container unit references.
+// PullGrace keeps an image no unit uses yet for this long after its pull,
+// so that fleetctl pull ahead of a deployment is not undone by the next GC.
+const PullGrace = time.Hour
+
+// GC removes images and layers no container unit references (images
+// pulled within PullGrace stay). It runs after each Destroy.
 func (r *Runtime) GC() (int64, error) {
 	r.mu.Lock()
 	used := map[string]bool{}
@@ -217,7 +230,7 @@ func (r *Runtime) GC() (int64, error) {
 		used[ref] = true
 	}
 	r.mu.Unlock()
-	return r.cfg.Images.GC(func(img *image.Image) bool { return used[img.Ref] })
+	return r.cfg.Images.GC(func(img *image.Image) bool { return used[img.Ref] || time.Since(img.Pulled) < PullGrace })
 }
 
 func (r *Runtime) unitDir(unit string) string {

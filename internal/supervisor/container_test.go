@@ -1,0 +1,101 @@
+package supervisor
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flotilla-os/flotilla/internal/container"
+	"github.com/flotilla-os/flotilla/internal/unit"
+)
+
+func parseUnit(t *testing.T, body string) (*spec, error) {
+	t.Helper()
+	f, err := unit.Parse("c.service", []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parseSpec("c.service", f, &expander{name: "c.service", machineID: "m1", hostname: "node1"})
+}
+
+func TestContainerSpec(t *testing.T) {
+	sp, err := parseUnit(t, `[Container]
+Image=docker.io/library/redis:7
+Exec=redis-server --port "63 79" --dir %n $$HOME
+Environment=A=1 "B=two words"
+Volume=/srv/data:/data:ro
+Volume=/srv/logs:/logs
+PublishPort=8080:80
+Network=bridge
+User=app
+ReadOnly=yes
+WorkingDir=/data
+HostName=cache
+AddCapability=NET_ADMIN
+DropCapability=MKNOD
+ContainerName=ignored
+[Service]
+MemoryMax=64M
+TasksMax=32
+Restart=on-failure
+[X-Fleet]
+Conflicts=c*.service
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &container.Spec{
+		Image: "docker.io/library/redis:7",
+		Exec:  []string{"redis-server", "--port", "63 79", "--dir", "c.service", "$HOME"},
+		Env:   []string{"A=1", "B=two words"},
+		Volumes: []container.Volume{{Source: "/srv/data", Target: "/data", ReadOnly: true},
+			{Source: "/srv/logs", Target: "/logs"}},
+		PublishPorts: []string{"8080:80"}, Network: "bridge", User: "app", ReadOnly: true,
+		WorkingDir: "/data", HostName: "cache", AddCaps: []string{"NET_ADMIN"}, DropCaps: []string{"MKNOD"},
+	}
+	want.Resources.MemoryMax, want.Resources.TasksMax = 64<<20, 32
+	if !reflect.DeepEqual(sp.container, want) {
+		t.Errorf("spec\n got %+v\nwant %+v", sp.container, want)
+	}
+	if len(sp.warnings) != 1 || !strings.Contains(sp.warnings[0], "ContainerName") {
+		t.Errorf("warnings %q, want one naming ContainerName", sp.warnings)
+	}
+	if sp.timeoutStop != containerStopTimeout || sp.restart != "on-failure" {
+		t.Errorf("timeoutStop %s restart %s", sp.timeoutStop, sp.restart)
+	}
+	sp, err = parseUnit(t, "[Container]\nImage=x:1\n[Service]\nTimeoutStopSec=3\n")
+	if err != nil || sp.timeoutStop != 3*time.Second {
+		t.Errorf("explicit TimeoutStopSec: %v %v", sp.timeoutStop, err)
+	}
+}
+
+func TestContainerSpecErrors(t *testing.T) {
+	cases := []struct{ body, section, field string }{
+		{"[Container]\nImage=x:1\nFrobnicate=yes\n", "Container", "Frobnicate"},
+		{"[Container]\nExec=/bin/true\n", "Container", "Image"},
+		{"[Container]\nImage=\n", "Container", "Image"},
+		{"[Container]\nImage=x:1\n[Service]\nExecStart=/bin/true\n", "Service", "ExecStart"},
+		{"[Container]\nImage=x:1\nVolume=data:/data\n", "Container", "Volume"},
+		{"[Container]\nImage=x:1\nVolume=/a:/b:rx\n", "Container", "Volume"},
+		{"[Container]\nImage=x:1\nNetwork=overlay\n", "Container", "Network"},
+		{"[Container]\nImage=x:1\nReadOnly=perhaps\n", "Container", "ReadOnly"},
+		{"[Container]\nImage=x:1\nNoNewPrivileges=false\n", "Container", "NoNewPrivileges"},
+		{"[Container]\nImage=x:1\nEnvironment=NOEQUALS\n", "Container", "Environment"},
+		{"[Container]\nImage=x:1\nExec=/bin/sh -c 'unterminated\n", "Container", "Exec"},
+		{"[Service]\nExecStart=/bin/true\nMemoryMax=64M\n", "Service", "MemoryMax"},
+		{"[Container]\nImage=x:1\n[Service]\nMemoryMax=lots\n", "Service", "MemoryMax"},
+	}
+	for _, tc := range cases {
+		_, err := parseUnit(t, tc.body)
+		var ue *unit.Error
+		if !errors.As(err, &ue) {
+			t.Errorf("%q: err %v, want a *unit.Error", tc.body, err)
+			continue
+		}
+		if ue.Section != tc.section || !strings.Contains(ue.Field+ue.Msg, tc.field) {
+			t.Errorf("%q: error %v, want it to name [%s] %s", tc.body, err, tc.section, tc.field)
+		}
+	}
+}
