@@ -27,6 +27,7 @@ type Config struct {
 	TLS       etcdnode.TLS
 	Dev       bool
 
+	UnitManager  string // native (default) or systemd
 	NoContainers bool   // refuse container units
 	Bridge       string // container bridge name
 	BridgeSubnet string // per-node container subnet; "" for no bridge
@@ -65,6 +66,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.TLS.CertFile, "tls-cert", "", "PEM certificate for etcd peer/client traffic and the TCP API (mutual TLS)")
 	fs.StringVar(&c.TLS.KeyFile, "tls-key", "", "PEM key of --tls-cert")
 	fs.StringVar(&c.TLS.CAFile, "tls-ca", "", "PEM CA that signs every node's certificate and fleetctl's")
+	fs.StringVar(&c.UnitManager, "unit-manager", "native", "who runs units: native (fleetd's own supervisor) or systemd (over D-Bus, on hosts whose PID 1 is systemd)")
 	fs.BoolVar(&c.NoContainers, "no-containers", false, "refuse container units (no image store, bridge or cgroups)")
 	fs.StringVar(&c.Bridge, "bridge", "flotilla0", "the node's container bridge")
 	fs.StringVar(&c.BridgeSubnet, "bridge-subnet", "10.88.0.0/24", "this node's container subnet (Network=bridge); '' for no bridge")
@@ -89,6 +91,9 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	}
 	if c.TTL <= 0 || c.TTL > maxTTL {
 		return c, fmt.Errorf("fleetd: --ttl %s: want more than 0 and at most %s", c.TTL, maxTTL)
+	}
+	if c.UnitManager != "native" && c.UnitManager != "systemd" {
+		return c, fmt.Errorf("fleetd: --unit-manager %q: want native or systemd", c.UnitManager)
 	}
 	if c.Dev {
 		return c.devDefaults()

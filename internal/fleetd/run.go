@@ -16,10 +16,12 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/agent"
 	"github.com/flotilla-os/flotilla/internal/api"
+	"github.com/flotilla-os/flotilla/internal/container"
 	"github.com/flotilla-os/flotilla/internal/engine"
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/supervisor"
+	"github.com/flotilla-os/flotilla/internal/systemdmgr"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 	"github.com/flotilla-os/flotilla/internal/version"
 )
@@ -52,14 +54,9 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	defer node.Close()
 	reg := registry.New(node.Client)
 
-	host, _ := os.Hostname()
-	containers, err := startContainers(cfg, logf)
+	mgr, containers, err := unitManager(ctx, cfg, id, logf)
 	if err != nil {
 		return err
-	}
-	mgr, err := supervisor.New(supervisor.Config{Dir: filepath.Join(cfg.DataDir, "units"), MachineID: id, Hostname: host, Logf: logf, Containers: containers})
-	if err != nil {
-		return fmt.Errorf("fleetd: unit manager: %w", err)
 	}
 
 	apiURL := ""
@@ -195,3 +192,25 @@ func etcdMode(c etcdnode.Config) string {
 }
 
 var _ unitmgr.Manager = (*supervisor.Supervisor)(nil)
+
+// unitManager picks the backend that runs this machine's units: systemd
+// over D-Bus, or the native supervisor with its container runtime.
+func unitManager(ctx context.Context, cfg Config, id string, logf func(string, ...any)) (unitmgr.Manager, *container.Runtime, error) {
+	if cfg.UnitManager == "systemd" {
+		m, err := systemdmgr.Dial(ctx, systemdmgr.Config{Logf: logf})
+		if err != nil {
+			return nil, nil, fmt.Errorf("fleetd: --unit-manager systemd: %w", err)
+		}
+		return m, nil, nil
+	}
+	containers, err := startContainers(cfg, logf)
+	if err != nil {
+		return nil, nil, err
+	}
+	host, _ := os.Hostname()
+	m, err := supervisor.New(supervisor.Config{Dir: filepath.Join(cfg.DataDir, "units"), MachineID: id, Hostname: host, Logf: logf, Containers: containers})
+	if err != nil {
+		return nil, nil, fmt.Errorf("fleetd: unit manager: %w", err)
+	}
+	return m, containers, nil
+}
