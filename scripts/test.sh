@@ -18,3 +18,4 @@ fuzz internal/unit FuzzParse
 fuzz internal/unit FuzzParseName
 fuzz internal/unit FuzzParseFleet
 fuzz internal/supervisor FuzzParseCommandLine
+fuzz internal/netbridge FuzzParsePublishPort
