@@ -280,3 +280,17 @@ func (a *activation) containerExited(res result) result {
 
 // permanent reports a start failure retrying cannot fix.
 func permanent(err error) bool { return errors.Is(err, container.ErrPermanent) }
+
+// ParseContainer parses a unit's [Container] section and its [Service]
+// resource keys exactly as the native manager does, for the other backends
+// (the systemd one): the container's Spec (nil when the unit has no
+// [Container]) and warnings naming Quadlet keys it ignores. Specifiers
+// expand with the given machine ID (%m) and hostname (%H).
+func ParseContainer(name string, f *unit.File, machineID, hostname string) (*container.Spec, []string, error) {
+	sp := &spec{}
+	warnings, err := parseContainer(name, f, &expander{name: name, machineID: machineID, hostname: hostname}, sp)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sp.container, warnings, nil
+}

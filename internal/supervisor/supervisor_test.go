@@ -323,3 +323,41 @@ func TestLoadErrors(t *testing.T) {
 		t.Fatal("Load accepted a name with a slash")
 	}
 }
+
+// TestStartRightAfterExit: a Start that arrives as soon as the unit reports
+// inactive, while its runner is still winding down, runs the unit again
+// (found by the container start benchmark: it used to be a silent no-op).
+func TestStartRightAfterExit(t *testing.T) {
+	s := newTestSupervisor(t, Config{})
+	out := filepath.Join(t.TempDir(), "runs")
+	loadUnit(t, s, "again.service", "ExecStart=/bin/sh -c 'echo run >> "+out+"'\n")
+	const runs = 10
+	started, lastStart := 0, time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(20 * time.Second)
+	for started < runs {
+		select {
+		case <-s.Changes():
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("after %d starts, %d runs", started, strings.Count(readFile(out), "run"))
+		}
+		st, _ := s.State("again.service")
+		done := strings.Count(readFile(out), "run")
+		if st.Active != unitmgr.ActiveInactive {
+			continue
+		}
+		switch {
+		case done == started:
+			// The moment it reports inactive after its run: start again.
+			if err := s.Start("again.service"); err != nil {
+				t.Fatal(err)
+			}
+			started, lastStart = started+1, time.Now()
+		case time.Since(lastStart) > 2*time.Second:
+			t.Fatalf("start %d was lost: the unit is inactive and ran %d times", started, done)
+		}
+	}
+	waitFor(t, fmt.Sprintf("%d runs", runs), 10*time.Second, func() bool { return strings.Count(readFile(out), "run") == runs })
+}

@@ -72,7 +72,9 @@ func (u *svc) start() error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.act != nil {
-		if u.act.stopping() {
+		// A runner that is stopping, or has reported its final state and
+		// not yet detached, is ending: start again once it has.
+		if u.act.stopping() || u.st.Active == unitmgr.ActiveInactive || u.st.Active == unitmgr.ActiveFailed {
 			u.pendingStart = true
 		}
 		return nil
