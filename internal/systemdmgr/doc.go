@@ -32,9 +32,49 @@
 // and SIGKILLs every process (KillUnit all), then resets the units it made
 // fail so they end inactive. Journal runs journalctl -u NAME -o cat.
 //
-// What it must not touch: units it did not Load, systemd's configuration
-// beyond its own files, and container units: a [Container] section is an
-// error until the step that hands systemd a unit with RootDirectory=.
+// What it must not touch: units it did not Load and systemd's
+// configuration beyond its own files.
+//
+// # Container units
+//
+// With Config.Containers (fleetd's container runtime; nil refuses
+// [Container] units with a *unit.Error), Load parses [Container] with the
+// native manager's grammar (supervisor.ParseContainer), pulls the image and
+// mounts the unit's overlay root (container.Runtime.PrepareRoot, the same
+// image store, overlay and image/unit config merge as the native backend),
+// and writes a generated unit instead of the given one: every section but
+// [Container] unchanged, the unit's own [Service] keys passed through
+// (resource keys such as MemoryMax=, Restart=, RestartSec=...; systemd
+// applies them itself), TimeoutStopSec=10 unless a stop timeout is given,
+// then RootDirectory= the mounted root, ExecStart= the merged
+// entrypoint+command (argv[0] resolved in the image's PATH; every word
+// double-quoted with \ " escaped, $ as $$, % as %%), Environment= each
+// variable, WorkingDirectory=, numeric User=/Group=/SupplementaryGroups=
+// (looked up in the image's /etc/passwd and /etc/group), MountAPIVFS=,
+// PrivateTmp=, PrivateDevices=, ProtectKernelTunables=,
+// ProtectControlGroups=, NoNewPrivileges= (all yes), CapabilityBoundingSet=
+// (Docker's default set after AddCapability=/DropCapability=),
+// BindPaths=/BindReadOnlyPaths= src:dst per Volume=, ReadOnlyPaths=/ for
+// ReadOnly=true, PrivateNetwork=yes for Network=none. A re-Load of the same
+// unit text does nothing (no pull, no mount, no write). A changed
+// container unit is prepared afresh: its root is remounted over the same
+// upper directory, even while a running unit still holds the old mount in
+// its own mount namespace (two overlays sharing an upper directory are
+// undefined to overlayfs; the new one is meant for the next start).
+// Unload queues the stop, waits for the unit to be down (CloseTimeout,
+// then SIGKILL and 5 s), unmounts the root and removes its writes
+// (Destroy); Close unmounts the roots of the units it stopped and keeps
+// their writes.
+//
+// Refused at Load with a *unit.Error naming the key, before any pull:
+// Network=bridge (also the default: bridge networking needs the native
+// manager, use Network=host or none here), PublishPort=, UserNS=auto (no
+// id mapping here), HostName= (systemd cannot set a unit's hostname),
+// Type=oneshot, and the [Service] keys the generated unit owns (ExecStart=,
+// RootDirectory=, User=, Environment=...). ExecStartPre= and the other
+// Exec*= keys pass through and so run inside the container root, unlike
+// the native manager's. Pulls happen inside Load under the lock that
+// serialises Loads, bounded by PrepareTimeout.
 //
 // # What is tested, and how
 //
@@ -55,9 +95,24 @@
 // every name arrives); changes made outside the Manager; Fence with a stop
 // that hangs, a process that survives SIGKILL (error names only it, return
 // at the deadline) and a unit that failed before; Close; error messages
-// naming the unit.
+// naming the unit; for container units, the refusals above and a parse
+// error naming its [Container] key (against a fake Containers).
 //
-// Tested for real: the unit files on disk; Journal's handling of a
+// Tested for real, as root: container units against a real image store
+// (a two-layer busybox image loaded from a docker archive) and real overlay
+// mounts: the exact generated unit for a sample (Exec= with $$ and %%,
+// Environment= with %m, two volumes, Network=none, User=nobody, caps,
+// ReadOnly=true, [Unit]/[X-Fleet] kept), RootDirectory= a mount point with
+// /bin/busybox in it and the upper layer's whiteouts applied, the image's
+// Cmd when there is no Exec=, no rewrite on an unchanged re-Load,
+// Start/Stop through the fake, Unload unmounting the root and removing the
+// unit's directory, Close unmounting and keeping the writes, and an Exec=
+// the image lacks refused with nothing left mounted. What systemd makes of
+// the generated unit (RootDirectory= over an overlay, the quoting, the
+// order of ReadOnlyPaths=/ and BindPaths=, \; for a lone ";") is untested:
+// no systemd here.
+//
+// Also tested for real: the unit files on disk; Journal's handling of a
 // journalctl subprocess (a script standing in for it: arguments, follow
 // until ctx ends, missing binary, failure with stderr), and the installed
 // journalctl accepting the arguments (it finds no journal here); Dial

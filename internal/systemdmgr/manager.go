@@ -43,6 +43,12 @@ type Config struct {
 	// Journalctl is the journalctl binary; default: looked up in PATH.
 	Journalctl string
 	Logf       func(format string, args ...any) // default: discard
+	// Containers prepares the roots of container units ([Container]);
+	// nil refuses them. See container.go for the unit systemd gets.
+	Containers Containers
+	// MachineID and Hostname expand %m and %H in [Container] keys;
+	// Hostname defaults to the host's.
+	MachineID, Hostname string
 }
 
 func withDefaults(cfg Config) Config {
@@ -66,6 +72,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname, _ = os.Hostname()
 	}
 	return cfg
 }
@@ -91,8 +100,12 @@ type Manager struct {
 // record is one loaded unit.
 type record struct {
 	path    string
-	content string
+	source  string // the unit as given to Load (canonical text)
+	content string // the file written: source, or the generated container unit
 	st      unitmgr.State
+	// container: the unit has had a container root, destroyed at Unload;
+	// mounted: the root is mounted now.
+	container, mounted bool
 }
 
 var _ unitmgr.Manager = (*Manager)(nil)
@@ -134,7 +147,9 @@ func (m *Manager) daemonReload() error {
 }
 
 // Load writes the unit's canonical text to UnitDir/<name> (unless it is
-// already there) and schedules a daemon-reload. It refuses [Container] units.
+// already there) and schedules a daemon-reload. A [Container] unit gets its
+// root prepared (Config.Containers) and a generated unit running in it
+// instead (container.go); without Config.Containers it is refused.
 func (m *Manager) Load(name string, f *unit.File) error {
 	if _, err := unit.ParseName(name); err != nil {
 		return err
@@ -142,10 +157,11 @@ func (m *Manager) Load(name string, f *unit.File) error {
 	if err := f.Check(name); err != nil {
 		return err
 	}
-	if len(f.Section("Container")) > 0 {
-		return &unit.Error{Unit: name, Section: "Container", Msg: "container units on the systemd backend come later; run this unit on the native supervisor backend for now"}
+	isContainer := len(f.Section("Container")) > 0
+	if isContainer && m.cfg.Containers == nil {
+		return &unit.Error{Unit: name, Section: "Container", Msg: "this fleetd has no container runtime for the systemd backend (it must run as root, without --no-containers)"}
 	}
-	content := f.String()
+	source := f.String()
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
 	m.mu.Lock()
@@ -154,12 +170,32 @@ func (m *Manager) Load(name string, f *unit.File) error {
 	if closed {
 		return ErrClosed
 	}
-	if r != nil && r.content == content {
+	if r != nil && r.source == source {
 		return nil
+	}
+	content := source
+	if isContainer {
+		var err error
+		if content, err = m.containerUnit(name, f); err != nil {
+			return err
+		}
+	} else if r != nil && r.mounted {
+		// It was a container unit: its root goes; its writes stay until Unload.
+		if err := m.cfg.Containers.ReleaseRoot(name); err != nil {
+			m.cfg.Logf("systemdmgr: load %s: %v", name, err)
+		}
+		m.mu.Lock()
+		r.mounted = false
+		m.mu.Unlock()
 	}
 	path := filepath.Join(m.cfg.UnitDir, name)
 	wrote, err := writeIfChanged(path, []byte(content))
 	if err != nil {
+		if isContainer && (r == nil || !r.mounted) {
+			if rerr := m.cfg.Containers.ReleaseRoot(name); rerr != nil {
+				m.cfg.Logf("systemdmgr: load %s: %v", name, rerr)
+			}
+		}
 		return fmt.Errorf("systemdmgr: load %s: %w", name, err)
 	}
 	// Ask systemd what it has: a unit may already run (fleetd restarted),
@@ -183,7 +219,10 @@ func (m *Manager) Load(name string, f *unit.File) error {
 		r = &record{path: path}
 		m.units[name] = r
 	}
-	r.content = content
+	r.source, r.content = source, content
+	if isContainer {
+		r.container, r.mounted = true, true
+	}
 	m.mu.Unlock()
 	m.record(name, st)
 	if dirty {
@@ -303,6 +342,11 @@ func (m *Manager) Unload(name string) error {
 	if err := m.stop(ctx, name, "replace"); err != nil {
 		return fmt.Errorf("systemdmgr: unload %s: stop: %w", name, err)
 	}
+	if r.container {
+		if err := m.destroyContainer(name, r); err != nil {
+			return fmt.Errorf("systemdmgr: unload %s: %w", name, err)
+		}
+	}
 	if err := os.Remove(r.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("systemdmgr: unload %s: %w", name, err)
 	}
@@ -362,6 +406,18 @@ func (m *Manager) Close() error {
 	cancel()
 	if len(left) > 0 || err != nil {
 		err = m.Fence(time.Now().Add(5 * time.Second))
+	}
+	// Container roots are unmounted (their writes stay for the next fleetd).
+	for _, name := range names {
+		m.mu.Lock()
+		r := m.units[name]
+		mounted := r != nil && r.mounted
+		m.mu.Unlock()
+		if mounted {
+			if rerr := m.cfg.Containers.ReleaseRoot(name); rerr != nil {
+				m.cfg.Logf("systemdmgr: close: %v", rerr)
+			}
+		}
 	}
 	m.reload.close()
 	m.stopWatch()

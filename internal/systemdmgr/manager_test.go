@@ -338,18 +338,6 @@ func TestUnload(t *testing.T) {
 	}
 }
 
-func TestContainerUnitsRefused(t *testing.T) {
-	m, _ := newTest(t)
-	err := m.Load("c.service", file(t, "[Container]\nImage=busybox\n[Service]\nExecStart=/bin/sh\n"))
-	var ue *unit.Error
-	if !errors.As(err, &ue) || ue.Unit != "c.service" || ue.Section != "Container" || !strings.Contains(ue.Msg, "later") {
-		t.Fatalf("Load of a [Container] unit: %v, want a *unit.Error about [Container]", err)
-	}
-	if _, err := os.Stat(filepath.Join(m.cfg.UnitDir, "c.service")); !errors.Is(err, os.ErrNotExist) {
-		t.Error("a refused unit was written")
-	}
-}
-
 func TestErrorsNameTheUnit(t *testing.T) {
 	m, f := newTest(t)
 	for op, call := range map[string]func(string) error{"start": m.Start, "stop": m.Stop, "unload": m.Unload} {
