@@ -27,9 +27,13 @@ func main() {
 	if err != nil {
 		logger.Fatal(err)
 	}
-	// Units live in fleetd's own PID namespace: if fleetd is killed, they die too.
-	if err := lifeline.Enter(); err != nil {
-		logger.Printf("fleetd: %v: units will not die with fleetd if it is killed", err)
+	// Native units live in fleetd's own PID namespace: if fleetd is killed,
+	// they die too. systemd's units are systemd's, and systemd must see the
+	// container roots fleetd mounts: no namespace then.
+	if cfg.UnitManager != "systemd" {
+		if err := lifeline.Enter(); err != nil {
+			logger.Printf("fleetd: %v: units will not die with fleetd if it is killed", err)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -196,18 +196,30 @@ var _ unitmgr.Manager = (*supervisor.Supervisor)(nil)
 // unitManager picks the backend that runs this machine's units: systemd
 // over D-Bus, or the native supervisor with its container runtime.
 func unitManager(ctx context.Context, cfg Config, id string, logf func(string, ...any)) (unitmgr.Manager, *container.Runtime, error) {
+	host, _ := os.Hostname()
 	if cfg.UnitManager == "systemd" {
-		m, err := systemdmgr.Dial(ctx, systemdmgr.Config{Logf: logf})
+		// systemd runs container units in a root fleetd prepares; bridge
+		// networking needs the native manager, so there is no bridge.
+		ccfg := cfg
+		ccfg.BridgeSubnet = ""
+		containers, err := startContainers(ccfg, logf)
+		if err != nil {
+			return nil, nil, err
+		}
+		scfg := systemdmgr.Config{Logf: logf, MachineID: id, Hostname: host}
+		if containers != nil {
+			scfg.Containers = containers
+		}
+		m, err := systemdmgr.Dial(ctx, scfg)
 		if err != nil {
 			return nil, nil, fmt.Errorf("fleetd: --unit-manager systemd: %w", err)
 		}
-		return m, nil, nil
+		return m, containers, nil
 	}
 	containers, err := startContainers(cfg, logf)
 	if err != nil {
 		return nil, nil, err
 	}
-	host, _ := os.Hostname()
 	m, err := supervisor.New(supervisor.Config{Dir: filepath.Join(cfg.DataDir, "units"), MachineID: id, Hostname: host, Logf: logf, Containers: containers})
 	if err != nil {
 		return nil, nil, fmt.Errorf("fleetd: unit manager: %w", err)
