@@ -119,9 +119,10 @@ func capabilities(add, drop []string) []string {
 	return set
 }
 
-// normCap turns cap_net_admin / NET_ADMIN into NET_ADMIN.
+// normCap turns net_admin / cap_net_admin / NET_ADMIN into CAP_NET_ADMIN,
+// the form of sandbox.DefaultCapabilities.
 func normCap(c string) string {
-	return strings.TrimPrefix(strings.ToUpper(c), "CAP_")
+	return "CAP_" + strings.TrimPrefix(strings.ToUpper(c), "CAP_")
 }
 
 func mountOf(v Volume) sandbox.Mount {
