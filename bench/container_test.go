@@ -187,6 +187,11 @@ func ctArchive(b *testing.B, img v1.Image, dir string) string {
 // image store under dir, with the image at ref already loaded.
 func ctSupervisor(b *testing.B, dir, ref string) *supervisor.Supervisor {
 	b.Helper()
+	// Built before any Supervisor exists: its reaper would take go build's exit.
+	bin, err := clustertest.Build()
+	if err != nil {
+		b.Fatal(err)
+	}
 	store, err := image.Open(filepath.Join(dir, "images"))
 	if err != nil {
 		b.Fatal(err)
@@ -194,7 +199,7 @@ func ctSupervisor(b *testing.B, dir, ref string) *supervisor.Supervisor {
 	if _, err := store.Pull(context.Background(), ref, image.PullOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	rt, err := container.New(container.Config{Dir: filepath.Join(dir, "containers"), Images: store, Logf: b.Logf})
+	rt, err := container.New(container.Config{Dir: filepath.Join(dir, "containers"), Images: store, InitPath: bin.SandboxInit, Logf: b.Logf})
 	if err != nil {
 		b.Fatal(err)
 	}

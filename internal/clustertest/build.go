@@ -9,8 +9,8 @@ import (
 	"sync"
 )
 
-// Binaries are built fleetd and fleetctl executables.
-type Binaries struct{ Fleetd, Fleetctl string }
+// Binaries are built fleetd, fleetctl and container-init executables.
+type Binaries struct{ Fleetd, Fleetctl, SandboxInit string }
 
 var (
 	buildOnce sync.Once
@@ -31,8 +31,9 @@ func Build() (Binaries, error) {
 			buildErr = err
 			return
 		}
-		built = Binaries{Fleetd: filepath.Join(dir, "fleetd"), Fleetctl: filepath.Join(dir, "fleetctl")}
-		cmd := exec.Command("go", "build", "-o", dir+"/", "./fleetd", "./fleetctl")
+		built = Binaries{Fleetd: filepath.Join(dir, "fleetd"), Fleetctl: filepath.Join(dir, "fleetctl"), SandboxInit: filepath.Join(dir, "flotilla-sandbox-init")}
+		// fleetd finds its container init beside itself.
+		cmd := exec.Command("go", "build", "-o", dir+"/", "./fleetd", "./fleetctl", "./flotilla-sandbox-init")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)

@@ -26,6 +26,9 @@ type Config struct {
 	Dir    string       // per-unit roots live under Dir/units
 	Images *image.Store // where images are pulled and unpacked
 	Pull   image.PullOptions
+	// InitPath is the container init binary (flotilla-sandbox-init); ""
+	// re-executes the running binary, which pays for all its package inits.
+	InitPath string
 	// InsecureRegistries may be reached over plain HTTP (host:port each).
 	InsecureRegistries []string
 	Network            *netbridge.Network // nil: Network=bridge is refused
@@ -104,6 +107,9 @@ func (r *Runtime) Prepare(ctx context.Context, unit string, s *Spec) (_ *Run, er
 	}
 	if run.launch, err = sandbox.Prepare(ss); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPermanent, err)
+	}
+	if r.cfg.InitPath != "" {
+		run.launch.Path = r.cfg.InitPath
 	}
 	return run, nil
 }

@@ -29,6 +29,23 @@ func startContainers(cfg Config, logf func(string, ...any)) (*container.Runtime,
 			return nil, fmt.Errorf("fleetd: container bridge %s (%s): %w; start with --bridge-subnet '' to run without one", cfg.Bridge, cfg.BridgeSubnet, err)
 		}
 	}
-	return container.New(container.Config{Dir: filepath.Join(cfg.DataDir, "containers"), Images: store, Network: nw,
+	return container.New(container.Config{Dir: filepath.Join(cfg.DataDir, "containers"), Images: store, Network: nw, InitPath: initBinary(),
 		Pull: image.PullOptions{DockerConfig: cfg.DockerConfig}, InsecureRegistries: cfg.InsecureRegistries, Logf: logf})
+}
+
+// InitBinary is the container init's file name, looked for beside fleetd.
+const InitBinary = "flotilla-sandbox-init"
+
+// initBinary returns the container init installed beside fleetd, or "" to
+// re-execute fleetd itself.
+func initBinary() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(exe), InitBinary)
+	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+		return p
+	}
+	return ""
 }
