@@ -65,6 +65,12 @@ func (w *stateWriter) run(ctx context.Context) {
 			continue
 		case <-w.wake:
 		}
+		// Gather what else changes in the next moment, so that a burst
+		// (hundreds of units starting after a failover) is reported in a
+		// few transactions rather than one per handful of units.
+		if !w.gather(ctx, changes) {
+			return
+		}
 		if err := w.flush(ctx); err != nil {
 			w.a.cfg.Logf("agent: report states: %v (retrying in %s)", err, backoff)
 			select {
@@ -77,6 +83,25 @@ func (w *stateWriter) run(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+	}
+}
+
+// batchWindow is how long state changes are gathered before a write.
+const batchWindow = 10 * time.Millisecond
+
+// gather marks the changes that arrive within batchWindow; false when ctx ends.
+func (w *stateWriter) gather(ctx context.Context, changes <-chan string) bool {
+	t := time.NewTimer(batchWindow)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case name := <-changes:
+			w.mark(name)
+		case <-t.C:
+			return true
+		}
 	}
 }
 
