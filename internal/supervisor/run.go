@@ -143,6 +143,17 @@ func (a *activation) sleep(d time.Duration) bool {
 // cycle runs one start-to-stop pass: ExecStartPre, the start, waiting while
 // it runs, then the stop steps.
 func (a *activation) cycle() result {
+	if !a.takeStartSlot() {
+		return result{ok: true} // stopped while waiting its turn
+	}
+	slot := true
+	release := func() {
+		if slot {
+			<-a.u.sup.starts
+			slot = false
+		}
+	}
+	defer release()
 	a.u.event("Starting %s...", a.u.name)
 	x, err := prepareExec(a.sp)
 	if err != nil {
@@ -156,6 +167,7 @@ func (a *activation) cycle() result {
 	if res.ok && !a.stopping() {
 		res, started = a.startMain()
 	}
+	release() // started (or failed): the next unit may start
 	if started && res.ok && !a.stopping() {
 		res = a.waitMain()
 	}
@@ -336,4 +348,21 @@ func (a *activation) mainPIDEnv() []string {
 		return nil
 	}
 	return []string{"MAINPID=" + strconv.Itoa(a.main.pid)}
+}
+
+// takeStartSlot waits for one of the MaxParallelStarts tokens; false when
+// the unit was stopped meanwhile.
+func (a *activation) takeStartSlot() bool {
+	select {
+	case a.u.sup.starts <- struct{}{}:
+		return true
+	default:
+	}
+	a.set(unitmgr.ActiveActivating, "start-pre", "")
+	select {
+	case a.u.sup.starts <- struct{}{}:
+		return true
+	case <-a.stopc:
+		return false
+	}
 }

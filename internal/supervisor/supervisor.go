@@ -30,6 +30,10 @@ type Config struct {
 	// CloseTimeout bounds Close's graceful stop before it fences; default 30s.
 	CloseTimeout time.Duration
 	Logf         func(format string, args ...any) // supervisor events; default: discard
+	// MaxParallelStarts bounds the units starting at once (from Starting
+	// to running or failed: ExecStartPre, image pulls, container set-up);
+	// the rest wait their turn. Default 16.
+	MaxParallelStarts int
 	// Containers runs units with a [Container] section; nil refuses them.
 	Containers *container.Runtime
 }
@@ -41,6 +45,7 @@ type Supervisor struct {
 	devNull *os.File
 	nullFd  uintptr
 	changes *notifier
+	starts  chan struct{} // one token per unit starting now
 
 	mu     sync.Mutex
 	units  map[string]*svc
@@ -69,11 +74,15 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	s.devNull, s.nullFd = devNull, devNull.Fd()
 	s.changes = newNotifier()
+	s.starts = make(chan struct{}, cfg.MaxParallelStarts)
 	theReaper.acquire()
 	return s, nil
 }
 
 func withDefaults(cfg Config) Config {
+	if cfg.MaxParallelStarts <= 0 {
+		cfg.MaxParallelStarts = 16
+	}
 	if cfg.LogMaxBytes <= 0 {
 		cfg.LogMaxBytes = 1 << 20
 	}

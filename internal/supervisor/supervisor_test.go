@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -360,4 +362,52 @@ func TestStartRightAfterExit(t *testing.T) {
 		}
 	}
 	waitFor(t, fmt.Sprintf("%d runs", runs), 10*time.Second, func() bool { return strings.Count(readFile(out), "run") == runs })
+}
+
+// TestParallelStartsBounded: with MaxParallelStarts=2, no more than two units
+// are ever in their start steps at once, and all of them end up running.
+func TestParallelStartsBounded(t *testing.T) {
+	s := newTestSupervisor(t, Config{MaxParallelStarts: 2})
+	out := filepath.Join(t.TempDir(), "spans")
+	const n = 6
+	for i := range n {
+		name := fmt.Sprintf("p%d.service", i)
+		startUnit(t, s, name, "ExecStartPre=/bin/sh -c 'echo +$$(date +%%s%%N) >> "+out+"; sleep 0.2; echo -$$(date +%%s%%N) >> "+out+"'\nExecStart=/bin/sleep 100\n")
+	}
+	for i := range n {
+		waitState(t, s, fmt.Sprintf("p%d.service", i), unitmgr.ActiveActive, "running", 10*time.Second)
+	}
+	type ev struct {
+		at    int64
+		delta int
+	}
+	var evs []ev
+	for _, line := range strings.Fields(readFile(out)) {
+		at, err := strconv.ParseInt(line[1:], 10, 64)
+		if err != nil {
+			t.Fatalf("bad line %q", line)
+		}
+		d := 1
+		if line[0] == '-' {
+			d = -1
+		}
+		evs = append(evs, ev{at, d})
+	}
+	if len(evs) != 2*n {
+		t.Fatalf("%d start-step events, want %d", len(evs), 2*n)
+	}
+	sort.Slice(evs, func(i, j int) bool {
+		return evs[i].at < evs[j].at || (evs[i].at == evs[j].at && evs[i].delta < evs[j].delta)
+	})
+	cur, peak := 0, 0
+	for _, e := range evs {
+		cur += e.delta
+		peak = max(peak, cur)
+	}
+	if peak > 2 {
+		t.Errorf("%d units were in their start steps at once, want at most 2", peak)
+	}
+	if peak < 2 {
+		t.Errorf("starts never overlapped (peak %d): the bound is not parallel", peak)
+	}
 }
