@@ -11,9 +11,27 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// v1Controllers are the hierarchies a unit's group is created in, when
+// v1Controllers are the hierarchies a unit's group may be created in, when
 // mounted. freezer makes Kill race-free against forks.
-var v1Controllers = []cgroup1.Name{cgroup1.Memory, cgroup1.Pids, cgroup1.Cpu, cgroup1.Cpuacct, cgroup1.Blkio, cgroup1.Freezer}
+var v1Controllers = []cgroup1.Name{cgroup1.Memory, cgroup1.Pids, cgroup1.Cpu, cgroup1.Blkio, cgroup1.Freezer}
+
+// v1Needed reports whether a group with limits r joins hierarchy c. Every
+// join is a write to that hierarchy's cgroup.procs, and on v1 each costs the
+// kernel an RCU grace period (milliseconds): join only what the limits use,
+// plus memory (OOM kills are counted there) and freezer (for Kill).
+func v1Needed(c cgroup1.Name, r Resources) bool {
+	switch c {
+	case cgroup1.Memory, cgroup1.Freezer:
+		return true
+	case cgroup1.Pids:
+		return r.TasksMax > 0
+	case cgroup1.Cpu:
+		return r.CPUQuota > 0 || r.CPUWeight > 0
+	case cgroup1.Blkio:
+		return r.IOWeight > 0
+	}
+	return false
+}
 
 type v1Group struct {
 	cg   cgroup1.Cgroup
@@ -26,6 +44,9 @@ func newV1(root, name string, r Resources) (*v1Group, error) {
 	g := &v1Group{rel: "/" + name, root: root}
 	var subs []cgroup1.Subsystem
 	for _, c := range v1Controllers {
+		if !v1Needed(c, r) {
+			continue
+		}
 		if _, err := os.Stat(filepath.Join(root, string(c), "cgroup.procs")); err != nil {
 			continue
 		}
