@@ -81,16 +81,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, machine string,
 		writeError(w, http.StatusBadGateway, fmt.Sprintf("machine %s: a request forwarded to this machine (%s) names another machine", machine, s.cfg.MachineID))
 		return
 	}
-	ms, err := s.cfg.Registry.Machines(r.Context())
+	base, known, err := s.machineAPI(r.Context(), machine)
 	if err != nil {
 		writeRegistryError(w, "", err)
 		return
-	}
-	base, known := "", false
-	for _, m := range ms {
-		if m.ID == machine {
-			base, known = m.APIURL, true
-		}
 	}
 	switch {
 	case !known:
@@ -112,10 +106,5 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, machine string,
 		writeError(w, http.StatusBadGateway, fmt.Sprintf("reach machine %s at %s: %v", machine, base, err))
 		return
 	}
-	defer resp.Body.Close()
-	for k, vs := range resp.Header {
-		w.Header()[k] = vs
-	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
+	relay(w, resp)
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -83,16 +84,10 @@ func (s *Server) localJournal(w http.ResponseWriter, r *http.Request, name strin
 }
 
 func (s *Server) proxyJournal(w http.ResponseWriter, r *http.Request, name, machine string, lines int, follow bool) {
-	ms, err := s.cfg.Registry.Machines(r.Context())
+	base, _, err := s.machineAPI(r.Context(), machine)
 	if err != nil {
 		writeRegistryError(w, name, err)
 		return
-	}
-	base := ""
-	for _, m := range ms {
-		if m.ID == machine {
-			base = m.APIURL
-		}
 	}
 	if base == "" {
 		writeError(w, http.StatusBadGateway, fmt.Sprintf("unit %s runs on machine %s, whose API is not reachable over TCP (is it alive, and started with --api-listen?)", name, machine))
@@ -112,6 +107,26 @@ func (s *Server) proxyJournal(w http.ResponseWriter, r *http.Request, name, mach
 		writeError(w, http.StatusBadGateway, fmt.Sprintf("unit %s: reach machine %s at %s: %v", name, machine, base, err))
 		return
 	}
+	relay(w, resp)
+}
+
+// machineAPI returns the API URL a machine registered ("" without TCP API)
+// and whether the machine is in the cluster at all.
+func (s *Server) machineAPI(ctx context.Context, machine string) (base string, known bool, err error) {
+	ms, err := s.cfg.Registry.Machines(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	for _, m := range ms {
+		if m.ID == machine {
+			return m.APIURL, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// relay copies another machine's answer to w, flushing as it streams.
+func relay(w http.ResponseWriter, resp *http.Response) {
 	defer resp.Body.Close()
 	for k, vs := range resp.Header {
 		w.Header()[k] = vs
