@@ -48,7 +48,9 @@ func partition(t *testing.T, member bool) {
 	if err := os.MkdirAll(beats, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c.WriteUnit("beat.service", fmt.Sprintf("[Service]\nExecStart=/bin/sh -c 'date +%%%%s%%%%N > %[1]s/%%m.start; while :; do date +%%%%s%%%%N > %[1]s/%%m.beat; sleep 0.05; done'\n[X-Fleet]\nMachineMetadata=zone=b zone=c\n", beats))
+	// Each beat is written beside and renamed into place: the fence's
+	// SIGKILL may land between a truncate and a write.
+	c.WriteUnit("beat.service", fmt.Sprintf("[Service]\nExecStart=/bin/sh -c 'date +%%%%s%%%%N > %[1]s/%%m.start; while :; do date +%%%%s%%%%N > %[1]s/%%m.beat.new; mv %[1]s/%%m.beat.new %[1]s/%%m.beat; sleep 0.05; done'\n[X-Fleet]\nMachineMetadata=zone=b zone=c\n", beats))
 	c.MustFleetctl("start", "beat.service")
 	isoID := iso.MachineID()
 	st, err := c.States()
