@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -29,8 +30,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// hostState summarizes what the tests must not touch on the host: links,
-// ip_forward, nft tables, named netns (all read-only queries).
+// ownVeth matches the host-side veth names this package makes.
+var ownVeth = regexp.MustCompile(`^flt[0-9a-f]{8}$`)
+
+// hostState summarizes what these tests could wrongly leave on the host:
+// our bridge and veths, ip_forward, our nft table, our named netns (all
+// read-only queries). Other packages' tests run at the same time (go test
+// ./... runs packages in parallel) and make their own links and netns, so
+// only names of ours count.
 func hostState() string {
 	if os.Geteuid() != 0 {
 		return ""
@@ -38,18 +45,28 @@ func hostState() string {
 	var b strings.Builder
 	links, _ := netlink.LinkList()
 	for _, l := range links {
-		fmt.Fprintf(&b, "%s ", l.Attrs().Name)
+		if name := l.Attrs().Name; name == DefaultBridge || ownVeth.MatchString(name) {
+			fmt.Fprintf(&b, "%s ", name)
+		}
 	}
 	fwd, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
 	fmt.Fprintf(&b, "ip_forward=%s ", strings.TrimSpace(string(fwd)))
 	if c, err := nftables.New(); err == nil {
 		tables, _ := c.ListTables()
 		for _, t := range tables {
-			fmt.Fprintf(&b, "table=%s ", t.Name)
+			if t.Name == TableName {
+				fmt.Fprintf(&b, "table=%s ", t.Name)
+			}
 		}
 	}
 	out, _ := exec.Command("ip", "netns", "list").Output()
-	fmt.Fprintf(&b, "netns=[%s]", strings.Join(strings.Fields(string(out)), " "))
+	var ours []string
+	for _, f := range strings.Fields(string(out)) {
+		if strings.HasPrefix(f, fmt.Sprintf("fltt-%d-", os.Getpid())) {
+			ours = append(ours, f)
+		}
+	}
+	fmt.Fprintf(&b, "netns=[%s]", strings.Join(ours, " "))
 	return b.String()
 }
 
