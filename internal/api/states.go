@@ -12,7 +12,7 @@ import (
 // listStates reports every unit on every machine, plus one machine-less
 // entry per unit the engine could not place, carrying the reason.
 func (s *Server) listStates(w http.ResponseWriter, r *http.Request) {
-	v, err := s.load(r.Context())
+	v, err := s.cfg.Registry.ReadStateView(r.Context())
 	if err != nil {
 		writeRegistryError(w, "", err)
 		return
@@ -30,27 +30,26 @@ func (s *Server) listStates(w http.ResponseWriter, r *http.Request) {
 		}
 		return false
 	}
-	var all []*schema.UnitState
-	for name, recs := range v.states {
-		if !want(name) {
-			continue
-		}
-		for _, rec := range recs {
-			if machineFilter != "" && rec.Machine != machineFilter {
-				continue
-			}
+	all := make([]*schema.UnitState, 0, len(v.States))
+	for _, rec := range v.States {
+		if want(rec.Unit) && (machineFilter == "" || rec.Machine == machineFilter) {
 			all = append(all, stateOf(rec))
 		}
 	}
 	if machineFilter == "" {
-		for name, reason := range v.snap.Unplaced {
-			if want(name) && v.snap.Units[name] != nil {
-				all = append(all, &schema.UnitState{Name: name, Hash: v.snap.Units[name].Hash,
+		for name, reason := range v.Unplaced {
+			if hash, ok := v.Hashes[name]; ok && want(name) {
+				all = append(all, &schema.UnitState{Name: name, Hash: hash,
 					SystemdLoadState: "-", SystemdActiveState: "-", SystemdSubState: "-", Reason: "not placed: " + reason})
 			}
 		}
 	}
-	sort.Slice(all, func(i, j int) bool { return stateKey(all[i]) < stateKey(all[j]) })
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].Name != all[j].Name {
+			return all[i].Name < all[j].Name
+		}
+		return all[i].MachineID < all[j].MachineID
+	})
 	lo, hi, next, err := page(r, len(all), func(i int) string { return stateKey(all[i]) })
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())

@@ -118,3 +118,44 @@ func (r *Registry) Machines(ctx context.Context) ([]*MachineRecord, error) {
 
 // WatchPrefixes used by the engine: what it must react to.
 func EngineWatchPrefixes() []string { return []string{unitsDir, desiredDir, machinesDir} }
+
+// StateView is what the state listing needs, read at one revision: every
+// state report, every unplaced reason, and each unit's hash (the unit files
+// themselves are not decoded).
+type StateView struct {
+	States   []*StateRecord
+	Unplaced map[string]string
+	Hashes   map[string]string // unit -> hash
+}
+
+// ReadStateView reads a StateView in one transaction.
+func (r *Registry) ReadStateView(ctx context.Context) (*StateView, error) {
+	resp, err := r.cli.Txn(ctx).Then(
+		clientv3.OpGet(stateDir, clientv3.WithPrefix()),
+		clientv3.OpGet(unplacedDir, clientv3.WithPrefix()),
+		clientv3.OpGet(unitsDir, clientv3.WithPrefix()),
+	).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("registry: read unit states: %w", err)
+	}
+	v := &StateView{Unplaced: map[string]string{}, Hashes: map[string]string{}}
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+		var s StateRecord
+		if json.Unmarshal(kv.Value, &s) == nil {
+			v.States = append(v.States, &s)
+		}
+	}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		v.Unplaced[strings.TrimPrefix(string(kv.Key), unplacedDir)] = string(kv.Value)
+	}
+	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
+		var u struct {
+			Name string `json:"name"`
+			Hash string `json:"hash"`
+		}
+		if json.Unmarshal(kv.Value, &u) == nil {
+			v.Hashes[u.Name] = u.Hash
+		}
+	}
+	return v, nil
+}
