@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -84,7 +85,7 @@ func ServeImages(t testing.TB, addr string, imgs map[string]v1.Image) string {
 	t.Helper()
 	l, err := net.Listen("tcp", addr)
 	must(t, err)
-	srv := &http.Server{Handler: registry.New(registry.Logger(nilLogger()))}
+	srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { srv.Close() })
 	host := l.Addr().String()

@@ -12,13 +12,8 @@ import (
 
 func imageFields() map[string]fieldFunc[*schema.Image] {
 	return map[string]fieldFunc[*schema.Image]{
-		"machine": func(i *schema.Image, full bool) string {
-			if !full && len(i.MachineID) > 8 {
-				return i.MachineID[:8] + "..."
-			}
-			return dash(i.MachineID)
-		},
-		"image": func(i *schema.Image, _ bool) string { return dash(i.Ref) },
+		"machine": func(i *schema.Image, full bool) string { return dash(shortID(i.MachineID, full)) },
+		"image":   func(i *schema.Image, _ bool) string { return dash(i.Ref) },
 		"digest": func(i *schema.Image, full bool) string {
 			d := strings.TrimPrefix(i.Digest, "sha256:")
 			if !full && len(d) > 12 {
@@ -138,7 +133,7 @@ transports of [Container] Image=: a registry reference (docker.io/library/redis:
 						failed = append(failed, ref+"@"+id[:min(8, len(id))])
 						continue
 					}
-					a.stdout("Pulled %s on %s: %s", img.Ref, shortMachine(id), img.Digest)
+					a.stdout("Pulled %s on %s: %s", img.Ref, shortID(id, false), img.Digest)
 				}
 			}
 			if len(failed) > 0 {
@@ -149,11 +144,4 @@ transports of [Container] Image=: a registry reference (docker.io/library/redis:
 	}
 	cmd.Flags().StringVar(&machine, "machine", "", "only this machine (ID or unique prefix)")
 	return cmd
-}
-
-func shortMachine(id string) string {
-	if len(id) > 8 {
-		return id[:8] + "..."
-	}
-	return id
 }

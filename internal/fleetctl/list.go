@@ -262,12 +262,7 @@ func formatMetadata(md map[string]string) string {
 
 func machineFields() map[string]fieldFunc[*schema.Machine] {
 	return map[string]fieldFunc[*schema.Machine]{
-		"machine": func(m *schema.Machine, full bool) string {
-			if !full && len(m.ID) > 8 {
-				return m.ID[:8] + "..."
-			}
-			return dash(m.ID)
-		},
+		"machine":  func(m *schema.Machine, full bool) string { return dash(shortID(m.ID, full)) },
 		"ip":       func(m *schema.Machine, _ bool) string { return dash(m.PrimaryIP) },
 		"metadata": func(m *schema.Machine, _ bool) string { return formatMetadata(m.Metadata) },
 		"name":     func(m *schema.Machine, _ bool) string { return dash(m.Name) },
@@ -323,4 +318,13 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// shortID is fleet's "<first 8>..." form of a machine ID, or the whole ID
+// with full.
+func shortID(id string, full bool) string {
+	if !full && len(id) > 8 {
+		return id[:8] + "..."
+	}
+	return id
 }

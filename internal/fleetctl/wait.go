@@ -114,7 +114,7 @@ func (a *app) waitForUnits(units []*schema.Unit, g goal, bf blockFlags) error {
 			placed, _ := splitPlaced(last[n])
 			if f := failedOn(g, placed, begin); f != nil {
 				// failed is final (a restarting unit shows activating): waiting cannot help.
-				failed = append(failed, fmt.Errorf("unit %s failed on %s: %s", n, machineLabel(f), f.Reason))
+				failed = append(failed, fmt.Errorf("unit %s failed on %s: %s", n, shortID(f.MachineID, false), f.Reason))
 				continue
 			}
 			if !reached(g, placed) {
@@ -196,10 +196,7 @@ func (a *app) machineLegend(id string, full bool) string {
 	if id == "" {
 		return "-"
 	}
-	legend := id
-	if !full && len(id) > 8 {
-		legend = id[:8] + "..."
-	}
+	legend := shortID(id, full)
 	if m := a.machine(id); m != nil && m.PrimaryIP != "" {
 		legend += "/" + m.PrimaryIP
 	}
@@ -242,11 +239,4 @@ func failedOn(g goal, placed []*schema.UnitState, begin time.Time) *schema.UnitS
 		return s
 	}
 	return nil
-}
-
-func machineLabel(s *schema.UnitState) string {
-	if len(s.MachineID) > 8 {
-		return s.MachineID[:8] + "..."
-	}
-	return s.MachineID
 }

@@ -216,14 +216,11 @@ func setUserNS(cs *container.Spec, v string, _ *expander) error {
 }
 
 func parseBoolInto(b *bool, v string) error {
-	switch strings.ToLower(v) {
-	case "1", "yes", "y", "true", "t", "on":
-		*b = true
-	case "0", "no", "n", "false", "f", "off":
-		*b = false
-	default:
+	val, ok := unit.ParseBool(v)
+	if !ok {
 		return fmt.Errorf("%q is not a boolean", v)
 	}
+	*b = val
 	return nil
 }
 

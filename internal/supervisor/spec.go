@@ -274,17 +274,7 @@ func execKey(field func(*spec) *[]command) keyFunc {
 }
 
 func boolKey(field func(*spec) *bool) keyFunc {
-	return func(sp *spec, v string, _ *expander) error {
-		switch strings.ToLower(v) {
-		case "1", "yes", "y", "true", "t", "on":
-			*field(sp) = true
-		case "0", "no", "n", "false", "f", "off":
-			*field(sp) = false
-		default:
-			return fmt.Errorf("%q is not a boolean", v)
-		}
-		return nil
-	}
+	return func(sp *spec, v string, _ *expander) error { return parseBoolInto(field(sp), v) }
 }
 
 func stringKey(field func(*spec) *string) keyFunc {

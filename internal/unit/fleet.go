@@ -205,7 +205,7 @@ func ParseFleet(n Name, f *File) (Fleet, error) {
 		fl.MachineID = machineIDs[0]
 	}
 	if global != "" {
-		b, ok := parseBool(global)
+		b, ok := ParseBool(global)
 		if !ok {
 			return bad("Global", "%q is not a boolean: use true or false", global)
 		}
@@ -267,8 +267,9 @@ func appendUnique(ss []string, s string) []string {
 	return append(ss, s)
 }
 
-// parseBool accepts systemd's boolean spellings.
-func parseBool(s string) (value, ok bool) {
+// ParseBool accepts systemd's boolean spellings (1/yes/y/true/t/on and
+// 0/no/n/false/f/off, any case).
+func ParseBool(s string) (value, ok bool) {
 	switch strings.ToLower(s) {
 	case "1", "yes", "y", "true", "t", "on":
 		return true, true
