@@ -1,0 +1,97 @@
+package bootconfig
+
+// Config is the whole first-boot document. Every field is optional except
+// where Validate says otherwise; a node with no config at all boots as a
+// one-node cluster with DHCP on every interface.
+type Config struct {
+	// Version of the document format. Only 1 exists; 0 means 1.
+	Version int `json:"version,omitempty"`
+	// Hostname of the node, also its fleet machine name and etcd member name
+	// unless Cluster.Name says otherwise. Default: "flotilla-" + the first 8
+	// characters of the machine ID.
+	Hostname string `json:"hostname,omitempty"`
+	// Network configures interfaces. Default: DHCP on every ethernet.
+	Network Network `json:"network,omitempty"`
+	// Cluster says whether this node is an etcd member or a client.
+	Cluster Cluster `json:"cluster,omitempty"`
+	// Metadata is fleet machine metadata for [X-Fleet] MachineMetadata.
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// TLS is the cluster's mutual-TLS bundle, PEM text. With it, etcd peers,
+	// etcd clients and the API on TCP port 7700 all require client
+	// certificates signed by CA.
+	TLS *TLS `json:"tls,omitempty"`
+	// Update points the updater at its server.
+	Update *Update `json:"update,omitempty"`
+	// Units are submitted (and started unless Start is false) once fleetd is
+	// up. A unit that already exists in the cluster is left as it is.
+	Units []Unit `json:"units,omitempty"`
+	// DebugShell starts a shell on the serial console (also: flotilla.debug=1
+	// on the kernel command line).
+	DebugShell bool `json:"debug_shell,omitempty"`
+}
+
+// Network is the node's network configuration.
+type Network struct {
+	Interfaces []Interface `json:"interfaces,omitempty"`
+	// DNS servers written to /etc/resolv.conf (a link into /run). DHCP's
+	// servers are used when this is empty. Nothing is invented.
+	DNS []string `json:"dns,omitempty"`
+}
+
+// Interface configures one link by kernel name (eth0) or MAC address.
+type Interface struct {
+	Name string `json:"name,omitempty"`
+	MAC  string `json:"mac,omitempty"`
+	// DHCP asks for an IPv4 lease. It cannot be combined with Addresses.
+	DHCP bool `json:"dhcp,omitempty"`
+	// Addresses are static CIDRs such as "10.77.0.1/24".
+	Addresses []string `json:"addresses,omitempty"`
+	// Gateway is the default route's next hop for a static interface.
+	Gateway string `json:"gateway,omitempty"`
+	MTU     int    `json:"mtu,omitempty"`
+}
+
+// Cluster is the node's role in the etcd cluster.
+type Cluster struct {
+	// Role is "member" (run an embedded etcd member) or "client" (use
+	// Endpoints). Default: member of a one-node cluster.
+	Role string `json:"role,omitempty"`
+	// Name is the etcd member name. Default: the hostname.
+	Name string `json:"name,omitempty"`
+	// PeerURL and ClientURL are this member's advertised URLs, such as
+	// https://10.77.0.1:2380 and https://10.77.0.1:2379.
+	PeerURL   string `json:"peer_url,omitempty"`
+	ClientURL string `json:"client_url,omitempty"`
+	// InitialCluster lists every initial member as name=peer-url pairs,
+	// comma-separated, as etcd's --initial-cluster.
+	InitialCluster string `json:"initial_cluster,omitempty"`
+	// Endpoints are etcd client URLs for Role "client".
+	Endpoints []string `json:"endpoints,omitempty"`
+}
+
+// TLS is a PEM bundle: the cluster CA and this node's certificate and key.
+type TLS struct {
+	CA   string `json:"ca"`
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+}
+
+// Update configures the updater.
+type Update struct {
+	URL string `json:"url"`
+	// PublicKey is the ed25519 key that signs payloads, base64 (std) of the
+	// 32 raw bytes.
+	PublicKey string `json:"public_key"`
+	// Interval between polls, a Go duration; default 1h. Jittered.
+	Interval string `json:"interval,omitempty"`
+	// Channel the node follows; default "stable".
+	Channel string `json:"channel,omitempty"`
+}
+
+// Unit is a unit file to submit at boot.
+type Unit struct {
+	Name     string `json:"name"`
+	Contents string `json:"contents"`
+	// Start defaults to true: nil means start.
+	Start *bool `json:"start,omitempty"`
+}
