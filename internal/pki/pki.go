@@ -4,9 +4,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -96,4 +98,50 @@ func writePEM(path, typ string, der []byte, mode os.FileMode) error {
 		return fmt.Errorf("pki: write %s: %w", path, err)
 	}
 	return nil
+}
+
+// LoadOrCreateCA loads the CA kept in dir (ca.pem and ca-key.pem), creating
+// it on first use, so that repeated image builds sign with one CA.
+func LoadOrCreateCA(dir, name string) (*CA, error) {
+	certFile, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
+	if _, err := os.Stat(certFile); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		ca, err := NewCA(dir, name)
+		if err != nil {
+			return nil, err
+		}
+		kder, err := x509.MarshalECPrivateKey(ca.key)
+		if err != nil {
+			return nil, err
+		}
+		return ca, writePEM(keyFile, "EC PRIVATE KEY", kder, 0o600)
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("pki: load CA from %s: %w (delete the directory to start a new CA)", dir, err)
+	}
+	cert, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil, fmt.Errorf("pki: %s: %w", certFile, err)
+	}
+	key, ok := pair.PrivateKey.(*ecdsa.PrivateKey)
+	if !ok || !cert.IsCA {
+		return nil, fmt.Errorf("pki: %s is not an ECDSA CA certificate with its key", certFile)
+	}
+	return &CA{cert: cert, key: key, CertFile: certFile}, nil
+}
+
+// IssueOnce is Issue unless dir already holds name's certificate and key, in
+// which case they are kept (builds stay reproducible).
+func (ca *CA) IssueOnce(dir, name string, ips []net.IP, dns []string) (Pair, error) {
+	p := Pair{CertFile: filepath.Join(dir, name+".pem"), KeyFile: filepath.Join(dir, name+"-key.pem")}
+	if _, err := tls.LoadX509KeyPair(p.CertFile, p.KeyFile); err == nil {
+		return p, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Pair{}, err
+	}
+	return ca.Issue(dir, name, ips, dns)
 }
