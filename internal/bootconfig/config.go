@@ -11,9 +11,9 @@ type Config struct {
 	// characters of the machine ID.
 	Hostname string `json:"hostname,omitempty"`
 	// Network configures interfaces. Default: DHCP on every ethernet.
-	Network Network `json:"network,omitempty"`
+	Network Network `json:"network,omitzero"`
 	// Cluster says whether this node is an etcd member or a client.
-	Cluster Cluster `json:"cluster,omitempty"`
+	Cluster Cluster `json:"cluster,omitzero"`
 	// Metadata is fleet machine metadata for [X-Fleet] MachineMetadata.
 	Metadata map[string]string `json:"metadata,omitempty"`
 	// TLS is the cluster's mutual-TLS bundle, PEM text. With it, etcd peers,
