@@ -1,0 +1,139 @@
+package initd
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flotilla-os/flotilla/internal/supervisor"
+	"github.com/flotilla-os/flotilla/internal/unitmgr"
+)
+
+func TestBackoff(t *testing.T) {
+	b := DefaultBackoff
+	for _, tc := range []struct {
+		prev, up, want time.Duration
+	}{
+		{0, 0, time.Second},
+		{time.Second, 100 * time.Millisecond, 2 * time.Second},
+		{2 * time.Second, 59 * time.Second, 4 * time.Second},
+		{16 * time.Second, time.Second, 30 * time.Second},
+		{30 * time.Second, time.Second, 30 * time.Second},
+		{30 * time.Second, 60 * time.Second, time.Second},
+		{8 * time.Second, time.Hour, time.Second},
+	} {
+		if got := b.Next(tc.prev, tc.up); got != tc.want {
+			t.Errorf("Next(%s, up %s) = %s, want %s", tc.prev, tc.up, got, tc.want)
+		}
+	}
+}
+
+// syncBuf is a console the services write to from several goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newTestServices(t *testing.T, b Backoff) (*Services, *syncBuf, string) {
+	t.Helper()
+	dir := t.TempDir()
+	sup, err := supervisor.New(supervisor.Config{Dir: dir, CloseTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	console := &syncBuf{}
+	s := NewServices(sup, console, b, t.Logf)
+	t.Cleanup(func() { s.Close() })
+	return s, console, dir
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestServiceRestartsWithBackoff runs a real process that exits at once:
+// it is restarted with doubling delays capped at Max, and its output
+// reaches the console prefixed with its name and its log file verbatim.
+func TestServiceRestartsWithBackoff(t *testing.T) {
+	s, console, dir := newTestServices(t, Backoff{Min: 50 * time.Millisecond, Max: 200 * time.Millisecond, Reset: 10 * time.Second})
+	if err := s.Start(Service{Name: "crasher", Argv: []string{"/bin/sh", "-c", "echo hello from crasher; exit 3"}, Console: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "5 starts", 10*time.Second, func() bool { return s.Starts("crasher") >= 5 })
+	out := console.String()
+	for _, want := range []string{"restarting in 50ms", "restarting in 100ms", "restarting in 200ms", "crasher: hello from crasher\n", "exit-code 3"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("console lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "restarting in 400ms") {
+		t.Errorf("backoff passed Max:\n%s", out)
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "logs", "crasher.service.log"))
+	if !bytes.Contains(log, []byte("hello from crasher\n")) {
+		t.Errorf("log file lacks the output:\n%s", log)
+	}
+}
+
+// TestServiceArgvQuoting: argv reaches the program word for word, with
+// spaces, quotes, %, $ and backslashes.
+func TestServiceArgvQuoting(t *testing.T) {
+	s, console, _ := newTestServices(t, Backoff{Min: time.Hour, Max: time.Hour, Reset: time.Hour})
+	args := []string{"a b", `q"t`, "50%", "$HOME", `back\slash`, "k=v,k2=v2"}
+	argv := append([]string{"/bin/sh", "-c", `for a in "$@"; do printf '<%s>' "$a"; done; echo`, "x"}, args...)
+	if err := s.Start(Service{Name: "argv", Argv: argv, Console: true}); err != nil {
+		t.Fatal(err)
+	}
+	want := "argv: <a b><q\"t><50%><$HOME><back\\slash><k=v,k2=v2>\n"
+	waitFor(t, "the program's output", 5*time.Second, func() bool { return strings.Contains(console.String(), want) })
+}
+
+// TestServicesCloseStopsAndDoesNotRestart: Close stops a running service
+// with SIGTERM and nothing restarts it.
+func TestServicesCloseStopsAndDoesNotRestart(t *testing.T) {
+	s, console, dir := newTestServices(t, Backoff{Min: 10 * time.Millisecond, Max: 10 * time.Millisecond, Reset: time.Hour})
+	pidFile := filepath.Join(dir, "pid")
+	if err := s.Start(Service{Name: "sleeper", Argv: []string{"/bin/sh", "-c", "echo $$ > " + pidFile + "; exec sleep 100"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "sleeper active", 5*time.Second, func() bool {
+		st, _ := s.State("sleeper")
+		return st.Active == unitmgr.ActiveActive
+	})
+	start := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Close took %s; SIGTERM should end sleep at once", d)
+	}
+	if n := s.Starts("sleeper"); n != 1 {
+		t.Errorf("sleeper started %d times, want 1 (no restart during Close)\n%s", n, console.String())
+	}
+	if err := s.Start(Service{Name: "late", Argv: []string{"/bin/true"}}); err == nil {
+		t.Error("Start after Close succeeded")
+	}
+}
