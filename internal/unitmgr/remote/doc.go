@@ -1,0 +1,70 @@
+// Package remote serves a unitmgr.Manager over a root-only unix socket and
+// is the client for it, so that the units can live in one process (init, on
+// Flotilla nodes) while the agent that drives them lives in another
+// (fleetd). A fleetd restart or crash then leaves the units running.
+//
+// The host side:
+//
+//	l, err := remote.Listen("/run/flotilla/units.sock")
+//	...
+//	err = remote.Serve(ctx, l, mgr, remote.ServerOptions{Logf: log.Printf})
+//
+// and fleetd's side (*Client implements unitmgr.Manager):
+//
+//	c, err := remote.Dial(ctx, "/run/flotilla/units.sock")
+//
+// # Who may connect
+//
+// Listen makes the socket 0600 in a directory that is not writable by
+// others (created 0700), removes a stale socket and refuses to start when
+// another server answers on it. Serve also reads each connection's peer
+// credentials (SO_PEERCRED) and answers 403 to every request of a peer
+// whose uid is not 0.
+//
+// # Fencing across a client's death
+//
+// The units belong to the host, and Client.Close does not stop them. A
+// client proves it is alive by POST /v1/alive every KeepaliveEvery (Dial
+// does it first, then a goroutine). When no client has done so for
+// ServerOptions.FenceAfter (default 3 s; fleetd's lease TTL is 5 s and its
+// agent fences at 3/5 of it), Serve calls Manager.Fence: the units stay
+// loaded and end inactive, so a node whose fleetd died never keeps running
+// units the cluster moves elsewhere. A fleetd back within FenceAfter finds
+// its units running; its agent loads the same unit files again and starts
+// them, which the native supervisor treats as no-ops (a running unit keeps
+// its processes). A stopped (SIGSTOP) client sends no keepalives either,
+// so it is fenced like a dead one.
+//
+// # Protocol
+//
+// HTTP/1.1 over the unix socket (the host in URLs is ignored), JSON bodies,
+// NDJSON for the change stream and raw bytes for journals. Request bodies
+// are bounded by MaxBody (1 MiB). Errors are a status with a JSON body
+// {"error": "...", "code": "..."}; code "not-loaded" is
+// unitmgr.ErrNotLoaded.
+//
+//	POST   /v1/alive                        keepalive (204)
+//	GET    /v1/units                        {"units": ["a.service", ...]}
+//	PUT    /v1/units/{name}                 body: the unit file text (Load)
+//	GET    /v1/units/{name}                 unitmgr.State as JSON; 404 not-loaded
+//	POST   /v1/units/{name}/start           204
+//	POST   /v1/units/{name}/stop            204
+//	DELETE /v1/units/{name}                 Unload, 204
+//	GET    /v1/units/{name}/journal?lines=N&follow=1   the log, streamed with follow
+//	POST   /v1/fence                        {"deadline": RFC 3339}; 204 or 500 naming survivors
+//	GET    /v1/changes                      NDJSON {"unit": name} lines: first every
+//	                                        loaded unit, then each change (coalesced)
+//	GET    /v1/images                       [image.Image] (501 without a container runtime)
+//	POST   /v1/images/pull                  {"ref": "..."} -> image.Image
+//
+// Unit names are path-escaped. The unit file travels as text
+// (unit.File.String, parsed again with unit.Parse): sections are grouped in
+// first-seen order, which does not change what the file means.
+//
+// The client's Changes stream reconnects after a server restart (backoff
+// up to 1 s) and then re-announces every unit it knew and every unit the
+// server lists, so the agent re-reads their states.
+//
+// What this package must not do: own or stop the units (that is the host's
+// Manager and its Close), or know about the cluster.
+package remote
