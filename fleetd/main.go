@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log"
 	"os"
 	"os/signal"
@@ -14,6 +15,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/fleetd"
 	"github.com/flotilla-os/flotilla/internal/lifeline"
 	"github.com/flotilla-os/flotilla/internal/sandbox"
+	"github.com/flotilla-os/flotilla/internal/version"
 )
 
 func main() {
@@ -27,10 +29,16 @@ func main() {
 	if err != nil {
 		logger.Fatal(err)
 	}
+	if cfg.ShowVersion {
+		fmt.Println("fleetd", version.Version)
+		return
+	}
 	// Native units live in fleetd's own PID namespace: if fleetd is killed,
 	// they die too. systemd's units are systemd's, and systemd must see the
-	// container roots fleetd mounts: no namespace then.
-	if cfg.UnitManager != "systemd" {
+	// container roots fleetd mounts: no namespace then. Units of a hosted
+	// manager (unix:PATH) live in init and must outlive fleetd: no
+	// namespace either.
+	if cfg.UnitManager == "native" {
 		if err := lifeline.Enter(); err != nil {
 			logger.Printf("fleetd: %v: units will not die with fleetd if it is killed", err)
 		}

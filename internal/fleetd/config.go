@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,8 +28,10 @@ type Config struct {
 	Etcd      etcdnode.Config
 	TLS       etcdnode.TLS
 	Dev       bool
+	// ShowVersion: print the version and exit (--version); nothing else is read.
+	ShowVersion bool
 
-	UnitManager  string // native (default) or systemd
+	UnitManager  string // native (default), systemd, or unix:PATH (hosted by init)
 	NoContainers bool   // refuse container units
 	Bridge       string // container bridge name
 	BridgeSubnet string // per-node container subnet; "" for no bridge
@@ -66,7 +70,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.TLS.CertFile, "tls-cert", "", "PEM certificate for etcd peer/client traffic and the TCP API (mutual TLS)")
 	fs.StringVar(&c.TLS.KeyFile, "tls-key", "", "PEM key of --tls-cert")
 	fs.StringVar(&c.TLS.CAFile, "tls-ca", "", "PEM CA that signs every node's certificate and fleetctl's")
-	fs.StringVar(&c.UnitManager, "unit-manager", "native", "who runs units: native (fleetd's own supervisor) or systemd (over D-Bus, on hosts whose PID 1 is systemd)")
+	fs.StringVar(&c.UnitManager, "unit-manager", "native", "who runs units: native (fleetd's own supervisor), systemd (over D-Bus, on hosts whose PID 1 is systemd), or unix:PATH (the manager init hosts on that root-only socket; units outlive fleetd)")
 	fs.BoolVar(&c.NoContainers, "no-containers", false, "refuse container units (no image store, bridge or cgroups)")
 	fs.StringVar(&c.Bridge, "bridge", "flotilla0", "the node's container bridge")
 	fs.StringVar(&c.BridgeSubnet, "bridge-subnet", "10.88.0.0/24", "this node's container subnet (Network=bridge); '' for no bridge")
@@ -76,8 +80,12 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 		return nil
 	})
 	fs.BoolVar(&c.Dev, "dev", false, "one-node cluster with temporary data, API on "+devAPI)
+	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if c.ShowVersion {
+		return c, nil
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("fleetd: unexpected argument %q: fleetd takes only flags", fs.Arg(0))
@@ -92,13 +100,45 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	if c.TTL <= 0 || c.TTL > maxTTL {
 		return c, fmt.Errorf("fleetd: --ttl %s: want more than 0 and at most %s", c.TTL, maxTTL)
 	}
-	if c.UnitManager != "native" && c.UnitManager != "systemd" {
-		return c, fmt.Errorf("fleetd: --unit-manager %q: want native or systemd", c.UnitManager)
+	if err := c.checkUnitManager(fs, stderr); err != nil {
+		return c, err
 	}
 	if c.Dev {
 		return c.devDefaults()
 	}
 	return c, c.validate()
+}
+
+// containerFlags belong to whoever runs the units.
+var containerFlags = []string{"no-containers", "bridge", "bridge-subnet", "docker-config", "insecure-registry"}
+
+// checkUnitManager validates --unit-manager; with a hosted manager it warns
+// about container flags given, which belong to the host.
+func (c *Config) checkUnitManager(fs *flag.FlagSet, stderr io.Writer) error {
+	if path, ok := c.remoteSocket(); ok {
+		if !filepath.IsAbs(path) {
+			return fmt.Errorf("fleetd: --unit-manager %q: want unix: and an absolute socket path, e.g. unix:/run/flotilla/units.sock", c.UnitManager)
+		}
+		var ignored []string
+		fs.Visit(func(f *flag.Flag) {
+			if slices.Contains(containerFlags, f.Name) {
+				ignored = append(ignored, "--"+f.Name)
+			}
+		})
+		if len(ignored) > 0 {
+			fmt.Fprintf(stderr, "fleetd: warning: %s ignored: with --unit-manager %s the unit manager's host runs the containers\n", strings.Join(ignored, ", "), c.UnitManager)
+		}
+		return nil
+	}
+	if c.UnitManager != "native" && c.UnitManager != "systemd" {
+		return fmt.Errorf("fleetd: --unit-manager %q: want native, systemd or unix:PATH", c.UnitManager)
+	}
+	return nil
+}
+
+// remoteSocket is the socket of a hosted unit manager (--unit-manager unix:PATH).
+func (c Config) remoteSocket() (string, bool) {
+	return strings.CutPrefix(c.UnitManager, "unix:")
 }
 
 func parseMetadata(s string) (map[string]string, error) {

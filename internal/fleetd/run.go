@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -19,10 +18,11 @@ import (
 	"github.com/flotilla-os/flotilla/internal/container"
 	"github.com/flotilla-os/flotilla/internal/engine"
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
+	"github.com/flotilla-os/flotilla/internal/nodemgr"
 	"github.com/flotilla-os/flotilla/internal/registry"
-	"github.com/flotilla-os/flotilla/internal/supervisor"
 	"github.com/flotilla-os/flotilla/internal/systemdmgr"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
 	"github.com/flotilla-os/flotilla/internal/version"
 )
 
@@ -54,10 +54,11 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	defer node.Close()
 	reg := registry.New(node.Client)
 
-	mgr, containers, err := unitManager(ctx, cfg, id, logf)
+	um, err := unitManager(ctx, cfg, id, logf)
 	if err != nil {
 		return err
 	}
+	mgr := um.mgr
 
 	apiURL := ""
 	if cfg.APIListen != "" {
@@ -89,10 +90,7 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 		TLSHandshakeTimeout:   3 * time.Second,
 		ResponseHeaderTimeout: 10 * time.Second,
 	}}
-	acfg := api.Config{Registry: reg, Manager: mgr, MachineID: id, Peer: peer}
-	if containers != nil {
-		acfg.Images = containers
-	}
+	acfg := api.Config{Registry: reg, Manager: mgr, MachineID: id, Peer: peer, Images: um.images}
 	srv := &http.Server{Handler: api.New(acfg), ReadHeaderTimeout: 10 * time.Second}
 	listeners, err := listen(cfg, serverTLS, logf)
 	if err != nil {
@@ -111,7 +109,14 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	case err = <-node.Err():
 		err = fmt.Errorf("fleetd: etcd member failed: %w", err)
 	}
-	logf("fleetd: shutting down: stopping units")
+	if um.hosted {
+		// The units are init's: they keep running, and our lease is left
+		// to expire (revoking it now would move units that still run
+		// here). The host fences them if no fleetd comes back in time.
+		logf("fleetd: shutting down; units keep running in the unit manager")
+	} else {
+		logf("fleetd: shutting down: stopping units")
+	}
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = srv.Shutdown(sctx)
 	scancel()
@@ -120,7 +125,9 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	if cerr := mgr.Close(); cerr != nil {
 		logf("fleetd: stop units: %v", cerr)
 	}
-	leave(reg, id)
+	if !um.hosted {
+		leave(reg, id)
+	}
 	return err
 }
 
@@ -191,20 +198,38 @@ func etcdMode(c etcdnode.Config) string {
 	return fmt.Sprintf("client of %v", c.Endpoints)
 }
 
-var _ unitmgr.Manager = (*supervisor.Supervisor)(nil)
+// units is the backend that runs this machine's units.
+type units struct {
+	mgr    unitmgr.Manager
+	images api.Images // nil: no container runtime
+	// hosted: the units live in another process (init), reached over a
+	// socket; fleetd leaves them running when it exits.
+	hosted bool
+}
 
 // unitManager picks the backend that runs this machine's units: systemd
-// over D-Bus, or the native supervisor with its container runtime.
-func unitManager(ctx context.Context, cfg Config, id string, logf func(string, ...any)) (unitmgr.Manager, *container.Runtime, error) {
+// over D-Bus, the native supervisor with its container runtime, or the
+// one another process hosts (--unit-manager unix:PATH).
+func unitManager(ctx context.Context, cfg Config, id string, logf func(string, ...any)) (units, error) {
 	host, _ := os.Hostname()
+	if path, ok := cfg.remoteSocket(); ok {
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		c, err := remote.DialWith(dctx, path, remote.ClientOptions{Logf: logf})
+		if err != nil {
+			return units{}, fmt.Errorf("fleetd: --unit-manager %s: %w; is init (or another host) serving the unit manager there?", cfg.UnitManager, err)
+		}
+		logf("fleetd: units run in the unit manager at %s; they outlive fleetd", path)
+		return units{mgr: c, images: c.Images(), hosted: true}, nil
+	}
+	ncfg := nodeConfig(cfg, id, host, logf)
 	if cfg.UnitManager == "systemd" {
 		// systemd runs container units in a root fleetd prepares; bridge
 		// networking needs the native manager, so there is no bridge.
-		ccfg := cfg
-		ccfg.BridgeSubnet = ""
-		containers, err := startContainers(ccfg, logf)
+		ncfg.BridgeSubnet = ""
+		containers, _, err := nodemgr.StartContainers(ncfg)
 		if err != nil {
-			return nil, nil, err
+			return units{}, err
 		}
 		scfg := systemdmgr.Config{Logf: logf, MachineID: id, Hostname: host}
 		if containers != nil {
@@ -212,17 +237,30 @@ func unitManager(ctx context.Context, cfg Config, id string, logf func(string, .
 		}
 		m, err := systemdmgr.Dial(ctx, scfg)
 		if err != nil {
-			return nil, nil, fmt.Errorf("fleetd: --unit-manager systemd: %w", err)
+			return units{}, fmt.Errorf("fleetd: --unit-manager systemd: %w", err)
 		}
-		return m, containers, nil
+		return withImages(m, containers), nil
 	}
-	containers, err := startContainers(cfg, logf)
+	m, err := nodemgr.New(ncfg)
 	if err != nil {
-		return nil, nil, err
+		return units{}, fmt.Errorf("fleetd: %w", err)
 	}
-	m, err := supervisor.New(supervisor.Config{Dir: filepath.Join(cfg.DataDir, "units"), MachineID: id, Hostname: host, Logf: logf, Containers: containers})
-	if err != nil {
-		return nil, nil, fmt.Errorf("fleetd: unit manager: %w", err)
+	return withImages(m, m.Containers), nil
+}
+
+func withImages(m unitmgr.Manager, rt *container.Runtime) units {
+	u := units{mgr: m}
+	if rt != nil {
+		u.images = rt
 	}
-	return m, containers, nil
+	return u
+}
+
+// nodeConfig is the native manager's part of fleetd's flags; its data
+// lives in the data dir (units/, images/, containers/) as it always has.
+func nodeConfig(cfg Config, id, host string, logf func(string, ...any)) nodemgr.Config {
+	return nodemgr.Config{Dir: cfg.DataDir, MachineID: id, Hostname: host,
+		NoContainers: cfg.NoContainers, Bridge: cfg.Bridge, BridgeSubnet: cfg.BridgeSubnet,
+		DockerConfig: cfg.DockerConfig, InsecureRegistries: cfg.InsecureRegistries,
+		SandboxInit: nodemgr.SandboxInitBeside(), Logf: logf}
 }
