@@ -1,0 +1,158 @@
+package initd
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/flotilla-os/flotilla/internal/api/schema"
+	"github.com/flotilla-os/flotilla/internal/bootconfig"
+	"github.com/flotilla-os/flotilla/internal/client"
+	"github.com/flotilla-os/flotilla/internal/unit"
+)
+
+// Where things are on a booted node.
+const (
+	FleetdBin   = "/usr/bin/fleetd"
+	UpdaterBin  = "/usr/bin/updater"
+	UnitsSocket = "/run/flotilla/units.sock"
+	TLSDir      = "/run/flotilla/tls"
+	APIPort     = "7700"
+	// FleetdSocket is fleetd's root-only API socket (fleetd.DefaultSocket;
+	// not imported, so init does not link etcd).
+	FleetdSocket = "/run/fleetd/fleetd.sock"
+)
+
+// FleetdArgs builds fleetd's command line from the config. name is the
+// member name (the config's, else the hostname), publicIP the node's first
+// configured address ("" to let fleetd pick), tls the written bundle (nil
+// without one). Without TLS the API listens on loopback only, since fleetd
+// refuses plaintext elsewhere.
+func FleetdArgs(cfg *bootconfig.Config, name, varDir, publicIP string, tls *TLSFiles) []string {
+	if cfg == nil {
+		cfg = &bootconfig.Config{}
+	}
+	listen := "127.0.0.1:" + APIPort
+	if tls != nil {
+		listen = "0.0.0.0:" + APIPort
+	}
+	args := []string{FleetdBin,
+		"--name", name,
+		"--data-dir", filepath.Join(varDir, FleetdDataDir),
+		"--api-listen", listen,
+		"--unit-manager", "unix:" + UnitsSocket,
+	}
+	if md := metadataArg(cfg.Metadata); md != "" {
+		args = append(args, "--metadata", md)
+	}
+	if tls != nil {
+		args = append(args, "--tls-cert", tls.Cert, "--tls-key", tls.Key, "--tls-ca", tls.CA)
+	}
+	c := cfg.Cluster
+	if cfg.IsMember() {
+		peer, cl := c.PeerURL, c.ClientURL
+		if peer == "" && cl == "" {
+			peer, cl = "http://127.0.0.1:2380", "http://127.0.0.1:2379"
+		}
+		args = append(args, "--etcd-peer-url", peer, "--etcd-client-url", cl)
+		if c.InitialCluster != "" {
+			args = append(args, "--etcd-initial-cluster", c.InitialCluster)
+		}
+	} else {
+		args = append(args, "--etcd-endpoints", strings.Join(c.Endpoints, ","))
+	}
+	if publicIP != "" {
+		args = append(args, "--public-ip", publicIP)
+	}
+	return args
+}
+
+func metadataArg(md map[string]string) string {
+	kv := make([]string, 0, len(md))
+	for k, v := range md {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, ",")
+}
+
+// FirstStaticIP is the first configured static address, without its
+// prefix length; "" when there is none.
+func FirstStaticIP(cfg *bootconfig.Config) string {
+	if cfg == nil {
+		return ""
+	}
+	for _, ifc := range cfg.Network.Interfaces {
+		for _, a := range ifc.Addresses {
+			if ip, _, err := net.ParseCIDR(a); err == nil {
+				return ip.String()
+			}
+		}
+	}
+	return ""
+}
+
+// WaitFleetd polls fleetd's API socket until it answers, or ctx ends.
+func WaitFleetd(ctx context.Context, c *client.Client) error {
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := c.Machines(cctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("fleetd did not answer on %s: %w (last error: %v)", c.Endpoint(), ctx.Err(), err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// NewLocalClient is a client of fleetd's root-only API socket.
+func NewLocalClient() (*client.Client, error) {
+	return client.New("unix://"+FleetdSocket, client.Options{Timeout: 10 * time.Second})
+}
+
+// SubmitUnits submits the config's units that the cluster does not have
+// yet, launched unless the unit says start: false (then only submitted).
+// Units that exist are left alone, whatever their state: the config is a
+// first-boot seed, not a desired state. It returns the names submitted.
+func SubmitUnits(ctx context.Context, c *client.Client, units []bootconfig.Unit) ([]string, error) {
+	var done []string
+	for i, u := range units {
+		f, err := unit.Parse(u.Name, []byte(u.Contents))
+		if err != nil {
+			return done, fmt.Errorf("config units[%d] (%s): %w", i, u.Name, err)
+		}
+		have, err := c.Unit(ctx, u.Name)
+		if err != nil {
+			return done, fmt.Errorf("look up unit %s: %w", u.Name, err)
+		}
+		if have != nil {
+			continue
+		}
+		state := "launched"
+		if !u.ShouldStart() {
+			state = "inactive"
+		}
+		if err := c.CreateUnit(ctx, &schema.Unit{Name: u.Name, Options: f.Options, DesiredState: state}, false); err != nil {
+			return done, fmt.Errorf("submit unit %s: %w", u.Name, err)
+		}
+		done = append(done, u.Name)
+	}
+	return done, nil
+}
+
+// UpdaterService is the updater's service when the root carries it.
+func UpdaterService() (Service, bool) {
+	if st, err := os.Stat(UpdaterBin); err != nil || !st.Mode().IsRegular() {
+		return Service{}, false
+	}
+	return Service{Name: "updater", Argv: []string{UpdaterBin, "daemon"}, Console: true}, true
+}
