@@ -1,6 +1,9 @@
 package bootconfig
 
-import "time"
+import (
+	"reflect"
+	"time"
+)
 
 // Defaults the document leaves out.
 const (
@@ -54,3 +57,26 @@ func (c *Config) UpdateChannel() string {
 // ShouldStart reports whether the unit is started after it is submitted:
 // start defaults to true.
 func (u *Unit) ShouldStart() bool { return u.Start == nil || *u.Start }
+
+// IsZero reports whether n sets nothing, so that Marshal leaves it out
+// (json omitzero); an empty list counts as unset.
+func (n Network) IsZero() bool { return isEmpty(reflect.ValueOf(n)) }
+
+// IsZero reports whether c sets nothing, so that Marshal leaves it out.
+func (c Cluster) IsZero() bool { return isEmpty(reflect.ValueOf(c)) }
+
+// isEmpty is omitempty's idea of empty, applied to every field of a struct.
+func isEmpty(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if !isEmpty(v.Field(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Slice, reflect.Map, reflect.String:
+		return v.Len() == 0
+	}
+	return v.IsZero()
+}

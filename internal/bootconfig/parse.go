@@ -113,8 +113,18 @@ func (w *walker) next() (json.Token, int, error) {
 // syntax turns a decoder error into one with a line:column.
 func (w *walker) syntax(err error, off int) error {
 	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		// The stream decoder's offsets are relative to where it started
+		// the value; Unmarshal scans the whole document and meets the same
+		// first error at an absolute offset.
+		var v any
+		var whole *json.SyntaxError
+		if errors.As(json.Unmarshal(w.data, &v), &whole) {
+			se = whole
+		}
+	}
 	switch {
-	case errors.As(err, &se):
+	case se != nil:
 		at := int(se.Offset) - 1
 		if at < 0 {
 			at = 0

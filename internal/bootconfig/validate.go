@@ -266,10 +266,10 @@ func (cl *Cluster) initialCluster(p *problems, c *Config, checkURL func(f, u str
 func checkClusterURL(s string) string {
 	u, err := url.Parse(s)
 	switch {
+	case !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://"):
+		return "must start with http:// or https://"
 	case err != nil:
 		return "is not a URL (want e.g. https://10.77.0.1:2379)"
-	case u.Scheme != "http" && u.Scheme != "https":
-		return "must start with http:// or https://"
 	case u.Host == "" || u.Hostname() == "":
 		return "has no host (want e.g. https://10.77.0.1:2379)"
 	case u.Port() == "":
