@@ -1,0 +1,235 @@
+package initd
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/u-root/u-root/pkg/dhclient"
+	"github.com/vishvananda/netlink"
+
+	"github.com/flotilla-os/flotilla/internal/bootconfig"
+)
+
+// ResolvConf is where init writes DNS servers; the root's /etc/resolv.conf
+// is a symlink to it.
+const ResolvConf = "/run/resolv.conf"
+
+// NetUp is one configured address, for the console marker
+// "flotilla: network up <iface> <addr>".
+type NetUp struct {
+	Iface string
+	Addr  string // CIDR
+}
+
+// LinkInfo is what interface selection needs to know of a link.
+type LinkInfo struct {
+	Name, MAC, Type string
+}
+
+// Ethernet reports whether the link is a physical (or virtio) ethernet.
+func (l LinkInfo) Ethernet() bool {
+	return l.Type == "device" && l.Name != "lo" && len(l.MAC) == 17
+}
+
+// PlanNetwork matches the config's interfaces to links by name or MAC; with
+// none configured, every ethernet gets DHCP. A configured interface that
+// matches no link is an error naming it.
+func PlanNetwork(links []LinkInfo, cfg bootconfig.Network) (map[string]bootconfig.Interface, error) {
+	plan := map[string]bootconfig.Interface{}
+	if len(cfg.Interfaces) == 0 {
+		for _, l := range links {
+			if l.Ethernet() {
+				plan[l.Name] = bootconfig.Interface{Name: l.Name, DHCP: true}
+			}
+		}
+		return plan, nil
+	}
+	for i, ifc := range cfg.Interfaces {
+		found := ""
+		for _, l := range links {
+			if (ifc.Name != "" && l.Name == ifc.Name) || (ifc.MAC != "" && strings.EqualFold(l.MAC, ifc.MAC)) {
+				found = l.Name
+				break
+			}
+		}
+		if found == "" {
+			var have []string
+			for _, l := range links {
+				have = append(have, l.Name+"("+l.MAC+")")
+			}
+			return nil, fmt.Errorf("config network.interfaces[%d] (name %q, mac %q) matches no link; links: %s", i, ifc.Name, ifc.MAC, strings.Join(have, " "))
+		}
+		plan[found] = ifc
+	}
+	return plan, nil
+}
+
+// ResolvConfText is resolv.conf for servers; "" when there are none, since
+// a resolv.conf naming a server nobody configured (8.8.8.8) would hide the
+// missing configuration.
+func ResolvConfText(servers []string) string {
+	if len(servers) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("# written by flotilla init\n")
+	for _, s := range servers {
+		fmt.Fprintf(&b, "nameserver %s\n", s)
+	}
+	return b.String()
+}
+
+// SetupNetwork brings up loopback and the configured (or default) links:
+// static addresses, MTU and gateway with netlink, DHCPv4 leases through
+// u-root's dhclient. It writes ResolvConf when there are DNS servers (the
+// config's, else DHCP's). A DHCP interface without a lease is logged, not
+// fatal: the node may still be reachable on another.
+func SetupNetwork(ctx context.Context, cfg bootconfig.Network, logf func(string, ...any)) ([]NetUp, error) {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return nil, fmt.Errorf("loopback: %w", err)
+	}
+	if err := netlink.LinkSetUp(lo); err != nil {
+		return nil, fmt.Errorf("loopback up: %w", err)
+	}
+	all, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	var infos []LinkInfo
+	byName := map[string]netlink.Link{}
+	for _, l := range all {
+		a := l.Attrs()
+		infos = append(infos, LinkInfo{Name: a.Name, MAC: a.HardwareAddr.String(), Type: l.Type()})
+		byName[a.Name] = l
+	}
+	plan, err := PlanNetwork(infos, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var ups []NetUp
+	var dhcpLinks []netlink.Link
+	for name, ifc := range plan {
+		l := byName[name]
+		if ifc.MTU > 0 {
+			if err := netlink.LinkSetMTU(l, ifc.MTU); err != nil {
+				return ups, fmt.Errorf("%s: set MTU %d: %w", name, ifc.MTU, err)
+			}
+		}
+		if err := netlink.LinkSetUp(l); err != nil {
+			return ups, fmt.Errorf("%s: link up: %w", name, err)
+		}
+		if ifc.DHCP {
+			dhcpLinks = append(dhcpLinks, l)
+			continue
+		}
+		u, err := configureStatic(l, ifc)
+		ups = append(ups, u...)
+		if err != nil {
+			return ups, err
+		}
+	}
+	dns := cfg.DNS
+	if len(dhcpLinks) > 0 {
+		u, ddns := runDHCP(ctx, dhcpLinks, logf)
+		ups = append(ups, u...)
+		if len(dns) == 0 {
+			dns = ddns
+		}
+	}
+	if text := ResolvConfText(dns); text != "" {
+		if err := os.WriteFile(ResolvConf, []byte(text), 0o644); err != nil {
+			return ups, fmt.Errorf("write %s: %w", ResolvConf, err)
+		}
+	}
+	return ups, nil
+}
+
+func configureStatic(l netlink.Link, ifc bootconfig.Interface) ([]NetUp, error) {
+	name := l.Attrs().Name
+	var ups []NetUp
+	for _, a := range ifc.Addresses {
+		addr, err := netlink.ParseAddr(a)
+		if err != nil {
+			return ups, fmt.Errorf("%s: address %q: %w", name, a, err)
+		}
+		if err := netlink.AddrReplace(l, addr); err != nil {
+			return ups, fmt.Errorf("%s: add address %s: %w", name, a, err)
+		}
+		ups = append(ups, NetUp{Iface: name, Addr: addr.IPNet.String()})
+	}
+	if ifc.Gateway != "" {
+		gw := net.ParseIP(ifc.Gateway)
+		if gw == nil {
+			return ups, fmt.Errorf("%s: gateway %q is not an IP address", name, ifc.Gateway)
+		}
+		if err := netlink.RouteReplace(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw}); err != nil {
+			return ups, fmt.Errorf("%s: default route via %s: %w", name, gw, err)
+		}
+	}
+	return ups, nil
+}
+
+// runDHCP asks for IPv4 leases on links and applies them itself (address
+// and routes; DNS is returned, not written: dhclient's own Configure
+// would write /etc/resolv.conf, which is read-only here).
+func runDHCP(ctx context.Context, links []netlink.Link, logf func(string, ...any)) ([]NetUp, []string) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var ups []NetUp
+	var dns []string
+	for r := range dhclient.SendRequests(ctx, links, true, false, dhclient.Config{Timeout: 5 * time.Second, Retries: 5}, 10*time.Second) {
+		name := r.Interface.Attrs().Name
+		if r.Err != nil {
+			logf("flotilla: DHCP on %s: %v", name, r.Err)
+			continue
+		}
+		p4, _ := r.Lease.Message()
+		if p4 == nil {
+			continue
+		}
+		up, err := applyLease4(r.Interface, p4)
+		if err != nil {
+			logf("flotilla: DHCP on %s: %v", name, err)
+			continue
+		}
+		ups = append(ups, up)
+		for _, ip := range p4.DNS() {
+			dns = append(dns, ip.String())
+		}
+	}
+	return ups, dns
+}
+
+func applyLease4(l netlink.Link, p *dhcpv4.DHCPv4) (NetUp, error) {
+	name := l.Attrs().Name
+	mask := p.SubnetMask()
+	if mask == nil {
+		mask = p.YourIPAddr.DefaultMask()
+	}
+	ipn := &net.IPNet{IP: p.YourIPAddr, Mask: mask}
+	if err := netlink.AddrReplace(l, &netlink.Addr{IPNet: ipn}); err != nil {
+		return NetUp{}, fmt.Errorf("add %s: %w", ipn, err)
+	}
+	if routes := p.ClasslessStaticRoute(); routes != nil {
+		for _, rt := range routes {
+			r := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: rt.Dest, Gw: rt.Router}
+			if r.Gw == nil || r.Gw.Equal(net.IPv4zero) {
+				r.Scope = netlink.SCOPE_LINK
+			}
+			if err := netlink.RouteReplace(r); err != nil {
+				return NetUp{}, fmt.Errorf("route %s: %w", r, err)
+			}
+		}
+	} else if gw := p.Router(); len(gw) > 0 {
+		if err := netlink.RouteReplace(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw[0]}); err != nil {
+			return NetUp{}, fmt.Errorf("default route via %s: %w", gw[0], err)
+		}
+	}
+	return NetUp{Iface: name, Addr: ipn.String()}, nil
+}
