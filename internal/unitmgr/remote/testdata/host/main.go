@@ -1,0 +1,77 @@
+// Command host is the remote package's test helper, a tiny stand-in for
+// init and fleetd:
+//
+//	host serve -socket S -dir D [-fence-after 3s]   serve nodemgr on S until SIGTERM
+//	host hold -socket S                             dial, print "held", stay connected
+//	host probe -socket S                            dial, list units, exit 0 (or 1 with the error)
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/flotilla-os/flotilla/internal/nodemgr"
+	"github.com/flotilla-os/flotilla/internal/sandbox"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
+)
+
+func main() {
+	sandbox.InitIfRequested()
+	if len(os.Args) < 2 {
+		log.Fatal("usage: host serve|hold|probe -socket PATH ...")
+	}
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	socket := fs.String("socket", "", "unit manager socket")
+	dir := fs.String("dir", "", "serve: data directory")
+	fenceAfter := fs.Duration("fence-after", remote.DefaultFenceAfter, "serve: fence after this long without a client")
+	_ = fs.Parse(os.Args[2:])
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	switch os.Args[1] {
+	case "serve":
+		serve(ctx, *socket, *dir, *fenceAfter)
+	case "hold":
+		c, err := remote.Dial(ctx, *socket)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("held")
+		<-ctx.Done()
+		c.Close()
+	case "probe":
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		c, err := remote.Dial(dctx, *socket)
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		fmt.Println(c.Units())
+		c.Close()
+	default:
+		log.Fatalf("host: unknown command %q", os.Args[1])
+	}
+}
+
+func serve(ctx context.Context, socket, dir string, fenceAfter time.Duration) {
+	logf := log.New(os.Stderr, "host: ", log.Lmicroseconds).Printf
+	m, err := nodemgr.New(nodemgr.Config{Dir: dir, MachineID: "0123456789abcdef0123456789abcdef", NoContainers: true, Logf: logf})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	l, err := remote.Listen(socket)
+	if err != nil {
+		log.Fatal(err)
+	}
+	logf("serving on %s", socket)
+	if err := remote.Serve(ctx, l, m, remote.ServerOptions{FenceAfter: fenceAfter, Logf: logf}); err != nil {
+		log.Fatal(err)
+	}
+}
