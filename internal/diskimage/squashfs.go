@@ -25,8 +25,12 @@ const (
 	Zstd Compression = "zstd"
 )
 
-// DefaultCompression is the compressor Squashfs uses (see SquashfsOptions).
-const DefaultCompression = Gzip
+// DefaultCompression is the compressor Squashfs uses: zstd level 9. Measured
+// here on 65 MB of Go binaries (2 cores): gzip-9 24.8 MB, built in 5.5 s,
+// read back through a kernel mount in 0.36 s; xz (x86 BCJ) 19.5 MB, 36 s,
+// 1.97 s; zstd-9 23.9 MB, 2.3 s, 0.18 s (zstd-15: 22.4 MB but 17 s to build).
+// Reads matter most: under QEMU without KVM they are ~10 times slower.
+const DefaultCompression = Zstd
 
 // SquashfsBlockSize is the data block size of the images Squashfs writes.
 const SquashfsBlockSize = 128 << 10
@@ -125,7 +129,7 @@ func compressorArgs(c Compression) ([]string, error) {
 	case Xz:
 		return []string{"-comp", "xz", "-Xbcj", "x86"}, nil
 	case Zstd:
-		return []string{"-comp", "zstd", "-Xcompression-level", "15"}, nil
+		return []string{"-comp", "zstd", "-Xcompression-level", "9"}, nil
 	}
 	return nil, fmt.Errorf("diskimage: squashfs compression %q unknown: use gzip, xz or zstd", c)
 }

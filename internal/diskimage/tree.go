@@ -134,8 +134,8 @@ func (t *Tree) add(e *Entry) error {
 	if err != nil {
 		return err
 	}
-	if e.Mode&^(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 {
-		return fmt.Errorf("diskimage: %s %q: mode %v has type bits: give permission bits only (setuid, setgid and sticky are allowed)", e.Kind, e.Path, e.Mode)
+	if e.Mode&^(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 || e.Mode&0o7000 != 0 {
+		return fmt.Errorf("diskimage: %s %q: mode %v has type bits or octal 07000 bits: give permissions plus fs.ModeSetuid, fs.ModeSetgid or fs.ModeSticky", e.Kind, e.Path, e.Mode)
 	}
 	e.Path = c
 	if c == "." && e.Kind != KindDir {
