@@ -46,20 +46,47 @@ func readFATLayout(f *os.File) (*fatLayout, error) {
 	return l, nil
 }
 
+// minFAT32Clusters is the fewest clusters a FAT32 filesystem may have;
+// with fewer, readers take it for FAT16.
+const minFAT32Clusters = 65525
+
 // fixFAT corrects what go-diskfs v1.9.4 leaves for fsck.vfat to complain
-// about: the ".." entry of a directory in the root must point at cluster 0,
-// and the FSInfo sector should carry the free cluster count and next free
-// cluster.
+// about: a data area with more clusters than the FAT can address (its FAT
+// sizing forgets the two reserved entries), empty files that own a cluster,
+// ".." entries of directories in the root that do not point at cluster 0,
+// and an FSInfo sector without the free cluster count and next free cluster.
 func fixFAT(f *os.File) error {
 	l, err := readFATLayout(f)
 	if err != nil {
 		return err
 	}
+	if max := uint32(l.fatSize/4) - 2; l.clusters > max {
+		// Shrink the filesystem (not the image) to what the FAT addresses.
+		l.clusters = max
+		total := uint32((l.dataStart + int64(max)*l.clusterSize) / l.sectorSize)
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], total)
+		for _, s := range []int64{0, l.backupBootSect} {
+			if _, err := f.WriteAt(b[:], s*l.sectorSize+32); err != nil {
+				return fmt.Errorf("write total sectors: %w", err)
+			}
+		}
+	}
+	if l.clusters < minFAT32Clusters {
+		return fmt.Errorf("%d clusters is too few for FAT32 (at least %d): make the image at least 34 MiB", l.clusters, minFAT32Clusters)
+	}
 	fatBytes := make([]byte, l.fatSize)
 	if _, err := f.ReadAt(fatBytes, l.fatStart); err != nil {
 		return fmt.Errorf("read FAT: %w", err)
 	}
+	fatDirty := false
 	next := func(c uint32) uint32 { return binary.LittleEndian.Uint32(fatBytes[4*c:]) & 0x0fffffff }
+	free := func(cs []uint32) {
+		for _, c := range cs {
+			binary.LittleEndian.PutUint32(fatBytes[4*c:], 0)
+		}
+		fatDirty = true
+	}
 	chain := func(c uint32) ([]uint32, error) {
 		var cs []uint32
 		for c >= 2 && c < 0x0ffffff8 {
@@ -89,11 +116,28 @@ func fixFAT(f *os.File) error {
 				switch {
 				case e[0] == 0:
 					return nil
-				case e[0] == 0xe5, attr&0x0f == 0x0f, attr&0x08 != 0, attr&0x10 == 0:
+				case e[0] == 0xe5, attr&0x0f == 0x0f, attr&0x08 != 0:
 					continue
 				}
 				name := string(e[0:11])
 				cl := uint32(binary.LittleEndian.Uint16(e[20:]))<<16 | uint32(binary.LittleEndian.Uint16(e[26:]))
+				if attr&0x10 == 0 {
+					if binary.LittleEndian.Uint32(e[28:]) == 0 && cl != 0 {
+						// An empty file owns no clusters.
+						cs, err := chain(cl)
+						if err != nil {
+							return err
+						}
+						free(cs)
+						var zero [2]byte
+						for _, o := range []int64{20, 26} {
+							if _, err := f.WriteAt(zero[:], off+i+o); err != nil {
+								return err
+							}
+						}
+					}
+					continue
+				}
 				switch name {
 				case ".          ":
 				case "..         ":
@@ -119,17 +163,24 @@ func fixFAT(f *os.File) error {
 		return fmt.Errorf("directories: %w", err)
 	}
 
-	free, first := uint32(0), uint32(0xffffffff)
+	if fatDirty {
+		for i := int64(0); i < l.numFATs; i++ {
+			if _, err := f.WriteAt(fatBytes, l.fatStart+i*l.fatSize); err != nil {
+				return fmt.Errorf("write FAT %d: %w", i+1, err)
+			}
+		}
+	}
+	nfree, first := uint32(0), uint32(0xffffffff)
 	for c := uint32(2); c < l.clusters+2; c++ {
 		if next(c) == 0 {
-			free++
+			nfree++
 			if first == 0xffffffff {
 				first = c
 			}
 		}
 	}
 	var info [8]byte
-	binary.LittleEndian.PutUint32(info[0:], free)
+	binary.LittleEndian.PutUint32(info[0:], nfree)
 	binary.LittleEndian.PutUint32(info[4:], first)
 	for _, s := range []int64{l.fsInfoSector, l.backupBootSect + l.fsInfoSector} {
 		if _, err := f.WriteAt(info[:], s*l.sectorSize+488); err != nil {
