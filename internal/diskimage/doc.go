@@ -9,15 +9,18 @@
 //
 // A Tree describes what goes into a filesystem: paths, modes, contents and
 // symlinks, all owned by root. Squashfs and FAT32 turn a Tree into an image;
-// Disk lays images out as GPT partitions (Layout and Partitions give the
-// standard ESP, ROOT-A, ROOT-B, STATE table); GrowLastPartition and
+// ESP adds the standard directories and label. Disk lays images out as GPT
+// partitions (Layout.Parts gives the standard ESP, ROOT-A, ROOT-B, STATE
+// table). GrowLastPartition, LastPartition, ResizePartition and
 // ReReadPartitions serve init on first boot.
 //
 // Squashfs runs mksquashfs (squashfs-tools) on a staged copy of the tree:
 // go-diskfs v1.9.4 cannot write symlinks whose targets do not exist on the
-// build host. FAT32 and the GPT are pure Go.
+// build host. FAT32 and the GPT are pure Go. FAT32 sets SOURCE_DATE_EPOCH in
+// the process environment while it runs (go-diskfs reads its timestamps from
+// there); calls are serialised, but other goroutines can see the variable.
 //
 // This package writes only the files it is given as outputs; it never mounts,
-// never touches block devices other than the one passed to GrowLastPartition
-// or ReReadPartitions.
+// never touches block devices other than the one passed to GrowLastPartition,
+// ResizePartition or ReReadPartitions.
 package diskimage
