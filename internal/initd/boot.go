@@ -1,0 +1,473 @@
+package initd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/u-root/u-root/pkg/mount"
+	"golang.org/x/sys/unix"
+
+	"github.com/flotilla-os/flotilla/internal/bootconfig"
+	"github.com/flotilla-os/flotilla/internal/diskimage"
+	"github.com/flotilla-os/flotilla/internal/nodemgr"
+	"github.com/flotilla-os/flotilla/internal/supervisor"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
+)
+
+const sysBlock = "/sys/class/block"
+
+// console is where markers and errors go: PID 1's stdout is /dev/console.
+var console io.Writer = os.Stdout
+
+func say(format string, args ...any) { fmt.Fprintf(console, format+"\n", args...) }
+
+// readCmdline parses /proc/cmdline; debug is true when the line asks for
+// the shell even if the rest does not parse.
+func readCmdline() (Cmdline, error) {
+	b, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return Cmdline{}, fmt.Errorf("read /proc/cmdline: %w", err)
+	}
+	c, err := ParseCmdline(string(b))
+	if err != nil {
+		c.Debug = strings.Contains(" "+string(b)+" ", " flotilla.debug=1 ")
+	}
+	return c, err
+}
+
+// stage1 runs in the initramfs: API file systems, modules, the disk, STATE
+// grown, the slot's root mounted, switch_root to its /sbin/init.
+func stage1() {
+	if err := Create(EarlyMounts("")); err != nil {
+		fatal(err, true, Reboot)
+	}
+	cmd, err := readCmdline()
+	if err != nil {
+		fatal(err, cmd.Debug, Reboot)
+	}
+	say("flotilla: stage1 slot=%s", cmd.Slot)
+	if list, err := ReadModulesList(ModulesList); err != nil {
+		say("flotilla: no module list: %v", err)
+	} else {
+		n := LoadModules(list, filepath.Join("/lib/modules", KernelRelease()), logf)
+		say("flotilla: loaded %d of %d modules", n, len(list))
+	}
+	root := cmd.RootPartName()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	disk, err := WaitDisk(ctx, sysBlock, root, PartState)
+	cancel()
+	if err != nil {
+		fatal(err, cmd.Debug, Reboot)
+	}
+	// Nothing on the disk is mounted yet: the only moment to rewrite its GPT
+	// and have the kernel reread it.
+	if grown, err := diskimage.GrowLastPartition(disk.Dev); err != nil {
+		say("flotilla: grow %s on %s: %v (booting with it as it is)", PartState, disk.Dev, err)
+	} else if grown {
+		if err := RereadPartitions(disk.Dev); err != nil {
+			say("flotilla: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if d, err := WaitDisk(ctx, sysBlock, root, PartState); err == nil {
+			disk = d
+		}
+		cancel()
+		say("flotilla: %s partition grown to fill %s", PartState, disk.Dev)
+	}
+	if err := Create(rootMount(disk.Parts[root])); err != nil {
+		fatal(fmt.Errorf("mount %s: %w", root, err), cmd.Debug, Reboot)
+	}
+	say("flotilla: root mounted")
+	if err := mount.SwitchRoot("/sysroot", "/sbin/init"); err != nil {
+		fatal(fmt.Errorf("switch_root to %s: %w", root, err), cmd.Debug, Reboot)
+	}
+}
+
+// stage2 runs on the slot's root: the rest of the boot, then PID 1's life.
+func stage2() {
+	if !IsMountPoint("/proc") {
+		if err := Create(EarlyMounts("")); err != nil {
+			fatal(err, true, Reboot)
+		}
+	}
+	cmd, err := readCmdline()
+	if err != nil {
+		fatal(err, cmd.Debug, Reboot)
+	}
+	if err := Create(LateMounts("")); err != nil {
+		fatal(err, cmd.Debug, Reboot)
+	}
+	CreateOptional(OptionalMounts(""), logf)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	disk, err := WaitDisk(ctx, sysBlock, cmd.RootPartName(), PartState)
+	cancel()
+	if err != nil {
+		fatal(err, cmd.Debug, Reboot)
+	}
+	how, err := MountState(disk.Parts[PartState], "/var")
+	if err != nil {
+		fatal(err, cmd.Debug, Reboot)
+	}
+	say("flotilla: state mounted /var %s", how)
+	if esp := disk.Parts[PartESP]; esp != "" {
+		if err := Create(espMount(esp)); err != nil {
+			say("flotilla: %v (the updater and the ESP config need it)", err)
+		}
+	}
+	if _, err := SeedEntropy(filepath.Join("/var", RandomSeedFile)); err != nil {
+		say("flotilla: entropy seed: %v", err)
+	}
+	n := &node{cmd: cmd}
+	if err := n.configure(); err != nil {
+		// A bad config is not the slot's fault: halt, do not reboot-loop.
+		fatal(err, cmd.Debug || (n.cfg != nil && n.cfg.DebugShell), Halt)
+	}
+	n.run()
+}
+
+// rootMount is the slot's squashfs at /sysroot, read-only.
+func rootMount(dev string) []Step {
+	return []Step{
+		dirStep("/sysroot", 0o755),
+		mountStep(dev, "/sysroot", "squashfs", unix.MS_RDONLY, ""),
+	}
+}
+
+func espMount(dev string) []Step {
+	return []Step{mountStep(dev, "/efi", "vfat", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "umask=0077")}
+}
+
+// MountState formats STATE when it holds no ext4, mounts it at mnt and
+// grows the file system online when the partition is larger. It returns
+// "fresh", "grown" or "existing". It runs mke2fs and resize2fs from the
+// root, so it must run before any supervisor (reaper) exists.
+func MountState(dev, mnt string) (string, error) {
+	part, err := BlockSize(sysBlock, filepath.Base(dev))
+	if err != nil {
+		return "", fmt.Errorf("%s: size: %w", dev, err)
+	}
+	fsSize, isExt4, err := Ext4Size(dev)
+	if err != nil {
+		return "", err
+	}
+	how := StateAction(part, fsSize, isExt4)
+	if how == "fresh" {
+		if err := run("mke2fs", "-t", "ext4", "-L", PartState, "-q", "-F", dev); err != nil {
+			return "", err
+		}
+	}
+	if err := Create([]Step{mountStep(dev, mnt, "ext4", unix.MS_NOATIME, "")}); err != nil {
+		return "", err
+	}
+	if how == "grown" {
+		if err := run("resize2fs", dev); err != nil {
+			say("flotilla: %v (STATE keeps its old size)", err)
+			how = "existing"
+		}
+	}
+	return how, nil
+}
+
+// run runs a tool from the root (no reaper may be alive yet).
+func run(name string, args ...string) error {
+	path := name
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			path = filepath.Join(dir, name)
+			break
+		}
+	}
+	out, err := exec.Command(path, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func logf(format string, args ...any) { say(format, args...) }
+
+// node is stage 2 from the config on.
+type node struct {
+	cmd       Cmdline
+	cfg       *bootconfig.Config
+	machineID string
+	hostname  string
+	publicIP  string
+	tls       *TLSFiles
+}
+
+// configure reads the config and applies identity, network and TLS.
+func (n *node) configure() error {
+	netDone := false
+	if n.cmd.ConfigURL != "" {
+		// The config is behind the network: DHCP everywhere first.
+		ups, err := SetupNetwork(context.Background(), bootconfig.Network{}, logf)
+		n.sayUps(ups)
+		if err != nil {
+			say("flotilla: network before the config: %v", err)
+		}
+		netDone = true
+	}
+	cfg, from, err := loadConfig(n.cmd)
+	if err != nil {
+		return err
+	}
+	n.cfg = cfg
+	say("flotilla: config from %s", from)
+	if n.machineID, err = MachineID("/var"); err != nil {
+		return err
+	}
+	n.hostname = Hostname(cfg, n.machineID)
+	if err := SetHostname(n.hostname); err != nil {
+		say("flotilla: %v", err)
+	}
+	if !netDone || len(cfg.Network.Interfaces) > 0 || len(cfg.Network.DNS) > 0 {
+		ups, err := SetupNetwork(context.Background(), cfg.Network, logf)
+		n.sayUps(ups)
+		if err != nil {
+			return err
+		}
+	}
+	if ip := FirstStaticIP(cfg); ip != "" {
+		n.publicIP = ip
+	}
+	if n.tls, err = WriteTLS(TLSDir, cfg.TLS); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (n *node) sayUps(ups []NetUp) {
+	for _, u := range ups {
+		say("flotilla: network up %s %s", u.Iface, u.Addr)
+		if n.publicIP == "" {
+			n.publicIP, _, _ = strings.Cut(u.Addr, "/")
+		}
+	}
+}
+
+// loadConfig reads the config from its sources. A config that came from a
+// source is kept on STATE (var/lib/flotilla/config.json) and used on later
+// boots that find no source (a URL or fw_cfg given once); the effective
+// config is always at /run/flotilla/config.json (0600) for the updater.
+func loadConfig(cmd Cmdline) (*bootconfig.Config, string, error) {
+	cfg, from, err := bootconfig.Load(context.Background(), bootconfig.Sources{URL: cmd.ConfigURL, ESP: "/efi", Logf: logf})
+	if err != nil {
+		return nil, from, fmt.Errorf("boot config: %w", err)
+	}
+	saved := filepath.Join("/var", ConfigCopyFile)
+	if from == bootconfig.FromDefaults {
+		if data, err := os.ReadFile(saved); err == nil {
+			if cfg, err = bootconfig.Parse(data, saved); err != nil {
+				return nil, saved, fmt.Errorf("boot config: %w", err)
+			}
+			from = saved + " (saved from an earlier boot)"
+		} else {
+			cfg = &bootconfig.Config{}
+		}
+	}
+	data, err := bootconfig.Marshal(cfg)
+	if err != nil {
+		return nil, from, err
+	}
+	if !strings.HasPrefix(from, saved) && from != bootconfig.FromDefaults {
+		os.MkdirAll(filepath.Dir(saved), 0o700)
+		if err := os.WriteFile(saved, data, 0o600); err != nil {
+			say("flotilla: keep config: %v", err)
+		}
+	}
+	os.MkdirAll("/run/flotilla", 0o700)
+	os.WriteFile("/run/flotilla/config.json", data, 0o600)
+	return cfg, from, nil
+}
+
+// run starts the unit manager and the services, then waits for the signal
+// that ends the machine.
+func (n *node) run() {
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
+	// ctrl-alt-del sends SIGINT to PID 1 instead of rebooting at once.
+	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
+
+	sandboxInit := "/usr/bin/flotilla-sandbox-init"
+	if _, err := os.Stat(sandboxInit); err != nil {
+		sandboxInit = ""
+	}
+	mgr, err := nodemgr.New(nodemgr.Config{Dir: filepath.Join("/var", UnitsDataDir), MachineID: n.machineID, Hostname: n.hostname,
+		SandboxInit: sandboxInit, Logf: logf})
+	if err != nil {
+		fatal(err, n.cmd.Debug || n.cfg.DebugShell, Reboot)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l, err := remote.Listen(UnitsSocket)
+	if err != nil {
+		mgr.Close()
+		fatal(err, n.cmd.Debug || n.cfg.DebugShell, Reboot)
+	}
+	go func() {
+		if err := remote.Serve(ctx, l, mgr, remote.ServerOptions{Logf: logf}); err != nil && ctx.Err() == nil {
+			say("flotilla: unit manager socket: %v", err)
+		}
+	}()
+	sup, err := supervisor.New(supervisor.Config{Dir: filepath.Join("/var", ServicesDir), MachineID: n.machineID, Hostname: n.hostname, Logf: logf})
+	if err != nil {
+		cancel()
+		mgr.Close() // the last supervisor gone, fatal's own wait4 loop is the only reaper
+		fatal(err, n.cmd.Debug || n.cfg.DebugShell, Reboot)
+	}
+	svcs := NewServices(sup, console, DefaultBackoff, logf)
+	n.startServices(svcs)
+	go n.afterFleetd(ctx)
+
+	sig := <-sigc
+	a := ActionFor(sig)
+	say("flotilla: %s: %s", sig, a)
+	cancel()
+	if err := mgr.Close(); err != nil {
+		say("flotilla: stop units: %v", err)
+	}
+	if err := svcs.Close(); err != nil {
+		say("flotilla: stop services: %v", err)
+	}
+	KillAll(5 * time.Second)
+	Unmount(console, "/efi", "/var")
+	say("flotilla: shutdown complete")
+	if err := RebootNow(a); err != nil {
+		say("flotilla: reboot(2): %v", err)
+	}
+	select {}
+}
+
+func (n *node) startServices(svcs *Services) {
+	fleetd := Service{Name: "fleetd", Argv: FleetdArgs(n.cfg, n.memberName(), "/var", n.publicIP, n.tls), Console: true}
+	if err := svcs.Start(fleetd); err != nil {
+		say("flotilla: %v", err)
+	} else {
+		say("flotilla: fleetd started")
+	}
+	if up, ok := UpdaterService(); ok {
+		if err := svcs.Start(up); err != nil {
+			say("flotilla: %v", err)
+		}
+	}
+	os.MkdirAll("/var/log", 0o755)
+	for _, name := range []string{"fleetd", "updater"} {
+		link := filepath.Join("/var/log", name+".log")
+		os.Remove(link)
+		os.Symlink(filepath.Join("/var", ServicesDir, "logs", name+".service.log"), link)
+	}
+	if n.cmd.Debug || n.cfg.DebugShell {
+		sh := Service{Name: "debug-shell", Argv: []string{SelfPath(), "console-shell", n.cmd.ConsoleDevice()}}
+		if err := svcs.Start(sh); err != nil {
+			say("flotilla: %v", err)
+		}
+	}
+}
+
+func (n *node) memberName() string {
+	if name := n.cfg.MemberName(); name != "" {
+		return name
+	}
+	return n.hostname
+}
+
+// afterFleetd waits for fleetd's API, then submits the config's units.
+func (n *node) afterFleetd(ctx context.Context) {
+	c, err := NewLocalClient()
+	if err != nil {
+		say("flotilla: %v", err)
+		return
+	}
+	if err := WaitFleetd(ctx, c); err != nil {
+		return
+	}
+	say("flotilla: fleetd ready")
+	if len(n.cfg.Units) == 0 {
+		return
+	}
+	for {
+		done, err := SubmitUnits(ctx, c, n.cfg.Units)
+		if len(done) > 0 {
+			say("flotilla: submitted units %s", strings.Join(done, " "))
+		}
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		say("flotilla: %v (retrying in 5s)", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// fatal prints err on the console and never returns: with debug, a debug
+// shell respawned on the console (PID 1 reaps and answers the shutdown
+// signals); without, a 10 s pause and then a: a reboot, so boot counting
+// falls back to the other slot, or a halt, which waits for a person.
+func fatal(err error, debug bool, a Action) {
+	say("flotilla: FATAL: %v", err)
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
+	if !debug {
+		if a == Halt {
+			say("flotilla: halted: fix the problem above and reboot (flotilla.debug=1 gives a shell)")
+			for sig := range sigc {
+				endNow(ActionFor(sig))
+			}
+		}
+		say("flotilla: %s in 10 s (flotilla.debug=1 gives a shell instead)", a)
+		select {
+		case sig := <-sigc:
+			a = ActionFor(sig)
+		case <-time.After(10 * time.Second):
+		}
+		endNow(a)
+	}
+	tty := "/dev/console"
+	if c, _ := readCmdline(); c.Console != "" {
+		tty = c.ConsoleDevice()
+	}
+	go func() { endNow(ActionFor(<-sigc)) }()
+	for {
+		p, err := StartShell(tty)
+		if err != nil {
+			say("flotilla: %v", err)
+			for {
+				reapAll()
+				time.Sleep(time.Second)
+			}
+		}
+		// PID 1 reaps everything; the shell's exit respawns it.
+		for {
+			var ws unix.WaitStatus
+			pid, err := unix.Wait4(-1, &ws, 0, nil)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil || pid == p.Pid {
+				break
+			}
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// endNow ends the machine from a fatal state: nothing is supervised.
+func endNow(a Action) {
+	KillAll(3 * time.Second)
+	Unmount(console, "/efi", "/var")
+	say("flotilla: shutdown complete")
+	RebootNow(a)
+	select {}
+}
