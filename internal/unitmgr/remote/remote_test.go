@@ -270,3 +270,52 @@ func TestListenRefusesLiveServer(t *testing.T) {
 	}
 	l2.Close()
 }
+
+// TestChangesAfterServerRestart: the change stream reconnects to a new
+// server on the same socket and re-announces the units it knew, so an
+// agent re-reads them (here: gone, since the old host took them along).
+func TestChangesAfterServerRestart(t *testing.T) {
+	testenv.NeedRoot(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "run", "units.sock")
+	host := startHost(t, sock, filepath.Join(dir, "data"), remote.DefaultFenceAfter)
+	c := dial(t, sock)
+	const name = "again.service"
+	if err := c.Load(name, parse(t, name, sleeper)); err != nil {
+		t.Fatal(err)
+	}
+	drain(c.Changes())
+	if err := host.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = host.Wait()
+	startHost(t, sock, filepath.Join(dir, "data2"), remote.DefaultFenceAfter)
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case n := <-c.Changes():
+			if n != name {
+				continue
+			}
+			if _, ok := c.State(name); ok {
+				t.Fatalf("%s loaded in the new host", name)
+			}
+			if err := c.Load(name, parse(t, name, sleeper)); err != nil {
+				t.Fatalf("load through the reconnected client: %v", err)
+			}
+			return
+		case <-deadline:
+			t.Fatalf("%s not re-announced after the server restart", name)
+		}
+	}
+}
+
+func drain(ch <-chan string) {
+	for {
+		select {
+		case <-ch:
+		case <-time.After(200 * time.Millisecond):
+			return
+		}
+	}
+}
