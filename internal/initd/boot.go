@@ -106,7 +106,9 @@ func stage2() {
 	if err := Create(LateMounts("")); err != nil {
 		fatal(err, cmd.Debug, Reboot)
 	}
-	CreateOptional(OptionalMounts(""), logf)
+	if _, err := os.Stat("/sys/firmware/efi"); err == nil {
+		CreateOptional(OptionalMounts(""), logf)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	disk, err := WaitDisk(ctx, sysBlock, cmd.RootPartName(), PartState)
 	cancel()
@@ -303,7 +305,7 @@ func (n *node) run() {
 		sandboxInit = ""
 	}
 	mgr, err := nodemgr.New(nodemgr.Config{Dir: filepath.Join("/var", UnitsDataDir), MachineID: n.machineID, Hostname: n.hostname,
-		SandboxInit: sandboxInit, Logf: logf})
+		SandboxInit: sandboxInit, Logf: func(f string, a ...any) { logf("flotilla: units: "+f, a...) }})
 	if err != nil {
 		fatal(err, n.cmd.Debug || n.cfg.DebugShell, Reboot)
 	}
@@ -318,7 +320,9 @@ func (n *node) run() {
 			say("flotilla: unit manager socket: %v", err)
 		}
 	}()
-	sup, err := supervisor.New(supervisor.Config{Dir: filepath.Join("/var", ServicesDir), MachineID: n.machineID, Hostname: n.hostname, Logf: logf})
+	// No Logf: its events are in each service's log, which Services
+	// already follows onto the console.
+	sup, err := supervisor.New(supervisor.Config{Dir: filepath.Join("/var", ServicesDir), MachineID: n.machineID, Hostname: n.hostname})
 	if err != nil {
 		cancel()
 		mgr.Close() // the last supervisor gone, fatal's own wait4 loop is the only reaper
