@@ -3,7 +3,6 @@ package initd
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -190,6 +189,3 @@ func StateAction(partBytes, fsBytes int64, isExt4 bool) string {
 		return "existing"
 	}
 }
-
-// errNoStateTool is returned when mke2fs or resize2fs is missing.
-var errNoStateTool = errors.New("initd: the root has no /usr/sbin/mke2fs or resize2fs")
