@@ -24,8 +24,10 @@ const (
 	XZ   Compression = "xz"
 )
 
-// DefaultCompression is gzip: see the package README facts in doc.go's
-// neighbour, compress_test.go, for the measurement behind it.
+// DefaultCompression is gzip. Measured on the Debian 6.1 kernel under QEMU
+// TCG with the BootModules closure and the default tools: gzip 5.9 MB,
+// unpacked in 0.6-0.9 s; xz 5.3 MB, unpacked in 2.2 s. The ESP has room for
+// 0.6 MB; a boot does not have 1.5 s to spare.
 const DefaultCompression = Gzip
 
 var compressors = map[Compression]func(io.Writer) (io.WriteCloser, error){
