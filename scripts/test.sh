@@ -18,6 +18,7 @@ go test -count=1 -timeout 30m ./...
 # exceeded" at the deadline (golang/go#75804, fixed in Go 1.27).
 fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-200000x}" "./$1"; }
 fuzz internal/unit FuzzParse
+fuzz internal/bootconfig FuzzParse
 fuzz internal/unit FuzzParseName
 fuzz internal/unit FuzzParseFleet
 fuzz internal/supervisor FuzzParseCommandLine

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -395,6 +396,7 @@ func (n *node) afterFleetd(ctx context.Context) {
 		return
 	}
 	say("flotilla: fleetd ready")
+	go reportMemory(ctx, 30*time.Second)
 	if len(n.cfg.Units) == 0 {
 		return
 	}
@@ -474,4 +476,49 @@ func endNow(a Action) {
 	say("flotilla: shutdown complete")
 	RebootNow(a)
 	select {}
+}
+
+// reportMemory prints, once the node has settled after fleetd came up, the
+// memory in use (MemTotal - MemAvailable): the boot benchmark reads it.
+func reportMemory(ctx context.Context, settle time.Duration) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(settle):
+	}
+	used, err := MemoryUsed("/proc/meminfo")
+	if err != nil {
+		say("flotilla: memory: %v", err)
+		return
+	}
+	say("flotilla: memory used %d MiB (MemTotal - MemAvailable)", used>>20)
+}
+
+// MemoryUsed reads MemTotal - MemAvailable, in bytes, from a meminfo file.
+func MemoryUsed(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	var total, avail int64 = -1, -1
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		n, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "MemTotal:":
+			total = n << 10
+		case "MemAvailable:":
+			avail = n << 10
+		}
+	}
+	if total < 0 || avail < 0 {
+		return 0, fmt.Errorf("%s has no MemTotal or MemAvailable", path)
+	}
+	return total - avail, nil
 }

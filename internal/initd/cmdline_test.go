@@ -1,6 +1,8 @@
 package initd
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -48,5 +50,18 @@ func TestConsoleDevice(t *testing.T) {
 	}
 	if got := (Cmdline{Slot: "B"}).RootPartName(); got != "ROOT-B" {
 		t.Errorf("RootPartName = %q", got)
+	}
+}
+
+func TestMemoryUsed(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "meminfo")
+	os.WriteFile(p, []byte("MemTotal:         500000 kB\nMemFree:  1 kB\nMemAvailable:     400000 kB\n"), 0o644)
+	got, err := MemoryUsed(p)
+	if err != nil || got != 100000<<10 {
+		t.Fatalf("MemoryUsed = %d, %v; want %d", got, err, 100000<<10)
+	}
+	os.WriteFile(p, []byte("MemTotal: 5 kB\n"), 0o644)
+	if _, err := MemoryUsed(p); err == nil {
+		t.Fatal("meminfo without MemAvailable accepted")
 	}
 }

@@ -121,4 +121,3 @@ func ip(args ...string) (string, error) {
 
 // MAC returns a locally administered MAC for NIC nic of VM n.
 func MAC(n, nic int) string { return fmt.Sprintf("52:54:00:%02x:%02x:%02x", nic, n>>8&0xff, n&0xff) }
-

@@ -64,14 +64,41 @@ type VM struct {
 	start time.Time
 }
 
-// KVM reports whether hardware acceleration is available.
-func KVM() bool {
+var kvmOnce = sync.OnceValue(probeKVM)
+
+// KVM reports whether hardware acceleration works: /dev/kvm opens and a
+// stopped QEMU (-S) with -accel kvm survives its first second (on some
+// hosts /dev/kvm exists but QEMU aborts setting up the vCPU). The
+// environment can force the answer: FLOTILLA_QEMU_ACCEL=kvm or tcg.
+func KVM() bool { return kvmOnce() }
+
+func probeKVM() bool {
+	switch os.Getenv("FLOTILLA_QEMU_ACCEL") {
+	case "kvm":
+		return true
+	case "tcg":
+		return false
+	}
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
 		return false
 	}
 	f.Close()
-	return true
+	cmd := exec.Command("qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-machine", "q35",
+		"-nodefaults", "-display", "none", "-monitor", "none", "-serial", "none", "-S")
+	if err := cmd.Start(); err != nil {
+		return false
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	select {
+	case <-exited:
+		return false
+	case <-time.After(1500 * time.Millisecond):
+		cmd.Process.Kill()
+		<-exited
+		return true
+	}
 }
 
 // Args builds the QEMU command line for opts (extra files for taps are

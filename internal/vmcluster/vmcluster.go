@@ -1,0 +1,160 @@
+package vmcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/flotilla-os/flotilla/internal/imagebuild"
+	"github.com/flotilla-os/flotilla/internal/vm"
+)
+
+// Console markers init prints.
+const (
+	MarkerStage1 = "flotilla: stage1 slot="
+	MarkerReady  = "flotilla: fleetd ready"
+)
+
+// Fatal markers end a wait early.
+var Fatal = []string{"Kernel panic", "flotilla: FATAL", "flotilla: halted"}
+
+// Options shared by every node.
+type Options struct {
+	Res *imagebuild.Result
+	Out string // image-build's DIR (client bundle, fleetctl)
+	// UEFI boots through OVMF and systemd-boot; false uses -kernel.
+	UEFI bool
+	// Grow is the size each copied disk is grown to (STATE fills it on
+	// first boot); 0 keeps the image's size.
+	Grow     int64
+	MemoryMB int
+	// Dir holds the disk copies, serial logs and QEMU command lines.
+	Dir string
+	// Ports are the host loopback ports forwarded to each node's API
+	// (node k gets Ports[k-1]); missing ones are picked free.
+	Ports []int
+	// Stdout, when set, receives every console.
+	Stdout *os.File
+}
+
+// Node is one running VM.
+type Node struct {
+	K    int
+	Name string
+	Port int // host loopback port forwarded to the node's API (7700)
+	VM   *vm.VM
+}
+
+// Boot starts one node from a copy of disk.
+func Boot(ctx context.Context, o Options, k int, name, disk, mac string, taps []*vm.Tap) (*Node, error) {
+	copyPath := filepath.Join(o.Dir, name+".img")
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	if out, err := exec.Command("cp", "--sparse=always", disk, copyPath).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("copy %s: %v: %s", disk, err, out)
+	}
+	if o.Grow > 0 {
+		if err := os.Truncate(copyPath, o.Grow); err != nil {
+			return nil, err
+		}
+	}
+	port := 0
+	if k-1 < len(o.Ports) {
+		port = o.Ports[k-1]
+	}
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	opts := vm.Options{Name: name, Dir: o.Dir, Disk: copyPath, MemoryMB: o.MemoryMB,
+		Forwards: map[int]int{port: imagebuild.APIPort}, UserMAC: mac, Taps: taps, Stdout: o.Stdout}
+	if !o.UEFI {
+		opts.Kernel, opts.Initrd, opts.Append = o.Res.Kernel, o.Res.Initramfs, o.Res.Cmdline
+	}
+	v, err := vm.Start(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Node{K: k, Name: name, Port: port, VM: v}, nil
+}
+
+// WaitReady waits for fleetd ready on the console and returns the time since
+// QEMU started.
+func (n *Node) WaitReady(ctx context.Context, timeout time.Duration) (time.Duration, error) {
+	return n.VM.WaitFor(ctx, MarkerReady, timeout, Fatal...)
+}
+
+// Cluster is N nodes on one bridge.
+type Cluster struct {
+	Bridge *vm.Bridge
+	Nodes  []*Node
+}
+
+// BootCluster starts the N nodes of an --nodes N build on a bridge in a new
+// network namespace (root only). Node k's second NIC is on the bridge with
+// the address image-build gave it.
+func BootCluster(ctx context.Context, o Options, netns string) (*Cluster, error) {
+	if len(o.Res.NodeDisks) < 2 {
+		return nil, errors.New("vmcluster: the image was built without --nodes N (N > 1)")
+	}
+	br, err := vm.NewBridge(netns, "10.77.0.254/24")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Bridge: br}
+	for i, disk := range o.Res.NodeDisks {
+		k := i + 1
+		tap, err := br.Tap(imagebuild.NodeMAC(k, 1))
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		n, err := Boot(ctx, o, k, imagebuild.NodeName(k), disk, imagebuild.NodeMAC(k, 0), []*vm.Tap{tap})
+		tap.File.Close() // QEMU holds its own copy
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.Nodes = append(c.Nodes, n)
+	}
+	return c, nil
+}
+
+// Close kills every VM and removes the namespace.
+func (c *Cluster) Close() {
+	for _, n := range c.Nodes {
+		n.VM.Kill()
+	}
+	c.Bridge.Close()
+}
+
+// FleetctlArgs are the flags that point the image's fleetctl at a node's
+// forwarded API with the client bundle.
+func FleetctlArgs(out string, port int) []string {
+	return []string{
+		"--endpoint", fmt.Sprintf("https://127.0.0.1:%d", port),
+		"--ca-file", filepath.Join(out, "client", "ca.pem"),
+		"--cert-file", filepath.Join(out, "client", "client.pem"),
+		"--key-file", filepath.Join(out, "client", "client-key.pem"),
+	}
+}
+
+// Fleetctl is the image's fleetctl binary (static; it runs on the host).
+func Fleetctl(out string) string { return filepath.Join(out, "build", "bin", "fleetctl") }
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

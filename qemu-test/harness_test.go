@@ -1,0 +1,126 @@
+package qemutest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/flotilla-os/flotilla/internal/clustertest"
+	"github.com/flotilla-os/flotilla/internal/imagebuild"
+	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/vmcluster"
+)
+
+const bootTimeout = 4 * time.Minute
+
+var (
+	buildOnce sync.Once
+	built     *imagebuild.Result
+	builtDir  string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtDir != "" && os.Getenv("FLOTILLA_KEEP") == "" {
+		os.RemoveAll(builtDir)
+	}
+	os.Exit(code)
+}
+
+// needVM skips unless slow tests are asked for and QEMU is installed.
+func needVM(t *testing.T) {
+	t.Helper()
+	testenv.NeedSlow(t)
+	testenv.NeedCommand(t, "qemu-system-x86_64")
+	testenv.NeedCommand(t, "ip")
+}
+
+// image builds the OS once per test binary: three-node configs and a
+// busybox image archive baked in.
+func image(t *testing.T) (*imagebuild.Result, string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		builtDir, buildErr = os.MkdirTemp("", "flotilla-qemu-test-")
+		if buildErr != nil {
+			return
+		}
+		archive := filepath.Join(builtDir, "busybox.tar")
+		tag, err := name.NewTag("flotilla.local/busybox:latest")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		if buildErr = tarball.WriteToFile(archive, tag, clustertest.BusyboxAll(t)); buildErr != nil {
+			return
+		}
+		start := time.Now()
+		built, buildErr = imagebuild.Build(context.Background(), imagebuild.Options{
+			Out: filepath.Join(builtDir, "out"), Version: "1.0.0", Nodes: 3,
+			Images: []string{archive}, SourceDateEpoch: 1700000000, DebugShell: true,
+			Logf: func(f string, a ...any) { t.Logf("image-build: "+f, a...) },
+		})
+		t.Logf("image-build took %s", time.Since(start).Round(time.Second))
+	})
+	if buildErr != nil {
+		t.Fatalf("image-build: %v", buildErr)
+	}
+	return built, filepath.Join(builtDir, "out")
+}
+
+// node is one booted VM with its API forwarded to a host loopback port.
+type node = vmcluster.Node
+
+// vmOptions are the options every test boots with; serial logs go to
+// $FLOTILLA_VM_LOGS/<test> when set, else to the test's temp dir.
+func vmOptions(t *testing.T, res *imagebuild.Result, out string, uefi bool) vmcluster.Options {
+	dir := t.TempDir()
+	if d := os.Getenv("FLOTILLA_VM_LOGS"); d != "" {
+		dir = filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_"))
+	}
+	return vmcluster.Options{Res: res, Out: out, UEFI: uefi, Grow: 2 << 30, Dir: dir}
+}
+
+func waitReady(t *testing.T, ctx context.Context, n *node) time.Duration {
+	t.Helper()
+	d, err := n.WaitReady(ctx, bootTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: fleetd ready %.1f s after QEMU started", n.Name, d.Seconds())
+	return d
+}
+
+// fleetctl runs the image's fleetctl on the host against n's forwarded API
+// with the client bundle.
+func fleetctl(t *testing.T, out string, n *node, args ...string) (string, error) {
+	t.Helper()
+	full := append(vmcluster.FleetctlArgs(out, n.Port), append([]string{"--request-timeout", "10"}, args...)...)
+	b, err := exec.Command(vmcluster.Fleetctl(out), full...).CombinedOutput()
+	return string(b), err
+}
+
+// eventually retries f every half second until it succeeds or timeout.
+func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	if err := clustertest.Eventually(timeout, f); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func writeUnit(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
