@@ -3,7 +3,12 @@
 # Idempotent; run as root. Go itself is expected at /usr/local/go (>= 1.26).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(iproute2 procps ca-certificates busybox-static)
+# The OS image (issue 4): the kernel and its modules, systemd's stub and boot
+# loader, objcopy for the UKI, mksquashfs, e2fsprogs for STATE, QEMU with
+# OVMF for qemu-test, and the tools tests check images with.
+pkgs=(iproute2 procps ca-certificates busybox-static
+	linux-image-amd64 systemd-boot-efi binutils squashfs-tools e2fsprogs
+	qemu-system-x86 ovmf fdisk mtools dosfstools cpio xz-utils)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
