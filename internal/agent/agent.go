@@ -40,7 +40,14 @@ type Agent struct {
 	states *stateWriter
 }
 
-type applied struct{ hash, target string }
+// applied is what the agent last did with a unit. An adopted unit was
+// already in the manager when the agent started (init hosts units across a
+// fleetd restart): the first apply keeps it if it is still placed here and
+// unloads it otherwise.
+type applied struct {
+	hash, target string
+	adopted      bool
+}
 
 // New returns an agent for the machine in cfg.
 func New(reg *registry.Registry, mgr unitmgr.Manager, cfg Config) *Agent {
@@ -64,6 +71,11 @@ func New(reg *registry.Registry, mgr unitmgr.Manager, cfg Config) *Agent {
 // Run keeps the machine registered and its units in line until ctx is done.
 // On return the units keep running; the caller decides whether to stop them.
 func (a *Agent) Run(ctx context.Context) error {
+	a.mu.Lock()
+	for _, name := range a.mgr.Units() {
+		a.applied[name] = applied{adopted: true}
+	}
+	a.mu.Unlock()
 	go a.states.run(ctx)
 	go a.applyLoop(ctx)
 	// One fence timer for the agent's whole life: only a successful lease
@@ -278,6 +290,11 @@ func (a *Agent) apply() {
 	}
 	for name, p := range a.desired {
 		cur, ok := a.applied[name]
+		if ok && cur.adopted {
+			// Load and Start of a running unit whose definition is
+			// unchanged are no-ops for the manager: it keeps running.
+			cur, ok = applied{}, false
+		}
 		if ok && cur.hash == p.Hash && cur.target == p.Target {
 			continue
 		}

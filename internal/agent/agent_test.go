@@ -118,3 +118,39 @@ func TestFencesWhenEtcdIsGone(t *testing.T) {
 		t.Errorf("fenced after %s, not before the %s lease could expire", took, ttl)
 	}
 }
+
+// TestAdoptsUnitsOfTheManager: a fleetd restarted while init kept its units
+// running keeps those still placed here (no restart) and unloads the others.
+func TestAdoptsUnitsOfTheManager(t *testing.T) {
+	node := clustertest.Etcd(t)
+	reg := registry.New(node.Client)
+	mgr := simmgr.New()
+	for _, name := range []string{"kept.service", "gone.service"} {
+		f, err := unit.Parse(name, []byte("[Service]\nExecStart=/bin/true\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mgr.Load(name, f); err != nil {
+			t.Fatal(err)
+		}
+		if err := mgr.Start(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitActive(t, mgr, "kept.service", unitmgr.ActiveActive, 5*time.Second)
+	before, _ := mgr.State("kept.service")
+	place(t, reg, "kept.service", registry.TargetLaunched)
+	startAgent(t, reg, mgr, time.Second)
+	if err := clustertest.Eventually(5*time.Second, func() error {
+		if _, ok := mgr.State("gone.service"); ok {
+			return fmt.Errorf("gone.service, placed nowhere, is still loaded")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	after, ok := mgr.State("kept.service")
+	if !ok || after.Active != unitmgr.ActiveActive || !after.Since.Equal(before.Since) {
+		t.Fatalf("kept.service was disturbed: before %+v, after %+v", before, after)
+	}
+}

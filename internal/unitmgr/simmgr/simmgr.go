@@ -45,8 +45,12 @@ func (m *Manager) Load(name string, _ *unit.File) error {
 func (m *Manager) transition(name, active, sub string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.states[name]; !ok {
+	cur, ok := m.states[name]
+	if !ok {
 		return fmt.Errorf("%s: %w", name, unitmgr.ErrNotLoaded)
+	}
+	if cur.Active == active {
+		return nil // starting an active unit, or stopping an inactive one, is a no-op
 	}
 	m.set(name, active, sub)
 	return nil
