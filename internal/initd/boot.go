@@ -26,6 +26,11 @@ import (
 
 const sysBlock = "/sys/class/block"
 
+// BridgeSubnet is the node's container subnet (Network=bridge), as fleetd's
+// default: containers of different nodes never talk to each other directly,
+// so every node can use the same one.
+const BridgeSubnet = "10.88.0.0/24"
+
 // console is where markers and errors go: PID 1's stdout is /dev/console.
 var console io.Writer = os.Stdout
 
@@ -305,8 +310,16 @@ func (n *node) run() {
 	if _, err := os.Stat(sandboxInit); err != nil {
 		sandboxInit = ""
 	}
-	mgr, err := nodemgr.New(nodemgr.Config{Dir: filepath.Join("/var", UnitsDataDir), MachineID: n.machineID, Hostname: n.hostname,
-		SandboxInit: sandboxInit, Logf: func(f string, a ...any) { logf("flotilla: units: "+f, a...) }})
+	mcfg := nodemgr.Config{Dir: filepath.Join("/var", UnitsDataDir), MachineID: n.machineID, Hostname: n.hostname,
+		BridgeSubnet: BridgeSubnet, SandboxInit: sandboxInit, Logf: func(f string, a ...any) { logf("flotilla: units: "+f, a...) }}
+	mgr, err := nodemgr.New(mcfg)
+	if err != nil {
+		// Units with Network=host or none still run; bridge ones fail
+		// with a message that names the missing bridge.
+		say("flotilla: %v; container units get no bridge network", err)
+		mcfg.BridgeSubnet = ""
+		mgr, err = nodemgr.New(mcfg)
+	}
 	if err != nil {
 		fatal(err, n.cmd.Debug || n.cfg.DebugShell, Reboot)
 	}
