@@ -189,9 +189,13 @@ func ParseFleet(n unit.Name, u *registry.UnitRecord) (unit.Fleet, error) {
 func Plan(snap *registry.Snapshot, parse ParseFunc) []registry.Change {
 	in := schedule.Snapshot{Current: map[string][]string{}}
 	for id, m := range snap.Machines {
+		if snap.Draining[id] {
+			continue // its units move away before it reboots
+		}
 		in.Machines = append(in.Machines, schedule.Machine{ID: id, Metadata: m.Metadata})
 	}
 	invalid := map[string]string{}
+	globals := map[string]bool{}
 	for name, u := range snap.Units {
 		target := snap.Desired[name]
 		if target == "" || target == registry.TargetInactive {
@@ -207,6 +211,7 @@ func Plan(snap *registry.Snapshot, parse ParseFunc) []registry.Change {
 			continue
 		}
 		in.Units = append(in.Units, schedule.Unit{Name: name, Fleet: fl})
+		globals[name] = fl.IsGlobal()
 	}
 	for name, ps := range snap.Placements {
 		for _, p := range ps {
@@ -214,6 +219,7 @@ func Plan(snap *registry.Snapshot, parse ParseFunc) []registry.Change {
 		}
 	}
 	res := schedule.Place(in)
+	keepGlobalsOnDraining(snap, globals, res)
 
 	var dels, puts []registry.Change
 	for name, ps := range snap.Placements {
@@ -247,6 +253,23 @@ func Plan(snap *registry.Snapshot, parse ParseFunc) []registry.Change {
 		}
 	}
 	return append(dels, puts...)
+}
+
+// keepGlobalsOnDraining leaves a global unit where it runs on a draining
+// machine that is still alive: draining moves only what can run elsewhere.
+func keepGlobalsOnDraining(snap *registry.Snapshot, globals map[string]bool, res schedule.Result) {
+	for name, ps := range snap.Placements {
+		if !globals[name] {
+			continue
+		}
+		for _, p := range ps {
+			if snap.Draining[p.Machine] && snap.Machines[p.Machine] != nil && !slices.Contains(res.Placements[name], p.Machine) {
+				res.Placements[name] = append(res.Placements[name], p.Machine)
+				slices.Sort(res.Placements[name])
+				delete(res.Unplaceable, name)
+			}
+		}
+	}
 }
 
 func find(ps []*registry.Placement, machine string) *registry.Placement {

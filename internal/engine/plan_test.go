@@ -42,6 +42,9 @@ func TestPlan(t *testing.T) {
 	a := rec(t, "a.service", plain)
 	pinned := rec(t, "p.service", plain+"[X-Fleet]\nMachineID=m9\n")
 	tmpl := rec(t, "t@.service", plain)
+	global := rec(t, "g.service", plain+"[X-Fleet]\nGlobal=true\n")
+	two := map[string]*registry.MachineRecord{"m1": {ID: "m1"}, "m2": {ID: "m2"}}
+	drainM1 := map[string]bool{"m1": true}
 	machines := map[string]*registry.MachineRecord{"m1": {ID: "m1"}}
 	place := func(u *registry.UnitRecord, m, target string) []*registry.Placement {
 		return []*registry.Placement{{Unit: u.Name, Machine: m, Target: target, Hash: u.Hash}}
@@ -82,6 +85,27 @@ func TestPlan(t *testing.T) {
 			Placements: map[string][]*registry.Placement{"a.service": place(a, "m1", "launched")},
 			Unplaced:   map[string]string{"a.service": "no machines"}},
 			[]string{"clear a.service"}},
+		{"draining machine's unit moves", registry.Snapshot{
+			Units: map[string]*registry.UnitRecord{"a.service": a}, Desired: map[string]string{"a.service": "launched"}, Machines: two,
+			Placements: map[string][]*registry.Placement{"a.service": place(a, "m1", "launched")}, Draining: drainM1},
+			[]string{"del a.service@m1", "put a.service@m2 launched"}},
+		{"nothing new lands on a draining machine", registry.Snapshot{
+			Units: map[string]*registry.UnitRecord{"a.service": a}, Desired: map[string]string{"a.service": "launched"}, Machines: machines,
+			Draining: drainM1},
+			[]string{"unplaced a.service"}},
+		{"global unit stays on a draining machine", registry.Snapshot{
+			Units: map[string]*registry.UnitRecord{"g.service": global}, Desired: map[string]string{"g.service": "launched"}, Machines: two,
+			Placements: map[string][]*registry.Placement{"g.service": append(place(global, "m1", "launched"), place(global, "m2", "launched")...)},
+			Draining:   drainM1},
+			nil},
+		{"global unit on the only, draining machine stays placed", registry.Snapshot{
+			Units: map[string]*registry.UnitRecord{"g.service": global}, Desired: map[string]string{"g.service": "launched"}, Machines: machines,
+			Placements: map[string][]*registry.Placement{"g.service": place(global, "m1", "launched")}, Draining: drainM1},
+			nil},
+		{"a dead draining machine's global placement goes", registry.Snapshot{
+			Units: map[string]*registry.UnitRecord{"g.service": global}, Desired: map[string]string{"g.service": "launched"}, Machines: machines,
+			Placements: map[string][]*registry.Placement{"g.service": place(global, "m7", "launched")}, Draining: map[string]bool{"m7": true}},
+			[]string{"del g.service@m7", "put g.service@m1 launched"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -100,24 +100,21 @@ func (r *Registry) States(ctx context.Context) ([]*StateRecord, error) {
 	return out, nil
 }
 
-// Machines reads every live machine.
+// Machines reads every live machine, each with its updater's state.
 func (r *Registry) Machines(ctx context.Context) ([]*MachineRecord, error) {
-	resp, err := r.cli.Get(ctx, machinesDir, clientv3.WithPrefix())
+	resp, err := r.cli.Txn(ctx).Then(
+		clientv3.OpGet(machinesDir, clientv3.WithPrefix()),
+		clientv3.OpGet(updateDir, clientv3.WithPrefix()),
+	).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("registry: read machines: %w", err)
 	}
-	out := make([]*MachineRecord, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		var m MachineRecord
-		if json.Unmarshal(kv.Value, &m) == nil {
-			out = append(out, &m)
-		}
-	}
-	return out, nil
+	return decodeMachines((*clientv3.GetResponse)(resp.Responses[0].GetResponseRange()),
+		(*clientv3.GetResponse)(resp.Responses[1].GetResponseRange())), nil
 }
 
 // WatchPrefixes used by the engine: what it must react to.
-func EngineWatchPrefixes() []string { return []string{unitsDir, desiredDir, machinesDir} }
+func EngineWatchPrefixes() []string { return []string{unitsDir, desiredDir, machinesDir, drainDir} }
 
 // StateView is what the state listing needs, read at one revision: every
 // state report, every unplaced reason, and each unit's hash (the unit files

@@ -12,6 +12,10 @@
 //	unplaced/<unit>            reason the engine could not place it  no lease; engine-written
 //	state/<machine>/<unit>     StateRecord                          machine's lease
 //	engine/                    leader election (concurrency.Election)
+//	drain/<machine>            "draining": place nothing there      reboot lock's lease, or none
+//	update/<machine>           the updater's state string           no lease
+//	reboot/max                 reboot lock size (decimal; absent=1) no lease
+//	reboot/holders/<machine>   RebootHolder (JSON)                  the holder's own lease
 //
 // Placements are keyed by machine so an agent watches exactly its own prefix,
 // and carry the unit's options so it needs nothing else to run it. It owns no

@@ -130,8 +130,8 @@ func (r *Registry) Unit(ctx context.Context, name string) (*UnitRecord, string, 
 	return &u, desired, nil
 }
 
-// Snapshot reads units, desired states, machines, placements and unplaced
-// reasons at one revision.
+// Snapshot reads units, desired states, machines, placements, unplaced
+// reasons and draining marks at one revision.
 func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 	resp, err := r.cli.Txn(ctx).Then(
 		clientv3.OpGet(unitsDir, clientv3.WithPrefix()),
@@ -139,6 +139,7 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 		clientv3.OpGet(machinesDir, clientv3.WithPrefix()),
 		clientv3.OpGet(placementDir, clientv3.WithPrefix()),
 		clientv3.OpGet(unplacedDir, clientv3.WithPrefix()),
+		clientv3.OpGet(drainDir, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 	).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("registry: snapshot: %w", err)
@@ -150,6 +151,7 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 		Machines:   map[string]*MachineRecord{},
 		Placements: map[string][]*Placement{},
 		Unplaced:   map[string]string{},
+		Draining:   map[string]bool{},
 	}
 	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		var u UnitRecord
@@ -174,6 +176,9 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 	}
 	for _, kv := range resp.Responses[4].GetResponseRange().Kvs {
 		s.Unplaced[strings.TrimPrefix(string(kv.Key), unplacedDir)] = string(kv.Value)
+	}
+	for _, kv := range resp.Responses[5].GetResponseRange().Kvs {
+		s.Draining[strings.TrimPrefix(string(kv.Key), drainDir)] = true
 	}
 	return s, nil
 }

@@ -81,4 +81,5 @@ type Snapshot struct {
 	Machines   map[string]*MachineRecord
 	Placements map[string][]*Placement // unit -> placements
 	Unplaced   map[string]string       // unit -> reason
+	Draining   map[string]bool         // machines being drained before a reboot
 }
