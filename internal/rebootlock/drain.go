@@ -1,0 +1,107 @@
+package rebootlock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/flotilla-os/flotilla/internal/registry"
+	"github.com/flotilla-os/flotilla/internal/unit"
+)
+
+// DrainTimeout bounds Drain: past it, the caller logs the error and reboots
+// anyway (the units then move when the machine's lease expires).
+const DrainTimeout = 2 * time.Minute
+
+// Drain marks machine draining, so the engine moves its units elsewhere
+// and places nothing new on it, and waits (at most DrainTimeout, or until
+// ctx ends) until none of its non-global units is placed or reported there
+// any more. Global units stay. While the machine holds the reboot lock, the
+// mark is put on the holder's lease, so it goes with a lost lock.
+func Drain(ctx context.Context, cli *clientv3.Client, machine string) error {
+	reg := registry.New(cli)
+	lease, err := holderLease(ctx, cli, machine)
+	if err != nil && !errors.Is(err, ErrNotHeld) {
+		return err
+	}
+	if err := reg.SetDraining(ctx, machine, lease); err != nil {
+		return err
+	}
+	dctx, cancel := context.WithTimeout(ctx, DrainTimeout)
+	defer cancel()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		left, err := remaining(dctx, reg, machine)
+		if err == nil && len(left) == 0 {
+			return nil
+		}
+		select {
+		case <-dctx.Done():
+			if err != nil {
+				return fmt.Errorf("rebootlock: drain %s: %w", machine, err)
+			}
+			return fmt.Errorf("rebootlock: drain %s: %d units still here when giving up: %s", machine, len(left), strings.Join(left, ", "))
+		case <-tick.C:
+		}
+	}
+}
+
+// Undrain lets the engine place units on machine again; the updater calls
+// it once the new boot is healthy.
+func Undrain(ctx context.Context, cli *clientv3.Client, machine string) error {
+	return registry.New(cli).ClearDraining(ctx, machine)
+}
+
+// remaining lists machine's non-global units that are still placed there
+// or still reported by its agent (stopping).
+func remaining(ctx context.Context, reg *registry.Registry, machine string) ([]string, error) {
+	ps, _, err := reg.Placements(ctx, machine)
+	if err != nil {
+		return nil, err
+	}
+	states, err := reg.States(ctx)
+	if err != nil {
+		return nil, err
+	}
+	left := map[string]bool{}
+	global := map[string]bool{}
+	for name, p := range ps {
+		if isGlobal(name, p.Options) {
+			global[name] = true
+			continue
+		}
+		left[name] = true
+	}
+	for _, s := range states {
+		if s.Machine == machine && !global[s.Unit] && s.State.Active != "inactive" && s.State.Active != "failed" {
+			left[s.Unit] = true
+		}
+	}
+	out := make([]string, 0, len(left))
+	for name := range left {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func isGlobal(name string, opts []unit.Option) bool {
+	n, err := unit.ParseName(name)
+	if err != nil {
+		return false
+	}
+	fl, err := unit.ParseFleet(n, unit.FromOptions(opts))
+	return err == nil && fl.IsGlobal()
+}
+
+// SetStatus publishes the updater's state for machine (shown as its UPDATE
+// field by fleetctl list-machines).
+func SetStatus(ctx context.Context, cli *clientv3.Client, machine, state string) error {
+	return registry.New(cli).SetUpdateStatus(ctx, machine, state)
+}
