@@ -165,7 +165,7 @@ func (n *Network) plumb(ep *Endpoint, cns netns.NsHandle) error {
 }
 
 func configureContainer(cns netns.NsHandle, ep *Endpoint) error {
-	h, err := netlink.NewHandleAt(cns)
+	h, err := netlink.NewHandleAt(cns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netlink in container: %w", err)
 	}

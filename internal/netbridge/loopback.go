@@ -7,6 +7,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // LoopbackUp brings up lo in the network namespace of pid: all Network=none
@@ -17,7 +18,7 @@ func LoopbackUp(pid int) error {
 		return fmt.Errorf("netbridge: netns of pid %d: %w", pid, err)
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netbridge: netlink in netns of pid %d: %w", pid, err)
 	}

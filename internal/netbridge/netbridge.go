@@ -13,6 +13,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Defaults for Config.
@@ -111,7 +112,7 @@ func Setup(cfg Config) (*Network, error) {
 		return nil, fmt.Errorf("netbridge: current netns: %w", err)
 	}
 	n := &Network{cfg: cfg, sn: sn, ns: ns, pending: map[string]reservation{}}
-	if n.nl, err = netlink.NewHandleAt(ns); err != nil {
+	if n.nl, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE); err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("netbridge: netlink: %w", err)
 	}
