@@ -17,6 +17,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/diskimage"
 	"github.com/flotilla-os/flotilla/internal/initramfs"
 	"github.com/flotilla-os/flotilla/internal/kernel"
+	"github.com/flotilla-os/flotilla/internal/payload"
 	"github.com/flotilla-os/flotilla/internal/uki"
 )
 
@@ -53,21 +54,11 @@ type Result struct {
 	Manifest  Manifest
 }
 
-// Manifest describes a payload. Issue 5 adds its signature.
-type Manifest struct {
-	Version string   `json:"version"`
-	Channel string   `json:"channel"`
-	Arch    string   `json:"arch"`
-	UKI     Artifact `json:"uki"`
-	Root    Artifact `json:"root"`
-}
+// Manifest describes a payload (internal/payload owns the format).
+type Manifest = payload.Manifest
 
 // Artifact is one file of a payload.
-type Artifact struct {
-	Path   string `json:"path"`
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
-}
+type Artifact = payload.Artifact
 
 // Build runs every step.
 func Build(ctx context.Context, o Options) (*Result, error) {
