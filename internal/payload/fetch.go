@@ -223,6 +223,7 @@ func (f *Fetcher) download(ctx context.Context, name, path string, a Artifact, p
 			return err
 		}
 	}
+	progress(have)
 	if err := file.Sync(); err != nil {
 		return fmt.Errorf("download %s: fsync %s: %w", name, part, err)
 	}
