@@ -6,6 +6,7 @@ import (
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
 )
@@ -17,7 +18,10 @@ func Dial(endpoints []string, t etcdnode.TLS) (*clientv3.Client, error) {
 		return nil, fmt.Errorf("rebootlock: no etcd endpoint: give the node's etcd client URL")
 	}
 	cc := clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second,
-		DialKeepAliveTime: 10 * time.Second, DialKeepAliveTimeout: 5 * time.Second}
+		DialKeepAliveTime: 10 * time.Second, DialKeepAliveTimeout: 5 * time.Second,
+		// Errors come back to the caller; the client's own retry chatter
+		// would only clutter the updater's log.
+		Logger: zap.NewNop()}
 	if t.Enabled() {
 		tc, err := transport.TLSInfo{CertFile: t.CertFile, KeyFile: t.KeyFile, TrustedCAFile: t.CAFile}.ClientConfig()
 		if err != nil {

@@ -34,6 +34,11 @@ func CanReboot(ctx context.Context, cli *clientv3.Client, self string) error {
 	if err != nil {
 		return err
 	}
+	return decide(members, self)
+}
+
+// decide is CanReboot's rule over the members' health.
+func decide(members []member, self string) error {
 	voters, healthy, selfVoter, selfHealthy := 0, 0, false, false
 	var problems []string
 	for _, m := range members {
@@ -114,6 +119,8 @@ func status(ctx context.Context, cli *clientv3.Client, urls []string) (leader ui
 		st, serr := cli.Status(sctx, u)
 		cancel()
 		switch {
+		case errors.Is(serr, context.DeadlineExceeded) && ctx.Err() == nil:
+			err = fmt.Errorf("did not answer within %s", MemberTimeout)
 		case serr != nil:
 			err = serr
 		case st.Leader == 0:
@@ -194,14 +201,16 @@ func fleetdAnswers(ctx context.Context, socket string) error {
 
 func etcdHealthy(ctx context.Context, cli *clientv3.Client, self string) error {
 	if self != "" {
-		members, err := memberHealth(ctx, cli)
+		lctx, cancel := context.WithTimeout(ctx, MemberTimeout)
+		resp, err := cli.MemberList(lctx)
+		cancel()
 		if err != nil {
-			return fmt.Errorf("rebootlock: not healthy: %w", err)
+			return fmt.Errorf("rebootlock: not healthy: cannot list etcd members: %w", err)
 		}
-		for _, m := range members {
-			if m.name == self {
-				if m.err != nil {
-					return fmt.Errorf("rebootlock: not healthy: this node's etcd member %s %v", m.label(), m.err)
+		for _, m := range resp.Members {
+			if m.Name == self {
+				if _, err := status(ctx, cli, m.ClientURLs); err != nil || len(m.ClientURLs) == 0 {
+					return fmt.Errorf("rebootlock: not healthy: this node's etcd member %s (%s): %v", self, strings.Join(m.ClientURLs, ","), err)
 				}
 				return nil
 			}
@@ -210,8 +219,7 @@ func etcdHealthy(ctx context.Context, cli *clientv3.Client, self string) error {
 	}
 	var err error
 	for _, ep := range cli.Endpoints() {
-		var leader uint64
-		if leader, err = status(ctx, cli, []string{ep}); err == nil && leader != 0 {
+		if _, err = status(ctx, cli, []string{ep}); err == nil {
 			return nil
 		}
 	}
