@@ -1,0 +1,448 @@
+package updater
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/flotilla-os/flotilla/internal/payload"
+)
+
+// Defaults of Daemon's durations.
+const (
+	DefaultLockRetry      = 10 * time.Second
+	DefaultHealthDeadline = 10 * time.Minute
+	DefaultRefresh        = time.Minute
+)
+
+// Daemon is `updater daemon`: it polls, downloads, writes the inactive
+// slot, installs the UKI, takes the reboot lock, drains and reboots, and
+// on the next boot waits for health, blesses and releases. Its State is
+// saved at every step, so a power cut anywhere resumes or restarts cleanly.
+type Daemon struct {
+	StatePath string
+	Fetcher   *payload.Fetcher
+	Boot      Boot
+	Cluster   Cluster
+	Running   string        // the running version (internal/version)
+	BootID    string        // this boot's /proc/sys/kernel/random/boot_id
+	Interval  time.Duration // between checks, ±20% jitter
+	// Reboot asks PID 1 to reboot (initd.Signal(1, initd.Reboot)).
+	Reboot func() error
+	// LockRetry is the pause between tries for the reboot lock.
+	LockRetry time.Duration
+	// HealthDeadline: a new boot not healthy by then is rebooted unblessed,
+	// so that systemd-boot's counter runs down and it falls back.
+	HealthDeadline time.Duration
+	Refresh        time.Duration // how often a held lock is refreshed
+	Logf           func(format string, args ...any)
+	Rand           func() float64 // in [0,1); nil: math/rand
+
+	mu        sync.Mutex
+	st        *State
+	next      time.Time
+	checkNow  chan struct{}
+	lastSave  time.Time
+	lastShown string
+}
+
+func (d *Daemon) defaults() {
+	if d.LockRetry <= 0 {
+		d.LockRetry = DefaultLockRetry
+	}
+	if d.HealthDeadline <= 0 {
+		d.HealthDeadline = DefaultHealthDeadline
+	}
+	if d.Refresh <= 0 {
+		d.Refresh = DefaultRefresh
+	}
+	if d.Logf == nil {
+		d.Logf = func(string, ...any) {}
+	}
+	if d.Rand == nil {
+		d.Rand = rand.Float64
+	}
+	if d.checkNow == nil {
+		d.checkNow = make(chan struct{}, 1)
+	}
+}
+
+// Load reads the saved state; Run calls it.
+func (d *Daemon) Load() error {
+	d.defaults()
+	st, err := LoadState(d.StatePath)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.st = st
+	d.mu.Unlock()
+	return nil
+}
+
+// CheckNow asks Run for a check at once (`updater check`).
+func (d *Daemon) CheckNow() {
+	d.defaults()
+	select {
+	case d.checkNow <- struct{}{}:
+	default:
+	}
+}
+
+// Status is a snapshot for `updater status`.
+func (d *Daemon) Status() Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := Status{Running: d.Running, NextCheck: d.next}
+	if d.st != nil {
+		st.State = *d.st
+		st.State.Failed = slices.Clone(d.st.Failed)
+	}
+	st.Summary = st.State.Label()
+	if d.Boot != nil {
+		st.Booted, _ = d.Boot.Booted()
+	}
+	return st
+}
+
+// Run resumes what state.json says was under way, then checks every
+// Interval (jittered) or when CheckNow asks, until ctx ends.
+func (d *Daemon) Run(ctx context.Context) error {
+	if err := d.Load(); err != nil {
+		return err
+	}
+	d.publish(ctx)
+	resume := d.phase() != Idle && d.phase() != Blessed && d.phase() != Failed
+	if err := d.AfterBoot(ctx); err != nil && ctx.Err() == nil {
+		d.Logf("updater: %v", err)
+	}
+	for {
+		if resume {
+			resume = false
+		} else if !d.wait(ctx) {
+			return ctx.Err()
+		}
+		if err := d.Cycle(ctx); err != nil && ctx.Err() == nil {
+			d.Logf("updater: %v", err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// wait sleeps until the next jittered check or a CheckNow.
+func (d *Daemon) wait(ctx context.Context) bool {
+	delay := time.Duration(float64(d.Interval) * (0.8 + 0.4*d.Rand()))
+	d.mu.Lock()
+	d.next = time.Now().Add(delay)
+	d.mu.Unlock()
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-d.checkNow:
+	}
+	d.mu.Lock()
+	d.next = time.Time{}
+	d.mu.Unlock()
+	return true
+}
+
+func (d *Daemon) phase() Phase {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.st.Phase
+}
+
+func (d *Daemon) state() State {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := *d.st
+	s.Failed = slices.Clone(d.st.Failed)
+	return s
+}
+
+// set changes the state with f, saves it and publishes it.
+func (d *Daemon) set(ctx context.Context, f func(*State)) error {
+	d.mu.Lock()
+	old := d.st.Phase
+	f(d.st)
+	if d.st.Phase != old {
+		d.st.Progress = 0
+		d.st.BootID = d.BootID
+		d.Logf("updater: %s", d.st.Label())
+	}
+	d.st.Changed = time.Now().UTC()
+	s := *d.st
+	d.lastSave = time.Now()
+	d.mu.Unlock()
+	if err := s.Save(d.StatePath); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	d.publish(ctx)
+	return nil
+}
+
+// progress records percent done, saving and publishing at most every
+// 2 s or 10%.
+func (d *Daemon) progress(ctx context.Context, done, total int64) {
+	pct := 0
+	if total > 0 {
+		pct = int(done * 100 / total)
+	}
+	d.mu.Lock()
+	changed := pct/10 != d.st.Progress/10 || time.Since(d.lastSave) > 2*time.Second
+	d.st.Progress = pct
+	d.mu.Unlock()
+	if changed {
+		d.set(ctx, func(*State) {})
+	}
+}
+
+// publish puts the state label in the registry, when it changed.
+func (d *Daemon) publish(ctx context.Context) {
+	if d.Cluster == nil {
+		return
+	}
+	d.mu.Lock()
+	label := d.st.Label()
+	same := label == d.lastShown
+	d.mu.Unlock()
+	if same {
+		return
+	}
+	if err := d.Cluster.SetStatus(ctx, label); err != nil {
+		d.Logf("updater: publishing status %q: %v", label, err)
+		return
+	}
+	d.mu.Lock()
+	d.lastShown = label
+	d.mu.Unlock()
+}
+
+func (d *Daemon) fail(ctx context.Context, err error) error {
+	d.set(ctx, func(s *State) { s.LastError = err.Error() })
+	return err
+}
+
+// Cycle runs the update from where the state stands as far as it can go:
+// to up-to-date, to a refusal or error (kept as LastError), or to the
+// reboot.
+func (d *Daemon) Cycle(ctx context.Context) error {
+	d.defaults()
+	if vs, err := d.Boot.FailedVersions(); err == nil && len(vs) > 0 {
+		d.set(ctx, func(s *State) { s.addFailed(vs...) })
+	}
+	for {
+		st := d.state()
+		var err error
+		switch st.Phase {
+		case Idle, Blessed, Failed, Downloading:
+			err = d.download(ctx, st)
+		case Writing:
+			err = d.write(ctx, st)
+		case Staged:
+			err = d.set(ctx, func(s *State) { s.Phase = WaitingLock })
+		case WaitingLock:
+			err = d.lock(ctx)
+		case Draining:
+			err = d.drain(ctx)
+		case Rebooting:
+			return nil // asked already; the machine is going down
+		}
+		if errors.Is(err, errDone) {
+			return nil
+		}
+		if err != nil {
+			return d.fail(ctx, err)
+		}
+	}
+}
+
+// errDone ends a Cycle without an error: nothing (more) to do.
+var errDone = errors.New("done")
+
+func (d *Daemon) download(ctx context.Context, st State) error {
+	m, err := d.Fetcher.Check(ctx, payload.CheckOptions{Current: d.Running, Failed: st.Failed})
+	if errors.Is(err, payload.ErrUpToDate) {
+		d.set(ctx, func(s *State) {
+			s.LastError = ""
+			if s.Phase == Downloading {
+				s.Phase, s.Target = Idle, ""
+			}
+		})
+		return errDone
+	}
+	if err != nil {
+		return err
+	}
+	if err := d.set(ctx, func(s *State) {
+		s.Phase, s.Target, s.From, s.Slot, s.LastError = Downloading, m.Version, d.Running, "", ""
+	}); err != nil {
+		return err
+	}
+	d.Fetcher.Progress = func(done, total int64) { d.progress(ctx, done, total) }
+	if _, err := d.Fetcher.Download(ctx, m); err != nil {
+		return err
+	}
+	return d.set(ctx, func(s *State) { s.Phase = Writing })
+}
+
+// write puts the verified download on the inactive slot and the ESP. It
+// starts over after a power cut: the slot is not booted, and the UKI
+// (which would make it bootable) is written last.
+func (d *Daemon) write(ctx context.Context, st State) error {
+	m, err := d.Fetcher.Local(st.Target)
+	if err == nil {
+		d.Fetcher.Progress = nil
+		var files *payload.Files
+		if files, err = d.Fetcher.Download(ctx, m); err == nil {
+			var slot string
+			slot, err = d.Boot.WriteRoot(ctx, files.Root, m.Root, func(done int64) { d.progress(ctx, done, m.Root.Size) })
+			if err == nil {
+				d.set(ctx, func(s *State) { s.Slot, s.Progress = slot, 100 })
+				err = d.Boot.InstallUKI(ctx, files.UKI, m.UKI, m.Version, slot)
+			}
+		}
+	}
+	if err != nil {
+		// Not writable as downloaded: check and download again next time.
+		d.set(ctx, func(s *State) { s.Phase = Downloading })
+		return fmt.Errorf("write %s: %w", st.Target, err)
+	}
+	return d.set(ctx, func(s *State) { s.Phase = Staged })
+}
+
+// lock waits until a reboot is safe and this machine holds the lock.
+func (d *Daemon) lock(ctx context.Context) error {
+	for {
+		err := d.Cluster.CanReboot(ctx)
+		if err == nil {
+			var held bool
+			if held, err = d.Cluster.Acquire(ctx); held && err == nil {
+				return d.set(ctx, func(s *State) { s.Phase, s.LastError = Draining, "" })
+			}
+			if err == nil {
+				err = errors.New("the reboot lock is held by other machines")
+			}
+		}
+		d.set(ctx, func(s *State) { s.LastError = "waiting for the reboot lock: " + err.Error() })
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d.LockRetry):
+		}
+	}
+}
+
+func (d *Daemon) drain(ctx context.Context) error {
+	if err := d.Cluster.Drain(ctx); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	if err := d.set(ctx, func(s *State) { s.Phase = Rebooting }); err != nil {
+		return err
+	}
+	d.Logf("updater: rebooting into %s", d.state().Target)
+	if err := d.Reboot(); err != nil {
+		return fmt.Errorf("reboot: %w", err)
+	}
+	return errDone
+}
+
+// AfterBoot settles an update that a reboot interrupted or completed: on
+// the target version it waits for health, blesses the entry, undrains and
+// releases the lock; on the old version the target failed to boot and is
+// recorded as failed. Anything else is left to Cycle.
+func (d *Daemon) AfterBoot(ctx context.Context) error {
+	d.defaults()
+	st := d.state()
+	if st.Target == "" || st.Phase == Idle || st.Phase == Blessed || st.Phase == Failed {
+		return nil
+	}
+	if d.Running == st.Target {
+		return d.confirm(ctx, st)
+	}
+	past := st.Phase == Staged || st.Phase == WaitingLock || st.Phase == Draining || st.Phase == Rebooting
+	if past && st.BootID != d.BootID {
+		return d.fallback(ctx, st)
+	}
+	return nil
+}
+
+// fallback: the machine rebooted with the target installed but runs the
+// old version, so systemd-boot gave up on the target.
+func (d *Daemon) fallback(ctx context.Context, st State) error {
+	d.Logf("updater: %s did not boot (running %s): marked failed, not retried", st.Target, d.Running)
+	var errs []error
+	if err := d.set(ctx, func(s *State) {
+		s.addFailed(st.Target)
+		s.Phase, s.LastError = Failed, fmt.Sprintf("%s did not boot; fell back to %s", st.Target, d.Running)
+	}); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, d.Cluster.Undrain(ctx), d.release(ctx), d.Boot.Cleanup(d.Running))
+	d.Fetcher.Prune()
+	return errors.Join(errs...)
+}
+
+// confirm: the target runs. Bless it once this boot is healthy; give up
+// (reboot unblessed, spending one of its tries) after HealthDeadline.
+func (d *Daemon) confirm(ctx context.Context, st State) error {
+	if st.Phase != Rebooting {
+		d.set(ctx, func(s *State) { s.Phase = Rebooting })
+	}
+	deadline := time.Now().Add(d.HealthDeadline)
+	lastRefresh := time.Time{}
+	for {
+		if time.Since(lastRefresh) >= d.Refresh {
+			if held, _ := d.Cluster.Held(ctx); held {
+				d.Cluster.Refresh(ctx)
+			}
+			lastRefresh = time.Now()
+		}
+		err := d.Cluster.Healthy(ctx)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			d.fail(ctx, fmt.Errorf("%s not healthy after %s (%v): rebooting unblessed", st.Target, d.HealthDeadline, err))
+			return d.Reboot()
+		}
+		d.set(ctx, func(s *State) { s.LastError = "waiting to be healthy: " + err.Error() })
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d.LockRetry / 5):
+		}
+	}
+	if err := d.Boot.Bless(st.Target); err != nil {
+		return d.fail(ctx, fmt.Errorf("bless %s: %w", st.Target, err))
+	}
+	err := errors.Join(d.Cluster.Undrain(ctx), d.release(ctx))
+	if cerr := d.Boot.Cleanup(st.Target, st.From); cerr != nil {
+		d.Logf("updater: cleanup: %v", cerr)
+	}
+	d.Fetcher.Prune()
+	d.set(ctx, func(s *State) {
+		s.Phase, s.LastError = Blessed, ""
+		if err != nil {
+			s.LastError = err.Error()
+		}
+	})
+	return err
+}
+
+func (d *Daemon) release(ctx context.Context) error {
+	held, err := d.Cluster.Held(ctx)
+	if err != nil || !held {
+		return err
+	}
+	return d.Cluster.Release(ctx)
+}
