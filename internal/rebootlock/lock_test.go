@@ -12,12 +12,18 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/flotilla-os/flotilla/internal/clustertest"
+	"github.com/flotilla-os/flotilla/internal/etcdnode"
 	"github.com/flotilla-os/flotilla/internal/registry"
 )
 
 func etcdClient(t *testing.T) *clientv3.Client {
 	t.Helper()
-	return clustertest.Etcd(t).Client
+	return newEtcd(t).Client
+}
+
+func newEtcd(t *testing.T) *etcdnode.Node {
+	t.Helper()
+	return clustertest.Etcd(t)
 }
 
 func ctxT(t *testing.T) context.Context {
