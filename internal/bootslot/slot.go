@@ -193,7 +193,14 @@ func pipe(ctx context.Context, f *os.File, r io.Reader, size int64, h hash.Hash,
 	// blocks on a writer that has given up.
 	full := make(chan chunk, len(bufs)+1)
 	stop := make(chan struct{})
-	defer close(stop)
+	// The reader fills mmap'd buffers that the caller unmaps: wait for it
+	// to finish before returning (a blocked r.Read delays this; callers
+	// close their stream on cancellation).
+	defer func() {
+		close(stop)
+		for range full {
+		}
+	}()
 	go func() {
 		defer close(full)
 		for left := size; left > 0; {
