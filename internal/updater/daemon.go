@@ -260,6 +260,9 @@ func (d *Daemon) Cycle(ctx context.Context) error {
 		if errors.Is(err, errDone) {
 			return nil
 		}
+		if err != nil && ctx.Err() != nil {
+			return err // shutting down: the state says where to resume
+		}
 		if err != nil {
 			return d.fail(ctx, err)
 		}
