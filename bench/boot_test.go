@@ -151,7 +151,7 @@ func buildFloor(b *testing.B, dir string) floorImage {
 		b.Fatal(err)
 	}
 	esp := filepath.Join(dir, "floor-esp.img")
-	if err := diskimage.ESP(t, diskimage.DefaultLayout.ESP, esp, 0); err != nil {
+	if err := diskimage.ESP(t, diskimage.DefaultLayout.ESP, esp, 1700000000); err != nil {
 		b.Fatal(err)
 	}
 	if err := diskimage.Disk(f.disk, diskimage.DefaultLayout.Parts(esp, "", "")[:1], diskimage.DiskOptions{Seed: "floor"}); err != nil {
