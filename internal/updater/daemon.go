@@ -298,21 +298,16 @@ func (d *Daemon) download(ctx context.Context, st State) error {
 	return d.set(ctx, func(s *State) { s.Phase = Writing })
 }
 
-// write puts the verified download on the inactive slot and the ESP. It
-// starts over after a power cut: the slot is not booted, and the UKI
-// (which would make it bootable) is written last.
+// write puts the verified download's root on the inactive slot. It starts
+// over after a power cut: nothing boots that slot until its UKI is on the
+// ESP, and the UKI goes there only under the reboot lock (drain).
 func (d *Daemon) write(ctx context.Context, st State) error {
-	m, err := d.Fetcher.Local(st.Target)
+	m, files, err := d.local(ctx, st.Target)
 	if err == nil {
-		d.Fetcher.Progress = nil
-		var files *payload.Files
-		if files, err = d.Fetcher.Download(ctx, m); err == nil {
-			var slot string
-			slot, err = d.Boot.WriteRoot(ctx, files.Root, m.Root, func(done int64) { d.progress(ctx, done, m.Root.Size) })
-			if err == nil {
-				d.set(ctx, func(s *State) { s.Slot, s.Progress = slot, 100 })
-				err = d.Boot.InstallUKI(ctx, files.UKI, m.UKI, m.Version, slot)
-			}
+		var slot string
+		slot, err = d.Boot.WriteRoot(ctx, files.Root, m.Root, func(done int64) { d.progress(ctx, done, m.Root.Size) })
+		if err == nil {
+			d.set(ctx, func(s *State) { s.Slot, s.Progress = slot, 100 })
 		}
 	}
 	if err != nil {
@@ -321,6 +316,17 @@ func (d *Daemon) write(ctx context.Context, st State) error {
 		return fmt.Errorf("write %s: %w", st.Target, err)
 	}
 	return d.set(ctx, func(s *State) { s.Phase = Staged })
+}
+
+// local re-verifies the kept download of version v (signature and hashes).
+func (d *Daemon) local(ctx context.Context, v string) (*payload.Manifest, *payload.Files, error) {
+	m, err := d.Fetcher.Local(v)
+	if err != nil {
+		return nil, nil, err
+	}
+	d.Fetcher.Progress = nil
+	files, err := d.Fetcher.Download(ctx, m)
+	return m, files, err
 }
 
 // lock waits until a reboot is safe and this machine holds the lock.
@@ -349,6 +355,17 @@ func (d *Daemon) drain(ctx context.Context) error {
 	if err := d.Cluster.Drain(ctx); err != nil {
 		return fmt.Errorf("drain: %w", err)
 	}
+	// Only now, holding the lock with the units gone, does the new version
+	// become bootable: before this, any reboot (a power cut while waiting
+	// for the lock) boots the running version again.
+	st := d.state()
+	m, files, err := d.local(ctx, st.Target)
+	if err == nil {
+		err = d.Boot.InstallUKI(ctx, files.UKI, m.UKI, m.Version, st.Slot)
+	}
+	if err != nil {
+		return fmt.Errorf("install the %s UKI: %w", st.Target, err)
+	}
 	if err := d.set(ctx, func(s *State) { s.Phase = Rebooting }); err != nil {
 		return err
 	}
@@ -372,8 +389,9 @@ func (d *Daemon) AfterBoot(ctx context.Context) error {
 	if d.Running == st.Target {
 		return d.confirm(ctx, st)
 	}
-	past := st.Phase == Staged || st.Phase == WaitingLock || st.Phase == Draining || st.Phase == Rebooting
-	if past && st.BootID != d.BootID {
+	// Only from Rebooting was the target's UKI surely on the ESP; from an
+	// earlier phase a reboot was a power cut, and Cycle resumes.
+	if st.Phase == Rebooting && st.BootID != d.BootID {
 		return d.fallback(ctx, st)
 	}
 	return nil

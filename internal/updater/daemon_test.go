@@ -315,6 +315,9 @@ func TestWaitsForLock(t *testing.T) {
 	if s.Phase != WaitingLock || w.reboots != 0 || !strings.Contains(s.LastError, "held by other machines") {
 		t.Fatalf("%+v reboots %d", s, w.reboots)
 	}
+	if len(w.boot.installed) != 0 {
+		t.Fatalf("the UKI went on the ESP (%v) before the lock was held: a power cut now would boot it", w.boot.installed)
+	}
 	w.cluster.free = true
 	if err := w.daemon("1.0.0", "boot1").Cycle(context.Background()); err != nil || w.reboots != 1 {
 		t.Fatalf("%v reboots %d", err, w.reboots)
