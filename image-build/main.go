@@ -13,7 +13,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/flotilla-os/flotilla/internal/bootconfig"
 	"github.com/flotilla-os/flotilla/internal/imagebuild"
+	"github.com/flotilla-os/flotilla/internal/payload"
 )
 
 type listFlag []string
@@ -30,12 +32,30 @@ func main() {
 	flag.IntVar(&o.Nodes, "nodes", 1, "with N > 1, also write DIR/node-K/{config.json,disk.img} for an N-node cluster")
 	flag.BoolVar(&o.DebugShell, "debug-shell", false, "put flotilla.debug=1 on the kernel command line (serial debug shell)")
 	flag.Var(&images, "image", "a docker-archive or oci-archive tar to bake into "+imagebuild.ImagesDir+" (repeatable)")
+	signingKey := flag.String("signing-key", "", "ed25519 key that signs update payloads (created if absent); its public half goes into every node's config")
+	updateURL := flag.String("update-url", "", "update server the nodes poll, e.g. http://10.0.2.2:8080/")
+	updateInterval := flag.Duration("update-interval", 0, "how often nodes poll the update server (default 1h)")
 	flag.Parse()
 	if o.Out == "" || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: image-build --out DIR [--version V] [--nodes N] [--image archive.tar]")
 		os.Exit(2)
 	}
 	o.Images = images
+	if (*signingKey == "") != (*updateURL == "") {
+		fmt.Fprintln(os.Stderr, "image-build: --signing-key and --update-url go together: nodes need both the server and the key that signs its payloads")
+		os.Exit(2)
+	}
+	if *signingKey != "" {
+		key, err := payload.LoadOrCreateKey(*signingKey)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "image-build:", err)
+			os.Exit(1)
+		}
+		o.Update = &bootconfig.Update{URL: *updateURL, PublicKey: payload.PublicKeyString(key), Channel: o.Channel}
+		if *updateInterval > 0 {
+			o.Update.Interval = updateInterval.String()
+		}
+	}
 	o.SourceDateEpoch = sourceDateEpoch()
 	o.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

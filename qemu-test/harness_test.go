@@ -2,6 +2,8 @@ package qemutest
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,8 +15,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/flotilla-os/flotilla/internal/bootconfig"
 	"github.com/flotilla-os/flotilla/internal/clustertest"
 	"github.com/flotilla-os/flotilla/internal/imagebuild"
+	"github.com/flotilla-os/flotilla/internal/payload"
 	"github.com/flotilla-os/flotilla/internal/testenv"
 	"github.com/flotilla-os/flotilla/internal/vmcluster"
 )
@@ -22,7 +26,10 @@ import (
 const bootTimeout = 4 * time.Minute
 
 var (
-	buildOnce sync.Once
+	// updatePort is where the tests' update server listens on the host's
+	// loopback; guests reach it at 10.0.2.2 through QEMU's user network.
+	updatePort int
+	buildOnce  sync.Once
 	built     *imagebuild.Result
 	builtDir  string
 	buildErr  error
@@ -62,10 +69,20 @@ func image(t *testing.T) (*imagebuild.Result, string) {
 		if buildErr = tarball.WriteToFile(archive, tag, clustertest.BusyboxAll(t)); buildErr != nil {
 			return
 		}
+		if updatePort, buildErr = freePort(); buildErr != nil {
+			return
+		}
+		key, err := payload.LoadOrCreateKey(filepath.Join(builtDir, "update.key"))
+		if err != nil {
+			buildErr = err
+			return
+		}
 		start := time.Now()
 		built, buildErr = imagebuild.Build(context.Background(), imagebuild.Options{
 			Out: filepath.Join(builtDir, "out"), Version: "1.0.0", Nodes: 3,
 			Images: []string{archive}, SourceDateEpoch: 1700000000, DebugShell: true,
+			Update: &bootconfig.Update{URL: fmt.Sprintf("http://10.0.2.2:%d/", updatePort),
+				PublicKey: payload.PublicKeyString(key), Interval: "5s", Channel: "stable"},
 			Logf: func(f string, a ...any) { t.Logf("image-build: "+f, a...) },
 		})
 		t.Logf("image-build took %s", time.Since(start).Round(time.Second))
@@ -123,4 +140,13 @@ func writeUnit(t *testing.T, dir, name, body string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -23,7 +23,7 @@ var commands = []struct{ pkg, name string }{
 // buildBinaries compiles the commands into dir as static, reproducible
 // binaries stamped with version. A command whose directory does not exist
 // yet (updater before its issue lands) is skipped.
-func buildBinaries(ctx context.Context, root, dir, version string, logf func(string, ...any)) (map[string]string, error) {
+func buildBinaries(ctx context.Context, root, dir, version, broken string, logf func(string, ...any)) (map[string]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -46,9 +46,11 @@ func buildBinaries(ctx context.Context, root, dir, version string, logf func(str
 		if out[c.name] == "" {
 			continue
 		}
-		args := []string{"build", "-trimpath", "-buildvcs=false",
-			"-ldflags", "-s -w -buildid= -X github.com/flotilla-os/flotilla/internal/version.Version=" + version,
-			"-o", out[c.name], c.pkg}
+		ldflags := "-s -w -buildid= -X github.com/flotilla-os/flotilla/internal/version.Version=" + version
+		if c.name == "init" && broken != "" {
+			ldflags += " -X github.com/flotilla-os/flotilla/internal/initd.BrokenOnPurpose=" + broken
+		}
+		args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", out[c.name], c.pkg}
 		cmd := exec.CommandContext(ctx, goBin, args...)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=-mod=mod")

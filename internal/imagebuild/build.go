@@ -40,6 +40,9 @@ type Options struct {
 	Root string
 	// KernelRoot is where /boot and /lib/modules are looked for; default "/".
 	KernelRoot string
+	// BrokenInit (tests only) builds an init that panics as PID 1, with
+	// this reason: a payload that can never boot.
+	BrokenInit string
 	Logf       func(format string, args ...any)
 }
 
@@ -111,7 +114,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{Payload: payload, Kernel: filepath.Join(boot, "vmlinuz"), Initramfs: filepath.Join(boot, "initramfs.img")}
 
 	step("go binaries")
-	bins, err := buildBinaries(ctx, o.Root, filepath.Join(build, "bin"), o.Version, o.Logf)
+	bins, err := buildBinaries(ctx, o.Root, filepath.Join(build, "bin"), o.Version, o.BrokenInit, o.Logf)
 	if err != nil {
 		return nil, err
 	}

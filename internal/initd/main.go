@@ -7,12 +7,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// BrokenOnPurpose, set at link time (image-build's test-only BrokenInit
+// option), makes PID 1 panic at once: the qemu-test of a bad update uses it
+// to check that systemd-boot falls back to the previous version.
+var BrokenOnPurpose string
+
 // Main is the whole program: stage 1 or stage 2 as PID 1, a command
 // otherwise. It returns the exit code of a command; as PID 1 it never
 // returns.
 func Main(args []string) int {
 	if os.Getpid() == 1 {
 		ensureConsole()
+		if BrokenOnPurpose != "" {
+			panic("flotilla: this init was built broken on purpose (" + BrokenOnPurpose + ")")
+		}
 		if InInitramfs() {
 			stage1()
 		} else {

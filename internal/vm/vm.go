@@ -47,6 +47,9 @@ type Options struct {
 
 	// Stdout, when set, also receives the serial console.
 	Stdout *os.File
+	// Reboots lets the guest reboot (updates); by default a reboot ends
+	// QEMU like a poweroff (-no-reboot).
+	Reboots bool
 }
 
 // VM is a running QEMU.
@@ -111,8 +114,11 @@ func Args(opts Options) ([]string, error) {
 		opts.CPUs = 1
 	}
 	args := []string{"-machine", "q35", "-m", fmt.Sprint(opts.MemoryMB), "-smp", fmt.Sprint(opts.CPUs),
-		"-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
+		"-display", "none", "-monitor", "none", "-serial", "stdio",
 		"-device", "virtio-rng-pci"}
+	if !opts.Reboots {
+		args = append(args, "-no-reboot")
+	}
 	if KVM() {
 		args = append(args, "-accel", "kvm", "-cpu", "host")
 	} else {

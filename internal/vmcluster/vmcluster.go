@@ -40,6 +40,8 @@ type Options struct {
 	Ports []int
 	// Stdout, when set, receives every console.
 	Stdout *os.File
+	// Reboots lets guests reboot (updates) instead of ending QEMU.
+	Reboots bool
 }
 
 // Node is one running VM.
@@ -48,22 +50,40 @@ type Node struct {
 	Name string
 	Port int // host loopback port forwarded to the node's API (7700)
 	VM   *vm.VM
+	Disk string // the node's own disk
+	MAC  string // its user-network NIC
 }
 
 // Boot starts one node from a copy of disk.
 func Boot(ctx context.Context, o Options, k int, name, disk, mac string, taps []*vm.Tap) (*Node, error) {
-	copyPath := filepath.Join(o.Dir, name+".img")
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+	copyPath, err := CopyDisk(o, name, disk)
+	if err != nil {
 		return nil, err
 	}
+	return Start(ctx, o, k, name, copyPath, mac, taps)
+}
+
+// CopyDisk copies disk (sparse) into o.Dir as <name>.img and grows it to
+// o.Grow.
+func CopyDisk(o Options, name, disk string) (string, error) {
+	copyPath := filepath.Join(o.Dir, name+".img")
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return "", err
+	}
 	if out, err := exec.Command("cp", "--sparse=always", disk, copyPath).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("copy %s: %v: %s", disk, err, out)
+		return "", fmt.Errorf("copy %s: %v: %s", disk, err, out)
 	}
 	if o.Grow > 0 {
 		if err := os.Truncate(copyPath, o.Grow); err != nil {
-			return nil, err
+			return "", err
 		}
 	}
+	return copyPath, nil
+}
+
+// Start boots node k from disk as it is (a node restarted after a power
+// cut keeps its disk). Its API is forwarded to o.Ports[k-1] or a free port.
+func Start(ctx context.Context, o Options, k int, name, disk, mac string, taps []*vm.Tap) (*Node, error) {
 	port := 0
 	if k-1 < len(o.Ports) {
 		port = o.Ports[k-1]
@@ -74,7 +94,7 @@ func Boot(ctx context.Context, o Options, k int, name, disk, mac string, taps []
 			return nil, err
 		}
 	}
-	opts := vm.Options{Name: name, Dir: o.Dir, Disk: copyPath, MemoryMB: o.MemoryMB,
+	opts := vm.Options{Name: name, Dir: o.Dir, Disk: disk, MemoryMB: o.MemoryMB, Reboots: o.Reboots,
 		Forwards: map[int]int{port: imagebuild.APIPort}, UserMAC: mac, Taps: taps, Stdout: o.Stdout}
 	if !o.UEFI {
 		opts.Kernel, opts.Initrd, opts.Append = o.Res.Kernel, o.Res.Initramfs, o.Res.Cmdline
@@ -83,7 +103,7 @@ func Boot(ctx context.Context, o Options, k int, name, disk, mac string, taps []
 	if err != nil {
 		return nil, err
 	}
-	return &Node{K: k, Name: name, Port: port, VM: v}, nil
+	return &Node{K: k, Name: name, Port: port, VM: v, Disk: disk, MAC: mac}, nil
 }
 
 // WaitReady waits for fleetd ready on the console and returns the time since
