@@ -140,9 +140,26 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	files := map[string]string{"/etc/os-release": writeTemp(build, "os-release", osRelease)}
+	storage, err := k.Closure(kernel.StorageModules...)
+	if err != nil {
+		return nil, err
+	}
+	var storageList strings.Builder
+	have := map[string]bool{}
+	for _, m := range mods {
+		have[m.Path] = true
+	}
+	for _, m := range storage {
+		if !have[m.Path] {
+			files["/lib/modules/"+k.Version+"/"+m.Path] = filepath.Join(k.ModulesDir, m.Path)
+			storageList.WriteString(m.Path + "\n")
+		}
+	}
+	files["/"+StorageModulesList] = writeTemp(build, "modules-storage.load", storageList.String())
 	if err := initramfs.Build(initramfs.Options{
 		Out: res.Initramfs, Init: bins["init"], Kernel: k, Modules: mods,
-		Files:           map[string]string{"/etc/os-release": writeTemp(build, "os-release", osRelease)},
+		Files:           files,
 		SourceDateEpoch: o.SourceDateEpoch, Logf: o.Logf, GoModDir: o.Root, TempDir: build,
 	}); err != nil {
 		return nil, fmt.Errorf("initramfs: %w", err)
@@ -222,6 +239,10 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	step("done: %s", res.Disk)
 	return res, nil
 }
+
+// StorageModulesList names, in the initramfs, the real-disk drivers (SATA,
+// NVMe) init loads only when the boot disk does not show up without them.
+const StorageModulesList = "etc/flotilla/modules-storage.load"
 
 // Cmdline is the kernel command line of a slot's UKI.
 func Cmdline(slot string, debug bool) string {

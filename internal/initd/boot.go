@@ -68,9 +68,20 @@ func stage1() {
 		say("flotilla: loaded %d of %d modules", n, len(list))
 	}
 	root := cmd.RootPartName()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Virtio disks show up at once; real disks need the storage drivers,
+	// which are loaded only when the disk is not there without them.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	disk, err := WaitDisk(ctx, sysBlock, root, PartState)
 	cancel()
+	if err != nil {
+		if list, lerr := ReadModulesList(StorageModulesList); lerr == nil && len(list) > 0 {
+			n := LoadModules(list, filepath.Join("/lib/modules", KernelRelease()), logf)
+			say("flotilla: no boot disk yet: loaded %d storage drivers", n)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		disk, err = WaitDisk(ctx, sysBlock, root, PartState)
+		cancel()
+	}
 	if err != nil {
 		fatal(err, cmd.Debug, Reboot)
 	}
@@ -169,7 +180,7 @@ func MountState(dev, mnt string) (string, error) {
 	}
 	how := StateAction(part, fsSize, isExt4)
 	if how == "fresh" {
-		if err := run("mke2fs", "-t", "ext4", "-L", PartState, "-q", "-F", dev); err != nil {
+		if err := run("mke2fs", "-t", "ext4", "-L", PartState, "-q", "-F", "-E", "lazy_itable_init=1,lazy_journal_init=1", dev); err != nil {
 			return "", err
 		}
 	}

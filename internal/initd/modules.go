@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,6 +16,10 @@ import (
 // line relative to /lib/modules/<uname -r>/, dependencies first (image-build
 // writes it from modules.dep). '#' starts a comment.
 const ModulesList = "/etc/flotilla/modules.load"
+
+// StorageModulesList lists the real-disk drivers loaded only when the boot
+// disk does not show up without them (image-build writes it).
+const StorageModulesList = "/etc/flotilla/modules-storage.load"
 
 // ReadModulesList parses a modules.load file.
 func ReadModulesList(path string) ([]string, error) {
@@ -54,7 +59,11 @@ func KernelRelease() string {
 func LoadModules(list []string, dir string, logf func(string, ...any)) int {
 	n := 0
 	for _, m := range list {
+		start := time.Now()
 		err := loadModule(filepath.Join(dir, m))
+		if d := time.Since(start); d > 200*time.Millisecond {
+			logf("flotilla: module %s took %s", m, d.Round(time.Millisecond))
+		}
 		switch {
 		case err == nil:
 			n++

@@ -1,13 +1,18 @@
 package kernel
 
+// StorageModules drive real disks (SATA, NVMe). Init loads them only when
+// the boot disk has not shown up after BootModules: probing an AHCI
+// controller costs most of a second under QEMU without KVM, for nothing when
+// the disk is virtio.
+var StorageModules = []string{"ahci", "sd_mod", "nvme"}
+
 // BootModules are the modules a Flotilla node loads at boot, for Debian's
 // kernel (which builds them as modules, not in). Closure adds their
-// dependencies. Init tolerates a module that finds no hardware (ENODEV),
-// so hardware drivers for machines other than QEMU's belong here too.
+// dependencies. Init tolerates a module that finds no hardware (ENODEV).
 var BootModules = []string{
-	// Devices: QEMU's virtio, and common real disks (SATA, NVMe).
+	// Devices: QEMU's virtio (real disks: StorageModules).
 	"virtio_pci", "virtio_blk", "virtio_net", "virtio_rng", "virtio_console",
-	"qemu_fw_cfg", "ahci", "sd_mod", "nvme",
+	"qemu_fw_cfg",
 	// File systems: slots (squashfs), STATE (ext4), ESP (vfat and the
 	// code pages FAT mounts default to), EFI variables, container layers.
 	"squashfs", "ext4", "vfat", "nls_cp437", "nls_ascii", "nls_utf8",

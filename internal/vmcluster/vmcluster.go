@@ -33,6 +33,7 @@ type Options struct {
 	// first boot); 0 keeps the image's size.
 	Grow     int64
 	MemoryMB int
+	CPUs     int // vCPUs per VM; default 1
 	// Dir holds the disk copies, serial logs and QEMU command lines.
 	Dir string
 	// Ports are the host loopback ports forwarded to each node's API
@@ -94,7 +95,7 @@ func Start(ctx context.Context, o Options, k int, name, disk, mac string, taps [
 			return nil, err
 		}
 	}
-	opts := vm.Options{Name: name, Dir: o.Dir, Disk: disk, MemoryMB: o.MemoryMB, Reboots: o.Reboots,
+	opts := vm.Options{Name: name, Dir: o.Dir, Disk: disk, MemoryMB: o.MemoryMB, CPUs: o.CPUs, Reboots: o.Reboots,
 		Forwards: map[int]int{port: imagebuild.APIPort}, UserMAC: mac, Taps: taps, Stdout: o.Stdout}
 	if !o.UEFI {
 		opts.Kernel, opts.Initrd, opts.Append = o.Res.Kernel, o.Res.Initramfs, o.Res.Cmdline
