@@ -48,7 +48,7 @@ func buildBinaries(ctx context.Context, root, dir, version, broken string, logf 
 		}
 		ldflags := "-s -w -buildid= -X github.com/flotilla-os/flotilla/internal/version.Version=" + version
 		if c.name == "init" && broken != "" {
-			ldflags += " -X github.com/flotilla-os/flotilla/internal/initd.BrokenOnPurpose=" + broken
+			ldflags += " '-X=github.com/flotilla-os/flotilla/internal/initd.BrokenOnPurpose=" + strings.ReplaceAll(broken, "'", "") + "'"
 		}
 		args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", out[c.name], c.pkg}
 		cmd := exec.CommandContext(ctx, goBin, args...)
