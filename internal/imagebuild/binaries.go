@@ -10,15 +10,18 @@ import (
 	"strings"
 )
 
-// commands are the static binaries every image carries: main package
-// directory → installed name.
+// commands are the static binaries a build makes: main package directory →
+// name. The root carries flotilla, the multi-call binary that is init,
+// fleetd, fleetctl and updater (links), and the small container init; the
+// initramfs carries the stand-alone init, which is half flotilla's size.
 var commands = []struct{ pkg, name string }{
 	{"./init", "init"},
-	{"./fleetd", "fleetd"},
-	{"./fleetctl", "fleetctl"},
+	{"./flotilla", "flotilla"},
 	{"./flotilla-sandbox-init", "flotilla-sandbox-init"},
-	{"./updater", "updater"},
 }
+
+// multiCall are the programs flotilla is, by the name of a link to it.
+var multiCall = []string{"fleetd", "fleetctl", "updater"}
 
 // buildBinaries compiles the commands into dir as static, reproducible
 // binaries stamped with version. A command whose directory does not exist
@@ -34,10 +37,6 @@ func buildBinaries(ctx context.Context, root, dir, version, broken string, logf 
 	out := map[string]string{}
 	var pkgs []string
 	for _, c := range commands {
-		if _, err := os.Stat(filepath.Join(root, c.pkg, "main.go")); err != nil {
-			logf("  %s: no %s/main.go, not built", c.name, c.pkg)
-			continue
-		}
 		pkgs = append(pkgs, c.pkg)
 		out[c.name] = filepath.Join(dir, c.name)
 	}
@@ -56,6 +55,15 @@ func buildBinaries(ctx context.Context, root, dir, version, broken string, logf 
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=-mod=mod")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("go build %s: %v\n%s", c.pkg, err, b)
+		}
+	}
+	// Links for the host too: tests and users run DIR/build/bin/fleetctl
+	// and updater (publish, serve).
+	for _, name := range multiCall {
+		link := filepath.Join(dir, name)
+		os.Remove(link)
+		if err := os.Symlink("flotilla", link); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -120,7 +120,7 @@ func TestBuild(t *testing.T) {
 	if err != nil {
 		t.Fatalf("unsquashfs: %v\n%s", err, out)
 	}
-	for _, p := range []string{"/sbin/init", "/usr/bin/fleetd", "/usr/bin/fleetctl", "/usr/bin/flotilla-sandbox-init",
+	for _, p := range []string{"/sbin/init -> /usr/bin/flotilla", "/usr/bin/flotilla", "/usr/bin/fleetd -> flotilla", "/usr/bin/updater -> flotilla", "/usr/bin/fleetctl", "/usr/bin/flotilla-sandbox-init",
 		"/usr/sbin/mke2fs", "/lib64/ld-linux-x86-64.so.2", "/etc/resolv.conf -> /run/resolv.conf", "/etc/os-release"} {
 		if !strings.Contains(string(out), p) {
 			t.Errorf("root squashfs lacks %s", p)

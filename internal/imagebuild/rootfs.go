@@ -30,12 +30,11 @@ func rootTree(bins map[string]string, osRelease string, images []string) (*diski
 		}
 		add(t.AddDir("/tmp", 0o777|fs.ModeSticky))
 		add(t.AddDir("/root", 0o700))
-		for name, path := range bins {
-			dst := "/usr/bin/" + name
-			if name == "init" {
-				dst = "/sbin/init"
-			}
-			add(t.AddFile(dst, path, 0o755))
+		add(t.AddFile("/usr/bin/flotilla", bins["flotilla"], 0o755))
+		add(t.AddFile("/usr/bin/flotilla-sandbox-init", bins["flotilla-sandbox-init"], 0o755))
+		add(t.AddSymlink("/sbin/init", "/usr/bin/flotilla"))
+		for _, name := range multiCall {
+			add(t.AddSymlink("/usr/bin/"+name, "flotilla"))
 		}
 		add(t.AddBytes("/etc/os-release", []byte(osRelease), 0o644))
 		add(t.AddBytes("/etc/passwd", []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"), 0o644))
