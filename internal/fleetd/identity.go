@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/flotilla-os/flotilla/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,12 +33,8 @@ func machineID(dataDir string) (string, error) {
 		return "", err
 	}
 	id := hex.EncodeToString(raw[:])
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o444); err != nil {
-		return "", fmt.Errorf("fleetd: write machine ID: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return "", fmt.Errorf("fleetd: write machine ID: %w", err)
+	if err := atomicfile.WriteFile(path, []byte(id+"\n"), 0o444); err != nil {
+		return "", fmt.Errorf("fleetd: machine ID: %w", err)
 	}
 	return id, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/flotilla-os/flotilla/internal/atomicfile"
 	"io"
 	"os"
 	"os/exec"
@@ -300,7 +301,7 @@ func loadConfig(cmd Cmdline) (*bootconfig.Config, string, error) {
 	}
 	if !strings.HasPrefix(from, saved) && from != bootconfig.FromDefaults {
 		os.MkdirAll(filepath.Dir(saved), 0o700)
-		if err := os.WriteFile(saved, data, 0o600); err != nil {
+		if err := atomicfile.WriteFile(saved, data, 0o600); err != nil {
 			say("flotilla: keep config: %v", err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/flotilla-os/flotilla/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,7 +60,8 @@ func MachineID(varDir string) (string, error) {
 	return id, nil
 }
 
-// readID returns "" for a missing file and an error for a malformed one.
+// readID returns "" for a missing or empty file and an error for a
+// malformed one.
 func readID(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -69,6 +71,9 @@ func readID(path string) (string, error) {
 		return "", err
 	}
 	id := strings.TrimSpace(string(b))
+	if id == "" {
+		return "", nil // a write torn by a power cut: as good as missing
+	}
 	if _, err := hex.DecodeString(id); err != nil || len(id) != 32 {
 		return "", fmt.Errorf("%s holds %q, not a 32-digit hex machine ID: fix or delete it (from the debug shell)", path, id)
 	}
@@ -82,11 +87,9 @@ func writeID(path, id string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o444); err != nil {
-		return fmt.Errorf("write machine ID: %w", err)
-	}
-	return os.Rename(tmp, path)
+	// Durable: a machine ID written but not flushed before a power cut
+	// came back empty and stopped the next boot.
+	return atomicfile.WriteFile(path, []byte(id+"\n"), 0o444)
 }
 
 // Hostname is the config's hostname or "flotilla-" + the machine ID's first
@@ -157,9 +160,5 @@ func SeedEntropy(seedPath string) (credited bool, err error) {
 	if err := os.MkdirAll(filepath.Dir(seedPath), 0o700); err != nil {
 		return credited, err
 	}
-	tmp := seedPath + ".tmp"
-	if err := os.WriteFile(tmp, fresh, 0o600); err != nil {
-		return credited, fmt.Errorf("write %s: %w", tmp, err)
-	}
-	return credited, os.Rename(tmp, seedPath)
+	return credited, atomicfile.WriteFile(seedPath, fresh, 0o600)
 }

@@ -99,3 +99,22 @@ func TestSeedEntropy(t *testing.T) {
 		t.Error("the seed was not refreshed")
 	}
 }
+
+// An empty machine-id file is what a power cut leaves of an unflushed
+// write: the boot goes on with fleetd's ID (or a new one), not a FATAL.
+func TestMachineIDAfterTornWrite(t *testing.T) {
+	v := t.TempDir()
+	const fid = "0123456789abcdef0123456789abcdef"
+	os.MkdirAll(filepath.Join(v, filepath.Dir(MachineIDFile)), 0o755)
+	os.MkdirAll(filepath.Join(v, FleetdDataDir), 0o755)
+	os.WriteFile(filepath.Join(v, MachineIDFile), nil, 0o444)
+	os.WriteFile(filepath.Join(v, FleetdDataDir, "machine-id"), []byte(fid+"\n"), 0o444)
+	id, err := MachineID(v)
+	if err != nil || id != fid {
+		t.Fatalf("MachineID = %q, %v; want fleetd's %s", id, err, fid)
+	}
+	b, _ := os.ReadFile(filepath.Join(v, MachineIDFile))
+	if string(b) != fid+"\n" {
+		t.Fatalf("machine-id rewritten as %q", b)
+	}
+}
