@@ -9,7 +9,19 @@ unformatted=$(gofmt -l $(git ls-files '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
 go vet ./...
 go build ./...
-go test -count=1 -timeout 30m ./...
+# Everything but the VM tests, then the VM tests alone: QEMU without KVM
+# needs the CPU to itself to stay within its timeouts.
+go test -count=1 -timeout 30m $(go list ./... | grep -v /qemu-test)
+export FLOTILLA_VM_LOGS=${FLOTILLA_VM_LOGS:-$(mktemp -d /tmp/flotilla-vm-logs.XXXXXX)}
+vmlog=$FLOTILLA_VM_LOGS/go-test.log
+vmstatus=0
+go test -count=1 -timeout 60m -v ./qemu-test >"$vmlog" 2>&1 || vmstatus=$?
+grep -E '^(=== RUN|--- |PASS|FAIL|ok)|^ +--- |qemu-test:|_test\.go:[0-9]+:' "$vmlog" | grep -v 'image-build' || true
+if [ "$vmstatus" -ne 0 ]; then
+	echo "qemu-test failed; the last lines of $vmlog (serial logs in $FLOTILLA_VM_LOGS):" >&2
+	tail -n 150 "$vmlog" >&2
+	exit "$vmstatus"
+fi
 # Fuzz each parser of user input briefly (every target's corpus, FuzzPlace's
 # too, already ran as regression tests above). FuzzPlace is fuzzed at length
 # by hand (see README), not here, so that CI stays deterministic.
