@@ -29,6 +29,7 @@ if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
 fi
 go build -o "$OUT/flotilla-cluster" ./qemu-test/cluster
 rm -f "$OUT/cluster.ready"
+: >"$OUT/cluster.log"
 nohup "$OUT/flotilla-cluster" --out "$OUT" --nodes "${NODES:-3}" --uefi="${UEFI:-true}" >"$OUT/cluster.log" 2>&1 &
 echo $! >"$pidfile"
 echo "building and booting; progress in $OUT/cluster.log"

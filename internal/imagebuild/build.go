@@ -84,6 +84,12 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		}
 		o.Root = root
 	}
+	// Tools such as gobusybox change directory: every path must be absolute.
+	out, err := filepath.Abs(o.Out)
+	if err != nil {
+		return nil, err
+	}
+	o.Out = out
 	if err := validVersion(o.Version); err != nil {
 		return nil, err
 	}
