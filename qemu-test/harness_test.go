@@ -30,9 +30,9 @@ var (
 	// loopback; guests reach it at 10.0.2.2 through QEMU's user network.
 	updatePort int
 	buildOnce  sync.Once
-	built     *imagebuild.Result
-	builtDir  string
-	buildErr  error
+	built      *imagebuild.Result
+	builtDir   string
+	buildErr   error
 )
 
 func TestMain(m *testing.M) {
