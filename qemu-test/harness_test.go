@@ -103,7 +103,7 @@ func vmOptions(t *testing.T, res *imagebuild.Result, out string, uefi bool) vmcl
 	if d := os.Getenv("FLOTILLA_VM_LOGS"); d != "" {
 		dir = filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_"))
 	}
-	return vmcluster.Options{Res: res, Out: out, UEFI: uefi, Grow: 2 << 30, Dir: dir}
+	return vmcluster.Options{Res: res, Out: out, UEFI: uefi, Grow: 2 << 30, Dir: dir, DiskDir: t.TempDir()}
 }
 
 func waitReady(t *testing.T, ctx context.Context, n *node) time.Duration {

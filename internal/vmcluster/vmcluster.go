@@ -34,8 +34,10 @@ type Options struct {
 	Grow     int64
 	MemoryMB int
 	CPUs     int // vCPUs per VM; default 1
-	// Dir holds the disk copies, serial logs and QEMU command lines.
+	// Dir holds the serial logs, QEMU command lines and OVMF variables.
 	Dir string
+	// DiskDir holds the disk copies (2 GiB sparse each); default Dir.
+	DiskDir string
 	// Ports are the host loopback ports forwarded to each node's API
 	// (node k gets Ports[k-1]); missing ones are picked free.
 	Ports []int
@@ -67,8 +69,12 @@ func Boot(ctx context.Context, o Options, k int, name, disk, mac string, taps []
 // CopyDisk copies disk (sparse) into o.Dir as <name>.img and grows it to
 // o.Grow.
 func CopyDisk(o Options, name, disk string) (string, error) {
-	copyPath := filepath.Join(o.Dir, name+".img")
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+	dir := o.DiskDir
+	if dir == "" {
+		dir = o.Dir
+	}
+	copyPath := filepath.Join(dir, name+".img")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
 	if out, err := exec.Command("cp", "--sparse=always", disk, copyPath).CombinedOutput(); err != nil {
