@@ -166,7 +166,7 @@ func WriteSlot(ctx context.Context, dev string, r io.Reader, size int64, sha256h
 	if err != nil {
 		return fmt.Errorf("bootslot: close %s: %w", dev, err)
 	}
-	got, err := readBack(dev, size, bufs[0])
+	got, err := readBack(dev, size, bufs)
 	if err != nil {
 		return err
 	}
@@ -257,8 +257,10 @@ func pipe(ctx context.Context, f *os.File, r io.Reader, size int64, h hash.Hash,
 }
 
 // readBack drops dev's cached pages and hashes its first size bytes as
-// read from the device (O_DIRECT where possible).
-func readBack(dev string, size int64, buf []byte) ([]byte, error) {
+// read from the device (O_DIRECT where possible). Reading and hashing
+// overlap: one goroutine reads into the buffers in turn while this one
+// hashes the previous, so the check costs about the slower of the two.
+func readBack(dev string, size int64, bufs [][]byte) ([]byte, error) {
 	if err := dropCaches(dev); err != nil {
 		return nil, err
 	}
@@ -267,15 +269,45 @@ func readBack(dev string, size int64, buf []byte) ([]byte, error) {
 		return nil, fmt.Errorf("bootslot: reopen %s to verify: %w", dev, err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	for off := int64(0); off < size; {
-		n := int(min(int64(len(buf)), roundUp(size-off)))
-		m, err := f.ReadAt(buf[:n], off)
-		if int64(m) < min(int64(n), size-off) {
-			return nil, fmt.Errorf("bootslot: read back %s at %d: %d bytes: %v", dev, off, m, err)
+	type chunk struct {
+		buf []byte
+		err error
+	}
+	full := make(chan chunk, len(bufs))
+	free := make(chan []byte, len(bufs))
+	for _, b := range bufs {
+		free <- b
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(full)
+		for off := int64(0); off < size; {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-stop:
+				return
+			}
+			n := int(min(int64(len(buf)), roundUp(size-off)))
+			m, err := f.ReadAt(buf[:n], off)
+			if int64(m) < min(int64(n), size-off) {
+				full <- chunk{err: fmt.Errorf("bootslot: read back %s at %d: %d bytes: %v", dev, off, m, err)}
+				return
+			}
+			full <- chunk{buf: buf[:min(int64(m), size-off)]}
+			off += int64(m)
 		}
-		h.Write(buf[:min(int64(m), size-off)])
-		off += int64(m)
+	}()
+	defer func() { close(stop); <-done }()
+	h := sha256.New()
+	for c := range full {
+		if c.err != nil {
+			return nil, c.err
+		}
+		h.Write(c.buf)
+		free <- c.buf[:cap(c.buf)]
 	}
 	return h.Sum(nil), nil
 }

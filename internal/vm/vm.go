@@ -58,13 +58,15 @@ type VM struct {
 	Cmdline []string
 	LogPath string
 
-	cmd   *exec.Cmd
-	done  chan struct{}
-	err   error
-	mu    sync.Mutex
-	log   bytes.Buffer
-	wake  chan struct{}
-	start time.Time
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+	mu   sync.Mutex
+	log  bytes.Buffer
+	// arrivals[i] is when the output up to arrivals[i].end arrived.
+	arrivals []arrival
+	wake     chan struct{}
+	start    time.Time
 }
 
 var kvmOnce = sync.OnceValue(probeKVM)
@@ -244,7 +246,8 @@ func (v *VM) notify() {
 }
 
 // WaitFor waits until the serial console shows marker, and returns how long
-// after QEMU's start it appeared. It fails early when QEMU exits or when one
+// after QEMU's start it appeared (when its bytes arrived, not when WaitFor
+// looked). It fails early when QEMU exits or when one
 // of the fatal markers shows.
 func (v *VM) WaitFor(ctx context.Context, marker string, timeout time.Duration, fatal ...string) (time.Duration, error) {
 	deadline := time.NewTimer(timeout)
@@ -252,9 +255,13 @@ func (v *VM) WaitFor(ctx context.Context, marker string, timeout time.Duration, 
 	for {
 		v.mu.Lock()
 		log := v.log.String()
+		var at time.Time
+		if i := strings.Index(log, marker); i >= 0 {
+			at = v.arrivedAt(i + len(marker) - 1)
+		}
 		v.mu.Unlock()
-		if strings.Contains(log, marker) {
-			return time.Since(v.start), nil
+		if !at.IsZero() {
+			return at.Sub(v.start), nil
 		}
 		for _, f := range fatal {
 			if strings.Contains(log, f) {
@@ -305,6 +312,21 @@ func (v *VM) Exited() bool {
 	}
 }
 
+type arrival struct {
+	end int
+	at  time.Time
+}
+
+// arrivedAt is when the byte at offset off of the log arrived.
+func (v *VM) arrivedAt(off int) time.Time {
+	for _, a := range v.arrivals {
+		if off < a.end {
+			return a.at
+		}
+	}
+	return time.Now()
+}
+
 type serialWriter struct {
 	vm   *VM
 	file *os.File
@@ -314,6 +336,7 @@ type serialWriter struct {
 func (w *serialWriter) Write(p []byte) (int, error) {
 	w.vm.mu.Lock()
 	w.vm.log.Write(p)
+	w.vm.arrivals = append(w.vm.arrivals, arrival{end: w.vm.log.Len(), at: time.Now()})
 	w.vm.mu.Unlock()
 	w.file.Write(p)
 	if w.echo != nil {
