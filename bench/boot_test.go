@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"os"
+	"strconv"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -44,7 +45,7 @@ func BenchmarkBoot(b *testing.B) {
 	}{{"kernel", false}, {"uefi", true}} {
 		b.Run("floor-"+path.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				opts := vm.Options{Name: "floor", Dir: b.TempDir(), Disk: floor.disk, NoUserNet: true}
+				opts := vm.Options{Name: "floor", Dir: b.TempDir(), Disk: floor.disk, NoUserNet: true, CPUs: bootCPUs()}
 				if !path.uefi {
 					opts.Disk, opts.Kernel, opts.Initrd, opts.Append = "", floor.kernel, floor.initrd, "console=ttyS0 panic=-1 quiet"
 				}
@@ -63,7 +64,7 @@ func BenchmarkBoot(b *testing.B) {
 		})
 		b.Run("flotilla-"+path.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				o := vmcluster.Options{Res: res, Out: filepath.Join(dir, "out"), UEFI: path.uefi, Dir: b.TempDir(), MemoryMB: 512, Grow: 2 << 30}
+				o := vmcluster.Options{Res: res, Out: filepath.Join(dir, "out"), UEFI: path.uefi, Dir: b.TempDir(), MemoryMB: 512, Grow: 2 << 30, CPUs: bootCPUs()}
 				n, err := vmcluster.Boot(context.Background(), o, 1, "boot", res.Disk, "", nil)
 				if err != nil {
 					b.Fatal(err)
@@ -81,6 +82,16 @@ func BenchmarkBoot(b *testing.B) {
 			}
 		})
 	}
+}
+
+// bootCPUs is the vCPUs of the benchmark's VMs, floor and Flotilla alike:
+// $FLOTILLA_BOOT_CPUS, default 1.
+func bootCPUs() int {
+	n, err := strconv.Atoi(os.Getenv("FLOTILLA_BOOT_CPUS"))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
 }
 
 // memoryUsed reads init's "flotilla: memory used N MiB" console line.
