@@ -3,9 +3,9 @@ package bench
 import (
 	"context"
 	"os"
-	"strconv"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
