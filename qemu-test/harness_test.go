@@ -3,7 +3,6 @@ package qemutest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,9 +68,7 @@ func image(t *testing.T) (*imagebuild.Result, string) {
 		if buildErr = tarball.WriteToFile(archive, tag, clustertest.BusyboxAll(t)); buildErr != nil {
 			return
 		}
-		if updatePort, buildErr = freePort(); buildErr != nil {
-			return
-		}
+		updatePort = clustertest.FreePorts(t, 1)[0]
 		key, err := payload.LoadOrCreateKey(filepath.Join(builtDir, "update.key"))
 		if err != nil {
 			buildErr = err
@@ -140,13 +137,4 @@ func writeUnit(t *testing.T, dir, name, body string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -1,9 +1,11 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // WriteFile replaces path with data, durably and atomically. The directory
@@ -36,13 +38,15 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 }
 
 // SyncDir fsyncs a directory, making renames and creations in it durable.
+// A file system that cannot fsync a directory (EINVAL, as some do for
+// vfat) is taken at its word: there is nothing more to flush.
 func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/flotilla-os/flotilla/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -126,13 +127,8 @@ func fileSHA(path string) (string, error) {
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return fmt.Errorf("bootslot: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("bootslot: fsync %s: %w", dir, err)
 	}
 	return nil
 }

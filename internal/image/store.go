@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/flotilla-os/flotilla/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -209,14 +210,7 @@ func writeFileAtomic(path string, b []byte) error {
 	return syncDir(filepath.Dir(path))
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+func syncDir(dir string) error { return atomicfile.SyncDir(dir) }
 
 func (s *Store) image(ref string, rec *imageRecord, idx *index) *Image {
 	img := &Image{
