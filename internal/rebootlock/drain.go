@@ -36,15 +36,24 @@ func Drain(ctx context.Context, cli *clientv3.Client, machine string) error {
 	defer cancel()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	for {
-		left, err := remaining(dctx, reg, machine)
-		if err == nil && len(left) == 0 {
-			return nil
+	// The deadline can cut a read short: the message names what the last
+	// complete read found, and only a drain that never read says why.
+	var left []string
+	var lastErr error
+	for read := false; ; {
+		now, err := remaining(dctx, reg, machine)
+		if err == nil {
+			if len(now) == 0 {
+				return nil
+			}
+			left, read = now, true
+		} else {
+			lastErr = err
 		}
 		select {
 		case <-dctx.Done():
-			if err != nil {
-				return fmt.Errorf("rebootlock: drain %s: %w", machine, err)
+			if !read {
+				return fmt.Errorf("rebootlock: drain %s: %w", machine, lastErr)
 			}
 			return fmt.Errorf("rebootlock: drain %s: %d units still here when giving up: %s", machine, len(left), strings.Join(left, ", "))
 		case <-tick.C:

@@ -36,7 +36,9 @@ func TestDrainGivesUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dctx, cancel := context.WithTimeout(ctx, time.Second)
+	// Long enough for a read of etcd on a loaded machine: the message must
+	// name the units that a complete read found.
+	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	err = Drain(dctx, cli, "m1")
 	if err == nil || !strings.Contains(err.Error(), "drain m1: 1 units still here when giving up: stuck.service") {
