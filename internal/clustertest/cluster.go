@@ -110,12 +110,18 @@ func (c *Cluster) Endpoint(n *Node) string {
 }
 
 func (c *Cluster) allocate() {
+	var todo []*Node
 	for _, n := range c.Nodes {
-		if n.APIPort != 0 {
-			continue
+		if n.APIPort == 0 {
+			todo = append(todo, n)
 		}
-		ports := FreePorts(c.T, 3)
-		n.PeerPort, n.ClientPort, n.APIPort = ports[0], ports[1], ports[2]
+	}
+	// One call for every port: ports from separate calls can repeat, since
+	// each call frees its ports before the next (CI once gave two members
+	// the same peer port).
+	ports := FreePorts(c.T, 3*len(todo))
+	for i, n := range todo {
+		n.PeerPort, n.ClientPort, n.APIPort = ports[3*i], ports[3*i+1], ports[3*i+2]
 		n.DataDir = filepath.Join(c.Dir, n.Name)
 	}
 }

@@ -137,6 +137,13 @@ func BootCluster(ctx context.Context, o Options, netns string) (*Cluster, error)
 		return nil, err
 	}
 	c := &Cluster{Bridge: br}
+	if len(o.Ports) < len(o.Res.NodeDisks) {
+		// All at once: ports picked one call at a time can repeat.
+		if o.Ports, err = freePorts(len(o.Res.NodeDisks)); err != nil {
+			br.Close()
+			return nil, err
+		}
+	}
 	for i, disk := range o.Res.NodeDisks {
 		k := i + 1
 		tap, err := br.Tap(imagebuild.NodeMAC(k, 1))
@@ -178,10 +185,24 @@ func FleetctlArgs(out string, port int) []string {
 func Fleetctl(out string) string { return filepath.Join(out, "build", "bin", "fleetctl") }
 
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freePorts(1)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
+}
+
+// freePorts returns n distinct free ports on loopback, holding each until
+// all are picked.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
