@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/flotilla-os/flotilla/internal/diskimage"
 	"hash"
 	"io"
 	"os"
@@ -57,7 +58,7 @@ func FindSlot(sysBlock, slot string) (string, error) {
 	}
 	var found []string
 	for _, e := range ents {
-		ue := readUevent(filepath.Join(sysBlock, e.Name(), "uevent"))
+		ue := diskimage.ReadUevent(filepath.Join(sysBlock, e.Name(), "uevent"))
 		if ue["DEVTYPE"] == "partition" && ue["PARTNAME"] == want && ue["DEVNAME"] != "" {
 			found = append(found, "/dev/"+ue["DEVNAME"])
 		}
@@ -79,20 +80,6 @@ func Inactive(sysBlock, active string) (slot, dev string, err error) {
 	}
 	dev, err = FindSlot(sysBlock, slot)
 	return slot, dev, err
-}
-
-func readUevent(path string) map[string]string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	m := map[string]string{}
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
 }
 
 // WriteSlot streams size bytes of r into dev (the inactive slot's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/flotilla-os/flotilla/internal/diskimage"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -39,7 +40,7 @@ func FindDisk(sysBlock, part string) (*Disk, error) {
 	var all []pinfo
 	var disk string
 	for _, e := range ents {
-		ue := readUevent(filepath.Join(sysBlock, e.Name(), "uevent"))
+		ue := diskimage.ReadUevent(filepath.Join(sysBlock, e.Name(), "uevent"))
 		if ue["DEVTYPE"] != "partition" || ue["PARTNAME"] == "" {
 			continue
 		}
@@ -63,20 +64,6 @@ func FindDisk(sysBlock, part string) (*Disk, error) {
 		}
 	}
 	return d, nil
-}
-
-func readUevent(path string) map[string]string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	m := map[string]string{}
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
 }
 
 // WaitDisk polls FindDisk every 100 ms until the disk holding part also
@@ -113,7 +100,7 @@ func listBlock(sysBlock string) string {
 	var out []string
 	for _, e := range ents {
 		s := e.Name()
-		if pn := readUevent(filepath.Join(sysBlock, e.Name(), "uevent"))["PARTNAME"]; pn != "" {
+		if pn := diskimage.ReadUevent(filepath.Join(sysBlock, e.Name(), "uevent"))["PARTNAME"]; pn != "" {
 			s += "(" + pn + ")"
 		}
 		out = append(out, s)
