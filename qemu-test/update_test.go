@@ -275,6 +275,9 @@ func TestRollingUpdate(t *testing.T) {
 					blessed++
 				}
 			}
+			if down > 1 && down > maxDown {
+				t.Logf("%d nodes down at %s: %d of 3 machines listed, %+v", down, time.Since(start).Round(time.Second), len(rows), rows)
+			}
 			maxDown = max(maxDown, down)
 			blessedAll = blessed == 3 && len(rows) == 3
 			active := 0

@@ -446,18 +446,46 @@ func (d *Daemon) confirm(ctx context.Context, st State) error {
 	if err := d.Boot.Bless(st.Target); err != nil {
 		return d.fail(ctx, fmt.Errorf("bless %s: %w", st.Target, err))
 	}
-	err := errors.Join(d.Cluster.Undrain(ctx), d.release(ctx))
+	// The registry shows this node blessed before its reboot slot is given
+	// back: released first, it would still read "rebooting" while the next
+	// holder drains, two nodes down to anyone watching.
+	uerr := d.Cluster.Undrain(ctx)
+	d.set(ctx, func(s *State) {
+		s.Phase, s.LastError = Blessed, ""
+		if uerr != nil {
+			s.LastError = uerr.Error()
+		}
+	})
+	d.publishWithin(ctx, 30*time.Second)
+	rerr := d.release(ctx)
+	if rerr != nil {
+		d.set(ctx, func(s *State) { s.LastError = errors.Join(uerr, rerr).Error() })
+	}
 	if cerr := d.Boot.Cleanup(st.Target, st.From); cerr != nil {
 		d.Logf("updater: cleanup: %v", cerr)
 	}
 	d.Fetcher.Prune()
-	d.set(ctx, func(s *State) {
-		s.Phase, s.LastError = Blessed, ""
-		if err != nil {
-			s.LastError = err.Error()
+	return errors.Join(uerr, rerr)
+}
+
+// publishWithin retries publish, for at most limit, until the registry
+// shows the current state (an etcd write can time out on a loaded node).
+func (d *Daemon) publishWithin(ctx context.Context, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for {
+		d.publish(ctx)
+		d.mu.Lock()
+		shown := d.lastShown == d.st.Label()
+		d.mu.Unlock()
+		if shown || time.Now().After(deadline) {
+			return
 		}
-	})
-	return err
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 func (d *Daemon) release(ctx context.Context) error {

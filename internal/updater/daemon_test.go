@@ -99,6 +99,7 @@ func (c *fakeCluster) Healthy(context.Context) error { return c.healthy }
 func (c *fakeCluster) SetStatus(_ context.Context, s string) error {
 	c.mu.Lock()
 	c.statuses = append(c.statuses, s)
+	c.calls = append(c.calls, "status "+s)
 	c.mu.Unlock()
 	return nil
 }
@@ -221,6 +222,12 @@ func TestUpdateAndBless(t *testing.T) {
 	}
 	if !slices.Equal(w.boot.blessed, []string{"1.1.0"}) || w.cluster.held || w.cluster.drained {
 		t.Errorf("blessed %v held %v drained %v", w.boot.blessed, w.cluster.held, w.cluster.drained)
+	}
+	// Blessed shows in the registry before the reboot slot is given back,
+	// so no watcher sees this node "rebooting" while the next one drains.
+	shown, released := slices.Index(w.cluster.calls, "status blessed 1.1.0"), slices.Index(w.cluster.calls, "release")
+	if shown < 0 || released < 0 || shown > released {
+		t.Errorf("status blessed at call %d, release at %d: %q", shown, released, w.cluster.calls)
 	}
 	if got := w.boot.cleaned[len(w.boot.cleaned)-1]; !slices.Equal(got, []string{"1.1.0", "1.0.0"}) {
 		t.Errorf("cleanup kept %v", got)
