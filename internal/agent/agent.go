@@ -122,36 +122,62 @@ func (a *Agent) session(ctx context.Context) error {
 	return a.renew(sctx, lease.ID)
 }
 
-// renew keeps the lease alive until it is lost.
+// renew keeps the lease alive until it is lost. A renewal goes out every
+// TTL/5 whether or not the previous one has answered, and each may take
+// until the fence would fire anyway (3/5 TTL): on a loaded node (three
+// QEMU guests on two cores) a reply can take over a second, and a renewal
+// given up after one tick, with the next only sent at the tick after,
+// fenced healthy units every few seconds.
 func (a *Agent) renew(ctx context.Context, lease clientv3.LeaseID) error {
 	every := a.cfg.TTL / 5
-	failing := false
+	wait := a.cfg.TTL * 3 / 5
+	const maxInFlight = 3 // wait/every: older ones have timed out by then
+	type result struct {
+		sent time.Time
+		err  error
+	}
+	// Buffered for every renewal in flight, so none blocks after return.
+	results := make(chan result, maxInFlight)
+	inFlight, failing := 0, false
+	send := func() {
+		if inFlight == maxInFlight {
+			return
+		}
+		inFlight++
+		sent := time.Now()
+		go func() {
+			rctx, cancel := context.WithTimeout(ctx, wait)
+			_, err := a.reg.Client().KeepAliveOnce(rctx, lease)
+			cancel()
+			results <- result{sent, err}
+		}()
+	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	// The first renewal goes out at once: a grant that waited for etcd to
 	// come up dates the lease from when it was sent, long ago.
-	for first := true; ; first = false {
-		if !first {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-tick.C:
-			}
+	send()
+	for {
+		var r result
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			send()
+			continue
+		case r = <-results:
+			inFlight--
 		}
-		sent := time.Now()
-		rctx, cancel := context.WithTimeout(ctx, every)
-		_, err := a.reg.Client().KeepAliveOnce(rctx, lease)
-		cancel()
 		switch {
-		case err == nil:
+		case r.err == nil:
 			if failing {
 				a.cfg.Logf("agent: lease %x renewed again", lease)
 			}
 			failing = false
-			a.renewed(sent)
-		case !errors.Is(err, rpctypes.ErrLeaseNotFound):
-			if !failing {
-				a.cfg.Logf("agent: renew lease %x: %v", lease, err)
+			a.renewed(r.sent)
+		case !errors.Is(r.err, rpctypes.ErrLeaseNotFound):
+			if !failing && ctx.Err() == nil {
+				a.cfg.Logf("agent: renew lease %x: %v", lease, r.err)
 			}
 			failing = true
 		default:
@@ -167,9 +193,14 @@ func (a *Agent) renew(ctx context.Context, lease clientv3.LeaseID) error {
 	}
 }
 
-// renewed records that the lease was alive at (or after) sent.
+// renewed records that the lease was alive at (or after) sent. Renewals
+// overlap, so an answer to an older one changes nothing.
 func (a *Agent) renewed(sent time.Time) {
 	a.mu.Lock()
+	if sent.Before(a.lastRenew) {
+		a.mu.Unlock()
+		return
+	}
 	a.lastRenew = sent
 	a.mu.Unlock()
 	a.fenceTimer.Reset(time.Until(sent.Add(a.cfg.TTL * 3 / 5)))

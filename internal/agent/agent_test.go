@@ -3,7 +3,11 @@ package agent_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,4 +157,98 @@ func TestAdoptsUnitsOfTheManager(t *testing.T) {
 	if !ok || after.Active != unitmgr.ActiveActive || !after.Since.Equal(before.Since) {
 		t.Fatalf("kept.service was disturbed: before %+v, after %+v", before, after)
 	}
+}
+
+// TestSlowEtcdDoesNotFence: when every etcd reply takes longer than the
+// renewal interval (TTL/5) but well within the fence delay (3/5 TTL), as on
+// a loaded node, the agent keeps its units running. Each reply is delayed
+// by a proxy on loopback between the agent's client and a real etcd.
+func TestSlowEtcdDoesNotFence(t *testing.T) {
+	node := clustertest.Etcd(t)
+	const ttl = 2 * time.Second
+	const delay = 600 * time.Millisecond // > TTL/5 = 400 ms, < 3/5 TTL = 1.2 s
+	proxy := delayProxy(t, strings.TrimPrefix(node.Client.Endpoints()[0], "http://"), delay)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + proxy}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	// The placement is written directly; the agent sees etcd only through the proxy.
+	place(t, registry.New(node.Client), "s.service", registry.TargetLaunched)
+	mgr := &fenceCounter{Manager: simmgr.New()}
+	startAgent(t, registry.New(cli), mgr, ttl)
+	waitActive(t, mgr, "s.service", unitmgr.ActiveActive, 10*time.Second)
+	t.Logf("s.service active; %d fences while the first (slow) connection was set up", mgr.fences.Swap(0))
+	for end := time.Now().Add(3 * ttl); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if st, _ := mgr.State("s.service"); st.Active != unitmgr.ActiveActive {
+			t.Fatalf("s.service went %q under slow (but timely) renewals; want it kept active", st.Active)
+		}
+	}
+	if n := mgr.fences.Load(); n != 0 {
+		t.Errorf("the agent fenced %d times though every renewal was answered within %s", n, delay+100*time.Millisecond)
+	}
+}
+
+// fenceCounter counts Fence calls.
+type fenceCounter struct {
+	unitmgr.Manager
+	fences atomic.Int32
+}
+
+func (f *fenceCounter) Fence(deadline time.Time) error {
+	f.fences.Add(1)
+	return f.Manager.Fence(deadline)
+}
+
+// delayProxy forwards loopback TCP connections to target, delivering every
+// chunk from target delay after it arrived (order kept, no bandwidth cap).
+func delayProxy(t *testing.T, target string, delay time.Duration) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(s, c); s.Close() }()
+			go func() {
+				type chunk struct {
+					at time.Time
+					b  []byte
+				}
+				q := make(chan chunk, 1024)
+				go func() {
+					defer close(q)
+					for {
+						buf := make([]byte, 32<<10)
+						n, err := s.Read(buf)
+						if n > 0 {
+							q <- chunk{time.Now().Add(delay), buf[:n]}
+						}
+						if err != nil {
+							return
+						}
+					}
+				}()
+				for ch := range q {
+					time.Sleep(time.Until(ch.at))
+					if _, err := c.Write(ch.b); err != nil {
+						break
+					}
+				}
+				c.Close()
+			}()
+		}
+	}()
+	return l.Addr().String()
 }
