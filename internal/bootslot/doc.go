@@ -4,9 +4,12 @@
 // the running system blesses, and Cleanup prunes.
 //
 // Slots: WriteSlot streams a payload's rootfs into a partition with large
-// O_DIRECT writes, hashing on the way, fsyncs, drops the device's cache
-// (BLKFLSBUF, POSIX_FADV_DONTNEED) and hashes it again as read back. It
-// never writes a mounted device, so the active slot (the root) is safe;
+// O_DIRECT writes from a ring of buffers: each chunk is written as soon as
+// it is read, then hashed, then read back from the device (O_DIRECT) and
+// compared byte for byte with the buffer that was hashed, so the slot
+// provably holds bytes whose sha256 is the manifest's; an fdatasync ends
+// it. A mismatch names its first bad offset and clears the slot's first
+// block. It never writes a mounted device, so the active slot (the root) is safe;
 // the caller names the active slot from /proc/cmdline's flotilla.slot=
 // and gets the other one from Inactive.
 //
