@@ -35,3 +35,4 @@ fuzz internal/unit FuzzParseName
 fuzz internal/unit FuzzParseFleet
 fuzz internal/supervisor FuzzParseCommandLine
 fuzz internal/netbridge FuzzParsePublishPort
+fuzz internal/rebootwindow FuzzParseWindow

@@ -86,6 +86,21 @@ type Update struct {
 	Interval string `json:"interval,omitempty"`
 	// Channel the node follows; default "stable".
 	Channel string `json:"channel,omitempty"`
+	// RebootWindow limits when the node takes the reboot lock, and so
+	// drains and reboots, for an update; it downloads and stages at any
+	// time. Default: any time.
+	RebootWindow *RebootWindow `json:"reboot_window,omitempty"`
+}
+
+// RebootWindow is a weekly or daily window for update reboots, in UTC (as
+// locksmith's REBOOT_WINDOW_START and REBOOT_WINDOW_LENGTH). See
+// internal/rebootwindow.
+type RebootWindow struct {
+	// Start is "Day HH:MM" (weekly, Day is Mon..Sun or the full name, any
+	// case) or "HH:MM" (every day), 24-hour UTC: "Thu 04:00".
+	Start string `json:"start"`
+	// Length is a Go duration above 0 and at most 168h: "1h".
+	Length string `json:"length"`
 }
 
 // Unit is a unit file to submit at boot.

@@ -3,6 +3,8 @@ package bootconfig
 import (
 	"reflect"
 	"time"
+
+	"github.com/flotilla-os/flotilla/internal/rebootwindow"
 )
 
 // Defaults the document leaves out.
@@ -52,6 +54,19 @@ func (c *Config) UpdateChannel() string {
 		return DefaultChannel
 	}
 	return c.Update.Channel
+}
+
+// RebootWindow is update.reboot_window as a window, or nil (reboot at any
+// time) when unset or invalid (Validate reports the latter).
+func (c *Config) RebootWindow() *rebootwindow.Window {
+	if c.Update == nil || c.Update.RebootWindow == nil {
+		return nil
+	}
+	w, err := rebootwindow.Parse(c.Update.RebootWindow.Start, c.Update.RebootWindow.Length)
+	if err != nil {
+		return nil
+	}
+	return &w
 }
 
 // ShouldStart reports whether the unit is started after it is submitted:

@@ -7,7 +7,8 @@
 // strictly and Validate checks every rule, reporting all problems, each an
 // *Error naming the source and the field's JSON path. image-build writes
 // documents with Marshal. The accessors (MemberName, IsMember,
-// UpdateInterval, UpdateChannel, Unit.ShouldStart) apply the defaults.
+// UpdateInterval, UpdateChannel, RebootWindow, Unit.ShouldStart) apply the
+// defaults.
 //
 // The package only reads and checks: it mounts nothing and configures
 // nothing. init acts on the Config.

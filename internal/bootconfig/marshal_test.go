@@ -22,7 +22,8 @@ func TestMarshal(t *testing.T) {
 		},
 		Metadata: map[string]string{"zone": "b", "disk": "ssd", "arch": "amd64"},
 		TLS:      &TLS{CA: b.CA, Cert: b.Cert, Key: b.Key},
-		Update:   &Update{URL: "https://updates.example.com/flotilla", PublicKey: key32},
+		Update: &Update{URL: "https://updates.example.com/flotilla", PublicKey: key32,
+			RebootWindow: &RebootWindow{Start: "Thu 04:00", Length: "1h"}},
 		Units: []Unit{
 			{Name: "web@.service", Contents: okUnit + "ExecStartPre=/bin/sh -c 'a && b < c'\n", Start: &no},
 			{Name: "web@1.service", Contents: okUnit},

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"net"
 	"net/netip"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flotilla-os/flotilla/internal/rebootwindow"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
@@ -408,6 +410,22 @@ func (u *Update) validate(p *problems) {
 	}
 	if u.Channel != "" && strings.Trim(u.Channel, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
 		p.add("update.channel", "%q may only contain a-z, 0-9 and '-' (e.g. stable, beta)", u.Channel)
+	}
+	if w := u.RebootWindow; w != nil {
+		if _, err := rebootwindow.Parse(w.Start, w.Length); err != nil {
+			errs := []error{err}
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				errs = j.Unwrap()
+			}
+			for _, e := range errs {
+				var we *rebootwindow.Error
+				if errors.As(e, &we) {
+					p.add(field("update.reboot_window", we.Field), "%s", we.Problem())
+				} else {
+					p.add("update.reboot_window", "%v", e)
+				}
+			}
+		}
 	}
 }
 

@@ -139,6 +139,18 @@ func parseCases(t testing.TB) []parseCase {
 		{"update interval short", `{"update": {"url": "http://u", "public_key": "` + key32 + `", "interval": "500ms"}}`, []string{`update.interval: "500ms" is not a Go duration of at least 1s`}},
 		{"update interval words", `{"update": {"url": "http://u", "public_key": "` + key32 + `", "interval": "hourly"}}`, []string{`update.interval: "hourly" is not a Go duration`}},
 		{"update channel", `{"update": {"url": "http://u", "public_key": "` + key32 + `", "channel": "Stable"}}`, []string{`update.channel: "Stable" may only contain a-z, 0-9 and '-'`}},
+		{"update reboot window", `{"update": {"url": "http://u", "public_key": "` + key32 + `", "reboot_window": {"start": "Thu 04:00", "length": "1h"}}}`, nil},
+		{"update reboot window daily", `{"update": {"url": "http://u", "public_key": "` + key32 + `", "reboot_window": {"start": "23:30", "length": "90m"}}}`, nil},
+		{"update reboot window full day name", `{"update": {"url": "http://u", "public_key": "` + key32 + `", "reboot_window": {"start": "sunday 22:00", "length": "168h"}}}`, nil},
+		{"update reboot window null", `{"update": {"url": "http://u", "public_key": "` + key32 + `", "reboot_window": null}}`, nil},
+		{"update reboot window empty", `{"update": {"url": "http://u", "public_key": "` + key32 + `", "reboot_window": {}}}`, []string{"update.reboot_window.start: missing: say when the window opens", "update.reboot_window.length: missing: say how long"}},
+		{"update reboot window bad start", `{"update": {"url": "http://u", "public_key": "` + key32 + `", "reboot_window": {"start": "Thu 4am", "length": "1h"}}}`, []string{`update.reboot_window.start: "Thu 4am" is not a time of day (want "HH:MM" for every day or "Day HH:MM" for one day a week, 24-hour UTC, e.g. "Thu 04:00" or "04:00")`}},
+		{"update reboot window bad day", `{"update": {"url": "http://u", "public_key": "` + key32 + `", "reboot_window": {"start": "Thr 04:00", "length": "1h"}}}`, []string{`update.reboot_window.start: "Thr 04:00" does not start with a day of the week`}},
+		{"update reboot window too long", `{"update": {"url": "http://u", "public_key": "` + key32 + `", "reboot_window": {"start": "Thu 04:00", "length": "8d"}}}`, []string{`update.reboot_window.length: "8d" is not a Go duration`}},
+		{"update reboot window over a week", `{"update": {"url": "http://u", "public_key": "` + key32 + `", "reboot_window": {"start": "Thu 04:00", "length": "169h"}}}`, []string{`update.reboot_window.length: "169h" is longer than a week (168h)`}},
+		{"update reboot window zero", `{"update": {"url": "http://u", "public_key": "` + key32 + `", "reboot_window": {"start": "04:00", "length": "0s"}}}`, []string{`update.reboot_window.length: "0s" is not above zero`}},
+		{"update reboot window unknown field", `{"update": {"url": "http://u", "public_key": "` + key32 + `", "reboot_window": {"start": "04:00", "length": "1h", "end": "05:00"}}}`, []string{`unknown field "end" in update.reboot_window`}},
+		{"update reboot window wrong type", `{"update": {"url": "http://u", "public_key": "` + key32 + `", "reboot_window": "Thu 04:00"}}`, []string{"update.reboot_window: want an object"}},
 
 		// units.
 		{"units", unitsDoc(map[string]any{"name": "web.service", "contents": okUnit}, map[string]any{"name": "web@.service", "contents": okUnit, "start": false}, map[string]any{"name": "web@1.service", "contents": okUnit}), nil},
@@ -202,7 +214,7 @@ func TestValidateAll(t *testing.T) {
 		Cluster:  Cluster{Role: "client"},
 		Metadata: map[string]string{"k": ""},
 		TLS:      &TLS{},
-		Update:   &Update{URL: "x"},
+		Update:   &Update{URL: "x", RebootWindow: &RebootWindow{Start: "x"}},
 		Units:    []Unit{{Name: "x"}},
 	}
 	err := cfg.Validate()
@@ -222,7 +234,8 @@ func TestValidateAll(t *testing.T) {
 	}
 	want := []string{"version", "hostname", "network.interfaces[0].addresses[0]", "network.dns[0]",
 		"cluster.endpoints", `metadata["k"]`, "tls.ca", "tls.cert", "tls.key",
-		"update.url", "update.public_key", "units[0].name", "units[0].contents"}
+		"update.url", "update.public_key", "update.reboot_window.start", "update.reboot_window.length",
+		"units[0].name", "units[0].contents"}
 	if strings.Join(fields, " ") != strings.Join(want, " ") {
 		t.Errorf("fields in error order:\n got %q\nwant %q\n%v", fields, want, err)
 	}
@@ -258,6 +271,24 @@ func TestDefaults(t *testing.T) {
 		}
 		if got := c.cfg.UpdateChannel(); got != c.channel {
 			t.Errorf("%+v UpdateChannel = %s, want %s", c.cfg, got, c.channel)
+		}
+	}
+	for _, c := range []struct {
+		cfg  Config
+		want string // "" for nil
+	}{
+		{Config{}, ""},
+		{Config{Update: &Update{}}, ""},
+		{Config{Update: &Update{RebootWindow: &RebootWindow{Start: "thu 04:00", Length: "60m"}}}, "Thu 04:00 +1h"},
+		{Config{Update: &Update{RebootWindow: &RebootWindow{Start: "02:00", Length: "30m"}}}, "02:00 +30m"},
+		{Config{Update: &Update{RebootWindow: &RebootWindow{Start: "Thu", Length: "1h"}}}, ""},
+	} {
+		got := ""
+		if w := c.cfg.RebootWindow(); w != nil {
+			got = w.String()
+		}
+		if got != c.want {
+			t.Errorf("%+v RebootWindow = %q, want %q", c.cfg.Update, got, c.want)
 		}
 	}
 	if !(&Unit{}).ShouldStart() || !(&Unit{Start: &tr}).ShouldStart() || (&Unit{Start: &f}).ShouldStart() {

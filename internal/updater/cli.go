@@ -173,6 +173,7 @@ func runDaemon(ctx context.Context, socket string, logf func(string, ...any)) er
 		Running:  version.Version,
 		BootID:   strings.TrimSpace(string(bootID)),
 		Interval: node.Config.UpdateInterval(),
+		Window:   node.Config.RebootWindow(),
 		Reboot:   func() error { return exec.Command("/sbin/init", "reboot").Run() },
 		Logf:     logf,
 	}
@@ -184,6 +185,9 @@ func runDaemon(ctx context.Context, socket string, logf func(string, ...any)) er
 	errc := make(chan error, 1)
 	go func() { errc <- ServeControl(ctx, d, socket) }()
 	logf("updater: %s on slot %s, following %s channel %s every %s", d.Running, d.Status().Booted, f.URL, f.Channel, d.Interval)
+	if d.Window != nil {
+		logf("updater: reboots for updates only in the window %s (UTC)", d.Window)
+	}
 	err = d.Run(ctx)
 	cancel()
 	if serr := <-errc; serr != nil {

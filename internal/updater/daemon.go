@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/payload"
+	"github.com/flotilla-os/flotilla/internal/rebootwindow"
 )
 
 // Defaults of Daemon's durations.
@@ -41,6 +42,15 @@ type Daemon struct {
 	Refresh        time.Duration // how often a held lock is refreshed
 	Logf           func(format string, args ...any)
 	Rand           func() float64 // in [0,1); nil: math/rand
+	// Window, when set, is the only time the daemon tries for the reboot
+	// lock (and so drains and reboots); it downloads and stages at any
+	// time. nil: any time. A machine that holds the lock already goes on.
+	Window *rebootwindow.Window
+	// Now is the clock Window is read with; nil: time.Now.
+	Now func() time.Time
+	// After is how the daemon sleeps in the lock step (for the window or
+	// between tries); nil: a time.Timer.
+	After func(time.Duration) <-chan time.Time
 
 	mu        sync.Mutex
 	st        *State
@@ -65,6 +75,9 @@ func (d *Daemon) defaults() {
 	}
 	if d.Rand == nil {
 		d.Rand = rand.Float64
+	}
+	if d.Now == nil {
+		d.Now = time.Now
 	}
 	if d.checkNow == nil {
 		d.checkNow = make(chan struct{}, 1)
@@ -329,9 +342,18 @@ func (d *Daemon) local(ctx context.Context, v string) (*payload.Manifest, *paylo
 	return m, files, err
 }
 
-// lock waits until a reboot is safe and this machine holds the lock.
+// windowRecheck bounds a sleep until the reboot window opens: the wall
+// clock may jump meanwhile (set by NTP after boot), and the timer does not
+// follow it.
+const windowRecheck = time.Minute
+
+// lock waits until a reboot is safe and this machine holds the lock, only
+// trying for it inside the reboot window.
 func (d *Daemon) lock(ctx context.Context) error {
 	for {
+		if err := d.awaitWindow(ctx); err != nil {
+			return err
+		}
 		err := d.Cluster.CanReboot(ctx)
 		if err == nil {
 			var held bool
@@ -343,11 +365,54 @@ func (d *Daemon) lock(ctx context.Context) error {
 			}
 		}
 		d.set(ctx, func(s *State) { s.LastError = "waiting for the reboot lock: " + err.Error() })
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(d.LockRetry):
+		if err := d.sleep(ctx, d.LockRetry); err != nil {
+			return err
 		}
+	}
+}
+
+// awaitWindow returns once the reboot window is open, at once without a
+// window or when this machine holds the lock already (it took it before a
+// restart): the window only gates taking the lock. While it waits, the
+// state's LastError says until when.
+func (d *Daemon) awaitWindow(ctx context.Context) error {
+	if d.Window == nil {
+		return nil
+	}
+	for {
+		now := d.Now()
+		if d.Window.Contains(now) {
+			return nil
+		}
+		if held, err := d.Cluster.Held(ctx); err == nil && held {
+			return nil
+		}
+		opens := d.Window.Next(now)
+		msg := fmt.Sprintf("waiting for the reboot window %s (opens %s)", d.Window, opens.UTC().Format(time.RFC3339))
+		if d.state().LastError != msg {
+			d.set(ctx, func(s *State) { s.LastError = msg })
+		}
+		if err := d.sleep(ctx, min(opens.Sub(now), windowRecheck)); err != nil {
+			return err
+		}
+	}
+}
+
+// sleep waits for dur or the end of ctx.
+func (d *Daemon) sleep(ctx context.Context, dur time.Duration) error {
+	var c <-chan time.Time
+	if d.After != nil {
+		c = d.After(dur)
+	} else {
+		t := time.NewTimer(dur)
+		defer t.Stop()
+		c = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c:
+		return nil
 	}
 }
 

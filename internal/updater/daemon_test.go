@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/payload"
+	"github.com/flotilla-os/flotilla/internal/rebootwindow"
 )
 
 // fakeBoot records what the daemon asks of the boot side. Slots are files.
@@ -362,5 +363,231 @@ func TestControlSocket(t *testing.T) {
 	case <-d.checkNow:
 	default:
 		t.Error("check request did not reach the daemon")
+	}
+}
+
+// fakeClock is the daemon's wall clock in the reboot-window tests: it
+// moves only when a test moves it.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
+func (c *fakeClock) Advance(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	return c.now
+}
+
+// fired is a channel that has fired at t.
+func fired(t time.Time) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	ch <- t
+	return ch
+}
+
+// thursday4 is the window of the reboot-window tests: Thursday 04:00 UTC
+// for an hour. 2026-11-23 is a Monday; the window opens on 2026-11-26.
+func thursday4(t *testing.T) *rebootwindow.Window {
+	win, err := rebootwindow.Parse("Thu 04:00", "1h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &win
+}
+
+// TestRebootWindow: outside its window the daemon downloads and stages,
+// then waits without ever asking for the lock; inside it, it takes the
+// lock, drains and reboots.
+func TestRebootWindow(t *testing.T) {
+	w := newWorld(t)
+	w.publish("1.1.0")
+	clock := &fakeClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	d := w.daemon("1.0.0", "boot1")
+	d.Window, d.Now = thursday4(t), clock.Now
+	var sleeps []time.Duration
+	d.After = func(dur time.Duration) <-chan time.Time { sleeps = append(sleeps, dur); return nil } // never fires
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := d.Cycle(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cycle outside the window: %v", err)
+	}
+	const want = "waiting for the reboot window Thu 04:00 +1h (opens 2026-11-26T04:00:00Z)"
+	s := w.saved()
+	if s.Phase != WaitingLock || s.Target != "1.1.0" || s.Slot != "B" || s.LastError != want {
+		t.Fatalf("outside the window: %+v, want waiting-lock 1.1.0 on B, %q", s, want)
+	}
+	if slices.Contains(w.cluster.calls, "acquire") || slices.Contains(w.cluster.calls, "canreboot") || w.cluster.held {
+		t.Fatalf("asked for the lock outside the window: %q", w.cluster.calls)
+	}
+	if w.reboots != 0 || w.cluster.drained || len(w.boot.installed) != 0 {
+		t.Fatalf("reboots %d drained %v installed %v outside the window", w.reboots, w.cluster.drained, w.boot.installed)
+	}
+	if len(sleeps) != 1 || sleeps[0] <= 0 || sleeps[0] > windowRecheck {
+		t.Errorf("slept %v, want one sleep of at most %s", sleeps, windowRecheck)
+	}
+	if st := d.Status(); !strings.Contains(st.Table(), want) {
+		t.Errorf("updater status does not say it waits for the window:\n%s", st.Table())
+	}
+	if !slices.Contains(w.cluster.statuses, "waiting-lock 1.1.0") {
+		t.Errorf("registry status never showed waiting-lock: %q", w.cluster.statuses)
+	}
+
+	// Thursday 04:10: inside the window.
+	clock.Set(time.Date(2026, 11, 26, 4, 10, 0, 0, time.UTC))
+	d2 := w.daemon("1.0.0", "boot1")
+	d2.Window, d2.Now = thursday4(t), clock.Now
+	if err := d2.Cycle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := w.saved(); s.Phase != Rebooting || s.LastError != "" || w.reboots != 1 || !w.cluster.held || !w.cluster.drained ||
+		!slices.Equal(w.boot.installed, []string{"1.1.0@B"}) {
+		t.Fatalf("inside the window: %+v reboots %d held %v drained %v installed %v", s, w.reboots, w.cluster.held, w.cluster.drained, w.boot.installed)
+	}
+}
+
+// TestRebootWindowOpensWhileWaiting: the daemon sleeps at most
+// windowRecheck at a time, so a clock that jumps (NTP after boot) is seen
+// on the next wake; once the window opens it takes the lock.
+func TestRebootWindowOpensWhileWaiting(t *testing.T) {
+	w := newWorld(t)
+	w.publish("1.1.0")
+	clock := &fakeClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	d := w.daemon("1.0.0", "boot1")
+	d.Window, d.Now = thursday4(t), clock.Now
+	var sleeps []time.Duration
+	d.After = func(dur time.Duration) <-chan time.Time {
+		sleeps = append(sleeps, dur)
+		w.cluster.log("sleep " + dur.String())
+		if len(sleeps) == 1 {
+			// The clock was days behind: NTP sets it to Thursday 03:59:30.
+			clock.Set(time.Date(2026, 11, 26, 3, 59, 30, 0, time.UTC))
+			return fired(clock.Now())
+		}
+		return fired(clock.Advance(dur))
+	}
+	if err := d.Cycle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sleeps, []time.Duration{windowRecheck, 30 * time.Second}) {
+		t.Errorf("slept %v, want [%s 30s]", sleeps, windowRecheck)
+	}
+	acquire := slices.Index(w.cluster.calls, "acquire")
+	if acquire < 0 || acquire < slices.Index(w.cluster.calls, "sleep 30s") || w.reboots != 1 {
+		t.Fatalf("reboots %d, calls %q", w.reboots, w.cluster.calls)
+	}
+	if s := w.saved(); s.Phase != Rebooting || s.LastError != "" {
+		t.Fatalf("%+v", s)
+	}
+}
+
+// TestRebootWindowHeldLock: a machine that holds the lock already (it took
+// it before a restart) does not wait for the window again, nor does one
+// that was draining.
+func TestRebootWindowHeldLock(t *testing.T) {
+	w := newWorld(t)
+	w.publish("1.1.0")
+	clock := &fakeClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	never := func(time.Duration) <-chan time.Time { return nil }
+	d := w.daemon("1.0.0", "boot1")
+	d.Window, d.Now, d.After = thursday4(t), clock.Now, never
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	d.Cycle(ctx)
+	if s := w.saved(); s.Phase != WaitingLock || !strings.HasPrefix(s.LastError, "waiting for the reboot window") {
+		t.Fatalf("%+v", s)
+	}
+	// The lock was taken just before a power cut, the state not yet saved.
+	w.cluster.held = true
+	d2 := w.daemon("1.0.0", "boot2")
+	d2.Window, d2.Now, d2.After = thursday4(t), clock.Now, never
+	// A regression would wait for the window forever: bound it.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if err := d2.Cycle(ctx2); err != nil || w.reboots != 1 || w.saved().Phase != Rebooting {
+		t.Fatalf("holding the lock outside the window: %v reboots %d %+v", err, w.reboots, w.saved())
+	}
+	// A restart while draining drains and reboots, window or not.
+	s := w.saved()
+	s.Phase = Draining
+	s.Save(w.state)
+	d3 := w.daemon("1.0.0", "boot3")
+	d3.Window, d3.Now, d3.After = thursday4(t), clock.Now, never
+	if err := d3.Cycle(ctx2); err != nil || w.reboots != 2 || w.saved().Phase != Rebooting {
+		t.Fatalf("draining outside the window: %v reboots %d %+v", err, w.reboots, w.saved())
+	}
+}
+
+// clockedCluster notes the fake clock's time at each Acquire.
+type clockedCluster struct {
+	*fakeCluster
+	now      func() time.Time
+	acquired []time.Time
+}
+
+func (c *clockedCluster) Acquire(ctx context.Context) (bool, error) {
+	c.acquired = append(c.acquired, c.now())
+	return c.fakeCluster.Acquire(ctx)
+}
+
+// TestRebootWindowCloses: the window closes while another machine holds
+// the lock; the daemon stops trying until the next week's window.
+func TestRebootWindowCloses(t *testing.T) {
+	w := newWorld(t)
+	w.publish("1.1.0")
+	w.cluster.free = false
+	clock := &fakeClock{now: time.Date(2026, 11, 26, 4, 59, 59, 990_000_000, time.UTC)}
+	cl := &clockedCluster{fakeCluster: w.cluster, now: clock.Now}
+	d := w.daemon("1.0.0", "boot1")
+	d.Window, d.Now, d.Cluster = thursday4(t), clock.Now, cl
+	nextWeek := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	var sawWait bool
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d.After = func(dur time.Duration) <-chan time.Time {
+		if len(cl.acquired) > 2 { // trying outside the window: stop
+			cancel()
+		}
+		now := clock.Advance(dur)
+		if strings.Contains(d.state().LastError, "(opens 2026-12-03T04:00:00Z)") {
+			sawWait = true
+		}
+		if !now.Before(nextWeek) { // the other machine is done
+			w.cluster.mu.Lock()
+			w.cluster.free = true
+			w.cluster.mu.Unlock()
+		}
+		return fired(now)
+	}
+	// The download and write happen at the frozen 04:59:59.99.
+	if err := d.Cycle(ctx); err != nil || w.reboots != 1 {
+		t.Fatalf("%v reboots %d, tried for the lock at %v", err, w.reboots, cl.acquired)
+	}
+	if !sawWait {
+		t.Error("never said it waits for the next week's window")
+	}
+	if len(cl.acquired) != 2 {
+		t.Fatalf("acquired at %v, want once this week and once the next", cl.acquired)
+	}
+	for _, at := range cl.acquired {
+		if !d.Window.Contains(at) {
+			t.Errorf("asked for the lock at %s, outside %s", at, d.Window)
+		}
+	}
+	if got := cl.acquired[1]; !got.Equal(time.Date(2026, 12, 3, 4, 0, 0, 0, time.UTC)) {
+		t.Errorf("second try at %s, want as the window opens", got)
 	}
 }
