@@ -148,6 +148,9 @@ func Command(stdout, stderr io.Writer) *cobra.Command {
 
 // runDaemon wires Daemon to this node and runs it with its control socket.
 func runDaemon(ctx context.Context, socket string, logf func(string, ...any)) error {
+	if err := LowerPriority(Background); err != nil {
+		logf("updater: %v; running at normal priority", err)
+	}
 	node, err := LoadNode(ConfigPath, MachineIDFile)
 	if err != nil {
 		return err
