@@ -6,10 +6,7 @@ import (
 	"net"
 	"os"
 	"strings"
-	"time"
 
-	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/u-root/u-root/pkg/dhclient"
 	"github.com/vishvananda/netlink"
 
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
@@ -85,11 +82,15 @@ func ResolvConfText(servers []string) string {
 }
 
 // SetupNetwork brings up loopback and the configured (or default) links:
-// static addresses, MTU and gateway with netlink, DHCPv4 leases through
-// u-root's dhclient. It writes ResolvConf when there are DNS servers (the
-// config's, else DHCP's). A DHCP interface without a lease is logged, not
-// fatal: the node may still be reachable on another.
+// static addresses, MTU and gateway with netlink, DHCPv4 with a client per
+// link (dhcp.go) that waits up to 30 s for the boot lease and then keeps
+// leases alive (renew, rebind, rediscover) until ctx ends or the next
+// SetupNetwork, which stops the previous call's clients first. It writes
+// ResolvConf when there are DNS servers (the config's, else the boot
+// leases'). A DHCP interface without a lease is logged, not fatal: the node
+// may still be reachable on another, and its client keeps trying.
 func SetupNetwork(ctx context.Context, cfg bootconfig.Network, logf func(string, ...any)) ([]NetUp, error) {
+	stopDHCP()
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
 		return nil, fmt.Errorf("loopback: %w", err)
@@ -173,63 +174,4 @@ func configureStatic(l netlink.Link, ifc bootconfig.Interface) ([]NetUp, error) 
 		}
 	}
 	return ups, nil
-}
-
-// runDHCP asks for IPv4 leases on links and applies them itself (address
-// and routes; DNS is returned, not written: dhclient's own Configure
-// would write /etc/resolv.conf, which is read-only here).
-func runDHCP(ctx context.Context, links []netlink.Link, logf func(string, ...any)) ([]NetUp, []string) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var ups []NetUp
-	var dns []string
-	for r := range dhclient.SendRequests(ctx, links, true, false, dhclient.Config{Timeout: 5 * time.Second, Retries: 5}, 10*time.Second) {
-		name := r.Interface.Attrs().Name
-		if r.Err != nil {
-			logf("flotilla: DHCP on %s: %v", name, r.Err)
-			continue
-		}
-		p4, _ := r.Lease.Message()
-		if p4 == nil {
-			continue
-		}
-		up, err := applyLease4(r.Interface, p4)
-		if err != nil {
-			logf("flotilla: DHCP on %s: %v", name, err)
-			continue
-		}
-		ups = append(ups, up)
-		for _, ip := range p4.DNS() {
-			dns = append(dns, ip.String())
-		}
-	}
-	return ups, dns
-}
-
-func applyLease4(l netlink.Link, p *dhcpv4.DHCPv4) (NetUp, error) {
-	name := l.Attrs().Name
-	mask := p.SubnetMask()
-	if mask == nil {
-		mask = p.YourIPAddr.DefaultMask()
-	}
-	ipn := &net.IPNet{IP: p.YourIPAddr, Mask: mask}
-	if err := netlink.AddrReplace(l, &netlink.Addr{IPNet: ipn}); err != nil {
-		return NetUp{}, fmt.Errorf("add %s: %w", ipn, err)
-	}
-	if routes := p.ClasslessStaticRoute(); routes != nil {
-		for _, rt := range routes {
-			r := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: rt.Dest, Gw: rt.Router}
-			if r.Gw == nil || r.Gw.Equal(net.IPv4zero) {
-				r.Scope = netlink.SCOPE_LINK
-			}
-			if err := netlink.RouteReplace(r); err != nil {
-				return NetUp{}, fmt.Errorf("route %s: %w", r, err)
-			}
-		}
-	} else if gw := p.Router(); len(gw) > 0 {
-		if err := netlink.RouteReplace(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw[0]}); err != nil {
-			return NetUp{}, fmt.Errorf("default route via %s: %w", gw[0], err)
-		}
-	}
-	return NetUp{Iface: name, Addr: ipn.String()}, nil
 }
