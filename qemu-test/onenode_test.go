@@ -90,6 +90,17 @@ func TestOneNode(t *testing.T) {
 				t.Fatalf("list-units: %v\n%s", err, o)
 			}
 			t.Logf("list-units: %s", strings.TrimSpace(o))
+
+			// flotilla.debug=1: stage 2's debug shell answers on the serial console.
+			if _, err := n.VM.WaitFor(ctx, "flotilla: debug shell /bbin/gosh on", time.Minute, vmcluster.Fatal...); err != nil {
+				t.Fatal(err)
+			}
+			if err := n.VM.Type("echo shell-$((6*7))-answers\n"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := n.VM.WaitFor(ctx, "shell-42-answers", time.Minute, vmcluster.Fatal...); err != nil {
+				t.Fatalf("the debug shell did not run a typed command: %v\n%s", err, tail(n.VM.Log(), 2000))
+			}
 		})
 	}
 }

@@ -126,22 +126,16 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	osRelease := osRelease(o.Version)
 
-	step("root squashfs (slot contents)")
-	tree, err := rootTree(bins, osRelease, o.Images)
-	if err != nil {
+	step("initramfs (kernel %s)", k.Version)
+	// The initramfs's debug tools (/bbin) go into the root too: stage 2's
+	// debug shell runs after switch_root has freed the initramfs.
+	tools := filepath.Join(build, "bbin")
+	if err := os.RemoveAll(tools); err != nil {
 		return nil, err
 	}
-	rootImg := filepath.Join(payload, "root.squashfs")
-	size, err := diskimage.Squashfs(tree, rootImg, o.SourceDateEpoch)
-	if err != nil {
-		return nil, fmt.Errorf("root squashfs: %w", err)
+	if err := os.MkdirAll(tools, 0o755); err != nil {
+		return nil, err
 	}
-	if size > diskimage.DefaultLayout.Root {
-		return nil, fmt.Errorf("root squashfs is %d MiB, more than a %d MiB slot", size>>20, diskimage.DefaultLayout.Root>>20)
-	}
-	step("root squashfs: %.1f MiB", float64(size)/(1<<20))
-
-	step("initramfs (kernel %s)", k.Version)
 	mods, err := k.Closure(kernel.BootModules...)
 	if err != nil {
 		return nil, err
@@ -166,10 +160,26 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := initramfs.Build(initramfs.Options{
 		Out: res.Initramfs, Init: bins["init"], Kernel: k, Modules: mods,
 		Files:           files,
+		ToolsDir:        tools,
 		SourceDateEpoch: o.SourceDateEpoch, Logf: o.Logf, GoModDir: o.Root, TempDir: build,
 	}); err != nil {
 		return nil, fmt.Errorf("initramfs: %w", err)
 	}
+	step("root squashfs (slot contents)")
+	tree, err := rootTree(bins, tools, osRelease, o.Images)
+	if err != nil {
+		return nil, err
+	}
+	rootImg := filepath.Join(payload, "root.squashfs")
+	size, err := diskimage.Squashfs(tree, rootImg, o.SourceDateEpoch)
+	if err != nil {
+		return nil, fmt.Errorf("root squashfs: %w", err)
+	}
+	if size > diskimage.DefaultLayout.Root {
+		return nil, fmt.Errorf("root squashfs is %d MiB, more than a %d MiB slot", size>>20, diskimage.DefaultLayout.Root>>20)
+	}
+	step("root squashfs: %.1f MiB", float64(size)/(1<<20))
+
 	if err := copyFile(k.Image, res.Kernel); err != nil {
 		return nil, err
 	}

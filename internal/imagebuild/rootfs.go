@@ -16,7 +16,7 @@ const ImagesDir = "/usr/share/flotilla/images"
 
 // rootTree lays out a slot's read-only root. Writable state lives on STATE
 // (/var) and /run; the few /etc files that change are links into them.
-func rootTree(bins map[string]string, osRelease string, images []string) (*diskimage.Tree, error) {
+func rootTree(bins map[string]string, debugTools, osRelease string, images []string) (*diskimage.Tree, error) {
 	t := &diskimage.Tree{}
 	var errs []error
 	add := func(err error) {
@@ -44,6 +44,9 @@ func rootTree(bins map[string]string, osRelease string, images []string) (*diski
 		add(t.AddSymlink("/etc/resolv.conf", "/run/resolv.conf"))
 		add(t.AddSymlink("/etc/machine-id", "/var/lib/flotilla/machine-id"))
 		add(t.AddSymlink("/etc/hostname", "/run/hostname"))
+	}
+	if err := addTools(t, debugTools); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("root tree: %w", err)
@@ -84,4 +87,36 @@ func rootTree(bins map[string]string, osRelease string, images []string) (*diski
 		}
 	}
 	return t, nil
+}
+
+// addTools puts the debug tools initramfs.Build copied out (the busybox
+// and its links) under /bbin, where initd.Shells looks first.
+func addTools(t *diskimage.Tree, dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("debug tools: %w", err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if err := t.AddDir("/bbin", 0o755); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		src := filepath.Join(dir, e.Name())
+		if e.Type()&fs.ModeSymlink != 0 {
+			target, err := os.Readlink(src)
+			if err != nil {
+				return err
+			}
+			if err := t.AddSymlink("/bbin/"+e.Name(), target); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := t.AddFile("/bbin/"+e.Name(), src, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
 }

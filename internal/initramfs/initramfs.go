@@ -58,6 +58,10 @@ type Options struct {
 	SourceDateEpoch int64
 	// Compression of the archive; empty means DefaultCompression.
 	Compression Compression
+	// ToolsDir, when set, is an empty directory that also receives the
+	// archive's /bbin: the busybox and a symlink per command, for a root
+	// that wants the same debug tools after switch_root.
+	ToolsDir string
 	// TempDir is where the build's scratch directory goes; empty means
 	// os.TempDir().
 	TempDir string
@@ -116,6 +120,7 @@ func Build(opts Options) error {
 		path:  opts.Out,
 		epoch: opts.SourceDateEpoch,
 		comp:  comp,
+		tools: opts.ToolsDir,
 	}
 	env := golang.Default(golang.DisableCGO(), golang.WithGOOS("linux"), golang.WithGOARCH("amd64"), golang.WithWorkingDir(opts.GoModDir))
 	mods := []uimage.Modifier{

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -238,14 +240,33 @@ func TestBuildTools(t *testing.T) {
 	a := build(t, opts)
 	opts.Out = filepath.Join(t.TempDir(), "again.cpio.gz")
 	opts.TempDir = t.TempDir()
+	opts.ToolsDir = t.TempDir()
 	if !bytes.Equal(a, build(t, opts)) {
-		t.Fatal("two builds with the u-root busybox differ")
+		t.Fatal("two builds with the u-root busybox differ (or ToolsDir changed the archive)")
 	}
 	list := cpioList(t, opts.Out, Gzip)
 	for _, want := range []string{"-rwxr-xr-x .* bbin/bb", "bbin/gosh -> bb", "bbin/ip -> bb", "bin/sh -> ../bbin/gosh"} {
 		if !regexp.MustCompile(want).MatchString(list) {
 			t.Errorf("listing lacks %s:\n%s", want, list)
 		}
+	}
+	// ToolsDir holds the same busybox and one link per command.
+	bb, err := os.ReadFile(filepath.Join(opts.ToolsDir, "bb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(fmt.Sprintf(`-rwxr-xr-x .* %d .* bbin/bb\n`, len(bb))).MatchString(list) {
+		t.Errorf("ToolsDir/bb has %d bytes, not those of the archive's bbin/bb:\n%s", len(bb), list)
+	}
+	for _, c := range DefaultCommands {
+		link := filepath.Join(opts.ToolsDir, path.Base(c))
+		if target, err := os.Readlink(link); err != nil || target != "bb" {
+			t.Errorf("ToolsDir/%s: want a link to bb, got %q, %v", path.Base(c), target, err)
+		}
+	}
+	out, err := exec.Command(filepath.Join(opts.ToolsDir, "cat"), filepath.Join(opts.ToolsDir, "bb")).Output()
+	if err != nil || !bytes.Equal(out, bb) {
+		t.Errorf("ToolsDir/cat (the busybox by its link name) did not run as cat: %v", err)
 	}
 }
 

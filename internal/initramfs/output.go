@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 
 	"github.com/u-root/mkuimage/cpio"
@@ -47,6 +48,9 @@ type output struct {
 	epoch   int64
 	comp    Compression
 	records int
+	// tools, when set, also receives the archive's /bbin (see
+	// Options.ToolsDir).
+	tools string
 
 	f   *os.File
 	buf *bufio.Writer
@@ -79,6 +83,11 @@ func (o *output) OpenWriter() (initramfs.Writer, error) {
 
 // WriteRecord implements cpio.RecordWriter.
 func (o *output) WriteRecord(r cpio.Record) error {
+	if o.tools != "" && path.Dir(r.Name) == "bbin" {
+		if err := copyTool(o.tools, r); err != nil {
+			return err
+		}
+	}
 	if r.Name != cpio.Trailer {
 		o.ino++
 		o.records++
@@ -93,6 +102,35 @@ func (o *output) WriteRecord(r cpio.Record) error {
 	}
 	if err := o.cw.WriteRecord(r); err != nil {
 		return fmt.Errorf("record %s: %w", r.Name, err)
+	}
+	return nil
+}
+
+// copyTool puts a /bbin record (the busybox or one of its links) into dir.
+func copyTool(dir string, r cpio.Record) error {
+	dst := filepath.Join(dir, path.Base(r.Name))
+	content := io.NewSectionReader(r.ReaderAt, 0, int64(r.FileSize))
+	switch r.Mode & cpio.S_IFMT {
+	case cpio.S_IFREG:
+		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+		if err != nil {
+			return fmt.Errorf("tools: %w", err)
+		}
+		_, err = io.Copy(f, content)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("tools: %s: %w", dst, err)
+		}
+	case cpio.S_IFLNK:
+		target, err := io.ReadAll(content)
+		if err != nil {
+			return fmt.Errorf("tools: link %s: %w", r.Name, err)
+		}
+		if err := os.Symlink(string(target), dst); err != nil {
+			return fmt.Errorf("tools: %w", err)
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,11 +59,12 @@ type VM struct {
 	Cmdline []string
 	LogPath string
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-	mu   sync.Mutex
-	log  bytes.Buffer
+	cmd   *exec.Cmd
+	stdin io.WriteCloser // the serial console's input
+	done  chan struct{}
+	err   error
+	mu    sync.Mutex
+	log   bytes.Buffer
 	// arrivals[i] is when the output up to arrivals[i].end arrived.
 	arrivals []arrival
 	wake     chan struct{}
@@ -213,6 +215,10 @@ func Start(ctx context.Context, opts Options) (*VM, error) {
 	}
 	out := &serialWriter{vm: v, file: logFile, echo: opts.Stdout}
 	cmd.Stdout, cmd.Stderr = out, out
+	if v.stdin, err = cmd.StdinPipe(); err != nil {
+		logFile.Close()
+		return nil, err
+	}
 	v.cmd = cmd
 	v.start = time.Now()
 	if err := cmd.Start(); err != nil {
@@ -226,6 +232,14 @@ func Start(ctx context.Context, opts Options) (*VM, error) {
 		v.notify()
 	}()
 	return v, nil
+}
+
+// Type sends s to the guest's serial console, as if typed on it.
+func (v *VM) Type(s string) error {
+	if _, err := io.WriteString(v.stdin, s); err != nil {
+		return fmt.Errorf("vm %s: console input: %w", v.Opts.Name, err)
+	}
+	return nil
 }
 
 // Started is when QEMU was started.
