@@ -355,8 +355,9 @@ func (n *node) run() {
 		fatal(err, n.cmd.Debug || n.cfg.DebugShell, Reboot)
 	}
 	svcs := NewServices(sup, console, DefaultBackoff, logf)
-	n.startServices(svcs)
-	go n.afterFleetd(ctx)
+	fleetdReady := make(chan struct{})
+	n.startServices(ctx, svcs, fleetdReady)
+	go n.afterFleetd(ctx, fleetdReady)
 
 	sig := <-sigc
 	a := ActionFor(sig)
@@ -377,7 +378,13 @@ func (n *node) run() {
 	select {}
 }
 
-func (n *node) startServices(svcs *Services) {
+// UpdaterDelay bounds how long the updater waits for fleetd at boot. It
+// starts once fleetd is ready, so the two don't share the CPU while fleetd
+// and etcd come up; but a new version whose fleetd never gets ready still
+// needs the updater to give up on it (HealthDeadline), so it starts anyway.
+const UpdaterDelay = time.Minute
+
+func (n *node) startServices(ctx context.Context, svcs *Services, fleetdReady <-chan struct{}) {
 	fleetd := Service{Name: "fleetd", Argv: FleetdArgs(n.cfg, n.memberName(), "/var", n.publicIP, n.tls), Console: true}
 	if err := svcs.Start(fleetd); err != nil {
 		say("flotilla: %v", err)
@@ -385,9 +392,18 @@ func (n *node) startServices(svcs *Services) {
 		say("flotilla: fleetd started")
 	}
 	if up, ok := UpdaterService(); ok {
-		if err := svcs.Start(up); err != nil {
-			say("flotilla: %v", err)
-		}
+		go func() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-fleetdReady:
+			case <-time.After(UpdaterDelay):
+				say("flotilla: fleetd not ready after %s; starting the updater anyway", UpdaterDelay)
+			}
+			if err := svcs.Start(up); err != nil {
+				say("flotilla: %v", err)
+			}
+		}()
 	}
 	os.MkdirAll("/var/log", 0o755)
 	for _, name := range []string{"fleetd", "updater"} {
@@ -410,8 +426,9 @@ func (n *node) memberName() string {
 	return n.hostname
 }
 
-// afterFleetd waits for fleetd's API, then submits the config's units.
-func (n *node) afterFleetd(ctx context.Context) {
+// afterFleetd waits for fleetd's API, closes ready, then submits the
+// config's units.
+func (n *node) afterFleetd(ctx context.Context, ready chan<- struct{}) {
 	c, err := NewLocalClient()
 	if err != nil {
 		say("flotilla: %v", err)
@@ -421,6 +438,7 @@ func (n *node) afterFleetd(ctx context.Context) {
 		return
 	}
 	say("flotilla: fleetd ready")
+	close(ready)
 	go reportMemory(ctx, 30*time.Second)
 	if len(n.cfg.Units) == 0 {
 		return

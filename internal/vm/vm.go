@@ -341,18 +341,37 @@ func (v *VM) arrivedAt(off int) time.Time {
 	return time.Now()
 }
 
+// serialWriter keeps the console output in memory (Log, WaitFor) and in
+// the serial log file, where each line starts with the seconds since QEMU
+// started ("[  12.345] "), so a slow boot can be read off the file.
 type serialWriter struct {
-	vm   *VM
-	file *os.File
-	echo *os.File
+	vm      *VM
+	file    *os.File
+	echo    *os.File
+	midLine bool // the file's last line is not finished
 }
 
 func (w *serialWriter) Write(p []byte) (int, error) {
+	now := time.Now()
 	w.vm.mu.Lock()
 	w.vm.log.Write(p)
-	w.vm.arrivals = append(w.vm.arrivals, arrival{end: w.vm.log.Len(), at: time.Now()})
+	w.vm.arrivals = append(w.vm.arrivals, arrival{end: w.vm.log.Len(), at: now})
 	w.vm.mu.Unlock()
-	w.file.Write(p)
+	stamp := fmt.Sprintf("[%8.3f] ", now.Sub(w.vm.start).Seconds())
+	var b bytes.Buffer
+	for rest := p; len(rest) > 0; {
+		if !w.midLine {
+			b.WriteString(stamp)
+		}
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		b.Write(line)
+		rest = rest[len(line):]
+		w.midLine = line[len(line)-1] != '\n'
+	}
+	w.file.Write(b.Bytes())
 	if w.echo != nil {
 		w.echo.Write(p)
 	}

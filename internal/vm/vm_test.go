@@ -2,8 +2,11 @@ package vm
 
 import (
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The command line carries what each option asks for, and nothing it
@@ -55,5 +58,31 @@ func TestArgs(t *testing.T) {
 	}
 	if _, err := os.Stat(dir + "/n2-OVMF_VARS.fd"); err != nil {
 		t.Errorf("no private copy of the OVMF variables: %v", err)
+	}
+}
+
+// TestSerialLogStamps: the serial log file stamps every line once, however
+// the output is split into writes; the in-memory log stays as the guest wrote it.
+func TestSerialLogStamps(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "serial.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &VM{start: time.Now(), wake: make(chan struct{}, 1)}
+	w := &serialWriter{vm: v, file: f}
+	for _, chunk := range []string{"ab", "c\nd", "\n", "e\nf\n"} {
+		w.Write([]byte(chunk))
+	}
+	f.Close()
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamped := regexp.MustCompile(`^(\[ +\d+\.\d{3}\] abc\n)(\[ +\d+\.\d{3}\] d\n)(\[ +\d+\.\d{3}\] e\n)(\[ +\d+\.\d{3}\] f\n)$`)
+	if !stamped.Match(b) {
+		t.Errorf("serial log file:\n%s", b)
+	}
+	if got := v.Log(); got != "abc\nd\ne\nf\n" {
+		t.Errorf("in-memory log %q", got)
 	}
 }
