@@ -322,9 +322,10 @@ func (a *Agent) apply() {
 	for name, p := range a.desired {
 		cur, ok := a.applied[name]
 		if ok && cur.adopted {
-			// Load and Start of a running unit whose definition is
-			// unchanged are no-ops for the manager: it keeps running.
-			cur, ok = applied{}, false
+			cur, ok = a.adopt(name, p)
+			if ok {
+				a.applied[name] = cur
+			}
 		}
 		if ok && cur.hash == p.Hash && cur.target == p.Target {
 			continue
@@ -350,6 +351,28 @@ func (a *Agent) apply() {
 			a.states.mark(name)
 		}
 	}
+}
+
+// adopt decides how to treat a unit the manager ran before this agent
+// started. When the manager says which definition the unit runs, the agent
+// takes that as what it applied itself: a unit replaced while fleetd was
+// down (another hash) is stopped, loaded anew and started by applyOne, a
+// running unit whose placement no longer launches it is stopped, and one
+// that matches is left alone. A backend that cannot tell (no hash) gets
+// Load and Start, which are no-ops for a running unit of the same file.
+func (a *Agent) adopt(name string, p *registry.Placement) (applied, bool) {
+	st, ok := a.mgr.State(name)
+	if !ok || st.Hash == "" {
+		return applied{}, false
+	}
+	if st.Hash != p.Hash {
+		a.cfg.Logf("agent: %s runs definition %.7s, the cluster's is %.7s: replacing it", name, st.Hash, p.Hash)
+	}
+	target := registry.TargetLoaded
+	if st.Active == unitmgr.ActiveActive || st.Active == unitmgr.ActiveActivating {
+		target = registry.TargetLaunched
+	}
+	return applied{hash: st.Hash, target: target}, true
 }
 
 func (a *Agent) applyOne(name string, p *registry.Placement, cur applied, known bool) error {

@@ -159,6 +159,51 @@ func TestAdoptsUnitsOfTheManager(t *testing.T) {
 	}
 }
 
+// TestAdoptedUnitWithOldDefinition: a unit replaced in the cluster while
+// this node's fleetd was down (init kept running the old file) is stopped
+// and started again with the new file once the agent is back; a running
+// unit whose placement now only loads it is stopped.
+func TestAdoptedUnitWithOldDefinition(t *testing.T) {
+	node := clustertest.Etcd(t)
+	reg := registry.New(node.Client)
+	mgr := simmgr.New()
+	for _, name := range []string{"replaced.service", "unlaunched.service"} {
+		old, err := unit.Parse(name, []byte("[Service]\nExecStart=/bin/sleep 1000\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mgr.Load(name, old); err != nil {
+			t.Fatal(err)
+		}
+		if err := mgr.Start(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oldHash := func() string { st, _ := mgr.State("replaced.service"); return st.Hash }()
+	place(t, reg, "replaced.service", registry.TargetLaunched) // ExecStart=/bin/true: a new hash
+	place(t, reg, "unlaunched.service", registry.TargetLoaded)
+	want, err := unit.Parse("replaced.service", []byte("[Service]\nExecStart=/bin/true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oldHash == "" || oldHash == want.Hash() {
+		t.Fatalf("the manager reports hash %q for the old file; the test needs it known and different from %q", oldHash, want.Hash())
+	}
+	startAgent(t, reg, mgr, time.Second)
+	if err := clustertest.Eventually(5*time.Second, func() error {
+		st, _ := mgr.State("replaced.service")
+		if st.Active != unitmgr.ActiveActive || st.Hash != want.Hash() {
+			return fmt.Errorf("replaced.service is %s running %.7s; want active running %.7s", st.Active, st.Hash, want.Hash())
+		}
+		if st, _ := mgr.State("unlaunched.service"); st.Active != unitmgr.ActiveInactive {
+			return fmt.Errorf("unlaunched.service is %s; its placement only loads it", st.Active)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSlowEtcdDoesNotFence: when every etcd reply takes longer than the
 // renewal interval (TTL/5) but well within the fence delay (3/5 TTL), as on
 // a loaded node, the agent keeps its units running. Each reply is delayed

@@ -13,6 +13,7 @@ import (
 
 // spec is what Load makes of a unit file's [Service] section.
 type spec struct {
+	hash            string // the unit file's Hash
 	typ             string // simple | exec | oneshot
 	remainAfterExit bool
 	pre, start      []command

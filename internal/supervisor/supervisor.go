@@ -119,6 +119,7 @@ func (s *Supervisor) Load(name string, f *unit.File) error {
 	if err != nil {
 		return err
 	}
+	sp.hash = f.Hash()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

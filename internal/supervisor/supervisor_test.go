@@ -411,3 +411,43 @@ func TestParallelStartsBounded(t *testing.T) {
 		t.Errorf("starts never overlapped (peak %d): the bound is not parallel", peak)
 	}
 }
+
+// TestStateHashFollowsRuns: State.Hash is the file of the run in progress
+// (or the last run): a file loaded while the unit runs shows only after a
+// restart, which is how an adopting agent tells an old definition apart.
+func TestStateHashFollowsRuns(t *testing.T) {
+	s := newTestSupervisor(t, Config{})
+	const name = "h.service"
+	hashOf := func(service string) string {
+		f, err := unit.Parse(name, []byte("[Unit]\nDescription=test\n\n[Service]\n"+service))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Hash()
+	}
+	v1, v2 := "ExecStart=/bin/sleep 1000\n", "ExecStart=/bin/sleep 2000\n"
+	loadUnit(t, s, name, v1)
+	if st, _ := s.State(name); st.Hash != "" {
+		t.Errorf("never started, yet State.Hash is %q", st.Hash)
+	}
+	if err := s.Start(name); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitState(t, s, name, unitmgr.ActiveActive, "running", 5*time.Second); st.Hash != hashOf(v1) {
+		t.Errorf("running v1: Hash %q, want %q", st.Hash, hashOf(v1))
+	}
+	loadUnit(t, s, name, v2)
+	if st, _ := s.State(name); st.Hash != hashOf(v1) {
+		t.Errorf("v2 loaded while v1 runs: Hash %q, want v1's %q", st.Hash, hashOf(v1))
+	}
+	if err := s.Stop(name); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, s, name, unitmgr.ActiveInactive, "", 5*time.Second)
+	if err := s.Start(name); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitState(t, s, name, unitmgr.ActiveActive, "running", 5*time.Second); st.Hash != hashOf(v2) {
+		t.Errorf("restarted on v2: Hash %q, want %q", st.Hash, hashOf(v2))
+	}
+}

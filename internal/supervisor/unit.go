@@ -24,6 +24,7 @@ type svc struct {
 	removed      bool
 	pendingStart bool        // Start while stopping: start again after
 	starts       []time.Time // start times, for the start limit
+	runHash      string      // the spec hash of the current or last run
 }
 
 func newSvc(s *Supervisor, name string, l *logWriter) *svc {
@@ -48,7 +49,9 @@ func (u *svc) isRemoved() bool {
 func (u *svc) state() unitmgr.State {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.st
+	st := u.st
+	st.Hash = u.runHash
+	return st
 }
 
 // setLocked records a new state and notifies; u.mu is held.
@@ -88,6 +91,7 @@ func (u *svc) activateLocked() error {
 		return fmt.Errorf("supervisor: %s: log pipe: %w", u.name, err)
 	}
 	a := newActivation(u, u.spec, w)
+	u.runHash = u.spec.hash
 	go u.pump(r)
 	u.starts = nil
 	u.act = a

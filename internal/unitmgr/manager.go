@@ -34,6 +34,11 @@ type State struct {
 	Reason string    `json:"reason,omitempty"` // e.g. "exit-code 3", "signal KILL", "exec: /bin/x: no such file"
 	PID    int       `json:"pid,omitempty"`
 	Since  time.Time `json:"since"`
+	// Hash is the unit file's hash (unit.File.Hash) that the current or
+	// last run started from; empty when the unit never ran or the backend
+	// cannot tell. A definition loaded while the unit runs shows here only
+	// after a restart.
+	Hash string `json:"hash,omitempty"`
 }
 
 // Manager runs units on one machine. Every method is safe for concurrent use.

@@ -15,6 +15,7 @@ import (
 type Manager struct {
 	mu      sync.Mutex
 	states  map[string]unitmgr.State
+	loaded  map[string]string // unit → hash of the file last loaded
 	changes chan string
 }
 
@@ -22,20 +23,25 @@ var _ unitmgr.Manager = (*Manager)(nil)
 
 // New returns an empty simulated machine.
 func New() *Manager {
-	return &Manager{states: map[string]unitmgr.State{}, changes: make(chan string, 4096)}
+	return &Manager{states: map[string]unitmgr.State{}, loaded: map[string]string{}, changes: make(chan string, 4096)}
 }
 
 func (m *Manager) set(name, active, sub string) {
-	m.states[name] = unitmgr.State{Load: unitmgr.LoadLoaded, Active: active, Sub: sub, Since: time.Now()}
+	hash := m.states[name].Hash
+	if active == unitmgr.ActiveActive {
+		hash = m.loaded[name] // a start runs what was loaded last
+	}
+	m.states[name] = unitmgr.State{Load: unitmgr.LoadLoaded, Active: active, Sub: sub, Since: time.Now(), Hash: hash}
 	select {
 	case m.changes <- name:
 	default:
 	}
 }
 
-func (m *Manager) Load(name string, _ *unit.File) error {
+func (m *Manager) Load(name string, f *unit.File) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.loaded[name] = f.Hash()
 	if _, ok := m.states[name]; !ok {
 		m.set(name, unitmgr.ActiveInactive, "dead")
 	}
@@ -68,6 +74,7 @@ func (m *Manager) Unload(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.states, name)
+	delete(m.loaded, name)
 	select {
 	case m.changes <- name:
 	default:
