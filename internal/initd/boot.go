@@ -112,6 +112,7 @@ func stage1() {
 
 // stage2 runs on the slot's root: the rest of the boot, then PID 1's life.
 func stage2() {
+	say("flotilla: stage2")
 	if !IsMountPoint("/proc") {
 		if err := Create(EarlyMounts("")); err != nil {
 			fatal(err, true, Reboot)
@@ -133,11 +134,12 @@ func stage2() {
 	if err != nil {
 		fatal(err, cmd.Debug, Reboot)
 	}
+	began := time.Now()
 	how, err := MountState(disk.Parts[PartState], "/var")
 	if err != nil {
 		fatal(err, cmd.Debug, Reboot)
 	}
-	say("flotilla: state mounted /var %s", how)
+	say("flotilla: state mounted /var %s (%s)", how, time.Since(began).Round(10*time.Millisecond))
 	if esp := disk.Parts[PartESP]; esp != "" {
 		if err := Create(espMount(esp)); err != nil {
 			say("flotilla: %v (the updater and the ESP config need it)", err)

@@ -108,7 +108,7 @@ func TestBuildArchive(t *testing.T) {
 		t.Fatal("two builds from the same inputs differ")
 	}
 
-	list := cpioList(t, opts.Out, Gzip)
+	list := cpioList(t, opts.Out, DefaultCompression)
 	t.Logf("cpio -tv:\n%s", list)
 	for _, want := range []string{
 		`(?m)^crw------- +1 root +root +5, +1 Nov 14  2023 dev/console$`,
@@ -134,7 +134,7 @@ func TestBuildArchive(t *testing.T) {
 
 	// Extract with the real tool and compare contents.
 	dir := t.TempDir()
-	cmd := exec.Command("sh", "-c", "gzip -dc < '"+opts.Out+"' | cpio -idm --quiet --no-absolute-filenames")
+	cmd := exec.Command("sh", "-c", string(DefaultCompression)+" -dc < '"+opts.Out+"' | cpio -idm --quiet --no-absolute-filenames")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("cpio -i: %v\n%s", err, out)
@@ -191,6 +191,20 @@ func TestBuildXZ(t *testing.T) {
 	}
 }
 
+func TestBuildGzip(t *testing.T) {
+	testenv.NeedCommand(t, "gzip")
+	opts := testOptions(t, "/bin/true")
+	opts.Compression = Gzip
+	first := build(t, opts)
+	opts.Out = filepath.Join(t.TempDir(), "again.cpio.gz")
+	if !bytes.Equal(first, build(t, opts)) {
+		t.Fatal("two gzip builds from the same inputs differ")
+	}
+	if list := cpioList(t, opts.Out, Gzip); !strings.Contains(list, "etc/os-release") {
+		t.Errorf("gzip archive listing lacks etc/os-release:\n%s", list)
+	}
+}
+
 func TestBuildEpochMatters(t *testing.T) {
 	opts := testOptions(t, "/bin/true")
 	a := build(t, opts)
@@ -244,7 +258,7 @@ func TestBuildTools(t *testing.T) {
 	if !bytes.Equal(a, build(t, opts)) {
 		t.Fatal("two builds with the u-root busybox differ (or ToolsDir changed the archive)")
 	}
-	list := cpioList(t, opts.Out, Gzip)
+	list := cpioList(t, opts.Out, DefaultCompression)
 	for _, want := range []string{"-rwxr-xr-x .* bbin/bb", "bbin/gosh -> bb", "bbin/ip -> bb", "bin/sh -> ../bbin/gosh"} {
 		if !regexp.MustCompile(want).MatchString(list) {
 			t.Errorf("listing lacks %s:\n%s", want, list)
