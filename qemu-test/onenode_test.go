@@ -95,7 +95,14 @@ func TestOneNode(t *testing.T) {
 			if _, err := n.VM.WaitFor(ctx, "flotilla: debug shell /bbin/gosh on", time.Minute, vmcluster.Fatal...); err != nil {
 				t.Fatal(err)
 			}
-			if err := n.VM.Type("echo shell-$((6*7))-answers\n"); err != nil {
+			// gosh's line editor first queries the terminal (colours, cursor
+			// position; unanswered here, each waits out a timeout) and reads
+			// raw keys: type only once its prompt is drawn, and end the line
+			// with a carriage return, as the Enter key sends.
+			if _, err := n.VM.WaitFor(ctx, "toggle key help", 2*time.Minute, vmcluster.Fatal...); err != nil {
+				t.Fatalf("gosh drew no prompt: %v", err)
+			}
+			if err := n.VM.Type("echo shell-$((6*7))-answers\r"); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := n.VM.WaitFor(ctx, "shell-42-answers", time.Minute, vmcluster.Fatal...); err != nil {
