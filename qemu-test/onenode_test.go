@@ -26,8 +26,9 @@ Exec=sh -c 'echo hello-from-flotilla; ip -4 addr show eth0 | grep -q inet && ech
 
 // TestOneNode boots DIR/disk.img alone, through the -kernel fast path and
 // through OVMF and systemd-boot, and drives it from the host: fleetctl lists
-// the machine over mutual TLS through a port forward, and a container unit
-// runs and logs.
+// the machine over mutual TLS through a port forward, a container unit runs
+// and logs, and the serial debug shell runs typed commands, one of which
+// reads the unit's MemoryMax back from its cgroup.
 func TestOneNode(t *testing.T) {
 	needVM(t)
 	res, out := image(t)
@@ -107,6 +108,14 @@ func TestOneNode(t *testing.T) {
 			}
 			if _, err := n.VM.WaitFor(ctx, "shell-42-answers", time.Minute, vmcluster.Fatal...); err != nil {
 				t.Fatalf("the debug shell did not run a typed command: %v\n%s", err, tail(n.VM.Log(), 2000))
+			}
+			// The container unit's MemoryMax=64M, read back from its cgroup
+			// on the node's pure cgroup v2.
+			if err := n.VM.Type("cat /sys/fs/cgroup/flotilla/hello.service/memory.max\r"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := n.VM.WaitFor(ctx, "67108864", time.Minute, vmcluster.Fatal...); err != nil {
+				t.Fatalf("hello.service's memory.max is not MemoryMax=64M: %v\n%s", err, tail(n.VM.Log(), 2000))
 			}
 		})
 	}
