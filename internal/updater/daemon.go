@@ -542,13 +542,8 @@ func (d *Daemon) publishWithin(ctx context.Context, limit time.Duration) {
 		d.mu.Lock()
 		shown := d.lastShown == d.st.Label()
 		d.mu.Unlock()
-		if shown || time.Now().After(deadline) {
+		if shown || time.Now().After(deadline) || d.sleep(ctx, time.Second) != nil {
 			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
 		}
 	}
 }
