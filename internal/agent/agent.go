@@ -194,7 +194,11 @@ func (a *Agent) renew(ctx context.Context, lease clientv3.LeaseID) error {
 }
 
 // renewed records that the lease was alive at (or after) sent. Renewals
-// overlap, so an answer to an older one changes nothing.
+// overlap, so an answer to an older one changes nothing. A fenced agent
+// restores its units only when the answer leaves at least TTL/5 before the
+// fence would fire again: a late answer (sent nearly 3/5 TTL ago) would
+// restart them only to kill them a moment later, and that churn loads an
+// already slow node further.
 func (a *Agent) renewed(sent time.Time) {
 	a.mu.Lock()
 	if sent.Before(a.lastRenew) {
@@ -203,8 +207,11 @@ func (a *Agent) renewed(sent time.Time) {
 	}
 	a.lastRenew = sent
 	a.mu.Unlock()
-	a.fenceTimer.Reset(time.Until(sent.Add(a.cfg.TTL * 3 / 5)))
-	a.unfence()
+	left := time.Until(sent.Add(a.cfg.TTL * 3 / 5))
+	a.fenceTimer.Reset(left)
+	if left >= a.cfg.TTL/5 {
+		a.unfence()
+	}
 }
 
 // fenceTimerFired: no renewal for 3/5 of the TTL. Units must be dead by

@@ -234,6 +234,28 @@ func TestSlowEtcdDoesNotFence(t *testing.T) {
 	}
 }
 
+// TestVerySlowEtcdFencesOnce: when every reply takes so long that it
+// arrives just before the fence would fire again (1 s of a 1.2 s fence
+// delay), the agent stays fenced instead of restarting its units on each
+// late answer and killing them again a moment later.
+func TestVerySlowEtcdFencesOnce(t *testing.T) {
+	node := clustertest.Etcd(t)
+	const ttl = 2 * time.Second
+	proxy := delayProxy(t, strings.TrimPrefix(node.Client.Endpoints()[0], "http://"), time.Second)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + proxy}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	place(t, registry.New(node.Client), "v.service", registry.TargetLaunched)
+	mgr := &fenceCounter{Manager: simmgr.New()}
+	startAgent(t, registry.New(cli), mgr, ttl)
+	time.Sleep(4 * ttl)
+	if n := mgr.fences.Load(); n == 0 || n > 2 {
+		t.Errorf("%d fences in %s of replies 1 s late; want the agent fenced once and kept so", n, 4*ttl)
+	}
+}
+
 // fenceCounter counts Fence calls.
 type fenceCounter struct {
 	unitmgr.Manager
