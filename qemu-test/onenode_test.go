@@ -103,20 +103,32 @@ func TestOneNode(t *testing.T) {
 			if _, err := n.VM.WaitFor(ctx, "toggle key help", 2*time.Minute, vmcluster.Fatal...); err != nil {
 				t.Fatalf("gosh drew no prompt: %v", err)
 			}
-			if err := n.VM.Type("echo shell-$((6*7))-answers\r"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := n.VM.WaitFor(ctx, "shell-42-answers", time.Minute, vmcluster.Fatal...); err != nil {
-				t.Fatalf("the debug shell did not run a typed command: %v\n%s", err, tail(n.VM.Log(), 2000))
-			}
+			shell(t, ctx, n, "echo shell-$((6*7))-answers", "shell-42-answers")
 			// The container unit's MemoryMax=64M, read back from its cgroup
 			// on the node's pure cgroup v2.
-			if err := n.VM.Type("cat /sys/fs/cgroup/flotilla/hello.service/memory.max\r"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := n.VM.WaitFor(ctx, "67108864", time.Minute, vmcluster.Fatal...); err != nil {
-				t.Fatalf("hello.service's memory.max is not MemoryMax=64M: %v\n%s", err, tail(n.VM.Log(), 2000))
-			}
+			shell(t, ctx, n, "cat /sys/fs/cgroup/flotilla/hello.service/memory.max", "67108864")
 		})
+	}
+}
+
+// shell types line into gosh on the serial console and waits for want in
+// the output. gosh's line editor (bubbletea) sometimes returns a line only
+// once one more key arrives: its input reader on a serial tty is not
+// always cancelled when the line ends. So when want is slow to come, one
+// more Enter (an empty line, harmless) is typed.
+func shell(t *testing.T, ctx context.Context, n *node, line, want string) {
+	t.Helper()
+	if err := n.VM.Type(line + "\r"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.VM.WaitFor(ctx, want, 20*time.Second, vmcluster.Fatal...); err == nil {
+		return
+	}
+	t.Logf("no %q 20 s after typing %q; typing Enter once more", want, line)
+	if err := n.VM.Type("\r"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.VM.WaitFor(ctx, want, time.Minute, vmcluster.Fatal...); err != nil {
+		t.Fatalf("the debug shell did not answer %q with %q: %v\n%s", line, want, err, tail(n.VM.Log(), 2000))
 	}
 }
