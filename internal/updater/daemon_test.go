@@ -409,6 +409,14 @@ func thursday4(t *testing.T) *rebootwindow.Window {
 	return &win
 }
 
+// windowed is a daemon whose reboot window is Thursday 04:00 for an hour,
+// read on clock.
+func (w *world) windowed(running, bootID string, clock *fakeClock) *Daemon {
+	d := w.daemon(running, bootID)
+	d.Window, d.Now = thursday4(w.t), clock.Now
+	return d
+}
+
 // TestRebootWindow: outside its window the daemon downloads and stages,
 // then waits without ever asking for the lock; inside it, it takes the
 // lock, drains and reboots.
@@ -416,8 +424,7 @@ func TestRebootWindow(t *testing.T) {
 	w := newWorld(t)
 	w.publish("1.1.0")
 	clock := &fakeClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
-	d := w.daemon("1.0.0", "boot1")
-	d.Window, d.Now = thursday4(t), clock.Now
+	d := w.windowed("1.0.0", "boot1", clock)
 	var sleeps []time.Duration
 	d.After = func(dur time.Duration) <-chan time.Time { sleeps = append(sleeps, dur); return nil } // never fires
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -448,8 +455,7 @@ func TestRebootWindow(t *testing.T) {
 
 	// Thursday 04:10: inside the window.
 	clock.Set(time.Date(2026, 11, 26, 4, 10, 0, 0, time.UTC))
-	d2 := w.daemon("1.0.0", "boot1")
-	d2.Window, d2.Now = thursday4(t), clock.Now
+	d2 := w.windowed("1.0.0", "boot1", clock)
 	if err := d2.Cycle(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -466,8 +472,7 @@ func TestRebootWindowOpensWhileWaiting(t *testing.T) {
 	w := newWorld(t)
 	w.publish("1.1.0")
 	clock := &fakeClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
-	d := w.daemon("1.0.0", "boot1")
-	d.Window, d.Now = thursday4(t), clock.Now
+	d := w.windowed("1.0.0", "boot1", clock)
 	var sleeps []time.Duration
 	d.After = func(dur time.Duration) <-chan time.Time {
 		sleeps = append(sleeps, dur)
@@ -502,8 +507,8 @@ func TestRebootWindowHeldLock(t *testing.T) {
 	w.publish("1.1.0")
 	clock := &fakeClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	never := func(time.Duration) <-chan time.Time { return nil }
-	d := w.daemon("1.0.0", "boot1")
-	d.Window, d.Now, d.After = thursday4(t), clock.Now, never
+	d := w.windowed("1.0.0", "boot1", clock)
+	d.After = never
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	d.Cycle(ctx)
@@ -512,8 +517,8 @@ func TestRebootWindowHeldLock(t *testing.T) {
 	}
 	// The lock was taken just before a power cut, the state not yet saved.
 	w.cluster.held = true
-	d2 := w.daemon("1.0.0", "boot2")
-	d2.Window, d2.Now, d2.After = thursday4(t), clock.Now, never
+	d2 := w.windowed("1.0.0", "boot2", clock)
+	d2.After = never
 	// A regression would wait for the window forever: bound it.
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel2()
@@ -524,8 +529,8 @@ func TestRebootWindowHeldLock(t *testing.T) {
 	s := w.saved()
 	s.Phase = Draining
 	s.Save(w.state)
-	d3 := w.daemon("1.0.0", "boot3")
-	d3.Window, d3.Now, d3.After = thursday4(t), clock.Now, never
+	d3 := w.windowed("1.0.0", "boot3", clock)
+	d3.After = never
 	if err := d3.Cycle(ctx2); err != nil || w.reboots != 2 || w.saved().Phase != Rebooting {
 		t.Fatalf("draining outside the window: %v reboots %d %+v", err, w.reboots, w.saved())
 	}
