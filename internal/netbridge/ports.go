@@ -3,6 +3,7 @@ package netbridge
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -62,13 +63,13 @@ func parsePublishPort(s string) ([]PortMapping, error) {
 	for _, p := range strings.Split(protos, ",") {
 		switch p {
 		case "tcp", "udp":
-			protocols = append(protocols, p)
 		default:
 			return nil, fmt.Errorf("protocol %q: want tcp, udp or tcp,udp", p)
 		}
-	}
-	if len(protocols) == 2 && protocols[0] == protocols[1] {
-		return nil, fmt.Errorf("protocol %q listed twice", protocols[0])
+		if slices.Contains(protocols, p) {
+			return nil, fmt.Errorf("protocol %q listed twice", p)
+		}
+		protocols = append(protocols, p)
 	}
 
 	var hostIP, hostPart, ctrPart string

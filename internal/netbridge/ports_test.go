@@ -40,6 +40,8 @@ func TestParsePublishPort(t *testing.T) {
 		{in: "8080:80/sctp", err: `protocol "sctp"`},
 		{in: "8080:80/", err: `protocol ""`},
 		{in: "80/tcp,tcp", err: "listed twice"},
+		{in: "1/tcp,udp,udp", err: "listed twice"},
+		{in: "1/udp,tcp,udp", err: "listed twice"},
 		{in: "localhost:8080:80", err: "want an IPv4 address"},
 		{in: "[::1]:8080:80", err: "IPv6"},
 		{in: "::1:8080:80", err: "too many"},
@@ -65,7 +67,7 @@ func TestParsePublishPort(t *testing.T) {
 }
 
 func FuzzParsePublishPort(f *testing.F) {
-	for _, s := range []string{"8080:80", "127.0.0.1:8080:80", "8080:80/udp", "80", "1-3:4-6/tcp,udp", "::80", "[::1]:1:2", "0.0.0.0::9"} {
+	for _, s := range []string{"8080:80", "127.0.0.1:8080:80", "8080:80/udp", "80", "1-3:4-6/tcp,udp", "::80", "[::1]:1:2", "0.0.0.0::9", "1/tcp,udp,udp"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
