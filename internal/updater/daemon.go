@@ -262,7 +262,8 @@ func (d *Daemon) Cycle(ctx context.Context) error {
 		case Writing:
 			err = d.write(ctx, st)
 		case Staged:
-			err = d.set(ctx, func(s *State) { s.Phase = WaitingLock })
+			opens := d.windowShutUntil()
+			err = d.set(ctx, func(s *State) { s.Phase, s.WindowOpens = WaitingLock, opens })
 		case WaitingLock:
 			err = d.lock(ctx)
 		case Draining:
@@ -374,28 +375,47 @@ func (d *Daemon) lock(ctx context.Context) error {
 // awaitWindow returns once the reboot window is open, at once without a
 // window or when this machine holds the lock already (it took it before a
 // restart): the window only gates taking the lock. While it waits, the
-// state's LastError says until when.
+// state's LastError says until when, WindowOpens holds that time, and the
+// registry shows "waiting-window <version>".
 func (d *Daemon) awaitWindow(ctx context.Context) error {
 	if d.Window == nil {
 		return nil
 	}
 	for {
-		now := d.Now()
-		if d.Window.Contains(now) {
+		opens := d.windowShutUntil()
+		if !opens.IsZero() {
+			held, err := d.Cluster.Held(ctx)
+			if err == nil && held {
+				opens = time.Time{}
+			}
+		}
+		if opens.IsZero() {
+			if !d.state().WindowOpens.IsZero() {
+				d.set(ctx, func(s *State) { s.WindowOpens = time.Time{} })
+			}
 			return nil
 		}
-		if held, err := d.Cluster.Held(ctx); err == nil && held {
-			return nil
+		msg := fmt.Sprintf("waiting for the reboot window %s (opens %s)", d.Window, opens.Format(time.RFC3339))
+		if st := d.state(); st.LastError != msg || !st.WindowOpens.Equal(opens) {
+			d.set(ctx, func(s *State) { s.LastError, s.WindowOpens = msg, opens })
 		}
-		opens := d.Window.Next(now)
-		msg := fmt.Sprintf("waiting for the reboot window %s (opens %s)", d.Window, opens.UTC().Format(time.RFC3339))
-		if d.state().LastError != msg {
-			d.set(ctx, func(s *State) { s.LastError = msg })
-		}
-		if err := d.sleep(ctx, min(opens.Sub(now), windowRecheck)); err != nil {
+		if err := d.sleep(ctx, min(opens.Sub(d.Now()), windowRecheck)); err != nil {
 			return err
 		}
 	}
+}
+
+// windowShutUntil is when the reboot window opens next if it is shut now,
+// else the zero time.
+func (d *Daemon) windowShutUntil() time.Time {
+	if d.Window == nil {
+		return time.Time{}
+	}
+	now := d.Now()
+	if d.Window.Contains(now) {
+		return time.Time{}
+	}
+	return d.Window.Next(now).UTC()
 }
 
 // sleep waits for dur or the end of ctx.

@@ -449,8 +449,11 @@ func TestRebootWindow(t *testing.T) {
 	if st := d.Status(); !strings.Contains(st.Table(), want) {
 		t.Errorf("updater status does not say it waits for the window:\n%s", st.Table())
 	}
-	if !slices.Contains(w.cluster.statuses, "waiting-lock 1.1.0") {
-		t.Errorf("registry status never showed waiting-lock: %q", w.cluster.statuses)
+	if !slices.Contains(w.cluster.statuses, "waiting-window 1.1.0") || slices.Contains(w.cluster.statuses, "waiting-lock 1.1.0") {
+		t.Errorf("registry status shows %q, want waiting-window 1.1.0 and never waiting-lock while the window is shut", w.cluster.statuses)
+	}
+	if opens := time.Date(2026, 11, 26, 4, 0, 0, 0, time.UTC); !s.WindowOpens.Equal(opens) {
+		t.Errorf("state says the window opens %v, want %v", s.WindowOpens, opens)
 	}
 
 	// Thursday 04:10: inside the window.
@@ -459,7 +462,7 @@ func TestRebootWindow(t *testing.T) {
 	if err := d2.Cycle(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if s := w.saved(); s.Phase != Rebooting || s.LastError != "" || w.reboots != 1 || !w.cluster.held || !w.cluster.drained ||
+	if s := w.saved(); s.Phase != Rebooting || s.LastError != "" || !s.WindowOpens.IsZero() || w.reboots != 1 || !w.cluster.held || !w.cluster.drained ||
 		!slices.Equal(w.boot.installed, []string{"1.1.0@B"}) {
 		t.Fatalf("inside the window: %+v reboots %d held %v drained %v installed %v", s, w.reboots, w.cluster.held, w.cluster.drained, w.boot.installed)
 	}

@@ -9,6 +9,8 @@
 //	→ (next boot, running the target) healthy → bless → undrain, release → blessed
 //	→ (next boot, still the old version) failed:<v>, never retried
 //
+// While a reboot window is shut, waiting-lock shows as waiting-window.
+//
 // The two seams are Boot (slots and ESP entries: internal/bootslot, see
 // NodeBoot) and Cluster (reboot lock, drain, health, registry status:
 // internal/rebootlock, see NodeCluster). Nothing here writes a slot or the

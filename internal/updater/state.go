@@ -37,11 +37,14 @@ type State struct {
 	Slot   string `json:"slot,omitempty"`   // the slot Target is written to
 	// BootID is /proc/sys/kernel/random/boot_id when Rebooting began: a
 	// different one means the machine rebooted since.
-	BootID    string    `json:"boot_id,omitempty"`
-	Progress  int       `json:"progress"` // percent of the current phase
-	LastError string    `json:"last_error,omitempty"`
-	Failed    []string  `json:"failed,omitempty"` // versions never retried
-	Changed   time.Time `json:"changed"`
+	BootID    string   `json:"boot_id,omitempty"`
+	Progress  int      `json:"progress"` // percent of the current phase
+	LastError string   `json:"last_error,omitempty"`
+	Failed    []string `json:"failed,omitempty"` // versions never retried
+	// WindowOpens is when the reboot window next opens, while a staged
+	// update waits for it (WaitingLock outside the window).
+	WindowOpens time.Time `json:"window_opens,omitzero"`
+	Changed     time.Time `json:"changed"`
 }
 
 // Label is the phase as status and fleetctl show it: "failed:<v>" for a
@@ -52,9 +55,11 @@ func (s *State) Label() string {
 		return "failed:" + s.Target
 	case Downloading, Writing:
 		return fmt.Sprintf("%s %s %d%%", s.Phase, s.Target, s.Progress)
-	case "":
-		return string(Idle)
-	case Idle:
+	case WaitingLock:
+		if !s.WindowOpens.IsZero() {
+			return "waiting-window " + s.Target
+		}
+	case "", Idle:
 		return string(Idle)
 	}
 	return string(s.Phase) + " " + s.Target
