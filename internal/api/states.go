@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"sort"
 	"time"
@@ -84,10 +85,27 @@ func (s *Server) listMachines(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	// Which machine is etcd's raft leader is worth a short wait, not a
+	// failed listing: without an answer the field stays empty.
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	roles, _ := s.cfg.Registry.EtcdRoles(ctx)
+	cancel()
 	out := schema.MachinePage{Machines: make([]*schema.Machine, 0, hi-lo), NextPageToken: next}
 	for _, m := range ms[lo:hi] {
 		out.Machines = append(out.Machines, &schema.Machine{ID: m.ID, PrimaryIP: m.PublicIP, Metadata: m.Metadata,
-			Name: m.Name, APIURL: m.APIURL, Version: m.Version, Update: m.Update})
+			Name: m.Name, APIURL: m.APIURL, Version: m.Version, Update: m.Update, Etcd: etcdRole(roles, m.Name)})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// etcdRole is the role of the machine named name: its member's role, or
+// client when it has none; "" when the roles are unknown.
+func etcdRole(roles map[string]string, name string) string {
+	if roles == nil {
+		return ""
+	}
+	if r, ok := roles[name]; ok {
+		return r
+	}
+	return registry.EtcdClient
 }

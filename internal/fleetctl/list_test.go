@@ -32,7 +32,7 @@ func clusterFixture(t testing.TB) *fakeFleet {
 	f.lock(func() {
 		f.machines = []*schema.Machine{
 			{ID: m2, PrimaryIP: "10.0.0.2", Name: "beta", Version: "1.1.0", Update: "idle"},
-			{ID: m1, PrimaryIP: "10.0.0.1", Metadata: map[string]string{"region": "eu", "disk": "ssd"}, Name: "alpha", Version: "1.2.0", Update: "reboot-needed"},
+			{ID: m1, PrimaryIP: "10.0.0.1", Metadata: map[string]string{"region": "eu", "disk": "ssd"}, Name: "alpha", Version: "1.2.0", Update: "reboot-needed", Etcd: "leader"},
 			{ID: "3333333333333333333333333333333a", PrimaryIP: "10.0.0.3"},
 		}
 		web := opts(t, "web.service", webUnit)
@@ -132,8 +132,8 @@ func TestListMachines(t *testing.T) {
 	if code != 0 || out != want {
 		t.Errorf("list-machines = %d\n%s\nwant\n%s", code, out, want)
 	}
-	out, _, _ = runCtl(t, f.srv.URL, "list-machines", "-l", "--no-legend", "--fields", "machine,name,version,update")
-	if !strings.HasPrefix(out, m1+"\talpha\t1.2.0\treboot-needed\n") {
+	out, _, _ = runCtl(t, f.srv.URL, "list-machines", "-l", "--no-legend", "--fields", "machine,name,version,update,etcd")
+	if !strings.HasPrefix(out, m1+"\talpha\t1.2.0\treboot-needed\tleader\n") || !strings.Contains(out, "\tbeta\t1.1.0\tidle\t\t-\n") {
 		t.Errorf("fields: %q", out)
 	}
 	out, _, _ = runCtl(t, f.srv.URL, "list-machines", "--output", "json")

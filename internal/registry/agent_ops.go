@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -111,6 +112,47 @@ func (r *Registry) Machines(ctx context.Context) ([]*MachineRecord, error) {
 	}
 	return decodeMachines((*clientv3.GetResponse)(resp.Responses[0].GetResponseRange()),
 		(*clientv3.GetResponse)(resp.Responses[1].GetResponseRange())), nil
+}
+
+// Etcd roles of a machine, as EtcdRoles and list-machines name them.
+const (
+	EtcdLeader  = "leader"  // etcd member, raft's current leader
+	EtcdMember  = "member"  // etcd member following the leader
+	EtcdLearner = "learner" // non-voting etcd member
+	EtcdClient  = "client"  // no etcd member of its own
+)
+
+// EtcdRoles maps each etcd member's name (fleetd's --name) to its role,
+// EtcdLeader or EtcdMember/EtcdLearner. The leader comes from the first
+// endpoint that answers a status request within a second, so a dead member
+// among the endpoints delays it by at most that.
+func (r *Registry) EtcdRoles(ctx context.Context) (map[string]string, error) {
+	members, err := r.cli.MemberList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("registry: etcd members: %w", err)
+	}
+	var leader uint64
+	for _, ep := range r.cli.Endpoints() {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		st, err := r.cli.Status(sctx, ep)
+		cancel()
+		if err == nil && st.Leader != 0 {
+			leader = st.Leader
+			break
+		}
+	}
+	roles := make(map[string]string, len(members.Members))
+	for _, m := range members.Members {
+		switch {
+		case m.ID == leader:
+			roles[m.Name] = EtcdLeader
+		case m.IsLearner:
+			roles[m.Name] = EtcdLearner
+		default:
+			roles[m.Name] = EtcdMember
+		}
+	}
+	return roles, nil
 }
 
 // WatchPrefixes used by the engine: what it must react to.

@@ -56,6 +56,7 @@ type Machine struct {
 	APIURL    string            `json:"apiURL,omitempty"`  // where this machine's API answers (logs are proxied there)
 	Version   string            `json:"version,omitempty"` // running Flotilla version
 	Update    string            `json:"update,omitempty"`  // update state (updater)
+	Etcd      string            `json:"etcd,omitempty"`    // leader, member, learner or client
 }
 
 // MachinePage is one page of machines.
