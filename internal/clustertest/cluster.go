@@ -26,6 +26,7 @@ type Node struct {
 	Netns    string // run inside this network namespace
 	Host     string // address its ports bind to; default 127.0.0.1
 	Extra    []string
+	Env      []string // KEY=value added to fleetd's environment
 
 	DataDir                       string
 	PeerPort, ClientPort, APIPort int
@@ -182,6 +183,9 @@ func (c *Cluster) Start(n *Node) {
 		cmd = exec.Command(c.Bin.Fleetd, c.args(n)...)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if len(n.Env) > 0 {
+		cmd.Env = append(os.Environ(), n.Env...)
+	}
 	must(c.T, cmd.Start())
 	n.cmd, n.log = cmd, logf
 }

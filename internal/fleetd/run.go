@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
+
 	"github.com/flotilla-os/flotilla/internal/agent"
 	"github.com/flotilla-os/flotilla/internal/api"
 	"github.com/flotilla-os/flotilla/internal/container"
@@ -103,6 +105,10 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 		go func() { _ = srv.Serve(l) }()
 	}
 	logf("fleetd: ready; machine %s, API on %s", id, describe(listeners))
+	// Type=notify under systemd, and how init learns it at boot. The
+	// variable goes with the message: units never inherit it. Best
+	// effort: a restarted fleetd finds init no longer listening.
+	daemon.SdNotify(true, daemon.SdNotifyReady)
 
 	select {
 	case <-ctx.Done():

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/flotilla-os/flotilla/internal/atomicfile"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -15,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/u-root/u-root/pkg/mount"
 	"golang.org/x/sys/unix"
 
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
@@ -105,7 +105,7 @@ func stage1() {
 		fatal(fmt.Errorf("mount %s: %w", root, err), cmd.Debug, Reboot)
 	}
 	say("flotilla: root mounted")
-	if err := mount.SwitchRoot("/sysroot", "/sbin/init"); err != nil {
+	if err := switchRoot("/sysroot"); err != nil {
 		fatal(fmt.Errorf("switch_root to %s: %w", root, err), cmd.Debug, Reboot)
 	}
 }
@@ -358,8 +358,14 @@ func (n *node) run() {
 	}
 	svcs := NewServices(sup, console, DefaultBackoff, logf)
 	fleetdReady := make(chan struct{})
-	n.startServices(ctx, svcs, fleetdReady)
-	go n.afterFleetd(ctx, fleetdReady)
+	// Before fleetd starts, so that its READY=1 has somewhere to go.
+	notify, err := ListenNotify(FleetdNotifySocket)
+	if err != nil {
+		say("flotilla: %v (polling fleetd's API instead)", err)
+		notify = nil
+	}
+	n.startServices(ctx, svcs, fleetdReady, notify != nil)
+	go n.afterFleetd(ctx, fleetdReady, notify)
 
 	sig := <-sigc
 	a := ActionFor(sig)
@@ -386,8 +392,11 @@ func (n *node) run() {
 // needs the updater to give up on it (HealthDeadline), so it starts anyway.
 const UpdaterDelay = time.Minute
 
-func (n *node) startServices(ctx context.Context, svcs *Services, fleetdReady <-chan struct{}) {
-	fleetd := Service{Name: "fleetd", Argv: FleetdArgs(n.cfg, n.memberName(), "/var", n.publicIP, n.tls), Console: true}
+func (n *node) startServices(ctx context.Context, svcs *Services, fleetdReady <-chan struct{}, notify bool) {
+	fleetd := Service{Name: "fleetd", Argv: FleetdArgs(n.cfg, n.memberName(), "/var", n.publicIP, n.tls), Program: SelfExe, Console: true}
+	if notify {
+		fleetd.Env = []string{"NOTIFY_SOCKET=" + FleetdNotifySocket}
+	}
 	if err := svcs.Start(fleetd); err != nil {
 		say("flotilla: %v", err)
 	} else {
@@ -414,7 +423,7 @@ func (n *node) startServices(ctx context.Context, svcs *Services, fleetdReady <-
 		os.Symlink(filepath.Join("/var", ServicesDir, "logs", name+".service.log"), link)
 	}
 	if n.cmd.Debug || n.cfg.DebugShell {
-		sh := Service{Name: "debug-shell", Argv: []string{SelfPath(), "console-shell", n.cmd.ConsoleDevice()}}
+		sh := Service{Name: "debug-shell", Argv: []string{"/sbin/init", "console-shell", n.cmd.ConsoleDevice()}, Program: SelfExe}
 		if err := svcs.Start(sh); err != nil {
 			say("flotilla: %v", err)
 		}
@@ -428,15 +437,19 @@ func (n *node) memberName() string {
 	return n.hostname
 }
 
-// afterFleetd waits for fleetd's API, closes ready, then submits the
-// config's units.
-func (n *node) afterFleetd(ctx context.Context, ready chan<- struct{}) {
+// afterFleetd waits for fleetd (its READY=1 on notify, or its API),
+// closes ready, then submits the config's units.
+func (n *node) afterFleetd(ctx context.Context, ready chan<- struct{}, notify *net.UnixConn) {
+	if notify != nil {
+		defer os.Remove(FleetdNotifySocket)
+		defer notify.Close()
+	}
 	c, err := NewLocalClient()
 	if err != nil {
 		say("flotilla: %v", err)
 		return
 	}
-	if err := WaitFleetd(ctx, c); err != nil {
+	if err := WaitFleetd(ctx, c, notify); err != nil {
 		return
 	}
 	say("flotilla: fleetd ready")

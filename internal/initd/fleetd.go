@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -27,6 +28,13 @@ const (
 	// not imported, so init does not link etcd).
 	FleetdSocket = "/run/fleetd/fleetd.sock"
 )
+
+// SelfExe is how init starts fleetd and the updater: itself, the
+// multi-call binary, named by argv[0]. On a node PID 1 runs from the
+// initramfs's copy (see switchRoot), and a process forked from it that
+// execs this runs the same file, whose startup QEMU without KVM has
+// translated already.
+const SelfExe = "/proc/self/exe"
 
 // FleetdArgs builds fleetd's command line from the config. name is the
 // member name (the config's, else the hostname), publicIP the node's first
@@ -97,19 +105,53 @@ func FirstStaticIP(cfg *bootconfig.Config) string {
 	return ""
 }
 
-// WaitFleetd polls fleetd's API socket until it answers, or ctx ends.
-func WaitFleetd(ctx context.Context, c *client.Client) error {
+// FleetdNotifySocket is where fleetd tells init it is ready, sd_notify's
+// READY=1 (init passes it as NOTIFY_SOCKET).
+const FleetdNotifySocket = "/run/flotilla/fleetd.notify"
+
+// ListenNotify opens a datagram socket at path for sd_notify messages.
+func ListenNotify(path string) (*net.UnixConn, error) {
+	os.Remove(path)
+	return net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+}
+
+// WaitFleetd returns once fleetd says READY=1 on notify (nil: no socket)
+// or its API socket answers, or fails when ctx ends. The message comes
+// the moment fleetd serves; polling the API is the fallback, and under
+// QEMU without KVM a first request costs about a second.
+func WaitFleetd(ctx context.Context, c *client.Client, notify *net.UnixConn) error {
+	ready := make(chan struct{})
+	every := 250 * time.Millisecond
+	if notify != nil {
+		every = 2 * time.Second
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				n, err := notify.Read(buf)
+				if err != nil {
+					return
+				}
+				if slices.Contains(strings.Split(string(buf[:n]), "\n"), "READY=1") {
+					close(ready)
+					return
+				}
+			}
+		}()
+	}
+	var err error
 	for {
+		select {
+		case <-ready:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("fleetd did not answer on %s: %w (last error: %v)", c.Endpoint(), ctx.Err(), err)
+		case <-time.After(every):
+		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := c.Machines(cctx)
+		_, err = c.Machines(cctx)
 		cancel()
 		if err == nil {
 			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("fleetd did not answer on %s: %w (last error: %v)", c.Endpoint(), ctx.Err(), err)
-		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }
@@ -154,5 +196,5 @@ func UpdaterService() (Service, bool) {
 	if st, err := os.Stat(UpdaterBin); err != nil || !st.Mode().IsRegular() {
 		return Service{}, false
 	}
-	return Service{Name: "updater", Argv: []string{UpdaterBin, "daemon"}, Console: true}, true
+	return Service{Name: "updater", Argv: []string{UpdaterBin, "daemon"}, Program: SelfExe, Console: true}, true
 }
