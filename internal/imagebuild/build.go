@@ -260,9 +260,13 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 // NVMe) init loads only when the boot disk does not show up without them.
 const StorageModulesList = "etc/flotilla/modules-storage.load"
 
-// Cmdline is the kernel command line of a slot's UKI.
+// Cmdline is the kernel command line of a slot's UKI. panic=10 reboots
+// 10 s after a kernel panic, and softlockup_panic=1 makes a CPU stuck in
+// the kernel for 20 s a panic: a wedged node reboots (and boot counting
+// judges a new version that wedges) instead of hanging. One rolling update
+// under TCG saw ksoftirqd stuck for minutes while a node shut down.
 func Cmdline(slot string, debug bool) string {
-	c := "flotilla.slot=" + slot + " console=ttyS0,115200 random.trust_cpu=on panic=10 loglevel=4"
+	c := "flotilla.slot=" + slot + " console=ttyS0,115200 random.trust_cpu=on panic=10 softlockup_panic=1 loglevel=4"
 	if debug {
 		c += " flotilla.debug=1"
 	}
