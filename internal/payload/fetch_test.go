@@ -195,6 +195,21 @@ func TestFetchResume(t *testing.T) {
 	if _, err := f.Download(context.Background(), m); err != nil || s.logged("GET") {
 		t.Errorf("second download: %v, log %q", err, s.log)
 	}
+	// Fetch checks one kept file: a UKI changed on disk is fetched anew
+	// (only it), and a root untouched since is not fetched.
+	os.WriteFile(files.UKI, []byte("bit rot"), 0o600)
+	s.mu.Lock()
+	s.log = nil
+	s.mu.Unlock()
+	if p, err := f.Fetch(context.Background(), m, m.UKI); err != nil || p != files.UKI || !s.logged("/uki.efi") || s.logged("root.squashfs") {
+		t.Errorf("Fetch of a changed UKI: %q %v, log %q", p, err, s.log)
+	}
+	if sum, _, err := HashFile(files.UKI); err != nil || sum != m.UKI.SHA256 {
+		t.Errorf("the UKI fetched anew has sha256 %s (%v), want %s", sum, err, m.UKI.SHA256)
+	}
+	if p, err := f.Fetch(context.Background(), m, m.Root); err != nil || p != files.Root || s.logged("root.squashfs") {
+		t.Errorf("Fetch of an intact root: %q %v, log %q", p, err, s.log)
+	}
 	// After a restart, the kept manifest is verified again.
 	if lm, err := f.Local("1.1.0"); err != nil || *lm != *m {
 		t.Errorf("Local: %+v, %v", lm, err)

@@ -316,10 +316,10 @@ func (d *Daemon) download(ctx context.Context, st State) error {
 // over after a power cut: nothing boots that slot until its UKI is on the
 // ESP, and the UKI goes there only under the reboot lock (drain).
 func (d *Daemon) write(ctx context.Context, st State) error {
-	m, files, err := d.local(ctx, st.Target)
+	m, root, err := d.local(ctx, st.Target, func(m *payload.Manifest) payload.Artifact { return m.Root })
 	if err == nil {
 		var slot string
-		slot, err = d.Boot.WriteRoot(ctx, files.Root, m.Root, func(done int64) { d.progress(ctx, done, m.Root.Size) })
+		slot, err = d.Boot.WriteRoot(ctx, root, m.Root, func(done int64) { d.progress(ctx, done, m.Root.Size) })
 		if err == nil {
 			d.set(ctx, func(s *State) { s.Slot, s.Progress = slot, 100 })
 		}
@@ -332,15 +332,16 @@ func (d *Daemon) write(ctx context.Context, st State) error {
 	return d.set(ctx, func(s *State) { s.Phase = Staged })
 }
 
-// local re-verifies the kept download of version v (signature and hashes).
-func (d *Daemon) local(ctx context.Context, v string) (*payload.Manifest, *payload.Files, error) {
+// local re-verifies the kept download of version v: the manifest's
+// signature, and the hash of the one file (which) the step uses; it
+// returns that file's path.
+func (d *Daemon) local(ctx context.Context, v string, which func(*payload.Manifest) payload.Artifact) (*payload.Manifest, string, error) {
 	m, err := d.Fetcher.Local(v)
 	if err != nil {
-		return nil, nil, err
+		return nil, "", err
 	}
-	d.Fetcher.Progress = nil
-	files, err := d.Fetcher.Download(ctx, m)
-	return m, files, err
+	path, err := d.Fetcher.Fetch(ctx, m, which(m))
+	return m, path, err
 }
 
 // windowRecheck bounds a sleep until the reboot window opens: the wall
@@ -444,9 +445,9 @@ func (d *Daemon) drain(ctx context.Context) error {
 	// become bootable: before this, any reboot (a power cut while waiting
 	// for the lock) boots the running version again.
 	st := d.state()
-	m, files, err := d.local(ctx, st.Target)
+	m, uki, err := d.local(ctx, st.Target, func(m *payload.Manifest) payload.Artifact { return m.UKI })
 	if err == nil {
-		err = d.Boot.InstallUKI(ctx, files.UKI, m.UKI, m.Version, st.Slot)
+		err = d.Boot.InstallUKI(ctx, uki, m.UKI, m.Version, st.Slot)
 	}
 	if err != nil {
 		return fmt.Errorf("install the %s UKI: %w", st.Target, err)
