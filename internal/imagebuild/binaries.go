@@ -11,13 +11,11 @@ import (
 )
 
 // commands are the static binaries a build makes: main package directory →
-// name. flotilla is the multi-call binary that is init, fleetd, fleetctl
-// and updater: the initramfs's /init, and on the root /usr/bin/flotilla
-// with links. The root also carries the small container init. (./init, a
-// stand-alone init, is half flotilla's size, but the node would then pay
-// the first run of two big binaries under QEMU without KVM: see
-// initd.switchRoot.)
+// name. The root carries flotilla, the multi-call binary that is init,
+// fleetd, fleetctl and updater (links), and the small container init; the
+// initramfs carries the stand-alone init, which is half flotilla's size.
 var commands = []struct{ pkg, name string }{
+	{"./init", "init"},
 	{"./flotilla", "flotilla"},
 	{"./flotilla-sandbox-init", "flotilla-sandbox-init"},
 }
@@ -48,7 +46,7 @@ func buildBinaries(ctx context.Context, root, dir, version, broken string, logf 
 			continue
 		}
 		ldflags := "-s -w -buildid= -X github.com/flotilla-os/flotilla/internal/version.Version=" + version
-		if c.name == "flotilla" && broken != "" {
+		if c.name == "init" && broken != "" {
 			ldflags += " '-X=github.com/flotilla-os/flotilla/internal/initd.BrokenOnPurpose=" + strings.ReplaceAll(broken, "'", "") + "'"
 		}
 		args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", out[c.name], c.pkg}

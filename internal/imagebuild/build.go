@@ -158,7 +158,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	files["/"+StorageModulesList] = writeTemp(build, "modules-storage.load", storageList.String())
 	if err := initramfs.Build(initramfs.Options{
-		Out: res.Initramfs, Init: bins["flotilla"], Kernel: k, Modules: mods,
+		Out: res.Initramfs, Init: bins["init"], Kernel: k, Modules: mods,
 		Files:           files,
 		ToolsDir:        tools,
 		SourceDateEpoch: o.SourceDateEpoch, Logf: o.Logf, GoModDir: o.Root, TempDir: build,

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/u-root/u-root/pkg/mount"
 	"golang.org/x/sys/unix"
 
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
@@ -105,7 +106,7 @@ func stage1() {
 		fatal(fmt.Errorf("mount %s: %w", root, err), cmd.Debug, Reboot)
 	}
 	say("flotilla: root mounted")
-	if err := switchRoot("/sysroot"); err != nil {
+	if err := mount.SwitchRoot("/sysroot", "/sbin/init"); err != nil {
 		fatal(fmt.Errorf("switch_root to %s: %w", root, err), cmd.Debug, Reboot)
 	}
 }
@@ -393,7 +394,7 @@ func (n *node) run() {
 const UpdaterDelay = time.Minute
 
 func (n *node) startServices(ctx context.Context, svcs *Services, fleetdReady <-chan struct{}, notify bool) {
-	fleetd := Service{Name: "fleetd", Argv: FleetdArgs(n.cfg, n.memberName(), "/var", n.publicIP, n.tls), Program: SelfExe, Console: true}
+	fleetd := Service{Name: "fleetd", Argv: FleetdArgs(n.cfg, n.memberName(), "/var", n.publicIP, n.tls), Console: true}
 	if notify {
 		fleetd.Env = []string{"NOTIFY_SOCKET=" + FleetdNotifySocket}
 	}
@@ -423,7 +424,7 @@ func (n *node) startServices(ctx context.Context, svcs *Services, fleetdReady <-
 		os.Symlink(filepath.Join("/var", ServicesDir, "logs", name+".service.log"), link)
 	}
 	if n.cmd.Debug || n.cfg.DebugShell {
-		sh := Service{Name: "debug-shell", Argv: []string{"/sbin/init", "console-shell", n.cmd.ConsoleDevice()}, Program: SelfExe}
+		sh := Service{Name: "debug-shell", Argv: []string{SelfPath(), "console-shell", n.cmd.ConsoleDevice()}}
 		if err := svcs.Start(sh); err != nil {
 			say("flotilla: %v", err)
 		}

@@ -29,13 +29,6 @@ const (
 	FleetdSocket = "/run/fleetd/fleetd.sock"
 )
 
-// SelfExe is how init starts fleetd and the updater: itself, the
-// multi-call binary, named by argv[0]. On a node PID 1 runs from the
-// initramfs's copy (see switchRoot), and a process forked from it that
-// execs this runs the same file, whose startup QEMU without KVM has
-// translated already.
-const SelfExe = "/proc/self/exe"
-
 // FleetdArgs builds fleetd's command line from the config. name is the
 // member name (the config's, else the hostname), publicIP the node's first
 // configured address ("" to let fleetd pick), tls the written bundle (nil
@@ -196,5 +189,5 @@ func UpdaterService() (Service, bool) {
 	if st, err := os.Stat(UpdaterBin); err != nil || !st.Mode().IsRegular() {
 		return Service{}, false
 	}
-	return Service{Name: "updater", Argv: []string{UpdaterBin, "daemon"}, Program: SelfExe, Console: true}, true
+	return Service{Name: "updater", Argv: []string{UpdaterBin, "daemon"}, Console: true}, true
 }

@@ -38,11 +38,7 @@ func (b Backoff) Next(prev, upFor time.Duration) time.Duration {
 type Service struct {
 	Name string   // "fleetd"; the unit is Name+".service"
 	Argv []string // absolute program path first
-	// Program, when set, is what runs instead of Argv[0], which it then
-	// gets as its argv[0] (systemd's "@" prefix): init starts fleetd as
-	// /proc/self/exe, itself, named fleetd.
-	Program string
-	Env     []string // KEY=value, set for the service's processes
+	Env  []string // KEY=value, set for the service's processes
 	// Console prefixes the service's output onto the console ("fleetd: ...")
 	// as well as keeping it in its log. The debug shell, which owns the
 	// console itself, sets it false.
@@ -61,19 +57,15 @@ func (s Service) UnitFile() *unit.File {
 	if stop <= 0 {
 		stop = 10 * time.Second
 	}
-	prefix, argv := ":", s.Argv
-	if s.Program != "" {
-		prefix, argv = ":@", append([]string{s.Program}, s.Argv...)
-	}
-	words := make([]string, len(argv))
-	for i, a := range argv {
+	words := make([]string, len(s.Argv))
+	for i, a := range s.Argv {
 		words[i] = quoteExecWord(a)
 	}
 	opts := []unit.Option{
 		{Section: "Unit", Name: "Description", Value: "flotilla system service " + s.Name},
 		{Section: "Unit", Name: "StartLimitIntervalSec", Value: "0"},
 		{Section: "Service", Name: "Type", Value: "simple"},
-		{Section: "Service", Name: "ExecStart", Value: prefix + strings.Join(words, " ")},
+		{Section: "Service", Name: "ExecStart", Value: ":" + strings.Join(words, " ")},
 		{Section: "Service", Name: "Restart", Value: "no"},
 		{Section: "Service", Name: "KillMode", Value: "mixed"},
 		{Section: "Service", Name: "TimeoutStopSec", Value: fmt.Sprintf("%dms", stop.Milliseconds())},

@@ -111,18 +111,6 @@ func TestServiceArgvQuoting(t *testing.T) {
 	waitFor(t, "the program's output", 5*time.Second, func() bool { return strings.Contains(console.String(), want) })
 }
 
-// TestServiceProgram: with Program set, that program runs and gets Argv
-// whole, Argv[0] included, as init starts fleetd (/proc/self/exe named
-// fleetd).
-func TestServiceProgram(t *testing.T) {
-	s, console, _ := newTestServices(t, Backoff{Min: time.Hour, Max: time.Hour, Reset: time.Hour})
-	argv := []string{"/usr/bin/renamed", "-c", `tr '\0' ' ' </proc/$$/cmdline; echo`}
-	if err := s.Start(Service{Name: "prog", Argv: argv, Program: "/bin/sh", Console: true}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the program's argv", 5*time.Second, func() bool { return strings.Contains(console.String(), "prog: /usr/bin/renamed -c tr ") })
-}
-
 // TestServiceEnv: Env reaches the service's process word for word.
 func TestServiceEnv(t *testing.T) {
 	s, console, _ := newTestServices(t, Backoff{Min: time.Hour, Max: time.Hour, Reset: time.Hour})

@@ -125,9 +125,10 @@ const (
 // EtcdRoles maps each etcd member's name (fleetd's --name) to its role,
 // EtcdLeader or EtcdMember/EtcdLearner. The leader comes from the first
 // endpoint that answers a status request within a second, so a dead member
-// among the endpoints delays it by at most that.
+// among the endpoints delays it by at most that. Neither call goes through
+// raft (the member list is read serializably): list-machines may be polled.
 func (r *Registry) EtcdRoles(ctx context.Context) (map[string]string, error) {
-	members, err := r.cli.MemberList(ctx)
+	members, err := r.cli.MemberList(ctx, clientv3.WithSerializable())
 	if err != nil {
 		return nil, fmt.Errorf("registry: etcd members: %w", err)
 	}

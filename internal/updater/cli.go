@@ -22,9 +22,8 @@ import (
 )
 
 // RebootSignal is what PID 1 takes as "reboot" (initd's contract, which
-// `/sbin/init reboot` uses too). The updater signals it directly: running
-// /sbin/init from the root would first cost seconds of translation under
-// QEMU without KVM, as the node runs the initramfs's copy of the binary.
+// `/sbin/init reboot` uses too). The updater signals it directly rather
+// than running a program to do it.
 const RebootSignal = syscall.SIGTERM
 
 // Main runs the updater command line; it returns the exit code.
