@@ -130,7 +130,7 @@ func TestThreeNodes(t *testing.T) {
 	t.Logf("killing node-3 (%s), which runs %v and %s", victim, moved, spreadOn[victim])
 	killed := time.Now()
 	nodes[2].VM.Kill()
-	eventually(t, 60*time.Second, "movers running elsewhere", func() error {
+	eventuallyEvery(t, 100*time.Millisecond, 60*time.Second, "movers running elsewhere", func() error {
 		rows, err = listUnits(t, out, nodes[0])
 		if err != nil {
 			return err
