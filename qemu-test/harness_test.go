@@ -138,16 +138,8 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() error
 // whose length is the figure measured (failover).
 func eventuallyEvery(t *testing.T, every, timeout time.Duration, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: after %s: %v", what, timeout, err)
-		}
-		time.Sleep(every)
+	if err := clustertest.EventuallyEvery(every, timeout, f); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
 }
 

@@ -365,6 +365,11 @@ func ActiveOn(states map[string][]*schema.UnitState, unit string) []string {
 
 // Eventually polls f every 50 ms until it returns nil or timeout passes.
 func Eventually(timeout time.Duration, f func() error) error {
+	return EventuallyEvery(50*time.Millisecond, timeout, f)
+}
+
+// EventuallyEvery is Eventually polling every interval.
+func EventuallyEvery(interval, timeout time.Duration, f func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := f()
@@ -374,7 +379,7 @@ func Eventually(timeout time.Duration, f func() error) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("after %s: %w", timeout, err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }
 
