@@ -39,25 +39,19 @@ func ListenUnix(path string) (net.Listener, error) {
 	return l, nil
 }
 
-// ListenTCP opens the TCP API. Without TLS it refuses any address that is not
-// loopback: off loopback the API requires mutual TLS.
+// ListenTCP opens the TCP API, which always requires mutual TLS, loopback
+// included: every local user and every Network=host container can reach
+// loopback. Plaintext is only for the root-only unix socket.
 func ListenTCP(addr string, tc *tls.Config) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("api: --api-listen %q: want host:port", addr)
 	}
-	if tc == nil {
-		ip := net.ParseIP(host)
-		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return nil, fmt.Errorf("api: --api-listen %s is not a loopback address: the TCP API off loopback requires mutual TLS (--tls-cert, --tls-key, --tls-ca)", addr)
-		}
+	if tc == nil || tc.ClientAuth != tls.RequireAndVerifyClientCert {
+		return nil, fmt.Errorf("api: --api-listen %s: the TCP API requires mutual TLS, loopback included (--tls-cert, --tls-key, --tls-ca); locally, use the root-only unix socket", addr)
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("api: listen on %s: %w", addr, err)
 	}
-	if tc != nil {
-		l = tls.NewListener(l, tc)
-	}
-	return l, nil
+	return tls.NewListener(l, tc), nil
 }

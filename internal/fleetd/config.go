@@ -27,7 +27,14 @@ type Config struct {
 	PublicIP  string
 	Etcd      etcdnode.Config
 	TLS       etcdnode.TLS
-	Dev       bool
+	// LocalTLS: a lone member given no --tls-*. Run creates a node-local CA
+	// and certificate in <data-dir>/tls and etcd serves only mutual TLS on
+	// them, so no other local user (nor a Network=host container) can talk
+	// to it.
+	LocalTLS bool
+	// Dev: a one-node cluster in a temporary data dir that Run creates and
+	// removes; the API is the unix socket.
+	Dev bool
 	// ShowVersion: print the version and exit (--version); nothing else is read.
 	ShowVersion bool
 
@@ -44,7 +51,6 @@ const (
 	defaultDataDir = "/var/lib/fleetd"
 	// DefaultSocket is where fleetctl looks by default.
 	DefaultSocket = "/run/fleetd/fleetd.sock"
-	devAPI        = "127.0.0.1:7700"
 	maxTTL        = 5 * time.Second
 )
 
@@ -59,14 +65,14 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir, "where etcd data, logs and the machine ID live")
 	fs.StringVar(&metadata, "metadata", "", "machine metadata for [X-Fleet] MachineMetadata, as k=v,k2=v2")
 	fs.DurationVar(&c.TTL, "ttl", maxTTL, "machine lease TTL: a node silent this long is dead and its units move (at most 5s)")
-	fs.StringVar(&c.APIListen, "api-listen", "", "also serve the API on TCP host:port (plaintext only on loopback; mutual TLS with --tls-*)")
+	fs.StringVar(&c.APIListen, "api-listen", "", "also serve the API on TCP host:port; mutual TLS (--tls-*) is required, loopback included")
 	fs.StringVar(&c.APISocket, "api-socket", DefaultSocket, "root-only unix socket for the API")
 	fs.StringVar(&c.PublicIP, "public-ip", "", "IP shown in list-machines (default: from --api-listen or --etcd-peer-url, else the first non-loopback address)")
 	fs.StringVar(&c.Etcd.PeerURL, "etcd-peer-url", "", "run an etcd member: listen and advertise peer URL")
 	fs.StringVar(&c.Etcd.ClientURL, "etcd-client-url", "", "run an etcd member: listen and advertise client URL")
-	fs.StringVar(&c.Etcd.InitialCluster, "etcd-initial-cluster", "", "etcd members as n1=http://h:p,n2=... (default: this node alone)")
+	fs.StringVar(&c.Etcd.InitialCluster, "etcd-initial-cluster", "", "etcd members as n1=https://h:p,n2=... (default: this node alone)")
 	fs.StringVar(&c.Etcd.ClusterState, "etcd-initial-cluster-state", "new", "new, or existing to join a running cluster")
-	fs.StringVar(&endpoints, "etcd-endpoints", "", "run as a client of these etcd members (comma-separated client URLs)")
+	fs.StringVar(&endpoints, "etcd-endpoints", "", "run as a client of these etcd members (comma-separated https client URLs)")
 	fs.StringVar(&c.TLS.CertFile, "tls-cert", "", "PEM certificate for etcd peer/client traffic and the TCP API (mutual TLS)")
 	fs.StringVar(&c.TLS.KeyFile, "tls-key", "", "PEM key of --tls-cert")
 	fs.StringVar(&c.TLS.CAFile, "tls-ca", "", "PEM CA that signs every node's certificate and fleetctl's")
@@ -79,7 +85,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 		c.InsecureRegistries = append(c.InsecureRegistries, v)
 		return nil
 	})
-	fs.BoolVar(&c.Dev, "dev", false, "one-node cluster with temporary data, API on "+devAPI)
+	fs.BoolVar(&c.Dev, "dev", false, "one-node cluster with temporary data (removed on exit), API on the unix socket")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -104,7 +110,9 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 		return c, err
 	}
 	if c.Dev {
-		return c.devDefaults()
+		if err := c.devDefaults(); err != nil {
+			return c, err
+		}
 	}
 	return c, c.validate()
 }
@@ -157,6 +165,9 @@ func parseMetadata(s string) (map[string]string, error) {
 }
 
 func (c *Config) validate() error {
+	if c.TLS.Enabled() && (c.TLS.CertFile == "" || c.TLS.KeyFile == "" || c.TLS.CAFile == "") {
+		return errors.New("fleetd: mutual TLS needs all of --tls-cert, --tls-key and --tls-ca")
+	}
 	member := c.Etcd.PeerURL != "" || c.Etcd.ClientURL != ""
 	switch {
 	case member && len(c.Etcd.Endpoints) > 0:
@@ -165,33 +176,99 @@ func (c *Config) validate() error {
 		return errors.New("fleetd: an etcd member needs both --etcd-peer-url and --etcd-client-url")
 	case !member && len(c.Etcd.Endpoints) == 0:
 		// A lone node: a one-member cluster on the default loopback ports.
-		c.Etcd.PeerURL, c.Etcd.ClientURL = "http://127.0.0.1:2380", "http://127.0.0.1:2379"
+		c.Etcd.PeerURL, c.Etcd.ClientURL = "https://127.0.0.1:2380", "https://127.0.0.1:2379"
+		member = true
 	}
 	if c.Name == "" {
 		return errors.New("fleetd: --name is empty and the hostname is unknown")
 	}
+	if !c.TLS.Enabled() {
+		switch {
+		case !member:
+			return fmt.Errorf("fleetd: --etcd-endpoints %s: a client-only node needs --tls-cert, --tls-key and --tls-ca (a certificate of the cluster's CA): etcd serves only mutual TLS", strings.Join(c.Etcd.Endpoints, ","))
+		case !c.lone():
+			return fmt.Errorf("fleetd: --etcd-initial-cluster %s: a cluster of several members needs --tls-cert, --tls-key and --tls-ca (one CA for all): etcd serves only mutual TLS, and node-local certificates serve only a lone member", c.Etcd.InitialCluster)
+		}
+		// A lone member gets node-local certificates (Run makes them).
+		c.LocalTLS = true
+	}
+	if err := c.checkEtcdURLs(); err != nil {
+		return err
+	}
+	if c.APIListen != "" && !c.TLS.Enabled() {
+		return fmt.Errorf("fleetd: --api-listen %s: the TCP API requires mutual TLS, loopback included (every local user and Network=host container can reach loopback): give --tls-cert, --tls-key and --tls-ca, or use the root-only socket (--api-socket, fleetctl's default)", c.APIListen)
+	}
 	return nil
 }
 
-// devDefaults: temporary data, free loopback ports, API on 127.0.0.1:7700.
-func (c Config) devDefaults() (Config, error) {
-	dir, err := os.MkdirTemp("", "fleetd-dev-")
-	if err != nil {
-		return c, err
+// lone reports whether this member is the whole cluster: no initial
+// cluster, or one naming only itself.
+func (c *Config) lone() bool {
+	ic := c.Etcd.InitialCluster
+	return ic == "" || (!strings.Contains(ic, ",") && strings.HasPrefix(ic, c.Name+"="))
+}
+
+// checkEtcdURLs refuses plaintext etcd anywhere, loopback included: a local
+// user or a Network=host container reaching a plaintext client port writes
+// units that run as root, and one reaching a plaintext peer port forges raft
+// messages. Every URL must be https, which needs certificates.
+func (c *Config) checkEtcdURLs() error {
+	type named struct{ flag, url string }
+	var urls []named
+	if c.Etcd.PeerURL != "" {
+		urls = append(urls, named{"--etcd-peer-url", c.Etcd.PeerURL}, named{"--etcd-client-url", c.Etcd.ClientURL})
 	}
-	c.DataDir, c.Name = dir, "dev"
-	if c.APIListen == "" {
-		c.APIListen = devAPI
+	for _, e := range c.Etcd.Endpoints {
+		urls = append(urls, named{"--etcd-endpoints", e})
 	}
+	if c.Etcd.InitialCluster != "" {
+		for _, pair := range strings.Split(c.Etcd.InitialCluster, ",") {
+			_, u, ok := strings.Cut(pair, "=")
+			if !ok {
+				return fmt.Errorf("fleetd: --etcd-initial-cluster entry %q: want name=https://host:port", pair)
+			}
+			urls = append(urls, named{"--etcd-initial-cluster", u})
+		}
+	}
+	for _, n := range urls {
+		if err := checkEtcdURL(n.flag, n.url); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PlaintextEtcdHint says why plaintext etcd is refused and what to do.
+const PlaintextEtcdHint = "plaintext etcd is refused, loopback included: every local user and Network=host container can reach it, write units that run as root and forge raft messages; use https:// with --tls-cert, --tls-key and --tls-ca (a lone member given none gets node-local certificates)"
+
+func checkEtcdURL(flag, s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Host == "" || u.Port() == "":
+		return fmt.Errorf("fleetd: %s %q: want https://host:port", flag, s)
+	case u.Scheme == "http":
+		return fmt.Errorf("fleetd: %s %s: %s", flag, s, PlaintextEtcdHint)
+	case u.Scheme != "https":
+		return fmt.Errorf("fleetd: %s %q: want https://host:port", flag, s)
+	}
+	return nil
+}
+
+// devDefaults: a lone member on free loopback ports, node-local TLS, the
+// API on the unix socket. Run makes (and removes) the temporary data dir:
+// made here, it would leak from the lifeline's outer process, which parses
+// the flags too and then only waits.
+func (c *Config) devDefaults() error {
+	c.DataDir, c.Name = "", "dev"
 	ports, err := freePorts(2)
 	if err != nil {
-		return c, err
+		return err
 	}
 	c.Etcd = etcdnode.Config{
-		PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
-		ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
+		PeerURL:   fmt.Sprintf("https://127.0.0.1:%d", ports[0]),
+		ClientURL: fmt.Sprintf("https://127.0.0.1:%d", ports[1]),
 	}
-	return c, nil
+	return nil
 }
 
 func freePorts(n int) ([]int, error) {

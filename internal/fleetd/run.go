@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -33,7 +34,14 @@ import (
 func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	logf := logger.Printf
 	if cfg.Dev {
-		defer os.RemoveAll(cfg.DataDir)
+		// Made here, not in ParseFlags: the lifeline's outer process
+		// parses the flags too, then only waits and exits.
+		dir, err := os.MkdirTemp("", "fleetd-dev-")
+		if err != nil {
+			return fmt.Errorf("fleetd --dev: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		cfg.DataDir = dir
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("fleetd: data dir: %w", err)
@@ -41,6 +49,11 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	id, err := machineID(cfg.DataDir)
 	if err != nil {
 		return err
+	}
+	if cfg.LocalTLS {
+		if cfg.TLS, err = nodeLocalTLS(filepath.Join(cfg.DataDir, "tls"), cfg.Name, cfg.Etcd); err != nil {
+			return err
+		}
 	}
 	serverTLS, clientTLS, err := tlsConfigs(cfg.TLS)
 	if err != nil {
@@ -93,7 +106,9 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 		ResponseHeaderTimeout: 10 * time.Second,
 	}}
 	acfg := api.Config{Registry: reg, Manager: mgr, MachineID: id, Peer: peer, Images: um.images}
-	srv := &http.Server{Handler: api.New(acfg), ReadHeaderTimeout: 10 * time.Second}
+	host, _ := os.Hostname()
+	handler := api.HostCheck(api.New(acfg), append([]string{cfg.Name, host}, certNames(serverTLS)...))
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	listeners, err := listen(cfg, serverTLS, logf)
 	if err != nil {
 		cancel()
@@ -105,6 +120,9 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 		go func() { _ = srv.Serve(l) }()
 	}
 	logf("fleetd: ready; machine %s, API on %s", id, describe(listeners))
+	if cfg.Dev {
+		devHint(listeners, logger)
+	}
 	// Type=notify under systemd, and how init learns it at boot. The
 	// variable goes with the message: units never inherit it. Best
 	// effort: a restarted fleetd finds init no longer listening.
@@ -161,6 +179,12 @@ func listen(cfg Config, serverTLS *tls.Config, logf func(string, ...any)) ([]net
 	var ls []net.Listener
 	if cfg.APISocket != "" {
 		l, err := api.ListenUnix(cfg.APISocket)
+		if err != nil && cfg.Dev {
+			// Not root, or another fleetd has the socket: a socket of
+			// our own, in the (0700) data dir.
+			logf("fleetd --dev: %v; using a socket in the data dir", err)
+			l, err = api.ListenUnix(filepath.Join(cfg.DataDir, "fleetd.sock"))
+		}
 		switch {
 		case errors.Is(err, syscall.EADDRINUSE) && cfg.APIListen != "":
 			logf("fleetd: %v; serving only TCP %s", err, cfg.APIListen)
@@ -184,6 +208,20 @@ func listen(cfg Config, serverTLS *tls.Config, logf func(string, ...any)) ([]net
 		return nil, errors.New("fleetd: no API listener: give --api-socket or --api-listen")
 	}
 	return ls, nil
+}
+
+// devHint tells the user of --dev how to reach the API.
+func devHint(ls []net.Listener, logger *log.Logger) {
+	for _, l := range ls {
+		if l.Addr().Network() != "unix" {
+			continue
+		}
+		if l.Addr().String() == DefaultSocket {
+			logger.Printf("fleetd --dev: run fleetctl as root: it finds the API at %s by default (FLEETCTL_ENDPOINT=unix://%s)", DefaultSocket, DefaultSocket)
+		} else {
+			logger.Printf("fleetd --dev: run fleetctl with FLEETCTL_ENDPOINT=unix://%s", l.Addr().String())
+		}
+	}
 }
 
 func describe(ls []net.Listener) string {
