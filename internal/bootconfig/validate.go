@@ -180,6 +180,8 @@ func (cl *Cluster) validate(p *problems, c *Config) {
 	checkURL := func(f, u string) {
 		if msg := checkClusterURL(u); msg != "" {
 			p.add(f, "%q %s", u, msg)
+		} else if strings.HasPrefix(u, "http://") {
+			p.add(f, "%q is plaintext: %s", u, plaintextHint)
 		}
 		if strings.HasPrefix(u, "https://") {
 			https = true
@@ -230,7 +232,7 @@ func (cl *Cluster) validate(p *problems, c *Config) {
 		}
 	}
 	if https && c.TLS == nil {
-		p.add(path, "https URLs need the TLS bundle: set tls (ca, cert, key), or use http URLs")
+		p.add(path, "https URLs need the TLS bundle: set tls (ca, cert, key); a one-node member without tls sets no URLs, and fleetd makes node-local certificates")
 	}
 }
 
@@ -262,6 +264,9 @@ func (cl *Cluster) initialCluster(p *problems, c *Config, checkURL func(f, u str
 		p.add(f, "gives %q the peer URL %s, but cluster.peer_url is %s: make them the same", me, strings.Join(urls[me], " and "), cl.PeerURL)
 	}
 }
+
+// plaintextHint says why a plaintext cluster URL is refused and what to do.
+const plaintextHint = "etcd must use mutual TLS, loopback included: every local user and Network=host container can reach a plaintext etcd, write units that run as root and forge raft messages; use https:// and set tls (ca, cert, key), or, on a one-node member, set no URLs (fleetd then makes node-local certificates)"
 
 // checkClusterURL applies etcd's rules to a peer or client URL: http or
 // https, a host and a port, nothing else.

@@ -1,6 +1,7 @@
 package bootconfig
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -25,6 +26,15 @@ func parseCases(t testing.TB) []parseCase {
 	}
 	memberTLS := func(cluster map[string]any) string {
 		return jsonDoc(t, map[string]any{"hostname": "n1", "cluster": cluster, "tls": map[string]string{"ca": b.CA, "cert": b.Cert, "key": b.Key}})
+	}
+	// withTLS adds the TLS bundle to a JSON document.
+	withTLS := func(doc string) string {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(doc), &m); err != nil {
+			t.Fatalf("%s: %v", doc, err)
+		}
+		m["tls"] = map[string]string{"ca": b.CA, "cert": b.Cert, "key": b.Key}
+		return jsonDoc(t, m)
 	}
 	unitsDoc := func(units ...map[string]any) string { return jsonDoc(t, map[string]any{"units": units}) }
 	return []parseCase{
@@ -88,27 +98,34 @@ func parseCases(t testing.TB) []parseCase {
 		// cluster.
 		{"member of one", `{"cluster": {"role": "member"}}`, nil},
 		{"bad role", `{"cluster": {"role": "leader"}}`, []string{`cluster.role: "leader" is not a role`}},
-		{"three members by hostname", `{"hostname": "n1", "cluster": {"peer_url": "http://10.77.0.1:2380", "client_url": "http://10.77.0.1:2379", "initial_cluster": "n1=http://10.77.0.1:2380,n2=http://10.77.0.2:2380,n3=http://10.77.0.3:2380"}}`, nil},
-		{"three members by name", `{"hostname": "web-1", "cluster": {"name": "n2", "peer_url": "http://10.77.0.2:2380", "client_url": "http://10.77.0.2:2379", "initial_cluster": "n1=http://10.77.0.1:2380,n2=http://10.77.0.2:2380"}}`, nil},
-		{"member needs urls", `{"hostname": "n1", "cluster": {"initial_cluster": "n1=http://10.77.0.1:2380"}}`, []string{"cluster.peer_url: a member of a named cluster needs its peer URL", "cluster.client_url: a member of a named cluster needs its client URL"}},
-		{"peer url without client url", `{"cluster": {"peer_url": "http://10.77.0.1:2380"}}`, []string{"cluster.client_url: a member of a named cluster needs its client URL"}},
-		{"url scheme", `{"cluster": {"peer_url": "ftp://10.77.0.1:2380", "client_url": "http://10.77.0.1:2379"}}`, []string{`cluster.peer_url: "ftp://10.77.0.1:2380" must start with http:// or https://`}},
-		{"url port", `{"cluster": {"peer_url": "http://10.77.0.1", "client_url": "http://10.77.0.1:2379"}}`, []string{`cluster.peer_url: "http://10.77.0.1" has no port`}},
-		{"url path", `{"cluster": {"peer_url": "http://10.77.0.1:2380/x", "client_url": "http://10.77.0.1:2379"}}`, []string{`cluster.peer_url: "http://10.77.0.1:2380/x" may only have a scheme, a host and a port`}},
-		{"url host", `{"cluster": {"peer_url": "http://:2380", "client_url": "http://10.77.0.1:2379"}}`, []string{`cluster.peer_url: "http://:2380" has no host`}},
-		{"initial cluster without me", `{"hostname": "n4", "cluster": {"peer_url": "http://10.77.0.4:2380", "client_url": "http://10.77.0.4:2379", "initial_cluster": "n1=http://10.77.0.1:2380,n2=http://10.77.0.2:2380"}}`, []string{`cluster.initial_cluster: does not name this member "n4" (cluster.name, else hostname); it names n1, n2`}},
-		{"initial cluster other peer url", `{"hostname": "n1", "cluster": {"peer_url": "http://10.77.0.9:2380", "client_url": "http://10.77.0.1:2379", "initial_cluster": "n1=http://10.77.0.1:2380"}}`, []string{`cluster.initial_cluster: gives "n1" the peer URL http://10.77.0.1:2380, but cluster.peer_url is http://10.77.0.9:2380`}},
-		{"initial cluster entry", `{"hostname": "n1", "cluster": {"peer_url": "http://10.77.0.1:2380", "client_url": "http://10.77.0.1:2379", "initial_cluster": "n1=http://10.77.0.1:2380,n2"}}`, []string{`cluster.initial_cluster: entry "n2" is not name=peer-url`}},
-		{"initial cluster url", `{"hostname": "n1", "cluster": {"peer_url": "http://10.77.0.1:2380", "client_url": "http://10.77.0.1:2379", "initial_cluster": "n1=http://10.77.0.1:2380,n2=10.77.0.2:2380"}}`, []string{`cluster.initial_cluster: "10.77.0.2:2380" must start with http:// or https://`}},
-		{"initial cluster nameless", `{"cluster": {"peer_url": "http://10.77.0.1:2380", "client_url": "http://10.77.0.1:2379", "initial_cluster": "n1=http://10.77.0.1:2380"}}`, []string{"cluster.name: initial_cluster must name this member, but neither cluster.name nor hostname is set"}},
+		{"three members by hostname", withTLS(`{"hostname": "n1", "cluster": {"peer_url": "https://10.77.0.1:2380", "client_url": "https://10.77.0.1:2379", "initial_cluster": "n1=https://10.77.0.1:2380,n2=https://10.77.0.2:2380,n3=https://10.77.0.3:2380"}}`), nil},
+		{"three members by name", withTLS(`{"hostname": "web-1", "cluster": {"name": "n2", "peer_url": "https://10.77.0.2:2380", "client_url": "https://10.77.0.2:2379", "initial_cluster": "n1=https://10.77.0.1:2380,n2=https://10.77.0.2:2380"}}`), nil},
+		{"member needs urls", withTLS(`{"hostname": "n1", "cluster": {"initial_cluster": "n1=https://10.77.0.1:2380"}}`), []string{"cluster.peer_url: a member of a named cluster needs its peer URL", "cluster.client_url: a member of a named cluster needs its client URL"}},
+		{"peer url without client url", withTLS(`{"cluster": {"peer_url": "https://10.77.0.1:2380"}}`), []string{"cluster.client_url: a member of a named cluster needs its client URL"}},
+		{"url scheme", withTLS(`{"cluster": {"peer_url": "ftp://10.77.0.1:2380", "client_url": "https://10.77.0.1:2379"}}`), []string{`cluster.peer_url: "ftp://10.77.0.1:2380" must start with http:// or https://`}},
+		{"url port", withTLS(`{"cluster": {"peer_url": "https://10.77.0.1", "client_url": "https://10.77.0.1:2379"}}`), []string{`cluster.peer_url: "https://10.77.0.1" has no port`}},
+		{"url path", withTLS(`{"cluster": {"peer_url": "https://10.77.0.1:2380/x", "client_url": "https://10.77.0.1:2379"}}`), []string{`cluster.peer_url: "https://10.77.0.1:2380/x" may only have a scheme, a host and a port`}},
+		{"url host", withTLS(`{"cluster": {"peer_url": "https://:2380", "client_url": "https://10.77.0.1:2379"}}`), []string{`cluster.peer_url: "https://:2380" has no host`}},
+		{"initial cluster without me", withTLS(`{"hostname": "n4", "cluster": {"peer_url": "https://10.77.0.4:2380", "client_url": "https://10.77.0.4:2379", "initial_cluster": "n1=https://10.77.0.1:2380,n2=https://10.77.0.2:2380"}}`), []string{`cluster.initial_cluster: does not name this member "n4" (cluster.name, else hostname); it names n1, n2`}},
+		{"initial cluster other peer url", withTLS(`{"hostname": "n1", "cluster": {"peer_url": "https://10.77.0.9:2380", "client_url": "https://10.77.0.1:2379", "initial_cluster": "n1=https://10.77.0.1:2380"}}`), []string{`cluster.initial_cluster: gives "n1" the peer URL https://10.77.0.1:2380, but cluster.peer_url is https://10.77.0.9:2380`}},
+		{"initial cluster entry", withTLS(`{"hostname": "n1", "cluster": {"peer_url": "https://10.77.0.1:2380", "client_url": "https://10.77.0.1:2379", "initial_cluster": "n1=https://10.77.0.1:2380,n2"}}`), []string{`cluster.initial_cluster: entry "n2" is not name=peer-url`}},
+		{"initial cluster url", withTLS(`{"hostname": "n1", "cluster": {"peer_url": "https://10.77.0.1:2380", "client_url": "https://10.77.0.1:2379", "initial_cluster": "n1=https://10.77.0.1:2380,n2=10.77.0.2:2380"}}`), []string{`cluster.initial_cluster: "10.77.0.2:2380" must start with http:// or https://`}},
+		{"initial cluster nameless", withTLS(`{"cluster": {"peer_url": "https://10.77.0.1:2380", "client_url": "https://10.77.0.1:2379", "initial_cluster": "n1=https://10.77.0.1:2380"}}`), []string{"cluster.name: initial_cluster must name this member, but neither cluster.name nor hostname is set"}},
 		{"member name comma", `{"cluster": {"name": "a,b"}}`, []string{`cluster.name: "a,b" may not contain ','`}},
-		{"client", `{"cluster": {"role": "client", "endpoints": ["http://10.77.0.1:2379", "http://10.77.0.2:2379"]}}`, nil},
+		{"client", withTLS(`{"cluster": {"role": "client", "endpoints": ["https://10.77.0.1:2379", "https://10.77.0.2:2379"]}}`), nil},
 		{"client without endpoints", `{"cluster": {"role": "client"}}`, []string{"cluster.endpoints: a client needs at least one etcd client URL"}},
-		{"client with member fields", `{"cluster": {"role": "client", "endpoints": ["http://10.77.0.1:2379"], "peer_url": "http://10.77.0.9:2380", "initial_cluster": "a=http://10.77.0.1:2380"}}`, []string{`cluster.peer_url: only a member has peer_url`, `cluster.initial_cluster: only a member has initial_cluster`}},
-		{"client bad endpoint", `{"cluster": {"role": "client", "endpoints": ["10.77.0.1:2379"]}}`, []string{`cluster.endpoints[0]: "10.77.0.1:2379" must start with http:// or https://`}},
-		{"member with endpoints", `{"cluster": {"endpoints": ["http://10.77.0.1:2379"]}}`, []string{`cluster.endpoints: only a client uses endpoints: set role to "client"`}},
+		{"client with member fields", withTLS(`{"cluster": {"role": "client", "endpoints": ["https://10.77.0.1:2379"], "peer_url": "https://10.77.0.9:2380", "initial_cluster": "a=https://10.77.0.1:2380"}}`), []string{`cluster.peer_url: only a member has peer_url`, `cluster.initial_cluster: only a member has initial_cluster`}},
+		{"client bad endpoint", withTLS(`{"cluster": {"role": "client", "endpoints": ["10.77.0.1:2379"]}}`), []string{`cluster.endpoints[0]: "10.77.0.1:2379" must start with http:// or https://`}},
+		{"member with endpoints", withTLS(`{"cluster": {"endpoints": ["https://10.77.0.1:2379"]}}`), []string{`cluster.endpoints: only a client uses endpoints: set role to "client"`}},
 		{"https needs tls", `{"cluster": {"role": "client", "endpoints": ["https://10.77.0.1:2379"]}}`, []string{"cluster: https URLs need the TLS bundle"}},
-		{"https in initial cluster needs tls", `{"hostname": "n1", "cluster": {"peer_url": "http://10.77.0.1:2380", "client_url": "http://10.77.0.1:2379", "initial_cluster": "n1=http://10.77.0.1:2380,n2=https://10.77.0.2:2380"}}`, []string{"cluster: https URLs need the TLS bundle"}},
+		{"https in initial cluster needs tls", `{"hostname": "n1", "cluster": {"peer_url": "https://10.77.0.1:2380", "client_url": "https://10.77.0.1:2379", "initial_cluster": "n1=https://10.77.0.1:2380,n2=https://10.77.0.2:2380"}}`, []string{"cluster: https URLs need the TLS bundle"}},
+		{"member urls need tls", `{"cluster": {"peer_url": "https://127.0.0.1:2380", "client_url": "https://127.0.0.1:2379"}}`, []string{"cluster: https URLs need the TLS bundle", "a one-node member without tls sets no URLs"}},
+		// Plaintext etcd is refused everywhere, loopback and TLS included (issue 17).
+		{"plaintext peer url on loopback", `{"cluster": {"peer_url": "http://127.0.0.1:2380", "client_url": "https://127.0.0.1:2379"}}`, []string{`cluster.peer_url: "http://127.0.0.1:2380" is plaintext: etcd must use mutual TLS, loopback included`, "use https:// and set tls"}},
+		{"plaintext client url with tls", withTLS(`{"cluster": {"peer_url": "https://10.99.0.1:12380", "client_url": "http://10.99.0.1:12379"}}`), []string{`cluster.client_url: "http://10.99.0.1:12379" is plaintext`}},
+		{"plaintext endpoint", withTLS(`{"cluster": {"role": "client", "endpoints": ["https://10.77.0.1:2379", "http://10.77.0.2:2379"]}}`), []string{`cluster.endpoints[1]: "http://10.77.0.2:2379" is plaintext`}},
+		{"plaintext initial cluster", withTLS(`{"hostname": "n1", "cluster": {"peer_url": "https://10.77.0.1:2380", "client_url": "https://10.77.0.1:2379", "initial_cluster": "n1=https://10.77.0.1:2380,n2=http://10.77.0.2:2380"}}`), []string{`cluster.initial_cluster: "http://10.77.0.2:2380" is plaintext`}},
+		{"lone member without tls", `{"cluster": {"role": "member"}, "hostname": "n1"}`, nil},
 		{"https member with tls", memberTLS(map[string]any{"peer_url": "https://10.77.0.1:2380", "client_url": "https://10.77.0.1:2379", "initial_cluster": "n1=https://10.77.0.1:2380,n2=https://10.77.0.2:2380,n3=https://10.77.0.3:2380"}), nil},
 
 		// metadata.

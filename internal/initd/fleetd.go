@@ -32,22 +32,22 @@ const (
 // FleetdArgs builds fleetd's command line from the config. name is the
 // member name (the config's, else the hostname), publicIP the node's first
 // configured address ("" to let fleetd pick), tls the written bundle (nil
-// without one). Without TLS the API listens on loopback only, since fleetd
-// refuses plaintext elsewhere.
+// without one). Without TLS there is no TCP API (fleetd requires mutual TLS
+// there, loopback included; the root-only socket serves) and the node is a
+// lone member on fleetd's defaults: etcd over https on loopback with
+// node-local certificates, which fleetd makes.
 func FleetdArgs(cfg *bootconfig.Config, name, varDir, publicIP string, tls *TLSFiles) []string {
 	if cfg == nil {
 		cfg = &bootconfig.Config{}
 	}
-	listen := "127.0.0.1:" + APIPort
-	if tls != nil {
-		listen = "0.0.0.0:" + APIPort
-	}
 	args := []string{FleetdBin,
 		"--name", name,
 		"--data-dir", filepath.Join(varDir, FleetdDataDir),
-		"--api-listen", listen,
-		"--unit-manager", "unix:" + UnitsSocket,
 	}
+	if tls != nil {
+		args = append(args, "--api-listen", "0.0.0.0:"+APIPort)
+	}
+	args = append(args, "--unit-manager", "unix:"+UnitsSocket)
 	if md := metadataArg(cfg.Metadata); md != "" {
 		args = append(args, "--metadata", md)
 	}
@@ -57,10 +57,12 @@ func FleetdArgs(cfg *bootconfig.Config, name, varDir, publicIP string, tls *TLSF
 	c := cfg.Cluster
 	if cfg.IsMember() {
 		peer, cl := c.PeerURL, c.ClientURL
-		if peer == "" && cl == "" {
-			peer, cl = "http://127.0.0.1:2380", "http://127.0.0.1:2379"
+		if peer == "" && cl == "" && tls != nil {
+			peer, cl = "https://127.0.0.1:2380", "https://127.0.0.1:2379"
 		}
-		args = append(args, "--etcd-peer-url", peer, "--etcd-client-url", cl)
+		if peer != "" || cl != "" {
+			args = append(args, "--etcd-peer-url", peer, "--etcd-client-url", cl)
+		}
 		if c.InitialCluster != "" {
 			args = append(args, "--etcd-initial-cluster", c.InitialCluster)
 		}

@@ -31,8 +31,12 @@ func TestFleetdArgs(t *testing.T) {
 		tls  *TLSFiles
 		want string
 	}{
+		// No plaintext etcd or TCP API (issue 17): fleetd's lone-node
+		// defaults, https with node-local certificates, and the socket.
 		{"lone node", nil, "", nil,
-			"/usr/bin/fleetd --name n0 --data-dir /var/lib/fleetd --api-listen 127.0.0.1:7700 --unit-manager unix:/run/flotilla/units.sock --etcd-peer-url http://127.0.0.1:2380 --etcd-client-url http://127.0.0.1:2379"},
+			"/usr/bin/fleetd --name n0 --data-dir /var/lib/fleetd --unit-manager unix:/run/flotilla/units.sock"},
+		{"lone node with TLS", nil, "", tls,
+			"/usr/bin/fleetd --name n0 --data-dir /var/lib/fleetd --api-listen 0.0.0.0:7700 --unit-manager unix:/run/flotilla/units.sock --tls-cert /run/flotilla/tls/node.pem --tls-key /run/flotilla/tls/node-key.pem --tls-ca /run/flotilla/tls/ca.pem --etcd-peer-url https://127.0.0.1:2380 --etcd-client-url https://127.0.0.1:2379"},
 		{"member with TLS", member, FirstStaticIP(member), tls,
 			"/usr/bin/fleetd --name n0 --data-dir /var/lib/fleetd --api-listen 0.0.0.0:7700 --unit-manager unix:/run/flotilla/units.sock --metadata role=web,zone=b --tls-cert /run/flotilla/tls/node.pem --tls-key /run/flotilla/tls/node-key.pem --tls-ca /run/flotilla/tls/ca.pem --etcd-peer-url https://10.77.0.1:2380 --etcd-client-url https://10.77.0.1:2379 --etcd-initial-cluster n1=https://10.77.0.1:2380,n2=https://10.77.0.2:2380 --public-ip 10.77.0.1"},
 		{"client", &bootconfig.Config{Cluster: bootconfig.Cluster{Role: "client", Endpoints: []string{"https://a:2379", "https://b:2379"}}}, "10.0.2.15", tls,
@@ -46,10 +50,17 @@ func TestFleetdArgs(t *testing.T) {
 }
 
 // TestFleetdArgsParse: what init passes, fleetd's own flag parser accepts
-// (all but --unit-manager unix:, which fleetd gains with the remote manager).
+// (all but --unit-manager unix:, which fleetd gains with the remote
+// manager), and it makes no plaintext etcd: without TLS, fleetd's lone
+// member gets https with node-local certificates.
 func TestFleetdArgsParse(t *testing.T) {
 	cfg := &bootconfig.Config{Metadata: map[string]string{"a": "1"}}
 	args := FleetdArgs(cfg, "n0", t.TempDir(), "10.0.2.15", nil)
+	for i := range args {
+		if strings.HasPrefix(args[i], "http://") || strings.Contains(args[i], "=http://") {
+			t.Errorf("init passes plaintext etcd %s to fleetd", args[i])
+		}
+	}
 	var keep []string
 	for i := 1; i < len(args); i += 2 {
 		if args[i] == "--unit-manager" && strings.HasPrefix(args[i+1], "unix:") {
@@ -65,7 +76,7 @@ func TestFleetdArgsParse(t *testing.T) {
 	if err != nil {
 		t.Fatalf("fleetd.ParseFlags(%q): %v", keep, err)
 	}
-	if c.Name != "n0" || c.Metadata["a"] != "1" || c.PublicIP != "10.0.2.15" || c.Etcd.PeerURL != "http://127.0.0.1:2380" {
+	if c.Name != "n0" || c.Metadata["a"] != "1" || c.PublicIP != "10.0.2.15" || c.Etcd.PeerURL != "https://127.0.0.1:2380" || !c.LocalTLS || c.APIListen != "" {
 		t.Errorf("fleetd parsed %+v", c)
 	}
 }
