@@ -381,7 +381,7 @@ func clWaitRejoined(b *testing.B, c *clustertest.Cluster, n *clustertest.Node) t
 			return fmt.Errorf("%s's API: %w", n.Name, err)
 		}
 		for _, m := range c.Nodes {
-			if err := clEtcdStatus(m); err != nil {
+			if err := clEtcdStatus(c, m); err != nil {
 				return err
 			}
 		}
@@ -398,8 +398,8 @@ func clWaitRejoined(b *testing.B, c *clustertest.Cluster, n *clustertest.Node) t
 // clRoles says whether n is the etcd leader and/or the engine leader.
 func clRoles(c *clustertest.Cluster, n *clustertest.Node) string {
 	var roles []string
-	ep := fmt.Sprintf("http://127.0.0.1:%d", n.ClientPort)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 2 * time.Second})
+	ep := c.EtcdURL(n)
+	cli, err := c.EtcdClient(n)
 	if err != nil {
 		return "roles unknown"
 	}
@@ -419,9 +419,9 @@ func clRoles(c *clustertest.Cluster, n *clustertest.Node) string {
 	return strings.Join(roles, ", ")
 }
 
-func clEtcdStatus(n *clustertest.Node) error {
-	ep := fmt.Sprintf("http://127.0.0.1:%d", n.ClientPort)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 2 * time.Second})
+func clEtcdStatus(c *clustertest.Cluster, n *clustertest.Node) error {
+	ep := c.EtcdURL(n)
+	cli, err := c.EtcdClient(n)
 	if err != nil {
 		return err
 	}
@@ -440,7 +440,7 @@ func clEtcdStatus(n *clustertest.Node) error {
 
 func clEtcd(b *testing.B, c *clustertest.Cluster, n *clustertest.Node) *clientv3.Client {
 	b.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{fmt.Sprintf("http://127.0.0.1:%d", n.ClientPort)}, DialTimeout: 5 * time.Second})
+	cli, err := c.EtcdClient(n)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -188,7 +188,7 @@ func d3LeaderOff(b *testing.B, c *clustertest.Cluster, victim, to *clustertest.N
 	ids := map[uint64]string{}
 	var leader uint64
 	for _, n := range c.Nodes {
-		ep := fmt.Sprintf("http://127.0.0.1:%d", n.ClientPort)
+		ep := c.EtcdURL(n)
 		cli := clEtcd(b, c, n)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		st, err := cli.Status(ctx, ep)

@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
 	"github.com/flotilla-os/flotilla/internal/api/schema"
 	"github.com/flotilla-os/flotilla/internal/client"
 	"github.com/flotilla-os/flotilla/internal/pki"
@@ -40,7 +44,9 @@ type Cluster struct {
 	Bin   Binaries
 	Dir   string
 	Nodes []*Node
-	TLS   *TLS // nil: plaintext on loopback
+	// TLS is the cluster's mutual TLS (New enables it): fleetd serves no
+	// plaintext etcd or TCP API, loopback included.
+	TLS *TLS
 }
 
 // TLS is the cluster's certificate material.
@@ -50,7 +56,8 @@ type TLS struct {
 }
 
 // New prepares a cluster of members (all etcd members) and clients
-// (client-only nodes). Metadata[i] is node i's --metadata.
+// (client-only nodes) with mutual TLS on loopback (EnableTLS again to add
+// addresses). Metadata[i] is node i's --metadata.
 func New(t testing.TB, members, clients int, metadata ...string) *Cluster {
 	t.Helper()
 	bin, err := Build()
@@ -66,11 +73,14 @@ func New(t testing.TB, members, clients int, metadata ...string) *Cluster {
 		c.Nodes = append(c.Nodes, n)
 	}
 	t.Cleanup(c.KillAll)
+	c.EnableTLS()
 	return c
 }
 
-// EnableTLS issues a CA, a node certificate for hosts, a fleetctl client
-// certificate, and one from a foreign CA, and makes every node use them.
+// EnableTLS issues a CA, a node certificate for hosts (and loopback), a
+// fleetctl client certificate, and one from a foreign CA, and makes every
+// node use them. New calls it for loopback; call it again, before
+// starting nodes, when they listen on other addresses.
 func (c *Cluster) EnableTLS(hosts ...string) {
 	dir := filepath.Join(c.Dir, "pki")
 	must(c.T, os.MkdirAll(dir, 0o700))
@@ -91,13 +101,6 @@ func (c *Cluster) EnableTLS(hosts ...string) {
 	c.TLS = &TLS{CA: ca.CertFile, Node: node, Client: cl, NotTrusted: bad}
 }
 
-func (c *Cluster) scheme() string {
-	if c.TLS != nil {
-		return "https"
-	}
-	return "http"
-}
-
 func (n *Node) host() string {
 	if n.Host == "" {
 		return "127.0.0.1"
@@ -107,7 +110,30 @@ func (n *Node) host() string {
 
 // Endpoint is the node's TCP API URL.
 func (c *Cluster) Endpoint(n *Node) string {
-	return fmt.Sprintf("%s://%s", c.scheme(), net.JoinHostPort(n.host(), fmt.Sprint(n.APIPort)))
+	return "https://" + net.JoinHostPort(n.host(), fmt.Sprint(n.APIPort))
+}
+
+// EtcdURL is the node's etcd client URL (a member's).
+func (c *Cluster) EtcdURL(n *Node) string {
+	return "https://" + net.JoinHostPort(n.host(), fmt.Sprint(n.ClientPort))
+}
+
+// Socket is the node's root-only API socket.
+func (n *Node) Socket() string { return filepath.Join(n.DataDir, "fleetd.sock") }
+
+// EtcdClient is an etcd client of the given members (the cluster's
+// certificate authenticates it); the caller closes it.
+func (c *Cluster) EtcdClient(members ...*Node) (*clientv3.Client, error) {
+	var eps []string
+	for _, m := range members {
+		eps = append(eps, c.EtcdURL(m))
+	}
+	ti := transport.TLSInfo{CertFile: c.TLS.Client.CertFile, KeyFile: c.TLS.Client.KeyFile, TrustedCAFile: c.TLS.CA}
+	tc, err := ti.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("clustertest: etcd client TLS: %w", err)
+	}
+	return clientv3.New(clientv3.Config{Endpoints: eps, TLS: tc, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 }
 
 func (c *Cluster) allocate() {
@@ -128,7 +154,7 @@ func (c *Cluster) allocate() {
 }
 
 func (c *Cluster) args(n *Node) []string {
-	s := c.scheme()
+	const s = "https"
 	var initial, endpoints []string
 	for _, m := range c.Nodes {
 		if m.Member {
@@ -138,7 +164,7 @@ func (c *Cluster) args(n *Node) []string {
 	}
 	a := []string{"--name", n.Name, "--data-dir", n.DataDir, "--ttl", "5s",
 		"--api-listen", net.JoinHostPort(n.host(), fmt.Sprint(n.APIPort)),
-		"--api-socket", filepath.Join(n.DataDir, "fleetd.sock"),
+		"--api-socket", n.Socket(),
 		// No container bridge unless a test asks: tests never change the host's network.
 		"--bridge-subnet", ""}
 	if n.Metadata != "" {
@@ -152,9 +178,7 @@ func (c *Cluster) args(n *Node) []string {
 	} else {
 		a = append(a, "--etcd-endpoints", strings.Join(endpoints, ","))
 	}
-	if c.TLS != nil {
-		a = append(a, "--tls-cert", c.TLS.Node.CertFile, "--tls-key", c.TLS.Node.KeyFile, "--tls-ca", c.TLS.CA)
-	}
+	a = append(a, "--tls-cert", c.TLS.Node.CertFile, "--tls-key", c.TLS.Node.KeyFile, "--tls-ca", c.TLS.CA)
 	return append(a, n.Extra...)
 }
 
@@ -257,10 +281,7 @@ func (c *Cluster) Client(n ...*Node) *client.Client {
 	if len(n) > 0 {
 		target = n[0]
 	}
-	opts := client.Options{Timeout: 5 * time.Second}
-	if c.TLS != nil {
-		opts.CAFile, opts.CertFile, opts.KeyFile = c.TLS.CA, c.TLS.Client.CertFile, c.TLS.Client.KeyFile
-	}
+	opts := client.Options{Timeout: 5 * time.Second, CAFile: c.TLS.CA, CertFile: c.TLS.Client.CertFile, KeyFile: c.TLS.Client.KeyFile}
 	cl, err := client.New(c.Endpoint(target), opts)
 	must(c.T, err)
 	return cl
@@ -286,11 +307,8 @@ func (c *Cluster) firstRunning() *Node {
 // Fleetctl runs the fleetctl binary against a running node.
 func (c *Cluster) Fleetctl(args ...string) (stdout, stderr string, err error) {
 	n := c.firstRunning()
-	full := []string{"--endpoint", c.Endpoint(n)}
-	if c.TLS != nil {
-		full = append(full, "--ca-file", c.TLS.CA, "--cert-file", c.TLS.Client.CertFile, "--key-file", c.TLS.Client.KeyFile)
-	}
-	full = append(full, args...)
+	full := append([]string{"--endpoint", c.Endpoint(n),
+		"--ca-file", c.TLS.CA, "--cert-file", c.TLS.Client.CertFile, "--key-file", c.TLS.Client.KeyFile}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.Bin.Fleetctl, full...)

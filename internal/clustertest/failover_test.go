@@ -111,7 +111,7 @@ func TestLeaderHandover(t *testing.T) {
 	testenv.NeedSlow(t)
 	c := New(t, 3, 0)
 	c.StartAll()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{fmt.Sprintf("http://127.0.0.1:%d", c.Nodes[0].ClientPort)}, DialTimeout: 5 * time.Second})
+	cli, err := c.EtcdClient(c.Nodes[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestLeaderHandover(t *testing.T) {
 	}
 	victim := nodeOf(c, first)
 	if victim == c.Nodes[0] { // keep our etcd client's member alive
-		cli.SetEndpoints(fmt.Sprintf("http://127.0.0.1:%d", c.Nodes[1].ClientPort))
+		cli.SetEndpoints(c.EtcdURL(c.Nodes[1]))
 	}
 	killed := time.Now()
 	c.Kill(victim)

@@ -14,7 +14,6 @@ import (
 func TestMutualTLS(t *testing.T) {
 	testenv.NeedSlow(t)
 	c := New(t, 3, 1)
-	c.EnableTLS()
 	c.StartAll()
 	c.WriteUnit("tls.service", "[Service]\nExecStart=/bin/sleep 1000\n")
 	c.MustFleetctl("start", "tls.service")

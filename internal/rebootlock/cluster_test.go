@@ -23,7 +23,6 @@ import (
 func TestCluster(t *testing.T) {
 	testenv.NeedSlow(t)
 	c := clustertest.New(t, 3, 0)
-	c.EnableTLS()
 	c.StartAll()
 	var eps []string
 	for _, n := range c.Nodes {

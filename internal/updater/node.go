@@ -29,6 +29,9 @@ const (
 	ESPDir        = "/efi"
 	MachineIDFile = "/var/lib/flotilla/machine-id"
 	TLSDir        = "/run/flotilla/tls"
+	// LocalTLSDir holds the node-local CA and certificate fleetd makes for
+	// a lone member without a TLS bundle (<fleetd data dir>/tls).
+	LocalTLSDir = "/var/lib/fleetd/tls"
 	// SlotMax bounds a root download: a slot is 256 MiB.
 	SlotMax = 256 << 20
 )
@@ -220,20 +223,23 @@ func LoadNode(configPath, machineIDPath string) (*Node, error) {
 	return n, nil
 }
 
-// Etcd dials the cluster's etcd as fleetd does.
+// Etcd dials the cluster's etcd as fleetd does: always mutual TLS, with
+// the config's bundle or, on a lone member without one, the node-local
+// certificates fleetd made.
 func (n *Node) Etcd() (*clientv3.Client, error) {
 	c := n.Config.Cluster
 	eps := c.Endpoints
 	if n.Config.IsMember() {
 		eps = []string{c.ClientURL}
 		if c.ClientURL == "" {
-			eps = []string{"http://127.0.0.1:2379"}
+			eps = []string{"https://127.0.0.1:2379"}
 		}
 	}
-	var t etcdnode.TLS
-	if n.Config.TLS != nil {
-		t = etcdnode.TLS{CertFile: filepath.Join(TLSDir, "node.pem"), KeyFile: filepath.Join(TLSDir, "node-key.pem"), CAFile: filepath.Join(TLSDir, "ca.pem")}
+	dir := TLSDir
+	if n.Config.TLS == nil {
+		dir = LocalTLSDir
 	}
+	t := etcdnode.TLS{CertFile: filepath.Join(dir, "node.pem"), KeyFile: filepath.Join(dir, "node-key.pem"), CAFile: filepath.Join(dir, "ca.pem")}
 	return rebootlock.Dial(eps, t)
 }
 
