@@ -40,8 +40,9 @@ func placementRun(b *testing.B, units, machines int) (placed, running time.Durat
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ports := clustertest.FreePorts(b, 2)
-	node, err := etcdnode.Start(ctx, etcdnode.Config{Name: "bench", DataDir: b.TempDir(),
-		PeerURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[1])})
+	dir := b.TempDir()
+	node, err := etcdnode.Start(ctx, etcdnode.Config{Name: "bench", DataDir: dir, TLS: clustertest.LoopbackTLS(b, dir+"/tls"),
+		PeerURL: fmt.Sprintf("https://127.0.0.1:%d", ports[0]), ClientURL: fmt.Sprintf("https://127.0.0.1:%d", ports[1])})
 	if err != nil {
 		b.Fatal(err)
 	}

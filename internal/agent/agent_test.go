@@ -209,11 +209,11 @@ func TestAdoptedUnitWithOldDefinition(t *testing.T) {
 // a loaded node, the agent keeps its units running. Each reply is delayed
 // by a proxy on loopback between the agent's client and a real etcd.
 func TestSlowEtcdDoesNotFence(t *testing.T) {
-	node := clustertest.Etcd(t)
+	node, files := clustertest.EtcdTLS(t)
 	const ttl = 2 * time.Second
 	const delay = 600 * time.Millisecond // > TTL/5 = 400 ms, < 3/5 TTL = 1.2 s
-	proxy := delayProxy(t, strings.TrimPrefix(node.Client.Endpoints()[0], "http://"), delay)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + proxy}, DialTimeout: 5 * time.Second})
+	proxy := delayProxy(t, strings.TrimPrefix(node.Client.Endpoints()[0], "https://"), delay)
+	cli, err := clientv3.New(clustertest.EtcdConfig(t, files, "https://"+proxy))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,10 +239,10 @@ func TestSlowEtcdDoesNotFence(t *testing.T) {
 // delay), the agent stays fenced instead of restarting its units on each
 // late answer and killing them again a moment later.
 func TestVerySlowEtcdFencesOnce(t *testing.T) {
-	node := clustertest.Etcd(t)
+	node, files := clustertest.EtcdTLS(t)
 	const ttl = 2 * time.Second
-	proxy := delayProxy(t, strings.TrimPrefix(node.Client.Endpoints()[0], "http://"), time.Second)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + proxy}, DialTimeout: 5 * time.Second})
+	proxy := delayProxy(t, strings.TrimPrefix(node.Client.Endpoints()[0], "https://"), time.Second)
+	cli, err := clientv3.New(clustertest.EtcdConfig(t, files, "https://"+proxy))
 	if err != nil {
 		t.Fatal(err)
 	}

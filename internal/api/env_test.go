@@ -44,8 +44,9 @@ func runMain(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	etcd, err = etcdnode.Start(ctx, etcdnode.Config{Name: "api-test", DataDir: dir,
-		PeerURL:      fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
-		ClientURL:    fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
+		TLS:          clustertest.LoopbackTLS(mainTB{}, dir+"/tls"),
+		PeerURL:      fmt.Sprintf("https://127.0.0.1:%d", ports[0]),
+		ClientURL:    fmt.Sprintf("https://127.0.0.1:%d", ports[1]),
 		ReadyTimeout: 30 * time.Second})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start etcd:", err)

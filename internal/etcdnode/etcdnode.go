@@ -57,6 +57,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.TLS.validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.checkSchemes(); err != nil {
+		return nil, err
+	}
 	n := &Node{level: zap.NewAtomicLevelAt(zap.ErrorLevel)}
 	endpoints := cfg.Endpoints
 	if cfg.PeerURL != "" {
@@ -165,6 +168,38 @@ func startMember(cfg Config, level zap.AtomicLevel) (*embed.Etcd, error) {
 		e.Close()
 		return nil, fmt.Errorf("etcdnode: member %s not ready after %s: are the other members of %q up?", cfg.Name, timeout, ec.InitialCluster)
 	}
+}
+
+// checkSchemes refuses URLs that disagree with the TLS given: embed would
+// serve an http:// URL in plaintext, ignoring the TLS files with only a
+// warning (issue 17: a cluster configured for TLS accepted unauthenticated
+// writes), and an https:// URL without files fails later and obscurely.
+func (c Config) checkSchemes() error {
+	check := func(flag, s string) error {
+		switch {
+		case c.TLS.Enabled() && strings.HasPrefix(s, "http://"):
+			return fmt.Errorf("etcdnode: %s %s is plaintext while --tls-* is given: etcd would serve it without TLS; use https://", flag, s)
+		case !c.TLS.Enabled() && strings.HasPrefix(s, "https://"):
+			return fmt.Errorf("etcdnode: %s %s: https needs --tls-cert, --tls-key and --tls-ca", flag, s)
+		}
+		return nil
+	}
+	urls := [][2]string{{"--etcd-peer-url", c.PeerURL}, {"--etcd-client-url", c.ClientURL}}
+	for _, e := range c.Endpoints {
+		urls = append(urls, [2]string{"--etcd-endpoints", e})
+	}
+	if c.InitialCluster != "" {
+		for _, pair := range strings.Split(c.InitialCluster, ",") {
+			_, u, _ := strings.Cut(pair, "=")
+			urls = append(urls, [2]string{"--etcd-initial-cluster", u})
+		}
+	}
+	for _, u := range urls {
+		if err := check(u[0], u[1]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func parseURL(flag, s string) (url.URL, error) {

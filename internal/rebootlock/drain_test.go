@@ -9,7 +9,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/flotilla-os/flotilla/internal/etcdnode"
+	"github.com/flotilla-os/flotilla/internal/clustertest"
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
@@ -64,9 +64,9 @@ func TestDrainGivesUp(t *testing.T) {
 // TestLockSurvivesReboot: the new boot, with a new client and nothing
 // kept locally, finds and renews its slot, then releases it.
 func TestLockSurvivesReboot(t *testing.T) {
-	node := newEtcd(t)
+	node, files := clustertest.EtcdTLS(t)
 	ctx := ctxT(t)
-	before, err := Dial(node.Client.Endpoints(), etcdnode.TLS{})
+	before, err := Dial(node.Client.Endpoints(), files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestLockSurvivesReboot(t *testing.T) {
 	}
 	before.Close() // the reboot
 
-	after, err := Dial(node.Client.Endpoints(), etcdnode.TLS{})
+	after, err := Dial(node.Client.Endpoints(), files)
 	if err != nil {
 		t.Fatal(err)
 	}
