@@ -223,24 +223,29 @@ func LoadNode(configPath, machineIDPath string) (*Node, error) {
 	return n, nil
 }
 
-// Etcd dials the cluster's etcd as fleetd does: always mutual TLS, with
-// the config's bundle or, on a lone member without one, the node-local
-// certificates fleetd made.
+// Etcd dials the cluster's etcd as fleetd does.
 func (n *Node) Etcd() (*clientv3.Client, error) {
-	c := n.Config.Cluster
+	eps, t := etcdTarget(n.Config)
+	return rebootlock.Dial(eps, t)
+}
+
+// etcdTarget is where fleetd's etcd is and the certificate to reach it
+// with: always mutual TLS, with the config's bundle or, on a lone member
+// without one, the node-local certificates fleetd made.
+func etcdTarget(cfg *bootconfig.Config) ([]string, etcdnode.TLS) {
+	c := cfg.Cluster
 	eps := c.Endpoints
-	if n.Config.IsMember() {
+	if cfg.IsMember() {
 		eps = []string{c.ClientURL}
 		if c.ClientURL == "" {
 			eps = []string{"https://127.0.0.1:2379"}
 		}
 	}
 	dir := TLSDir
-	if n.Config.TLS == nil {
+	if cfg.TLS == nil {
 		dir = LocalTLSDir
 	}
-	t := etcdnode.TLS{CertFile: filepath.Join(dir, "node.pem"), KeyFile: filepath.Join(dir, "node-key.pem"), CAFile: filepath.Join(dir, "ca.pem")}
-	return rebootlock.Dial(eps, t)
+	return eps, etcdnode.TLS{CertFile: filepath.Join(dir, "node.pem"), KeyFile: filepath.Join(dir, "node-key.pem"), CAFile: filepath.Join(dir, "ca.pem")}
 }
 
 // Fetcher is the node's fetcher from update.url, update.public_key and
