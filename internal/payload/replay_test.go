@@ -189,4 +189,3 @@ func (d *dripWriter) Write(b []byte) (int, error) {
 	}
 	return n, nil
 }
-
