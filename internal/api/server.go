@@ -10,6 +10,8 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/api/schema"
 	"github.com/flotilla-os/flotilla/internal/registry"
+	"github.com/flotilla-os/flotilla/internal/supervisor"
+	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
 
@@ -31,6 +33,11 @@ type Config struct {
 	Peer *http.Client
 	// Images is this machine's image store; nil when it runs no containers.
 	Images Images
+	// ValidateUnit checks a submitted unit file as the nodes' unit manager
+	// will when it loads it, so that the API refuses it with 400 instead of
+	// storing a unit that fails on the agent. nil means the native
+	// manager's rules (supervisor.Validate), which every Flotilla node runs.
+	ValidateUnit func(name string, f *unit.File) error
 }
 
 // Server is the API's http.Handler.
@@ -43,6 +50,9 @@ type Server struct {
 func New(cfg Config) *Server {
 	if cfg.Peer == nil {
 		cfg.Peer = http.DefaultClient
+	}
+	if cfg.ValidateUnit == nil {
+		cfg.ValidateUnit = supervisor.Validate
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /fleet/v1/units", s.listUnits)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/flotilla-os/flotilla/internal/api/schema"
 	"github.com/flotilla-os/flotilla/internal/registry"
@@ -95,7 +96,9 @@ func (s *Server) getUnit(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteUnit(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	err := s.cfg.Registry.DestroyUnit(r.Context(), name)
+	ctx, cancel := writeContext(r)
+	defer cancel()
+	err := s.cfg.Registry.DestroyUnit(ctx, name)
 	if errors.Is(err, registry.ErrUnitNotFound) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unit %s not found: nothing to destroy (fleetctl list-unit-files shows the submitted units)", name))
 		return
@@ -117,6 +120,8 @@ func (s *Server) putUnit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, statusOf(err), fmt.Sprintf("unit %s: %v", name, err))
 		return
 	}
+	ctx, cancel := writeContext(r)
+	defer cancel()
 	if in.Name != "" && in.Name != name {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("unit %s: body names unit %q: the name in the body must match the URL", name, in.Name))
 		return
@@ -133,7 +138,7 @@ func (s *Server) putUnit(w http.ResponseWriter, r *http.Request) {
 		}
 		// Options alone: a new unit starts inactive, a stored one keeps
 		// its desired state (re-submitting must not stop it).
-		_, desired, err := s.cfg.Registry.Unit(r.Context(), name)
+		_, desired, err := s.cfg.Registry.Unit(ctx, name)
 		if err != nil {
 			writeRegistryError(w, name, err)
 			return
@@ -148,14 +153,13 @@ func (s *Server) putUnit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("unit %s: desiredState %s: a template unit is never scheduled, so it stays inactive: start an instance such as %s", name, in.DesiredState, n.Prefix()+"@1."+n.Suffix()))
 		return
 	}
-	ctx := r.Context()
 	if len(in.Options) == 0 {
 		err := s.cfg.Registry.SetDesired(ctx, name, in.DesiredState)
 		if errors.Is(err, registry.ErrUnitNotFound) && n.IsInstance() {
 			tmpl, _, terr := s.cfg.Registry.Unit(ctx, n.Template())
 			if terr == nil && tmpl != nil {
 				in.Options = tmpl.Options
-				s.create(w, r, n, &in)
+				s.create(ctx, w, r, n, &in)
 				return
 			}
 		}
@@ -166,13 +170,34 @@ func (s *Server) putUnit(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	s.create(w, r, n, &in)
+	s.create(ctx, w, r, n, &in)
 }
 
-func (s *Server) create(w http.ResponseWriter, r *http.Request, n unit.Name, in *schema.Unit) {
+// writeTimeout bounds a unit write once the request is read: it no longer
+// depends on the client's connection (see writeContext).
+const writeTimeout = 30 * time.Second
+
+// writeContext is the context for a request that changes the registry,
+// taken once its body has been read. It keeps the request's values but not
+// its cancellation: net/http cancels a request's context when the client
+// half-closes its side of the connection (a background read sees EOF),
+// which may land after etcd has committed the write but before the answer,
+// so that the client was told 503 for a unit that was stored. Detached, a
+// write that starts is answered for what it did.
+func writeContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
+}
+
+func (s *Server) create(ctx context.Context, w http.ResponseWriter, r *http.Request, n unit.Name, in *schema.Unit) {
 	name := n.String()
 	f := unit.FromOptions(in.Options)
 	if _, _, err := unit.Validate(name, f); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	// What the node's unit manager would refuse when it loads the unit
+	// (Type=bogus, no ExecStart, a bad [Container] value) is refused now.
+	if err := s.cfg.ValidateUnit(name, f); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -180,7 +205,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, n unit.Name, in 
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("unit %s: options: the unit file is %d bytes, more than the %d allowed", name, size, unit.MaxFileSize))
 		return
 	}
-	if msg, err := s.cycleCheck(r.Context(), n, f); err != nil {
+	if msg, err := s.cycleCheck(ctx, n, f); err != nil {
 		writeRegistryError(w, name, err)
 		return
 	} else if msg != "" {
@@ -188,7 +213,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, n unit.Name, in 
 		return
 	}
 	rec := &registry.UnitRecord{Name: name, Hash: f.Hash(), Options: f.Options}
-	created, err := s.cfg.Registry.PutUnit(r.Context(), rec, in.DesiredState, r.URL.Query().Get("replace") == "true")
+	created, err := s.cfg.Registry.PutUnit(ctx, rec, in.DesiredState, r.URL.Query().Get("replace") == "true")
 	if err != nil {
 		writeRegistryError(w, name, err)
 		return

@@ -96,10 +96,14 @@ func TestClusterPlacement(t *testing.T) {
 			"g-and-mof.service": sleep + "[X-Fleet]\nGlobal=true\nMachineOf=web@1.service\n",
 			"unknown.service":   sleep + "[X-Fleet]\nMachineFoo=bar\n",
 			"cycle-a.service":   sleep + "[X-Fleet]\nMachineOf=cycle-b.service\n",
+			// What the node's unit manager checks is checked at submit.
+			"bad-type.service": sleep + "Type=bogus\n",
+			"no-exec.service":  "[Service]\nRestart=always\n",
 		}
 		c.WriteUnit("cycle-b.service", sleep+"[X-Fleet]\nMachineOf=cycle-a.service\n")
 		c.MustFleetctl("submit", "cycle-b.service")
-		wantIn := map[string]string{"g-and-mof.service": "Global", "unknown.service": "MachineFoo", "cycle-a.service": "MachineOf"}
+		wantIn := map[string]string{"g-and-mof.service": "Global", "unknown.service": "MachineFoo", "cycle-a.service": "MachineOf",
+			"bad-type.service": "Type", "no-exec.service": "ExecStart"}
 		for name, body := range bad {
 			c.WriteUnit(name, body)
 			_, errOut, err := c.Fleetctl("submit", name)

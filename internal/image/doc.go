@@ -44,6 +44,15 @@
 // refused, device nodes are skipped and trusted.overlay.* xattrs from a
 // layer are ignored.
 //
+// Bounds: every regular file reserves its full size (a sparse entry counts
+// holes and all) before it is written. A layer that expands past
+// PullOptions.MaxLayerSize (8 GiB) or MaxRatio (250× its compressed bytes,
+// past 256 MiB) is refused with ErrTooLarge, and a file that would leave
+// less than MinFree (1% of the filesystem, at most 256 MiB) as ENOSPC.
+// An oci-archive may hold only files and directories, and an oci: layout
+// no symlink or special file where its reader looks (checkLayout): both are
+// read by path. A docker-archive's links resolve among its own entries.
+//
 // # Example
 //
 //	s, err := image.Open("/var/lib/flotilla/images")

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -33,6 +34,31 @@ type PullOptions struct {
 	Insecure bool
 	// Progress, if set, receives one line per step.
 	Progress func(msg string)
+
+	// MaxLayerSize bounds a layer's expanded size (file content, sparse
+	// entries at full size, and its tar stream); 0 means
+	// DefaultMaxLayerSize, negative no bound. It bounds an oci-archive's
+	// expanded layout too.
+	MaxLayerSize int64
+	// MaxRatio bounds expanded bytes per compressed byte once a layer
+	// passes 256 MiB expanded; 0 means DefaultMaxRatio, negative none.
+	MaxRatio int64
+	// MinFree is the space a pull leaves free on the store's filesystem,
+	// checked (statfs) before each file is written; 0 means 1% of the
+	// filesystem up to 256 MiB, negative no check.
+	MinFree int64
+}
+
+// budget returns the bounds for one stream; read counts compressed bytes.
+func (o PullOptions) budget(read func() int64) *budget {
+	b := &budget{maxSize: o.MaxLayerSize, maxRatio: o.MaxRatio, minFree: o.MinFree, read: read, fd: -1}
+	if b.maxSize == 0 {
+		b.maxSize = DefaultMaxLayerSize
+	}
+	if b.maxRatio == 0 {
+		b.maxRatio = DefaultMaxRatio
+	}
+	return b
 }
 
 func (o PullOptions) progress(format string, args ...any) {
@@ -170,6 +196,9 @@ type digestReader struct {
 	r   io.Reader
 	h   hash.Hash
 	n   int64
+	// total is n for other goroutines: the compressed stream is read by
+	// the read-ahead goroutine while the extractor checks the ratio.
+	total atomic.Int64
 }
 
 func newDigestReader(ctx context.Context, r io.Reader) *digestReader {
@@ -183,6 +212,7 @@ func (d *digestReader) Read(p []byte) (int, error) {
 	n, err := d.r.Read(p)
 	d.h.Write(p[:n])
 	d.n += int64(n)
+	d.total.Add(int64(n))
 	return n, err
 }
 
@@ -236,7 +266,7 @@ func (s *Store) fetchLayer(ctx context.Context, lf *layerFetch, o PullOptions) (
 	defer rc.Close()
 	cr := newDigestReader(ctx, rc)
 	br := bufio.NewReaderSize(cr, 1<<20)
-	size, err = s.unpackStream(ctx, br, tmp, lf, o)
+	size, err = s.unpackStream(ctx, br, tmp, lf, o, o.budget(cr.total.Load))
 	if err != nil {
 		if lf.digest != "" && !errors.Is(err, unix.ENOSPC) && ctx.Err() == nil {
 			// A corrupt blob often breaks decompression before its end; read
@@ -271,7 +301,7 @@ func (s *Store) fetchLayer(ctx context.Context, lf *layerFetch, o PullOptions) (
 }
 
 // unpackStream decompresses and unpacks br into dir and checks the diffID.
-func (s *Store) unpackStream(ctx context.Context, br *bufio.Reader, dir string, lf *layerFetch, o PullOptions) (int64, error) {
+func (s *Store) unpackStream(ctx context.Context, br *bufio.Reader, dir string, lf *layerFetch, o PullOptions, b *budget) (int64, error) {
 	dr, err := decompress(br)
 	if err != nil {
 		return 0, fmt.Errorf("decompress: %w", err)
@@ -280,13 +310,22 @@ func (s *Store) unpackStream(ctx context.Context, br *bufio.Reader, dir string, 
 	ur := newDigestReader(ctx, dr)
 	ra := newReadAhead(ur)
 	defer ra.Close() // before dr.Close: the goroutine reads dr
-	size, err := unpackTar(ra, dir, unpackOptions{Overlay: true, Note: func(msg string) { o.progress("layer %s: %s", lf.pos, msg) }})
+	cra := &countReader{r: ra}
+	size, err := unpackTar(cra, dir, unpackOptions{Overlay: true, Budget: b, Note: func(msg string) { o.progress("layer %s: %s", lf.pos, msg) }})
 	if err != nil {
 		return 0, err
 	}
-	// The diffID covers the whole tar, including padding past the end marker.
-	if _, err := io.Copy(io.Discard, ra); err != nil {
+	// The diffID covers the whole tar, including padding past the end
+	// marker; that tail counts against the bound too.
+	tail := &io.LimitedReader{R: cra, N: 1 << 62}
+	if b.maxSize > 0 {
+		tail.N = max(b.maxSize-cra.n, 0) + 1
+	}
+	if _, err := io.Copy(io.Discard, tail); err != nil {
 		return 0, fmt.Errorf("decompress: %w", err)
+	}
+	if tail.N == 0 {
+		return 0, b.stream(b.maxSize + 1)
 	}
 	ra.Close()
 	if got := ur.digest(); got != lf.diffID {

@@ -42,6 +42,9 @@ func (s *Store) resolve(ctx context.Context, p *parsedRef, o PullOptions) (src *
 	case kindDockerArchive:
 		src, err = resolveDockerArchive(p)
 	case kindOCI:
+		if err = checkLayout(p.path, p.norm); err != nil {
+			return nil, cleanup, err
+		}
 		src, err = resolveLayout(p.path, p)
 	case kindOCIArchive:
 		var dir string
@@ -50,7 +53,7 @@ func (s *Store) resolve(ctx context.Context, p *parsedRef, o PullOptions) (src *
 			return nil, cleanup, fmt.Errorf("image: %s: %w", p.norm, diskErr(err))
 		}
 		cleanup = func() { os.RemoveAll(dir) }
-		if err = extractArchive(p.path, dir); err != nil {
+		if err = extractArchive(p.path, dir, o); err != nil {
 			return nil, cleanup, fmt.Errorf("image: %s: %w", p.norm, diskErr(err))
 		}
 		src, err = resolveLayout(dir, p)
@@ -58,13 +61,17 @@ func (s *Store) resolve(ctx context.Context, p *parsedRef, o PullOptions) (src *
 	return src, cleanup, err
 }
 
-func extractArchive(path, dir string) error {
+// extractArchive unpacks an oci-archive into dir: files and directories
+// only (unpackOptions.Archive), within the size bounds, the archive's own
+// size standing for the compressed size.
+func extractArchive(path, dir string, o PullOptions) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	_, err = unpackTar(f, dir, unpackOptions{})
+	cr := &countReader{r: f}
+	_, err = unpackTar(cr, dir, unpackOptions{Archive: true, Budget: o.budget(func() int64 { return cr.n })})
 	return err
 }
 

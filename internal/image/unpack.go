@@ -31,6 +31,12 @@ type unpackOptions struct {
 	Overlay bool
 	// Note reports entries that were skipped on purpose (device nodes).
 	Note func(msg string)
+	// Archive refuses symlinks and FIFOs: an oci-archive's layout holds
+	// files and directories only, and its blobs are then read by path, so
+	// a symlink would lead outside the archive and a FIFO would block.
+	Archive bool
+	// Budget, if set, bounds the expanded size and keeps disk space free.
+	Budget *budget
 }
 
 // dirMeta is a directory's final metadata, applied after its children are
@@ -65,7 +71,11 @@ func unpackTar(r io.Reader, root string, opts unpackOptions) (int64, error) {
 	}
 	x := &extractor{root: fd, opts: opts, buf: make([]byte, 1<<20), cfd: -1}
 	defer x.close()
-	tr := tar.NewReader(r)
+	if b := opts.Budget; b != nil {
+		b.fd = fd
+	}
+	cr := &countReader{r: r}
+	tr := tar.NewReader(cr)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -73,6 +83,9 @@ func unpackTar(r io.Reader, root string, opts unpackOptions) (int64, error) {
 		}
 		if err != nil {
 			return x.size, fmt.Errorf("read tar: %w", err)
+		}
+		if err := opts.Budget.stream(cr.n); err != nil {
+			return x.size, err
 		}
 		if err := x.entry(tr, hdr); err != nil {
 			return x.size, fmt.Errorf("tar entry %q: %w", hdr.Name, err)
@@ -84,6 +97,18 @@ func unpackTar(r io.Reader, root string, opts unpackOptions) (int64, error) {
 		}
 	}
 	return x.size, nil
+}
+
+// countReader counts the bytes of the tar stream.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func (x *extractor) close() {
@@ -221,9 +246,18 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 	if x.opts.Overlay && strings.HasPrefix(base, whiteoutPrefix) {
 		return x.whiteout(dir, base, hdr)
 	}
+	if x.opts.Archive && hdr.Typeflag == tar.TypeSymlink {
+		return fmt.Errorf("a symlink (to %q) in an OCI archive is refused: its layout is read by path, so a link would lead outside it: %w", hdr.Linkname, errUnsafePath)
+	}
+	if x.opts.Archive && hdr.Typeflag == tar.TypeFifo {
+		return fmt.Errorf("a FIFO in an OCI archive is refused: reading its layout would block on it: %w", errUnsafePath)
+	}
 	switch hdr.Typeflag {
-	case tar.TypeReg, tar.TypeRegA:
-		return x.file(tr, dir, base, hdr)
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+		// archive/tar expands sparse entries (old GNU 'S', and GNU's PAX
+		// sparse formats, which come as TypeReg): hdr.Size is the full
+		// size, holes included, and that is what file reserves.
+		return x.file(tr, dir, base, rel, hdr)
 	case tar.TypeDir:
 		return x.dir(dir, base, rel, hdr)
 	case tar.TypeSymlink:
@@ -268,7 +302,10 @@ func (x *extractor) whiteout(dir, base string, hdr *tar.Header) error {
 	return unix.Fchownat(dfd, name, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW)
 }
 
-func (x *extractor) file(tr *tar.Reader, dir, base string, hdr *tar.Header) error {
+func (x *extractor) file(tr *tar.Reader, dir, base, rel string, hdr *tar.Header) error {
+	if err := x.opts.Budget.reserve(rel, hdr.Size); err != nil {
+		return err
+	}
 	dfd, err := x.openDir(dir, true)
 	if err != nil {
 		return err

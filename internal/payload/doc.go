@@ -6,7 +6,7 @@
 //
 // A server directory looks like this:
 //
-//	SERVEDIR/stable.json          channel pointer {"channel","version"}
+//	SERVEDIR/stable.json          channel pointer {"channel","version","serial","expires"}
 //	SERVEDIR/stable.json.sig      its signature
 //	SERVEDIR/1.2.0/manifest.json  the version's manifest
 //	SERVEDIR/1.2.0/manifest.json.sig
@@ -17,6 +17,12 @@
 // of sha256 of the public key) followed by the 64-byte ed25519 signature
 // over the exact bytes of the signed file; the key ID lets a node tell "signed by
 // a key I don't trust" from "tampered with".
+//
+// A pointer's serial grows with every signing and its expiry bounds how
+// long it is good for: Check refuses an expired pointer (ErrExpired) and
+// one below the caller's last seen serial (ErrReplayed). Downloads have a
+// rate floor (Fetcher.MinBytes per SlowWindow): a drip is cut
+// (ErrTooSlow) and resumed with Range.
 //
 // This package never writes a slot or the ESP (that is internal/bootslot);
 // Fetcher writes only under its download directory on STATE, and verifies

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,24 @@ var (
 	ErrHashMismatch  = errors.New("payload: hash mismatch")
 	ErrTruncated     = errors.New("payload: truncated download")
 	ErrTooLarge      = errors.New("payload: larger than allowed")
+	ErrExpired       = errors.New("payload: channel pointer expired")
+	ErrReplayed      = errors.New("payload: channel pointer replayed")
+	ErrTooSlow       = errors.New("payload: download too slow")
+)
+
+// Download rate floor defaults: a transfer is cut when fewer than
+// DefaultMinBytes arrive in DefaultSlowWindow (about 2 KiB/s). A node under
+// QEMU TCG over user networking gets about 1 MB/s; a server that drips a
+// byte every few seconds is cut within a window and the download resumes.
+const (
+	DefaultMinBytes   = 64 << 10
+	DefaultSlowWindow = 30 * time.Second
+	// DefaultRetries is how many times a download that was cut for being
+	// too slow (or ended early) is resumed at once before Download fails.
+	DefaultRetries = 3
+	// docTimeout bounds fetching one pointer, manifest or signature
+	// (at most MaxDocSize each) from the request to its last byte.
+	docTimeout = time.Minute
 )
 
 // Fetcher checks a server directory for a newer version and downloads it
@@ -45,6 +64,16 @@ type Fetcher struct {
 	Client  *http.Client // nil: a client with a 30 s header timeout
 	// Progress, if set, hears bytes done and total during Download.
 	Progress func(done, total int64)
+	// MinBytes and SlowWindow are the download rate floor: a transfer
+	// that gets fewer than MinBytes in any SlowWindow is cut (ErrTooSlow)
+	// and resumed, at most Retries times in one Download. 0 means
+	// DefaultMinBytes, DefaultSlowWindow, DefaultRetries; a negative
+	// MinBytes turns the floor off.
+	MinBytes   int64
+	SlowWindow time.Duration
+	Retries    int
+	// Now is the clock pointer expiry is checked against (nil: time.Now).
+	Now func() time.Time
 }
 
 // Files are the verified files of a downloaded payload.
@@ -59,6 +88,13 @@ type CheckOptions struct {
 	Current string   // the running version
 	Failed  []string // versions that failed to boot here: never retried
 	Force   bool     // allow a downgrade
+	// LastSerial is the highest pointer serial this node has accepted: a
+	// lower one is a replay (ErrReplayed).
+	LastSerial uint64
+	// Seen, if set, is called with a verified, unexpired pointer's serial
+	// before its version is looked at, for the caller to keep durably
+	// as the next LastSerial. An error from it fails Check.
+	Seen func(serial uint64) error
 }
 
 // Check fetches and verifies the channel pointer, then the manifest it
@@ -80,6 +116,14 @@ func (f *Fetcher) Check(ctx context.Context, o CheckOptions) (*Manifest, error) 
 	}
 	if p.Channel != f.Channel {
 		return nil, fmt.Errorf("%w: %s is for channel %q, this node follows %q (update.channel)", ErrWrongChannel, f.url(pname), p.Channel, f.Channel)
+	}
+	if err := f.fresh(p, o, f.url(pname)); err != nil {
+		return nil, err
+	}
+	if o.Seen != nil {
+		if err := o.Seen(p.Serial); err != nil {
+			return nil, fmt.Errorf("record pointer serial %d: %w", p.Serial, err)
+		}
 	}
 	if err := refuseVersion(p.Version, o); err != nil {
 		return nil, err
@@ -110,6 +154,24 @@ func (f *Fetcher) Check(ctx context.Context, o CheckOptions) (*Manifest, error) 
 		return nil, err
 	}
 	return m, nil
+}
+
+// fresh refuses an expired pointer and one older than the last seen.
+func (f *Fetcher) fresh(p *Pointer, o CheckOptions, from string) error {
+	now := time.Now()
+	if f.Now != nil {
+		now = f.Now()
+	}
+	if now.After(p.Expires) {
+		return fmt.Errorf("%w: pointer for channel %s expired at %s (%s, serial %d; this node's clock says %s): "+
+			"the publisher must publish again (`updater publish` re-signs it), or a server is replaying an old one",
+			ErrExpired, p.Channel, p.Expires.UTC().Format(time.RFC3339), from, p.Serial, now.UTC().Format(time.RFC3339))
+	}
+	if p.Serial < o.LastSerial {
+		return fmt.Errorf("%w: pointer for channel %s has serial %d, older than the last seen serial %d (%s): a server is replaying an old pointer",
+			ErrReplayed, p.Channel, p.Serial, o.LastSerial, from)
+	}
+	return nil
 }
 
 func refuseVersion(v string, o CheckOptions) error {
@@ -232,8 +294,11 @@ func (f *Fetcher) download(ctx context.Context, name, path string, a Artifact, p
 	if have > a.Size {
 		have, h = 0, sha256.New()
 	}
-	if have < a.Size {
-		if have, err = f.fetchRange(ctx, name, file, h, have, a.Size, progress); err != nil {
+	for try := 0; have < a.Size; try++ {
+		// A transfer cut for being too slow resumes at once from what
+		// arrived, a few times; other errors wait for the next check.
+		have, err = f.fetchRange(ctx, name, file, h, have, a.Size, progress)
+		if err != nil && (!errors.Is(err, ErrTooSlow) || try >= f.retries() || ctx.Err() != nil) {
 			return err
 		}
 	}
@@ -255,6 +320,8 @@ func (f *Fetcher) download(ctx context.Context, name, path string, a Artifact, p
 // fetchRange appends bytes have..size of name to file (at offset have),
 // hashing them into h; a server that ignores Range starts the file over.
 func (f *Fetcher) fetchRange(ctx context.Context, name string, file *os.File, h hash.Hash, have, size int64, progress func(int64)) (int64, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.url(name), nil)
 	if err != nil {
 		return have, err
@@ -285,7 +352,13 @@ func (f *Fetcher) fetchRange(ctx context.Context, name string, file *os.File, h 
 		return have, err
 	}
 	w := &progressWriter{w: io.MultiWriter(file, h), n: have, report: progress}
-	_, cerr := io.Copy(w, io.LimitReader(resp.Body, size-have+1))
+	body := &countingReader{r: io.LimitReader(resp.Body, size-have+1)}
+	stop := f.watchRate(body, cancel)
+	_, cerr := io.Copy(w, body)
+	stop()
+	if cause := context.Cause(ctx); errors.Is(cause, ErrTooSlow) {
+		return w.n, fmt.Errorf("%w: %s at byte %d of %d: %v: cut, kept, resumed", ErrTooSlow, f.url(name), w.n, size, cause)
+	}
 	if w.n > size {
 		file.Truncate(0)
 		return 0, fmt.Errorf("%w: %s is longer than the %d bytes the signed manifest says: discarded", ErrTooLarge, f.url(name), size)
@@ -298,6 +371,60 @@ func (f *Fetcher) fetchRange(ctx context.Context, name string, file *os.File, h 
 		return w.n, fmt.Errorf("%w: got %d of the %d bytes of %s (%s): kept, the next try resumes", ErrTruncated, w.n, size, f.url(name), why)
 	}
 	return w.n, nil
+}
+
+// countingReader counts the bytes read through it, for watchRate.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// watchRate cancels a transfer (cause ErrTooSlow) when fewer than MinBytes
+// arrive through r in a SlowWindow. stop ends the watch.
+func (f *Fetcher) watchRate(r *countingReader, cancel context.CancelCauseFunc) (stop func()) {
+	min, window := f.MinBytes, f.SlowWindow
+	if min == 0 {
+		min = DefaultMinBytes
+	}
+	if window <= 0 {
+		window = DefaultSlowWindow
+	}
+	if min < 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(window)
+		defer t.Stop()
+		var last int64
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				n := r.n.Load()
+				if n-last < min {
+					cancel(fmt.Errorf("%w: %d bytes in the last %v, the floor is %d", ErrTooSlow, n-last, window, min))
+					return
+				}
+				last = n
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func (f *Fetcher) retries() int {
+	if f.Retries == 0 {
+		return DefaultRetries
+	}
+	return max(f.Retries, 0)
 }
 
 type progressWriter struct {
@@ -329,6 +456,10 @@ func (f *Fetcher) getSigned(ctx context.Context, name string) (data, sig []byte,
 }
 
 func (f *Fetcher) getSmall(ctx context.Context, name string) ([]byte, error) {
+	// A server that drips a document a byte at a time must not hold the
+	// check forever: the whole document has docTimeout.
+	ctx, cancel := context.WithTimeout(ctx, docTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.url(name), nil)
 	if err != nil {
 		return nil, fmt.Errorf("update.url %q: %w", f.URL, err)

@@ -79,7 +79,7 @@ func TestPublish(t *testing.T) {
 	key, k := newKey(t)
 	out := t.TempDir()
 	p1 := makePayload(t, "1.0.0", "stable", Arch, 100, 200)
-	res, err := Publish(key, p1, out, false)
+	res, err := Publish(key, p1, out, PublishOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,28 +104,28 @@ func TestPublish(t *testing.T) {
 		t.Error("published manifest differs from the payload's bytes")
 	}
 	p2 := makePayload(t, "1.1.0", "stable", Arch, 100, 200)
-	if res, err := Publish(key, p2, out, false); err != nil || !res.Moved {
+	if res, err := Publish(key, p2, out, PublishOptions{}); err != nil || !res.Moved {
 		t.Fatalf("publish 1.1.0: %+v, %v", res, err)
 	}
 	if got := string(checkSigned("stable.json")); !strings.Contains(got, `"version": "1.1.0"`) {
 		t.Errorf("pointer after 1.1.0: %s", got)
 	}
 	// The same 1.0.0 again: allowed, but the pointer does not move back.
-	if res, err := Publish(key, p1, out, false); err != nil || res.Moved || res.Pointer != "1.1.0" {
+	if res, err := Publish(key, p1, out, PublishOptions{}); err != nil || res.Moved || res.Pointer != "1.1.0" {
 		t.Errorf("republish 1.0.0: %+v, %v", res, err)
 	}
 	// Another 1.0.0 with other bytes: refused unless forced.
 	p1b := makePayload(t, "1.0.0", "stable", Arch, 100, 201)
-	_, err = Publish(key, p1b, out, false)
+	_, err = Publish(key, p1b, out, PublishOptions{})
 	wantErr(t, err, "already holds a different 1.0.0", "or force")
-	if res, err := Publish(key, p1b, out, true); err != nil || !res.Moved || res.Pointer != "1.0.0" {
+	if res, err := Publish(key, p1b, out, PublishOptions{Force: true}); err != nil || !res.Moved || res.Pointer != "1.0.0" {
 		t.Errorf("forced: %+v, %v", res, err)
 	}
 	// A payload whose files do not match its manifest is not signed.
 	os.WriteFile(filepath.Join(p2, "root.squashfs"), []byte("changed"), 0o644)
-	_, err = Publish(key, p2, out, false)
+	_, err = Publish(key, p2, out, PublishOptions{})
 	wantErr(t, err, "root.squashfs is 7 bytes", "rebuild the payload")
-	_, err = Publish(key, t.TempDir(), out, false)
+	_, err = Publish(key, t.TempDir(), out, PublishOptions{})
 	wantErr(t, err, "give the payload directory")
 }
 
@@ -135,7 +135,7 @@ func published(t *testing.T) (out string, s *server, f *Fetcher, key string) {
 	key, k := newKey(t)
 	out = t.TempDir()
 	for _, v := range []string{"1.0.0", "1.1.0"} {
-		if _, err := Publish(key, makePayload(t, v, "stable", Arch, 3000, 200_000), out, false); err != nil {
+		if _, err := Publish(key, makePayload(t, v, "stable", Arch, 3000, 200_000), out, PublishOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -318,7 +318,7 @@ func TestFetchRefusals(t *testing.T) {
 		_, _, f, _ := published(t)
 		k, _ := LoadOrCreateKey(key)
 		f.PublicKey = pub(k)
-		if _, err := Publish(key, makePayload(t, "2.0.0", "stable", "aarch64", 10, 10), out, false); err != nil {
+		if _, err := Publish(key, makePayload(t, "2.0.0", "stable", "aarch64", 10, 10), out, PublishOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		f.URL = serveDir(t, out).URL

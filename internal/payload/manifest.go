@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // Arch is the only architecture Flotilla builds.
@@ -36,10 +37,23 @@ type Artifact struct {
 
 // Pointer is a channel's pointer file, CHANNEL.json: the newest version
 // published on that channel.
+//
+// Serial and Expires stop a server (or anyone between it and the node) from
+// replaying an older signed pointer: Serial grows by one every time the
+// pointer is signed, and a node refuses a serial below the highest it has
+// seen; Expires bounds how long a pointer can be served unchanged, so a
+// server cannot freeze a node on an old version either. `updater publish`
+// re-signs the pointer (a new serial and expiry) every time it runs.
 type Pointer struct {
-	Channel string `json:"channel"`
-	Version string `json:"version"`
+	Channel string    `json:"channel"`
+	Version string    `json:"version"`
+	Serial  uint64    `json:"serial"`
+	Expires time.Time `json:"expires"`
 }
+
+// DefaultPointerValidity is how long `updater publish` signs a pointer for:
+// the publisher must publish (or re-publish) within that time.
+const DefaultPointerValidity = 7 * 24 * time.Hour
 
 // ParseManifest decodes manifest.json strictly (an unknown key, a second
 // document or trailing data is an error) and validates it. from names the
@@ -55,8 +69,23 @@ func ParseManifest(data []byte, from string) (*Manifest, error) {
 	return &m, nil
 }
 
-// ParsePointer decodes a channel pointer strictly and validates it.
+// ParsePointer decodes a channel pointer strictly and validates it: a
+// pointer without a serial or an expiry (written by an older publisher) is
+// refused, as it could be replayed forever.
 func ParsePointer(data []byte, from string) (*Pointer, error) {
+	p, err := decodePointer(data, from)
+	if err != nil {
+		return nil, err
+	}
+	if p.Serial == 0 || p.Expires.IsZero() {
+		return nil, fmt.Errorf("%s: no serial or expires: the pointer was signed by an older `updater publish`; publish again with this one", from)
+	}
+	return p, nil
+}
+
+// decodePointer is ParsePointer without the replay fields, for Publish to
+// read the pointer it replaces.
+func decodePointer(data []byte, from string) (*Pointer, error) {
 	var p Pointer
 	if err := strictDecode(data, &p); err != nil {
 		return nil, fmt.Errorf("%s: %w", from, err)

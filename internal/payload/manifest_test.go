@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 const goodManifest = `{
@@ -59,10 +60,14 @@ func TestParseManifest(t *testing.T) {
 }
 
 func TestParsePointer(t *testing.T) {
-	p, err := ParsePointer([]byte(`{"channel":"beta","version":"2.0.0-rc.1"}`), "beta.json")
-	if err != nil || *p != (Pointer{Channel: "beta", Version: "2.0.0-rc.1"}) {
+	p, err := ParsePointer([]byte(`{"channel":"beta","version":"2.0.0-rc.1","serial":3,"expires":"2026-12-01T00:00:00Z"}`), "beta.json")
+	if err != nil || *p != (Pointer{Channel: "beta", Version: "2.0.0-rc.1", Serial: 3, Expires: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}) {
 		t.Fatalf("got %+v, %v", p, err)
 	}
+	// A pointer from an older publisher has neither: it could be replayed
+	// for ever, so it is refused.
+	_, err = ParsePointer([]byte(`{"channel":"beta","version":"2.0.0"}`), "beta.json")
+	wantErr(t, err, "beta.json: no serial or expires", "publish again")
 	_, err = ParsePointer([]byte(`{"channel":"beta","version":"2.0.0","next":"x"}`), "beta.json")
 	wantErr(t, err, `beta.json: unknown key "next"`)
 	_, err = ParsePointer([]byte(`{"channel":"beta"}`), "beta.json")

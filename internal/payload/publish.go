@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Published says what Publish did.
@@ -13,20 +14,46 @@ type Published struct {
 	Manifest *Manifest
 	Dir      string // SERVEDIR/<version>
 	// Pointer is the channel pointer's version after Publish: this version,
-	// or a newer one already there (Moved false).
+	// or a newer one already there (Moved false). Either way the pointer is
+	// signed again, with the next Serial and a new Expires.
 	Pointer string
 	Moved   bool
+	Serial  uint64
+	Expires time.Time
+}
+
+// PublishOptions are Publish's knobs; the zero value is the default.
+type PublishOptions struct {
+	// Force republishes a version whose files differ and lets the pointer
+	// move backwards (its serial still grows).
+	Force bool
+	// Validity is how long the signed pointer is good for; 0 means
+	// DefaultPointerValidity.
+	Validity time.Duration
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
 }
 
 // Publish signs the payload in payloadDir (manifest.json beside the files
 // it names) with the key at keyPath (created if absent) and adds it to the
 // static server directory serveDir: the files and manifest.json(.sig) under
 // serveDir/<version>/, then the channel pointer serveDir/<channel>.json(.sig)
-// when this version is newer than the one it names. force republishes a
-// version whose files differ and lets the pointer move backwards.
+// when this version is newer than the one it names (otherwise the pointer
+// keeps its version but is signed again: the next serial, a new expiry, so
+// publishing is also how a publisher keeps a channel's pointer fresh).
 // Every file is replaced atomically, the pointer last, so a server never
 // shows a pointer to a half-published version.
-func Publish(keyPath, payloadDir, serveDir string, force bool) (*Published, error) {
+func Publish(keyPath, payloadDir, serveDir string, o PublishOptions) (*Published, error) {
+	force := o.Force
+	if o.Validity == 0 {
+		o.Validity = DefaultPointerValidity
+	}
+	if o.Validity < 0 {
+		return nil, fmt.Errorf("publish: pointer validity %v is not positive", o.Validity)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	priv, err := LoadOrCreateKey(keyPath)
 	if err != nil {
 		return nil, err
@@ -68,24 +95,27 @@ func Publish(keyPath, payloadDir, serveDir string, force bool) (*Published, erro
 	if err := writeSigned(priv, filepath.Join(vdir, "manifest.json"), mdata); err != nil {
 		return nil, err
 	}
-	res := &Published{Manifest: m, Dir: vdir, Pointer: m.Version}
+	res := &Published{Manifest: m, Dir: vdir, Pointer: m.Version, Moved: true, Serial: 1}
 	ppath := filepath.Join(serveDir, m.Channel+".json")
 	if old, err := os.ReadFile(ppath); err == nil {
-		p, err := ParsePointer(old, ppath)
+		p, err := decodePointer(old, ppath)
 		if err != nil && !force {
 			return nil, fmt.Errorf("publish: %w: fix or remove it, or force", err)
 		}
-		if err == nil && Compare(p.Version, m.Version) >= 0 && !force {
-			res.Pointer = p.Version
-			return res, nil
+		if err == nil {
+			res.Serial = p.Serial + 1
+			if Compare(p.Version, m.Version) >= 0 && !force {
+				res.Pointer, res.Moved = p.Version, false
+			}
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	if err := writeSigned(priv, ppath, Marshal(Pointer{Channel: m.Channel, Version: m.Version})); err != nil {
+	res.Expires = o.Now().UTC().Add(o.Validity).Truncate(time.Second)
+	ptr := Pointer{Channel: m.Channel, Version: res.Pointer, Serial: res.Serial, Expires: res.Expires}
+	if err := writeSigned(priv, ppath, Marshal(ptr)); err != nil {
 		return nil, err
 	}
-	res.Moved = true
 	return res, nil
 }
 

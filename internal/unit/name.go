@@ -5,8 +5,11 @@ import (
 	"strings"
 )
 
-// MaxNameLength is systemd's limit on a unit name, suffix included.
-const MaxNameLength = 256
+// MaxNameLength is systemd's limit on a unit name in bytes, suffix
+// included: UNIT_NAME_MAX is 256 with the terminating NUL, so the longest
+// name unit_name_is_valid accepts is 255 bytes (and so is the longest file
+// name Linux allows).
+const MaxNameLength = 255
 
 // unitTypes are the systemd unit types a name may end in.
 var unitTypes = []string{
@@ -24,7 +27,7 @@ type Name struct {
 }
 
 // ParseName validates s as a unit name the way systemd and fleet do: at most
-// 256 bytes of [A-Za-z0-9:_.@-] and '\', a non-empty prefix, at most one '@',
+// 255 bytes of [A-Za-z0-9:_.@-] and '\', a non-empty prefix, at most one '@',
 // and one of systemd's unit-type suffixes. Errors are *Error with Field "name".
 func ParseName(s string) (Name, error) {
 	bad := func(format string, args ...any) (Name, error) {

@@ -55,7 +55,7 @@ func TestParseNameErrors(t *testing.T) {
 		{"@1.service", "empty prefix"},
 		{"@.service", "empty prefix"},
 		{"a@b@c.service", "more than one '@'"},
-		{strings.Repeat("a", 250) + ".service", "more than the 256"},
+		{strings.Repeat("a", 248) + ".service", "256 bytes, more than the 255"},
 	} {
 		_, err := ParseName(tc.in)
 		var ue *Error
@@ -67,8 +67,8 @@ func TestParseNameErrors(t *testing.T) {
 			t.Errorf("ParseName(%q) = %+v, want Field name and %q", tc.in, ue, tc.msg)
 		}
 	}
-	if _, err := ParseName(strings.Repeat("a", 248) + ".service"); err != nil {
-		t.Errorf("256-byte name: %v", err)
+	if _, err := ParseName(strings.Repeat("a", 247) + ".service"); err != nil {
+		t.Errorf("255-byte name: %v", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -63,9 +64,13 @@ func Command(stdout, stderr io.Writer) *cobra.Command {
 
 	var out string
 	var force bool
+	var expires time.Duration
 	publish := &cobra.Command{Use: "publish --key KEY --out SERVEDIR DIR/payload", Short: "Sign a payload and add it to a static server directory",
 		Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := payload.Publish(key, args[0], out, force)
+			if expires <= 0 {
+				return fmt.Errorf("publish: --expires %v: want a positive duration such as 168h", expires)
+			}
+			res, err := payload.Publish(key, args[0], out, payload.PublishOptions{Force: force, Validity: expires})
 			if err != nil {
 				return err
 			}
@@ -75,11 +80,14 @@ func Command(stdout, stderr io.Writer) *cobra.Command {
 			} else {
 				fmt.Fprintf(stdout, "%s.json stays at %s, which is newer (--force moves it back)\n", res.Manifest.Channel, res.Pointer)
 			}
+			fmt.Fprintf(stdout, "%s.json signed as serial %d, valid until %s: publish again before then\n",
+				res.Manifest.Channel, res.Serial, res.Expires.Format(time.RFC3339))
 			return nil
 		}}
 	publish.Flags().StringVar(&key, "key", "", "signing key (created if absent)")
 	publish.Flags().StringVar(&out, "out", "", "server directory")
 	publish.Flags().BoolVar(&force, "force", false, "republish a version with other bytes, move the channel back")
+	publish.Flags().DurationVar(&expires, "expires", payload.DefaultPointerValidity, "how long the signed channel pointer is valid; nodes refuse it after that, so publish again within it")
 	publish.MarkFlagRequired("key")
 	publish.MarkFlagRequired("out")
 

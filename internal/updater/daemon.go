@@ -287,7 +287,16 @@ func (d *Daemon) Cycle(ctx context.Context) error {
 var errDone = errors.New("done")
 
 func (d *Daemon) download(ctx context.Context, st State) error {
-	m, err := d.Fetcher.Check(ctx, payload.CheckOptions{Current: d.Running, Failed: st.Failed})
+	m, err := d.Fetcher.Check(ctx, payload.CheckOptions{Current: d.Running, Failed: st.Failed,
+		LastSerial: st.PointerSerial,
+		// Kept durably (state.json, atomically) before anything else
+		// happens, so that a restart still refuses older pointers.
+		Seen: func(serial uint64) error {
+			if serial <= st.PointerSerial {
+				return nil
+			}
+			return d.set(ctx, func(s *State) { s.PointerSerial = max(s.PointerSerial, serial) })
+		}})
 	if errors.Is(err, payload.ErrUpToDate) {
 		d.set(ctx, func(s *State) {
 			s.LastError = ""

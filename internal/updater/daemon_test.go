@@ -150,7 +150,7 @@ func (w *world) publish(version string) {
 		*a = payload.Artifact{Path: name, Size: int64(len(b)), SHA256: hex.EncodeToString(s[:])}
 	}
 	os.WriteFile(filepath.Join(dir, "manifest.json"), payload.Marshal(m), 0o644)
-	if _, err := payload.Publish(w.key, dir, w.out, false); err != nil {
+	if _, err := payload.Publish(w.key, dir, w.out, payload.PublishOptions{}); err != nil {
 		w.t.Fatal(err)
 	}
 }
@@ -597,5 +597,37 @@ func TestRebootWindowCloses(t *testing.T) {
 	}
 	if got := cl.acquired[1]; !got.Equal(time.Date(2026, 12, 3, 4, 0, 0, 0, time.UTC)) {
 		t.Errorf("second try at %s, want as the window opens", got)
+	}
+}
+
+// TestReplayedPointerAfterRestart: the highest pointer serial a node has
+// accepted is kept in state.json, so a daemon started again (after a
+// reboot or a crash) still refuses an older signed pointer that a server
+// replays, and says why.
+func TestReplayedPointerAfterRestart(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.publish("1.0.0")
+	w.publish("1.1.0") // serial 2
+	old := map[string][]byte{}
+	for _, n := range []string{"stable.json", "stable.json.sig"} {
+		old[n], _ = os.ReadFile(filepath.Join(w.out, n))
+	}
+	w.publish("1.2.0") // serial 3
+	if err := w.daemon("1.2.0", "boot1").Cycle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := w.saved(); s.Phase != Idle || s.PointerSerial != 3 {
+		t.Fatalf("after checking serial 3: %+v", s)
+	}
+	for n, b := range old {
+		os.WriteFile(filepath.Join(w.out, n), b, 0o644)
+	}
+	err := w.daemon("1.2.0", "boot2").Cycle(ctx)
+	if !errors.Is(err, payload.ErrReplayed) {
+		t.Fatalf("replayed pointer after a restart: %v, want ErrReplayed", err)
+	}
+	if s := w.saved(); s.PointerSerial != 3 || !strings.Contains(s.LastError, "older than the last seen serial 3") {
+		t.Errorf("state after the replay: %+v", s)
 	}
 }

@@ -41,6 +41,9 @@ type State struct {
 	Progress  int      `json:"progress"` // percent of the current phase
 	LastError string   `json:"last_error,omitempty"`
 	Failed    []string `json:"failed,omitempty"` // versions never retried
+	// PointerSerial is the highest channel pointer serial accepted: an
+	// older signed pointer is a replay and is refused.
+	PointerSerial uint64 `json:"pointer_serial,omitempty"`
 	// WindowOpens is when the reboot window next opens, while a staged
 	// update waits for it (WaitingLock outside the window).
 	WindowOpens time.Time `json:"window_opens,omitzero"`
