@@ -106,6 +106,10 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 		ResponseHeaderTimeout: 10 * time.Second,
 	}}
 	acfg := api.Config{Registry: reg, Manager: mgr, MachineID: id, Peer: peer, Images: um.images}
+	if cfg.UnitManager == "systemd" {
+		// Submit-time checks follow the backend that runs this node's units.
+		acfg.ValidateUnit = systemdmgr.Validate
+	}
 	host, _ := os.Hostname()
 	handler := api.HostCheck(api.New(acfg), append([]string{cfg.Name, host}, certNames(serverTLS)...))
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/cgroups"
 	"github.com/flotilla-os/flotilla/internal/container"
+	"github.com/flotilla-os/flotilla/internal/netbridge"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
@@ -33,6 +34,10 @@ var containerKeys = map[string]func(cs *container.Spec, v string, ex *expander) 
 	"Environment": func(cs *container.Spec, v string, ex *expander) error { return appendEnv(&cs.Env, v, ex) },
 	"Volume":      setVolume,
 	"PublishPort": func(cs *container.Spec, v string, _ *expander) error {
+		// Checked here so that submit refuses what the node would.
+		if _, err := netbridge.ParsePublishPort(v); err != nil {
+			return err
+		}
 		cs.PublishPorts = append(cs.PublishPorts, v)
 		return nil
 	},

@@ -76,3 +76,21 @@ func TestJournalFollow(t *testing.T) {
 		t.Fatalf("follow output %q", buf.String())
 	}
 }
+
+// A unit name may be 255 bytes (systemd's limit, checked at submit); its
+// log must still be written and read, though "<name>.log" is no file name.
+func TestLongUnitNameLogs(t *testing.T) {
+	s := newTestSupervisor(t, Config{})
+	name := strings.Repeat("a", 255-len(".service")) + ".service"
+	other := strings.Repeat("a", 254-len(".service")) + "b.service"
+	startUnit(t, s, name, "Type=oneshot\nRemainAfterExit=yes\nExecStart=/bin/echo long-name-line\n")
+	startUnit(t, s, other, "Type=oneshot\nRemainAfterExit=yes\nExecStart=/bin/echo other-line\n")
+	waitState(t, s, name, "active", "exited", 5*time.Second)
+	waitState(t, s, other, "active", "exited", 5*time.Second)
+	if got := journal(t, s, name, 10); !strings.Contains(got, "long-name-line") || strings.Contains(got, "other-line") {
+		t.Fatalf("journal of the 255-byte unit = %q, want its own line only", got)
+	}
+	if got := journal(t, s, other, 10); !strings.Contains(got, "other-line") {
+		t.Fatalf("journal of the second long unit = %q", got)
+	}
+}

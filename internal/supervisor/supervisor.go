@@ -1,9 +1,10 @@
 package supervisor
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/flotilla-os/flotilla/internal/container"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/flotilla-os/flotilla/internal/container"
 	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
@@ -109,6 +111,19 @@ func checkUnitName(name string) error {
 	return nil
 }
 
+// logFileName is a unit's log file name: the unit name and ".log", with
+// room left for rotation's ".N". A unit name may be 255 bytes, as in
+// systemd, but a file name may not be longer, so a long name keeps its
+// first 200 bytes and a hash of the whole.
+func logFileName(name string) string {
+	const keep = 200
+	if len(name) <= keep {
+		return name + ".log"
+	}
+	sum := sha256.Sum256([]byte(name))
+	return name[:keep] + "~" + hex.EncodeToString(sum[:8]) + ".log"
+}
+
 // Load parses f's [Service] section and (re)defines the unit.
 func (s *Supervisor) Load(name string, f *unit.File) error {
 	if err := checkUnitName(name); err != nil {
@@ -127,7 +142,7 @@ func (s *Supervisor) Load(name string, f *unit.File) error {
 	}
 	u := s.units[name]
 	if u == nil {
-		path := filepath.Join(s.logDir, name+".log")
+		path := filepath.Join(s.logDir, logFileName(name))
 		u = newSvc(s, name, newLogWriter(path, s.cfg.LogMaxBytes, s.cfg.LogKeep))
 		s.units[name] = u
 	}

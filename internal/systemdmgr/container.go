@@ -304,3 +304,22 @@ func (m *Manager) destroyContainer(name string, r *record) error {
 	}
 	return m.cfg.Containers.Destroy(name)
 }
+
+// Validate checks a unit at submit as this backend's Load will: its name,
+// its file and its [Container] grammar. The rest of [Service] is systemd's
+// to judge, so keys the native manager lacks (PrivateTmp=, ...) pass. What
+// only this backend can't run (Network=bridge) is not refused here: the
+// unit may be placed on a machine with the native manager. It is pure.
+func Validate(name string, f *unit.File) error {
+	if _, err := unit.ParseName(name); err != nil {
+		return err
+	}
+	if err := f.Check(name); err != nil {
+		return err
+	}
+	if len(f.Section("Container")) == 0 {
+		return nil
+	}
+	_, _, err := supervisor.ParseContainer(name, f, "00000000000000000000000000000000", "localhost")
+	return err
+}
