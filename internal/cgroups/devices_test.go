@@ -1,0 +1,135 @@
+package cgroups
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/flotilla-os/flotilla/internal/testenv"
+)
+
+// hostBlockDevice returns the major:minor of a block device of this host,
+// from /sys/dev/block.
+func hostBlockDevice(t *testing.T) (uint32, uint32) {
+	t.Helper()
+	entries, err := os.ReadDir("/sys/dev/block")
+	if err != nil || len(entries) == 0 {
+		t.Skipf("no block device in /sys/dev/block (%v)", err)
+	}
+	var major, minor uint32
+	if _, err := fmt.Sscanf(entries[0].Name(), "%d:%d", &major, &minor); err != nil {
+		t.Fatal(err)
+	}
+	return major, minor
+}
+
+// openInGroup makes device nodes in a temporary directory (from outside the
+// group), then runs a shell in g that opens each for reading and writing,
+// and returns "ok" or "denied" per node name.
+func openInGroup(t *testing.T, g Group, nodes map[string]uint64) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	var script strings.Builder
+	script.WriteString("read x\n")
+	for name, dev := range nodes {
+		mode := uint32(unix.S_IFCHR)
+		if strings.HasPrefix(name, "block") {
+			mode = unix.S_IFBLK
+		}
+		if err := unix.Mknod(filepath.Join(dir, name), mode|0o600, int(dev)); err != nil {
+			t.Fatalf("mknod %s: %v", name, err)
+		}
+		script.WriteString("if (exec 3<>" + dir + "/" + name + ") 2>/dev/null; then echo " + name + " ok; else echo " + name + " denied; fi\n")
+	}
+	cmd := exec.Command("/bin/sh", "-c", script.String())
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Add(cmd.Process.Pid); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal(err)
+	}
+	stdin.Write([]byte("go\n"))
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if name, res, ok := strings.Cut(line, " "); ok {
+			got[name] = res
+		}
+	}
+	return got
+}
+
+// checkAllowList asserts that a group with DefaultDevices plus /dev/fuse's
+// numbers opens null, zero, tty and fuse and refuses a host disk and kmsg.
+func checkAllowList(t *testing.T, g Group) {
+	t.Helper()
+	major, minor := hostBlockDevice(t)
+	got := openInGroup(t, g, map[string]uint64{
+		"null": unix.Mkdev(1, 3), "zero": unix.Mkdev(1, 5), "fuse": unix.Mkdev(10, 229),
+		"kmsg": unix.Mkdev(1, 11), "block-disk": unix.Mkdev(major, minor),
+	})
+	want := map[string]string{"null": "ok", "zero": "ok", "fuse": "ok", "kmsg": "denied", "block-disk": "denied"}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("open %s in the group: %q, want %q (all: %v)", name, got[name], w, got)
+		}
+	}
+}
+
+var fuseAllowed = append(append([]Device(nil), DefaultDevices...), Device{'c', 10, 229, "rwm"})
+
+func TestV1Devices(t *testing.T) {
+	needV1(t)
+	if _, err := os.Stat(filepath.Join(Root, "devices", "cgroup.procs")); err != nil {
+		t.Skip("the v1 devices controller is not mounted")
+	}
+	g, err := New(testName(t), Resources{Devices: fuseAllowed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanup(t, g)
+	checkAllowList(t, g)
+}
+
+// TestV2Devices checks the BPF device filter in the hybrid host's v2 tree
+// (a BPF_CGROUP_DEVICE program needs no controller).
+func TestV2Devices(t *testing.T) {
+	mp := unifiedTree(t)
+	g, err := newV2(mp, testName(t), Resources{Devices: fuseAllowed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanup(t, g)
+	checkAllowList(t, g)
+}
+
+// TestNoDevicesUncontrolled: without an allow-list a group opens any device
+// (plain units, and the control for the tests above).
+func TestNoDevicesUncontrolled(t *testing.T) {
+	testenv.NeedRoot(t)
+	g, err := New(testName(t), Resources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanup(t, g)
+	got := openInGroup(t, g, map[string]uint64{"kmsg": unix.Mkdev(1, 11)})
+	if got["kmsg"] != "ok" {
+		t.Errorf("open kmsg in a group without an allow-list: %v", got)
+	}
+}
