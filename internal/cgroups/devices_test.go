@@ -1,7 +1,6 @@
 package cgroups
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,24 +12,10 @@ import (
 	"github.com/flotilla-os/flotilla/internal/testenv"
 )
 
-// hostBlockDevice returns the major:minor of a block device of this host,
-// from /sys/dev/block.
-func hostBlockDevice(t *testing.T) (uint32, uint32) {
-	t.Helper()
-	entries, err := os.ReadDir("/sys/dev/block")
-	if err != nil || len(entries) == 0 {
-		t.Skipf("no block device in /sys/dev/block (%v)", err)
-	}
-	var major, minor uint32
-	if _, err := fmt.Sscanf(entries[0].Name(), "%d:%d", &major, &minor); err != nil {
-		t.Fatal(err)
-	}
-	return major, minor
-}
-
 // openInGroup makes device nodes in a temporary directory (from outside the
 // group), then runs a shell in g that opens each for reading and writing,
-// and returns "ok" or "denied" per node name.
+// and returns "ok" or "denied" per node name. Block devices are opened for
+// reading only: nothing is ever written to the host's disk.
 func openInGroup(t *testing.T, g Group, nodes map[string]uint64) map[string]string {
 	t.Helper()
 	dir := t.TempDir()
@@ -44,7 +29,11 @@ func openInGroup(t *testing.T, g Group, nodes map[string]uint64) map[string]stri
 		if err := unix.Mknod(filepath.Join(dir, name), mode|0o600, int(dev)); err != nil {
 			t.Fatalf("mknod %s: %v", name, err)
 		}
-		script.WriteString("if (exec 3<>" + dir + "/" + name + ") 2>/dev/null; then echo " + name + " ok; else echo " + name + " denied; fi\n")
+		redir := "3<>"
+		if mode == unix.S_IFBLK {
+			redir = "3<"
+		}
+		script.WriteString("if (exec " + redir + dir + "/" + name + ") 2>/dev/null; then echo " + name + " ok; else echo " + name + " denied; fi\n")
 	}
 	cmd := exec.Command("/bin/sh", "-c", script.String())
 	stdin, err := cmd.StdinPipe()
@@ -79,7 +68,7 @@ func openInGroup(t *testing.T, g Group, nodes map[string]uint64) map[string]stri
 // numbers opens null, zero, tty and fuse and refuses a host disk and kmsg.
 func checkAllowList(t *testing.T, g Group) {
 	t.Helper()
-	major, minor := hostBlockDevice(t)
+	_, major, minor := testenv.LoopDevice(t, "secret")
 	got := openInGroup(t, g, map[string]uint64{
 		"null": unix.Mkdev(1, 3), "zero": unix.Mkdev(1, 5), "fuse": unix.Mkdev(10, 229),
 		"kmsg": unix.Mkdev(1, 11), "block-disk": unix.Mkdev(major, minor),

@@ -101,9 +101,22 @@ func resolveDevices(specs []DeviceSpec) ([]sandbox.Device, []cgroups.Device, err
 // sandbox.HostIDBase) reach its root directory: each directory from the
 // unit's own up to / that others cannot search gets group
 // sandbox.HostIDBase and g+x (search only: no listing). No host user is in
-// that group, so fleetd's data directory stays closed to them.
+// that group, so fleetd's data directory stays closed to them. The root
+// directory itself (its copy in the unit's upper layer) becomes the mapped
+// root's, so that the sandbox can make /proc, /dev, /sys and volume
+// targets in it; the image's other files keep host root as owner and show
+// as nobody inside.
 func openForUserNS(dir string) error {
-	for d := dir; ; d = filepath.Dir(d) {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return fmt.Errorf("UserNS=auto: %w", err)
+	}
+	if st.Uid == 0 {
+		if err := os.Chown(dir, sandbox.HostIDBase, sandbox.HostIDBase); err != nil {
+			return fmt.Errorf("UserNS=auto: give the root directory to the mapped root: %w", err)
+		}
+	}
+	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
 		var st unix.Stat_t
 		if err := unix.Stat(d, &st); err != nil {
 			return fmt.Errorf("UserNS=auto: %w", err)
