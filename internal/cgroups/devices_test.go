@@ -1,11 +1,14 @@
 package cgroups
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -121,4 +124,66 @@ func TestNoDevicesUncontrolled(t *testing.T) {
 	if got["kmsg"] != "ok" {
 		t.Errorf("open kmsg in a group without an allow-list: %v", got)
 	}
+}
+
+// BenchmarkGroupStart measures what a container start pays for its group:
+// New (create, limits, allow-list) and Add (the cgroup.procs writes; on v1
+// each waits for an RCU grace period), with and without the allow-list.
+// Medians in ms. On a hybrid host the v1 cases go through New and the v2
+// cases use its v2 tree (a BPF program there; no controllers).
+//
+//	go test -run '^$' -bench GroupStart -benchtime 50x ./internal/cgroups
+func BenchmarkGroupStart(b *testing.B) {
+	v1 := func(name string, r Resources) (Group, error) { return New(name, r) }
+	v2 := func(name string, r Resources) (Group, error) { return newV2(filepath.Join(Root, "unified"), name, r) }
+	if Mode() == "unified" {
+		v2 = v1
+	}
+	for _, tc := range []struct {
+		name string
+		r    Resources
+		new  func(string, Resources) (Group, error)
+	}{{"no-devices", Resources{}, v1}, {"devices", Resources{Devices: DefaultDevices}, v1},
+		{"v2-no-devices", Resources{}, v2}, {"v2-devices", Resources{Devices: DefaultDevices}, v2}} {
+		b.Run(tc.name, func(b *testing.B) {
+			testenv.NeedRoot(b)
+			if Mode() != "hybrid" && Mode() != "unified" && strings.HasPrefix(tc.name, "v2") {
+				b.Skip("no cgroup v2 tree")
+			}
+			cmd := exec.Command("/bin/sleep", "1000")
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			defer func() { cmd.Process.Kill(); cmd.Wait() }()
+			var newT, addT []time.Duration
+			var groups []Group
+			defer func() {
+				cmd.Process.Kill()
+				cmd.Wait()
+				for _, g := range groups {
+					g.Delete()
+				}
+			}()
+			for i := range b.N {
+				t0 := time.Now()
+				g, err := tc.new(fmt.Sprintf("flotilla/bench-%d-%s-%d.service", os.Getpid(), tc.name, i), tc.r)
+				if err != nil {
+					b.Fatal(err)
+				}
+				groups = append(groups, g)
+				t1 := time.Now()
+				if err := g.Add(cmd.Process.Pid); err != nil {
+					b.Fatal(err)
+				}
+				newT, addT = append(newT, t1.Sub(t0)), append(addT, time.Since(t1))
+			}
+			b.ReportMetric(median(newT), "ms-new")
+			b.ReportMetric(median(addT), "ms-add")
+		})
+	}
+}
+
+func median(ds []time.Duration) float64 {
+	slices.Sort(ds)
+	return float64(ds[len(ds)/2]) / float64(time.Millisecond)
 }
