@@ -140,3 +140,22 @@ func openForUserNS(dir string) error {
 		}
 	}
 }
+
+// checkUserNSInit fails when the container init at path cannot be executed
+// by a UserNS=auto container's mapped root, which execs it after joining
+// its user namespace: every directory above it must be searchable by
+// others (or by group sandbox.HostIDBase).
+func checkUserNSInit(path string) error {
+	for d := filepath.Dir(path); ; d = filepath.Dir(d) {
+		var st unix.Stat_t
+		if err := unix.Stat(d, &st); err != nil {
+			return fmt.Errorf("UserNS=auto: container init %s: %w", path, err)
+		}
+		if st.Mode&0o001 == 0 && !(st.Gid == sandbox.HostIDBase && st.Mode&0o010 != 0) {
+			return fmt.Errorf("UserNS=auto: the container init %s is below %s, which host uid %d cannot search (mode %#o): install it in a directory others can search", path, d, sandbox.HostIDBase, st.Mode&0o777)
+		}
+		if d == "/" {
+			return nil
+		}
+	}
+}

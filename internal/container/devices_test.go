@@ -163,3 +163,18 @@ func TestUserNSAuto(t *testing.T) {
 		}
 	}
 }
+
+// TestUserNSInitUnreachable: an init binary the mapped root cannot reach
+// fails the start with an error that says so, not a bare EACCES from exec.
+func TestUserNSInitUnreachable(t *testing.T) {
+	rt, ref := testRuntime(t)
+	hidden := filepath.Join(t.TempDir(), "private")
+	if err := os.Mkdir(hidden, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rt.cfg.InitPath = filepath.Join(hidden, "flotilla-sandbox-init")
+	_, err := rt.Prepare(context.Background(), "hidden.service", &Spec{Image: ref, Network: NetworkNone, UserNS: true})
+	if err == nil || !strings.Contains(err.Error(), hidden) || !strings.Contains(err.Error(), "cannot search") {
+		t.Errorf("Prepare = %v, want an error naming %s", err, hidden)
+	}
+}

@@ -117,6 +117,11 @@ func (r *Runtime) Prepare(ctx context.Context, unit string, s *Spec) (_ *Run, er
 	}
 	if r.cfg.InitPath != "" {
 		run.launch.Path = r.cfg.InitPath
+		if s.UserNS {
+			if err := checkUserNSInit(r.cfg.InitPath); err != nil {
+				return nil, fmt.Errorf("%w: container %s: %v", ErrPermanent, unit, err)
+			}
+		}
 	}
 	return run, nil
 }
