@@ -7,7 +7,8 @@
 //	unified:        /sys/fs/cgroup/flotilla/web.service (enabling the needed
 //	                controllers in cgroup.subtree_control of the parents)
 //	hybrid, legacy: /sys/fs/cgroup/<controller>/flotilla/web.service for
-//	                memory, pids, cpu, cpuacct, blkio and freezer (those mounted)
+//	                memory and freezer, and pids, cpu, blkio and devices when
+//	                the limits use them (those mounted)
 //
 // Limits, systemd key → v2 file → v1 file:
 //
@@ -21,6 +22,11 @@
 //	             scaled 1..10000 → 10..1000; skipped when the host's I/O
 //	             scheduler exposes no weight file (no error: as systemd, a
 //	             missing I/O controller does not stop the unit)
+//
+// Devices (a container's allow-list, not a systemd key here): v1 joins the
+// devices hierarchy and writes "a *:* rwm" to devices.deny, then each rule to
+// devices.allow; v2 attaches a BPF_CGROUP_DEVICE program (containerd's
+// filter, through cilium/ebpf) to the group. DefaultDevices is Docker's list.
 //
 // OOMKilled reads the kernel's oom_kill counter: memory.events (v2) or the
 // oom_kill line of memory.oom_control (v1, kernel 4.13+). It counts kills

@@ -18,6 +18,9 @@ type Resources struct {
 	CPUWeight             uint64 // 1..10000
 	TasksMax              int64
 	IOWeight              uint64 // 1..10000
+	// Devices is the device allow-list: nil leaves devices uncontrolled,
+	// non-nil (even empty) denies every device it does not list.
+	Devices []Device
 }
 
 // System facts for percentages; tests replace them.

@@ -1,6 +1,7 @@
 package cgroups
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -54,7 +55,7 @@ func TestParseResources(t *testing.T) {
 			t.Errorf("%v: unexpected error %v", tc.keys, err)
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 			t.Errorf("%v: error %v, want one containing %q", tc.keys, err, tc.err)
-		case tc.err == "" && got != tc.want:
+		case tc.err == "" && !reflect.DeepEqual(got, tc.want):
 			t.Errorf("%v: got %+v, want %+v", tc.keys, got, tc.want)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 
 // v1Controllers are the hierarchies a unit's group may be created in, when
 // mounted. freezer makes Kill race-free against forks.
-var v1Controllers = []cgroup1.Name{cgroup1.Memory, cgroup1.Pids, cgroup1.Cpu, cgroup1.Blkio, cgroup1.Freezer}
+var v1Controllers = []cgroup1.Name{cgroup1.Memory, cgroup1.Pids, cgroup1.Cpu, cgroup1.Blkio, cgroup1.Freezer, cgroup1.Devices}
 
 // v1Needed reports whether a group with limits r joins hierarchy c. Every
 // join is a write to that hierarchy's cgroup.procs, and on v1 each costs the
@@ -29,6 +29,8 @@ func v1Needed(c cgroup1.Name, r Resources) bool {
 		return r.CPUQuota > 0 || r.CPUWeight > 0
 	case cgroup1.Blkio:
 		return r.IOWeight > 0
+	case cgroup1.Devices:
+		return r.Devices != nil
 	}
 	return false
 }
@@ -63,6 +65,8 @@ func newV1(root, name string, r Resources) (*v1Group, error) {
 			subs = append(subs, cgroup1.NewBlkio(root))
 		case cgroup1.Freezer:
 			subs = append(subs, cgroup1.NewFreezer(root))
+		case cgroup1.Devices:
+			subs = append(subs, cgroup1.NewDevices(root))
 		}
 		g.dirs = append(g.dirs, filepath.Join(root, string(c), name))
 	}
@@ -90,6 +94,8 @@ func (g *v1Group) require(r Resources) error {
 		cgroup1.Memory: r.MemoryMax > 0 || r.MemoryHigh > 0,
 		cgroup1.Cpu:    r.CPUQuota > 0 || r.CPUWeight > 0,
 		cgroup1.Pids:   r.TasksMax > 0,
+		// A unit that asks for a device allow-list must not run without it.
+		cgroup1.Devices: r.Devices != nil,
 	}
 	for c, n := range need {
 		if n && g.dir(c) == "" {
@@ -123,6 +129,9 @@ func v1Spec(r Resources) *specs.LinuxResources {
 	}
 	if r.TasksMax > 0 {
 		res.Pids = &specs.LinuxPids{Limit: &r.TasksMax}
+	}
+	if r.Devices != nil {
+		res.Devices = deviceRules(r.Devices)
 	}
 	return res
 }

@@ -42,6 +42,10 @@ func newV2(mountpoint, name string, r Resources) (*v2Group, error) {
 	if r.TasksMax > 0 {
 		res.Pids = &cgroup2.Pids{Max: r.TasksMax}
 	}
+	if r.Devices != nil {
+		// A BPF_CGROUP_DEVICE program on the group; it needs no controller.
+		res.Devices = deviceRules(r.Devices)
+	}
 	controllers := res.EnabledControllers()
 	if r.IOWeight > 0 {
 		controllers = append(controllers, "io")

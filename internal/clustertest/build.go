@@ -31,6 +31,11 @@ func Build() (Binaries, error) {
 			buildErr = err
 			return
 		}
+		// A UserNS=auto container's mapped root execs the init from here.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			buildErr = err
+			return
+		}
 		built = Binaries{Fleetd: filepath.Join(dir, "fleetd"), Fleetctl: filepath.Join(dir, "fleetctl"), SandboxInit: filepath.Join(dir, "flotilla-sandbox-init")}
 		// fleetd finds its container init beside itself.
 		cmd := exec.Command("go", "build", "-o", dir+"/", "./fleetd", "./fleetctl", "./flotilla-sandbox-init")

@@ -70,6 +70,35 @@ TasksMax=32
 		}
 	})
 
+	t.Run("devices and UserNS=auto", func(t *testing.T) {
+		// Issue 17: with CAP_MKNOD, a node for a host disk made in /dev
+		// must not open; AddDevice= adds exactly its device.
+		_, major, minor := testenv.LoopDevice(t, "FLOTILLA-SECRET")
+		c.WriteUnit("dev.service", fmt.Sprintf(`[Container]
+Image=%s
+AddDevice=/dev/fuse
+AddDevice=-/dev/no-such-device
+Exec=/bin/sh -c 'mknod /dev/disk b %d %d && echo made; head -c 15 /dev/disk; (exec 3<>/dev/fuse) && echo fuse-opens; echo ready; exec sleep 1000'
+`, ref, major, minor))
+		c.MustFleetctl("start", "dev.service")
+		log := waitJournal(t, c, "dev.service", "ready")
+		if strings.Contains(log, "FLOTILLA-SECRET") || !strings.Contains(log, "Operation not permitted") || !strings.Contains(log, "fuse-opens") {
+			t.Errorf("want the disk refused and /dev/fuse opening:\n%s", log)
+		}
+		if b, err := os.ReadFile("/sys/fs/cgroup/devices/flotilla/dev.service/devices.list"); err == nil { // v1
+			if list := string(b); strings.Contains(list, "a *:* rwm") || !strings.Contains(list, "c 10:229 rwm") {
+				t.Errorf("the unit's devices.list:\n%s", list)
+			}
+		}
+		c.WriteUnit("userns.service", fmt.Sprintf("[Container]\nImage=%s\nUserNS=auto\nExec=/bin/sh -c 'id; cat /proc/self/uid_map; echo ready; exec sleep 1000'\n", ref))
+		c.MustFleetctl("start", "userns.service")
+		log = waitJournal(t, c, "userns.service", "ready")
+		if !strings.Contains(log, "uid=0(root)") || !strings.Contains(strings.Join(strings.Fields(log), " "), "0 100000 65536") {
+			t.Errorf("UserNS=auto container:\n%s", log)
+		}
+		c.MustFleetctl("destroy", "dev.service", "userns.service")
+	})
+
 	t.Run("oom kill is reported", func(t *testing.T) {
 		c.WriteUnit("oom.service", fmt.Sprintf("[Container]\nImage=%s\nExec=/bin/sh -c 'head -c 200m /dev/zero | tail'\n[Service]\nMemoryMax=16M\n", ref))
 		c.MustFleetctl("start", "--no-block", "oom.service")

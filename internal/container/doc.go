@@ -5,6 +5,16 @@
 // AUFS brought to Docker), cgroup limits (internal/cgroups), bridge
 // networking (internal/netbridge) and the namespaced init (internal/sandbox).
 //
+// Devices: every container's cgroup gets cgroups.DefaultDevices (Docker's
+// allow-list) plus the devices its unit adds with AddDevice=, looked up on
+// the node at each start (a missing one fails the start unless the value
+// begins with "-"). The overlay root is mounted nodev.
+//
+// UserNS=auto: the mapped root (host uid/gid sandbox.HostIDBase) must reach
+// the unit's root, so the directories above it that others cannot search
+// get group HostIDBase and g+x (search, no listing), and the root directory
+// itself is the mapped root's (the image's other files stay host root's).
+//
 // The unit supervisor owns the process: Runtime.Prepare hands it what to
 // fork, Run.Started finishes the set-up around the forked pid and lets the
 // container exec, and Run.Exited cleans up after it. Destroy removes what a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/flotilla-os/flotilla/internal/cgroups"
 	"github.com/flotilla-os/flotilla/internal/sandbox"
 )
 
@@ -18,7 +19,9 @@ type Root struct {
 	UID, GID     uint32
 	Groups       []uint32
 	Mounts       []sandbox.Mount
-	Capabilities []string // nil = sandbox.DefaultCapabilities; names as given, with or without CAP_
+	Devices      []sandbox.Device // AddDevice=, resolved on this host (beyond the default set)
+	DeviceAllow  []cgroups.Device // the device allow-list: cgroups.DefaultDevices and Devices
+	Capabilities []string         // nil = sandbox.DefaultCapabilities; names as given, with or without CAP_
 	ReadOnly     bool
 	Network      string // bridge, host or none (the default bridge made explicit)
 	Hostname     string // HostName=, "" when unset
@@ -40,7 +43,7 @@ func (r *Runtime) PrepareRoot(ctx context.Context, unit string, s *Spec) (*Root,
 	if err != nil {
 		return nil, err
 	}
-	ss, err := sandboxSpec(s, img, dir)
+	ss, allow, err := sandboxSpec(s, img, dir)
 	if err != nil {
 		if uerr := unmountRoot(dir); uerr != nil {
 			r.cfg.Logf("container %s: %v", unit, uerr)
@@ -52,7 +55,7 @@ func (r *Runtime) PrepareRoot(ctx context.Context, unit string, s *Spec) (*Root,
 		network = NetworkBridge
 	}
 	return &Root{Dir: dir, Args: ss.Args, Env: ss.Env, Cwd: ss.Cwd, UID: ss.UID, GID: ss.GID, Groups: ss.Groups,
-		Mounts: ss.Mounts, Capabilities: ss.Capabilities, ReadOnly: ss.ReadOnly, Network: network, Hostname: ss.Hostname}, nil
+		Mounts: ss.Mounts, Devices: ss.Devices, DeviceAllow: allow, Capabilities: ss.Capabilities, ReadOnly: ss.ReadOnly, Network: network, Hostname: ss.Hostname}, nil
 }
 
 // ReleaseRoot unmounts the unit's root; its upper directory stays until

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/flotilla-os/flotilla/internal/cgroups"
 	"github.com/flotilla-os/flotilla/internal/image"
 	"github.com/flotilla-os/flotilla/internal/sandbox"
 )
@@ -28,7 +29,9 @@ func (r *Runtime) mountRoot(unit string, img *image.Image) (string, error) {
 	if len(opts) > unix.Getpagesize()-1 {
 		return "", fmt.Errorf("%w: image %s has too many layers for one overlay mount", ErrPermanent, img.Ref)
 	}
-	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+	// nodev: a device node in the image or written by the container does
+	// not open; the sandbox's /dev tmpfs holds the devices.
+	if err := unix.Mount("overlay", merged, "overlay", unix.MS_NODEV, opts); err != nil {
 		return "", fmt.Errorf("container %s: mount overlay root (is the overlay module loaded?): %w", unit, err)
 	}
 	return merged, nil
@@ -42,8 +45,9 @@ func unmountRoot(path string) error {
 	return fmt.Errorf("unmount %s: %w", path, err)
 }
 
-// sandboxSpec merges the image's config with the unit's [Container] keys.
-func sandboxSpec(s *Spec, img *image.Image, rootfs string) (ss sandbox.Spec, err error) {
+// sandboxSpec merges the image's config with the unit's [Container] keys,
+// and returns the container's device allow-list for its cgroup.
+func sandboxSpec(s *Spec, img *image.Image, rootfs string) (ss sandbox.Spec, allow []cgroups.Device, err error) {
 	args := img.Config.Entrypoint
 	if s.Entrypoint != nil {
 		args = s.Entrypoint
@@ -54,7 +58,7 @@ func sandboxSpec(s *Spec, img *image.Image, rootfs string) (ss sandbox.Spec, err
 	}
 	args = append(append([]string(nil), args...), cmd...)
 	if len(args) == 0 {
-		return ss, fmt.Errorf("image %s has no entrypoint or command: give Exec=", img.Ref)
+		return ss, nil, fmt.Errorf("image %s has no entrypoint or command: give Exec=", img.Ref)
 	}
 	ss.Rootfs, ss.Args, ss.ReadOnly = rootfs, args, s.ReadOnly
 	ss.Env = mergeEnv(img.Config.Env, s.Env)
@@ -67,13 +71,16 @@ func sandboxSpec(s *Spec, img *image.Image, rootfs string) (ss sandbox.Spec, err
 		user = strings.SplitN(user, ":", 2)[0] + ":" + s.Group
 	}
 	if ss.UID, ss.GID, ss.Groups, err = lookupUser(rootfs, user); err != nil {
-		return ss, err
+		return ss, nil, err
 	}
 	ss.Capabilities = capabilities(s.AddCaps, s.DropCaps)
 	for _, v := range s.Volumes {
 		ss.Mounts = append(ss.Mounts, mountOf(v))
 	}
-	return ss, nil
+	if ss.Devices, allow, err = resolveDevices(s.Devices); err != nil {
+		return ss, nil, err
+	}
+	return ss, allow, nil
 }
 
 func firstNonEmpty(vs ...string) string {

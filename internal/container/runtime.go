@@ -98,11 +98,18 @@ func (r *Runtime) Prepare(ctx context.Context, unit string, s *Spec) (_ *Run, er
 		return nil, err
 	}
 	run.mounted = true
-	ss, err := sandboxSpec(s, img, run.rootfs)
+	ss, allow, err := sandboxSpec(s, img, run.rootfs)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPermanent, err)
 	}
-	if run.group, err = cgroups.New("flotilla/"+unit, s.Resources); err != nil {
+	if s.UserNS {
+		if err := openForUserNS(run.rootfs); err != nil {
+			return nil, fmt.Errorf("container %s: %w", unit, err)
+		}
+	}
+	res := s.Resources
+	res.Devices = allow
+	if run.group, err = cgroups.New("flotilla/"+unit, res); err != nil {
 		return nil, fmt.Errorf("container %s: cgroup: %w", unit, err)
 	}
 	if run.launch, err = sandbox.Prepare(ss); err != nil {
@@ -110,6 +117,11 @@ func (r *Runtime) Prepare(ctx context.Context, unit string, s *Spec) (_ *Run, er
 	}
 	if r.cfg.InitPath != "" {
 		run.launch.Path = r.cfg.InitPath
+		if s.UserNS {
+			if err := checkUserNSInit(r.cfg.InitPath); err != nil {
+				return nil, fmt.Errorf("%w: container %s: %v", ErrPermanent, unit, err)
+			}
+		}
 	}
 	return run, nil
 }

@@ -30,8 +30,9 @@ type Spec struct {
 	ReadOnly     bool
 	WorkingDir   string
 	HostName     string
-	UserNS       bool     // UserNS=auto: a user namespace mapping root to an unprivileged range
-	AddCaps      []string // AddCapability=
-	DropCaps     []string // DropCapability=
+	UserNS       bool         // UserNS=auto: a user namespace mapping root to an unprivileged range
+	AddCaps      []string     // AddCapability=
+	DropCaps     []string     // DropCapability=
+	Devices      []DeviceSpec // AddDevice=
 	Resources    cgroups.Resources
 }

@@ -37,8 +37,17 @@
 //
 // Hardening as Docker's defaults: /proc/{bus,fs,irq,sys,sysrq-trigger} are
 // read-only, /proc/{kcore,keys,timer_list,...} and /sys/firmware are masked,
-// and every fd but stdio is close-on-exec. Not done (yet): seccomp, a cgroup
-// namespace, /dev/mqueue, rlimits, a user namespace mapping per unit.
+// and every fd but stdio is close-on-exec. Devices: only the /dev tmpfs
+// holds device nodes (null, zero, full, random, urandom, tty, ptmx, devpts,
+// and Spec.Devices); the root, its submounts and the volumes are nodev, so
+// a node made there or shipped in an image does not open. Which nodes in
+// /dev open is the caller's cgroup allow-list (internal/cgroups), which must
+// be in place before Release: CAP_MKNOD stays in the default set, as with
+// Docker, and only the allow-list stops a mknod'ed node from opening.
+// Read-only volumes and a read-only root are read-only for every mount
+// below them too (mount_setattr with AT_RECURSIVE, Linux 5.12+). Not done
+// (yet): a cgroup namespace, /dev/mqueue, rlimits, a user namespace mapping
+// per unit.
 //
 // The init runs in whatever binary forks it, so that binary's package init
 // functions add to every container start (see BenchmarkStartTrue).

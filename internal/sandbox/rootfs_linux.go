@@ -40,6 +40,22 @@ func setupRootfs(s *Spec) error {
 	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs %s: %w", root, err)
 	}
+	// No device node on the image's file systems opens: only the /dev
+	// tmpfs mounted below holds devices (and the cgroup allow-list limits
+	// those). ReadOnly covers the root's submounts here, and the root
+	// itself after pivot_root, when nothing is left to create in it.
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NODEV}
+	if s.ReadOnly {
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	if err := setattr(root, &attr, true); err != nil {
+		return fmt.Errorf("rootfs %s: %w", root, err)
+	}
+	if s.ReadOnly {
+		if err := setattr(root, &unix.MountAttr{Attr_clr: unix.MOUNT_ATTR_RDONLY}, false); err != nil {
+			return fmt.Errorf("rootfs %s: %w", root, err)
+		}
+	}
 	proc, err := target(root, "/proc", true)
 	if err != nil {
 		return err
@@ -50,7 +66,7 @@ func setupRootfs(s *Spec) error {
 	if err := protectProc(proc); err != nil {
 		return err
 	}
-	if err := setupDev(root, s.UserNS); err != nil {
+	if err := setupDev(root, s.UserNS, s.Devices); err != nil {
 		return err
 	}
 	if err := setupSys(root, s.HostNetwork); err != nil {
@@ -183,8 +199,8 @@ func mask(p string) error {
 }
 
 // setupDev mounts a tmpfs on /dev with the minimal device set, devpts,
-// shm and the usual symlinks.
-func setupDev(root string, userNS bool) error {
+// shm, the usual symlinks and the unit's added devices.
+func setupDev(root string, userNS bool, added []Device) error {
 	dev, err := target(root, "/dev", true)
 	if err != nil {
 		return err
@@ -225,7 +241,34 @@ func setupDev(root string, userNS bool) error {
 			return fmt.Errorf("symlink /dev/%s: %w", l[0], err)
 		}
 	}
+	for _, d := range added {
+		if err := addDevice(dev, userNS, d); err != nil {
+			return fmt.Errorf("add device %s as %s: %w", d.Source, d.Target, err)
+		}
+	}
 	return nil
+}
+
+// addDevice makes d in the /dev tmpfs at dev, replacing what is there.
+func addDevice(dev string, userNS bool, d Device) error {
+	p := dev + strings.TrimPrefix(d.Target, "/dev")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	if userNS {
+		if err := os.WriteFile(p, nil, 0o666); err != nil {
+			return err
+		}
+		return unix.Mount(d.Source, p, "", unix.MS_BIND, "")
+	}
+	mode := uint32(unix.S_IFCHR)
+	if d.Type == 'b' {
+		mode = unix.S_IFBLK
+	}
+	return unix.Mknod(p, mode|d.Mode&0o777, int(unix.Mkdev(d.Major, d.Minor)))
 }
 
 // setupSys mounts /sys read-only: a fresh sysfs, which shows the new netns's
@@ -267,10 +310,26 @@ func bindVolume(root string, m Mount) error {
 	if err := unix.Mount(m.Source, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind %s: %w", m.Source, err)
 	}
+	// nodev and :ro hold for every mount below the volume's source too.
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NODEV}
 	if m.ReadOnly {
-		if err := remountRO(dst); err != nil {
-			return fmt.Errorf("remount read-only: %w", err)
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	return setattr(dst, &attr, true)
+}
+
+// setattr changes the mount attributes of the mount at p, and with
+// recursive of every mount below it (mount_setattr, Linux 5.12+).
+func setattr(p string, attr *unix.MountAttr, recursive bool) error {
+	flags := uint(unix.AT_SYMLINK_NOFOLLOW)
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+	}
+	if err := unix.MountSetattr(unix.AT_FDCWD, p, flags, attr); err != nil {
+		if err == unix.ENOSYS {
+			return fmt.Errorf("mount_setattr %s: %w (needs Linux 5.12 or later)", p, err)
 		}
+		return fmt.Errorf("mount_setattr %s (set %#x, clear %#x): %w", p, attr.Attr_set, attr.Attr_clr, err)
 	}
 	return nil
 }

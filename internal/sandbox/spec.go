@@ -16,6 +16,17 @@ type Mount struct {
 	ReadOnly       bool
 }
 
+// Device is a host device node made in the container's /dev (AddDevice=).
+// The caller resolves it on the host and allows its numbers in the
+// container's cgroup; nothing else opens there.
+type Device struct {
+	Source       string // host path, bind-mounted instead of made with a user namespace
+	Target       string // path in the container, below /dev
+	Type         byte   // 'c' (character) or 'b' (block)
+	Major, Minor uint32
+	Mode         uint32 // permission bits of the node
+}
+
 // Spec describes one container process.
 type Spec struct {
 	Rootfs       string // prepared directory that becomes /
@@ -27,6 +38,7 @@ type Spec struct {
 	UID, GID     uint32
 	Groups       []uint32
 	Mounts       []Mount
+	Devices      []Device // host devices added to the default set in /dev
 	HostNetwork  bool     // share the host netns; otherwise a new netns
 	UserNS       bool     // map container ids 0..65535 to host 100000..165535
 	Capabilities []string // nil = DefaultCapabilities; names with or without "CAP_"
@@ -119,6 +131,11 @@ func (s *Spec) validate() error {
 			bad(fmt.Sprintf("Mounts[%d].Target", i), "%q is not an absolute path below /", m.Target)
 		}
 	}
+	for i, d := range s.Devices {
+		if err := d.validate(); err != nil {
+			bad(fmt.Sprintf("Devices[%d]", i), "%v", err)
+		}
+	}
 	if s.UserNS {
 		if s.UID >= IDRange || s.GID >= IDRange {
 			bad("UID/GID", "%d/%d outside the user namespace's mapped range 0..%d", s.UID, s.GID, IDRange-1)
@@ -133,4 +150,19 @@ func (s *Spec) validate() error {
 		bad("Capabilities", "%v", err)
 	}
 	return errors.Join(errs...)
+}
+
+func (d *Device) validate() error {
+	t := filepath.Clean(d.Target)
+	switch {
+	case !strings.HasPrefix(t, "/dev/") || t != d.Target:
+		return fmt.Errorf("target %q is not a clean path below /dev", d.Target)
+	case d.Type != 'c' && d.Type != 'b':
+		return fmt.Errorf("%s: type %q is neither c nor b", d.Target, d.Type)
+	case !filepath.IsAbs(d.Source):
+		return fmt.Errorf("%s: source %q is not an absolute host path", d.Target, d.Source)
+	case t == "/dev/pts" || strings.HasPrefix(t, "/dev/pts/") || t == "/dev/shm" || strings.HasPrefix(t, "/dev/shm/"):
+		return fmt.Errorf("target %s is inside a file system of its own (/dev/pts, /dev/shm)", d.Target)
+	}
+	return nil
 }

@@ -41,13 +41,21 @@ var containerKeys = map[string]func(cs *container.Spec, v string, ex *expander) 
 		cs.PublishPorts = append(cs.PublishPorts, v)
 		return nil
 	},
-	"Network":        setNetwork,
-	"User":           func(cs *container.Spec, v string, _ *expander) error { cs.User = v; return nil },
-	"Group":          func(cs *container.Spec, v string, _ *expander) error { cs.Group = v; return nil },
-	"ReadOnly":       func(cs *container.Spec, v string, _ *expander) error { return parseBoolInto(&cs.ReadOnly, v) },
-	"WorkingDir":     func(cs *container.Spec, v string, _ *expander) error { cs.WorkingDir = v; return nil },
-	"HostName":       func(cs *container.Spec, v string, _ *expander) error { cs.HostName = v; return nil },
-	"UserNS":         setUserNS,
+	"Network":    setNetwork,
+	"User":       func(cs *container.Spec, v string, _ *expander) error { cs.User = v; return nil },
+	"Group":      func(cs *container.Spec, v string, _ *expander) error { cs.Group = v; return nil },
+	"ReadOnly":   func(cs *container.Spec, v string, _ *expander) error { return parseBoolInto(&cs.ReadOnly, v) },
+	"WorkingDir": func(cs *container.Spec, v string, _ *expander) error { cs.WorkingDir = v; return nil },
+	"HostName":   func(cs *container.Spec, v string, _ *expander) error { cs.HostName = v; return nil },
+	"UserNS":     setUserNS,
+	"AddDevice": func(cs *container.Spec, v string, _ *expander) error {
+		d, err := container.ParseDevice(v)
+		if err != nil {
+			return err
+		}
+		cs.Devices = append(cs.Devices, d)
+		return nil
+	},
 	"AddCapability":  wordsAppendKey(func(cs *container.Spec) *[]string { return &cs.AddCaps }),
 	"DropCapability": wordsAppendKey(func(cs *container.Spec) *[]string { return &cs.DropCaps }),
 	"NoNewPrivileges": func(_ *container.Spec, v string, _ *expander) error {
@@ -65,7 +73,7 @@ var containerKeys = map[string]func(cs *container.Spec, v string, ex *expander) 
 // quadletUnsupported are Quadlet keys we know and do not implement: they
 // warn (in the unit's log) instead of failing the unit.
 var quadletUnsupported = map[string]bool{
-	"AddDevice": true, "AddHost": true, "Annotation": true, "AutoUpdate": true, "CgroupsMode": true,
+	"AddHost": true, "Annotation": true, "AutoUpdate": true, "CgroupsMode": true,
 	"ContainerName": true, "ContainersConfModule": true, "DNS": true, "DNSOption": true, "DNSSearch": true,
 	"EnvironmentFile": true, "EnvironmentHost": true, "ExposeHostPort": true, "GIDMap": true, "GlobalArgs": true,
 	"GroupAdd": true, "HealthCmd": true, "HealthInterval": true, "HealthOnFailure": true, "HealthRetries": true,
@@ -111,7 +119,7 @@ func parseContainer(name string, f *unit.File, ex *expander, sp *spec) (warnings
 				warnings = append(warnings, fmt.Sprintf("[Container] %s= is a Quadlet key Flotilla does not support; ignored", o.Name))
 				continue
 			}
-			return nil, &unit.Error{Unit: name, Section: "Container", Field: o.Name, Msg: "unknown key (supported: Image, Exec, Entrypoint, Environment, Volume, PublishPort, Network, User, Group, ReadOnly, WorkingDir, HostName, UserNS, AddCapability, DropCapability, NoNewPrivileges)"}
+			return nil, &unit.Error{Unit: name, Section: "Container", Field: o.Name, Msg: "unknown key (supported: Image, Exec, Entrypoint, Environment, Volume, PublishPort, Network, User, Group, ReadOnly, WorkingDir, HostName, UserNS, AddCapability, DropCapability, AddDevice, NoNewPrivileges)"}
 		}
 		if err := fn(cs, o.Value, ex); err != nil {
 			return nil, &unit.Error{Unit: name, Section: "Container", Field: o.Name, Msg: err.Error()}

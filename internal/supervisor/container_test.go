@@ -35,6 +35,9 @@ WorkingDir=/data
 HostName=cache
 AddCapability=NET_ADMIN
 DropCapability=MKNOD
+AddDevice=/dev/fuse
+AddDevice=-/dev/net/tun:/dev/tun0:rw
+AddDevice=/dev/kvm:r
 ContainerName=ignored
 [Service]
 MemoryMax=64M
@@ -54,6 +57,9 @@ Conflicts=c*.service
 			{Source: "/srv/logs", Target: "/logs"}},
 		PublishPorts: []string{"8080:80"}, Network: "bridge", User: "app", ReadOnly: true,
 		WorkingDir: "/data", HostName: "cache", AddCaps: []string{"NET_ADMIN"}, DropCaps: []string{"MKNOD"},
+		Devices: []container.DeviceSpec{{Host: "/dev/fuse", Container: "/dev/fuse", Access: "rwm"},
+			{Host: "/dev/net/tun", Container: "/dev/tun0", Access: "rw", Optional: true},
+			{Host: "/dev/kvm", Container: "/dev/kvm", Access: "r"}},
 	}
 	want.Resources.MemoryMax, want.Resources.TasksMax = 64<<20, 32
 	if !reflect.DeepEqual(sp.container, want) {
@@ -80,6 +86,10 @@ func TestContainerSpecErrors(t *testing.T) {
 		{"[Container]\nImage=x:1\nVolume=data:/data\n", "Container", "Volume"},
 		{"[Container]\nImage=x:1\nVolume=/a:/b:rx\n", "Container", "Volume"},
 		{"[Container]\nImage=x:1\nNetwork=overlay\n", "Container", "Network"},
+		{"[Container]\nImage=x:1\nAddDevice=fuse\n", "Container", "AddDevice"},
+		{"[Container]\nImage=x:1\nAddDevice=/dev/fuse:/fuse\n", "Container", "AddDevice"},
+		{"[Container]\nImage=x:1\nAddDevice=/dev/fuse:/dev/fuse:rwx\n", "Container", "AddDevice"},
+		{"[Container]\nImage=x:1\nAddDevice=/dev/fuse:rw:x:y\n", "Container", "AddDevice"},
 		{"[Container]\nImage=x:1\nReadOnly=perhaps\n", "Container", "ReadOnly"},
 		{"[Container]\nImage=x:1\nNoNewPrivileges=false\n", "Container", "NoNewPrivileges"},
 		{"[Container]\nImage=x:1\nEnvironment=NOEQUALS\n", "Container", "Environment"},

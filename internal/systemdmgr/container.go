@@ -11,6 +11,7 @@ import (
 	"github.com/coreos/go-systemd/v22/dbus"
 	"golang.org/x/sys/unix"
 
+	"github.com/flotilla-os/flotilla/internal/cgroups"
 	"github.com/flotilla-os/flotilla/internal/container"
 	"github.com/flotilla-os/flotilla/internal/sandbox"
 	"github.com/flotilla-os/flotilla/internal/supervisor"
@@ -41,7 +42,7 @@ var ownedKeys = map[string]bool{
 	"ExecStart": true, "RootDirectory": true, "RootImage": true, "User": true, "Group": true,
 	"WorkingDirectory": true, "Environment": true, "EnvironmentFile": true, "SupplementaryGroups": true,
 	"CapabilityBoundingSet": true, "AmbientCapabilities": true, "BindPaths": true, "BindReadOnlyPaths": true,
-	"PrivateNetwork": true, "MountAPIVFS": true, "DynamicUser": true,
+	"PrivateNetwork": true, "MountAPIVFS": true, "DynamicUser": true, "DevicePolicy": true, "DeviceAllow": true,
 }
 
 // containerUnit parses name's [Container] section, prepares its root and
@@ -148,12 +149,21 @@ func generate(name string, f *unit.File, root *container.Root) (string, error) {
 		add(k, "yes")
 	}
 	add("CapabilityBoundingSet", strings.Join(capNames(root.Capabilities), " "))
+	// The native backend's device allow-list; PrivateDevices= alone would
+	// also allow nothing else, but says so less plainly.
+	add("DevicePolicy", "closed")
+	for _, d := range root.DeviceAllow {
+		add("DeviceAllow", deviceAllow(d))
+	}
+	for _, d := range root.Devices {
+		add("BindPaths", pathWord(d.Source)+":"+pathWord(d.Target))
+	}
 	for _, mt := range root.Mounts {
-		k := "BindPaths"
-		if mt.ReadOnly {
-			k = "BindReadOnlyPaths"
+		if mt.ReadOnly { // read-only below the source's submounts too
+			add("BindReadOnlyPaths", pathWord(mt.Source)+":"+pathWord(mt.Target)+":rbind")
+		} else {
+			add("BindPaths", pathWord(mt.Source)+":"+pathWord(mt.Target))
 		}
-		add(k, pathWord(mt.Source)+":"+pathWord(mt.Target))
 	}
 	if root.ReadOnly {
 		add("ReadOnlyPaths", "/")
@@ -166,6 +176,24 @@ func generate(name string, f *unit.File, root *container.Root) (string, error) {
 		return "", &unit.Error{Unit: name, Section: "Container", Field: "Network", Msg: "Network=" + root.Network + " is not supported by the systemd backend (use host or none)"}
 	}
 	return unit.FromOptions(opts).String(), nil
+}
+
+// deviceAllow writes d as a DeviceAllow= value: "char-*" for any character
+// device, "char-pts" for the pseudo-terminals (major 136), else systemd's
+// /dev/char/MAJOR:MINOR form, which it parses without a node. No list we
+// make has another wildcard.
+func deviceAllow(d cgroups.Device) string {
+	kind := "char"
+	if d.Type == 'b' {
+		kind = "block"
+	}
+	switch {
+	case d.Major == cgroups.AnyDevice:
+		return kind + "-* " + d.Access
+	case d.Minor == cgroups.AnyDevice && d.Major == 136 && d.Type == 'c':
+		return "char-pts " + d.Access
+	}
+	return fmt.Sprintf("/dev/%s/%d:%d %s", kind, d.Major, d.Minor, d.Access)
 }
 
 // capNames lists caps (nil: the sandbox's default set) as CAP_ names in

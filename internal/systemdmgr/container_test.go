@@ -206,6 +206,7 @@ func TestContainerUnitReal(t *testing.T) {
 		"Environment=GREETING=hi%%there MACHINE=%m\n" +
 		"Volume=/srv/data:/data:ro\nVolume=" + scratch + ":/scratch\n" +
 		"Network=none\nUser=nobody\nDropCapability=all\nAddCapability=sys_admin net_bind_service\nReadOnly=true\n" +
+		"AddDevice=/dev/kmsg:/dev/log0:r\nAddDevice=-/dev/no-such-device\n" +
 		"[X-Fleet]\nMachineMetadata=role=web\n"
 	if err := m.Load("web.service", file(t, src)); err != nil {
 		t.Fatal(err)
@@ -219,7 +220,12 @@ func TestContainerUnitReal(t *testing.T) {
 		"WorkingDirectory=/\nUser=65534\nGroup=65534\n" +
 		"MountAPIVFS=yes\nPrivateTmp=yes\nPrivateDevices=yes\nProtectKernelTunables=yes\nProtectControlGroups=yes\nNoNewPrivileges=yes\n" +
 		"CapabilityBoundingSet=CAP_SYS_ADMIN CAP_NET_BIND_SERVICE\n" +
-		"BindReadOnlyPaths=/srv/data:/data\nBindPaths=" + scratch + ":/scratch\n" +
+		"DevicePolicy=closed\nDeviceAllow=char-* m\nDeviceAllow=block-* m\n" +
+		"DeviceAllow=/dev/char/1:3 rwm\nDeviceAllow=/dev/char/1:5 rwm\nDeviceAllow=/dev/char/1:7 rwm\n" +
+		"DeviceAllow=/dev/char/1:8 rwm\nDeviceAllow=/dev/char/1:9 rwm\nDeviceAllow=/dev/char/5:0 rwm\n" +
+		"DeviceAllow=/dev/char/5:1 rwm\nDeviceAllow=/dev/char/5:2 rwm\nDeviceAllow=char-pts rwm\n" +
+		"DeviceAllow=/dev/char/1:11 r\nBindPaths=/dev/kmsg:/dev/log0\n" +
+		"BindReadOnlyPaths=/srv/data:/data:rbind\nBindPaths=" + scratch + ":/scratch\n" +
 		"ReadOnlyPaths=/\nPrivateNetwork=yes\n\n" +
 		"[X-Fleet]\nMachineMetadata=role=web\n"
 	path := filepath.Join(m.cfg.UnitDir, "web.service")

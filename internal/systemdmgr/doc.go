@@ -54,7 +54,12 @@
 // PrivateTmp=, PrivateDevices=, ProtectKernelTunables=,
 // ProtectControlGroups=, NoNewPrivileges= (all yes), CapabilityBoundingSet=
 // (Docker's default set after AddCapability=/DropCapability=),
-// BindPaths=/BindReadOnlyPaths= src:dst per Volume=, ReadOnlyPaths=/ for
+// DevicePolicy=closed with one DeviceAllow= per rule of the native
+// backend's allow-list (cgroups.DefaultDevices and AddDevice=, as
+// /dev/char/MAJ:MIN, char-pts or char-* / block-* for mknod), BindPaths=
+// host:container per AddDevice=, BindPaths= src:dst per Volume= and
+// BindReadOnlyPaths= src:dst:rbind per :ro Volume= (systemd makes every
+// mount below it read-only too), ReadOnlyPaths=/ for
 // ReadOnly=true, PrivateNetwork=yes for Network=none. A re-Load of the same
 // unit text does nothing (no pull, no mount, no write). A changed
 // container unit is prepared afresh: its root is remounted over the same
