@@ -60,7 +60,7 @@ func kernelHelper() {
 	desc := []byte("flotilla\x00")
 	typ := []byte("user\x00")
 	res["add_key"] = errStr(raw(unix.SYS_ADD_KEY, uintptr(unsafe.Pointer(&typ[0])), uintptr(unsafe.Pointer(&desc[0])), 0, 0, uintptr(0xfffffffe))) // KEY_SPEC_PROCESS_KEYRING
-	res["keyctl"] = errStr(raw(unix.SYS_KEYCTL, unix.KEYCTL_GET_KEYRING_ID, uintptr(0xfffffffd), 0)) // KEY_SPEC_SESSION_KEYRING
+	res["keyctl"] = errStr(raw(unix.SYS_KEYCTL, unix.KEYCTL_GET_KEYRING_ID, uintptr(0xfffffffd), 0))                                               // KEY_SPEC_SESSION_KEYRING
 	res["unshare(CLONE_NEWUSER)"] = errStr(unix.Unshare(unix.CLONE_NEWUSER))
 	clone := func(flags uintptr) string {
 		cmd := exec.Command("/bin/true")
