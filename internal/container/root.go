@@ -1,10 +1,12 @@
 package container
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
 	"github.com/flotilla-os/flotilla/internal/sandbox"
+	"github.com/flotilla-os/flotilla/internal/seccomp"
 )
 
 // Root is a unit's prepared container root for a service manager other
@@ -20,8 +22,9 @@ type Root struct {
 	Mounts       []sandbox.Mount
 	Capabilities []string // nil = sandbox.DefaultCapabilities; names as given, with or without CAP_
 	ReadOnly     bool
-	Network      string // bridge, host or none (the default bridge made explicit)
-	Hostname     string // HostName=, "" when unset
+	Network      string           // bridge, host or none (the default bridge made explicit)
+	Hostname     string           // HostName=, "" when unset
+	Seccomp      *seccomp.Profile // SeccompProfile=: Docker's default unless the unit names one (or Unconfined)
 }
 
 // PrepareRoot pulls the unit's image if needed and mounts its overlay root
@@ -52,7 +55,8 @@ func (r *Runtime) PrepareRoot(ctx context.Context, unit string, s *Spec) (*Root,
 		network = NetworkBridge
 	}
 	return &Root{Dir: dir, Args: ss.Args, Env: ss.Env, Cwd: ss.Cwd, UID: ss.UID, GID: ss.GID, Groups: ss.Groups,
-		Mounts: ss.Mounts, Capabilities: ss.Capabilities, ReadOnly: ss.ReadOnly, Network: network, Hostname: ss.Hostname}, nil
+		Mounts: ss.Mounts, Capabilities: ss.Capabilities, ReadOnly: ss.ReadOnly, Network: network, Hostname: ss.Hostname,
+		Seccomp: cmp.Or(s.Seccomp, seccomp.Default())}, nil
 }
 
 // ReleaseRoot unmounts the unit's root; its upper directory stays until
