@@ -108,7 +108,9 @@ func TestDefaultProfileArguments(t *testing.T) {
 		{"add_key", f, x64, "add_key", nil, eperm},
 		{"request_key", f, x64, "request_key", nil, eperm},
 		{"personality(PER_LINUX)", f, x64, "personality", []uint64{0}, retAllow},
-		{"personality(ADDR_NO_RANDOMIZE)", f, x64, "personality", []uint64{0x20000}, retAllow},
+		{"personality(PER_LINUX32)", f, x64, "personality", []uint64{0x0008}, retAllow},
+		{"personality(UNAME26)", f, x64, "personality", []uint64{0x20000}, retAllow},
+		{"personality(ADDR_NO_RANDOMIZE)", f, x64, "personality", []uint64{0x0040000}, eperm},
 		{"personality query", f, x64, "personality", []uint64{0xffffffff}, retAllow},
 		{"personality(READ_IMPLIES_EXEC)", f, x64, "personality", []uint64{0x0400000}, eperm},
 		{"personality query, high word set", f, x64, "personality", []uint64{0xffffffff_ffffffff}, eperm},
@@ -318,4 +320,80 @@ func dockerDefaultJSON() ([]byte, error) {
 		return nil, fmt.Errorf("find moby/profiles in the module cache: %v", err)
 	}
 	return os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "default.json"))
+}
+
+func TestSystemdSettings(t *testing.T) {
+	get := func(ss []Setting, k string) string {
+		for _, s := range ss {
+			if s.Key == k {
+				return s.Value
+			}
+		}
+		return ""
+	}
+	ss, err := Default().Systemd(dockerDefaultCaps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filter := " " + get(ss, "SystemCallFilter") + " "
+	for _, n := range []string{"read", "execve", "clone", "clone3", "socket", "personality"} {
+		if !strings.Contains(filter, " "+n+" ") {
+			t.Errorf("SystemCallFilter lacks %s", n)
+		}
+	}
+	for _, n := range []string{"mount", "unshare", "setns", "keyctl", "add_key", "reboot"} {
+		if strings.Contains(filter, " "+n+" ") {
+			t.Errorf("SystemCallFilter allows %s", n)
+		}
+	}
+	for k, want := range map[string]string{
+		"SystemCallErrorNumber": "EPERM", "RestrictNamespaces": "yes", "LockPersonality": "yes",
+	} {
+		if got := get(ss, k); got != want {
+			t.Errorf("%s=%q, want %q", k, got, want)
+		}
+	}
+	if runtime.GOARCH == "amd64" && get(ss, "SystemCallArchitectures") != "native x86-64 x86 x32" {
+		t.Errorf("SystemCallArchitectures=%q", get(ss, "SystemCallArchitectures"))
+	}
+	fams := " " + strings.TrimPrefix(get(ss, "RestrictAddressFamilies"), "~") + " "
+	if !strings.HasPrefix(get(ss, "RestrictAddressFamilies"), "~") || !strings.Contains(fams, " AF_VSOCK ") ||
+		!strings.Contains(fams, " AF_ALG ") || strings.Contains(fams, " AF_INET ") || strings.Contains(fams, " AF_NETLINK ") {
+		t.Errorf("RestrictAddressFamilies=%q, want ~ with AF_ALG and AF_VSOCK, without AF_INET and AF_NETLINK", get(ss, "RestrictAddressFamilies"))
+	}
+
+	// With CAP_SYS_ADMIN: mount, unshare, setns allowed, no namespace restriction.
+	ss, err = Default().Systemd(append([]string{"CAP_SYS_ADMIN"}, dockerDefaultCaps...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	filter = " " + get(ss, "SystemCallFilter") + " "
+	for _, n := range []string{"mount", "unshare", "setns", "clone3"} {
+		if !strings.Contains(filter, " "+n+" ") {
+			t.Errorf("CAP_SYS_ADMIN: SystemCallFilter lacks %s", n)
+		}
+	}
+	if get(ss, "RestrictNamespaces") != "" {
+		t.Errorf("CAP_SYS_ADMIN: RestrictNamespaces=%s", get(ss, "RestrictNamespaces"))
+	}
+
+	p, err := Parse("/d.json", []byte(`{"defaultAction": "SCMP_ACT_ALLOW",
+		"syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ss, err := p.Systemd(nil); err != nil || get(ss, "SystemCallFilter") != "~mkdir:EACCES mkdirat:EACCES" {
+		t.Errorf("deny list: %v, %v", ss, err)
+	}
+	p, err = Parse("/k.json", []byte(`{"defaultAction": "SCMP_ACT_ERRNO",
+		"syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_NE"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Systemd(nil); err == nil || !strings.Contains(err.Error(), "/k.json") || !strings.Contains(err.Error(), "kill") {
+		t.Errorf("argument conditions on systemd: %v", err)
+	}
+	if ss, err := Unconfined.Systemd(nil); ss != nil || err != nil {
+		t.Errorf("unconfined: %v %v", ss, err)
+	}
 }

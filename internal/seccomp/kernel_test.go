@@ -59,8 +59,10 @@ func kernelHelper() {
 	}
 	desc := []byte("flotilla\x00")
 	typ := []byte("user\x00")
-	res["add_key"] = errStr(raw(unix.SYS_ADD_KEY, uintptr(unsafe.Pointer(&typ[0])), uintptr(unsafe.Pointer(&desc[0])), 0, 0, uintptr(0xfffffffe))) // KEY_SPEC_PROCESS_KEYRING
-	res["keyctl"] = errStr(raw(unix.SYS_KEYCTL, unix.KEYCTL_GET_KEYRING_ID, uintptr(0xfffffffd), 0))                                               // KEY_SPEC_SESSION_KEYRING
+	// KEY_SPEC_PROCESS_KEYRING is -2.
+	res["add_key"] = errStr(raw(unix.SYS_ADD_KEY, uintptr(unsafe.Pointer(&typ[0])), uintptr(unsafe.Pointer(&desc[0])), 0, 0, uintptr(0xfffffffe)))
+	// KEY_SPEC_SESSION_KEYRING is -3.
+	res["keyctl"] = errStr(raw(unix.SYS_KEYCTL, unix.KEYCTL_GET_KEYRING_ID, uintptr(0xfffffffd), 0))
 	res["unshare(CLONE_NEWUSER)"] = errStr(unix.Unshare(unix.CLONE_NEWUSER))
 	clone := func(flags uintptr) string {
 		cmd := exec.Command("/bin/true")
@@ -69,7 +71,8 @@ func kernelHelper() {
 	}
 	res["fork+exec"] = clone(0)
 	res["clone(CLONE_NEWUSER)"] = clone(unix.CLONE_NEWUSER)
-	res["personality(ADDR_NO_RANDOMIZE)"] = errStr(raw(unix.SYS_PERSONALITY, 0x20000))
+	res["personality(PER_LINUX32)"] = errStr(raw(unix.SYS_PERSONALITY, 0x0008))
+	res["personality(ADDR_NO_RANDOMIZE)"] = errStr(raw(unix.SYS_PERSONALITY, 0x0040000))
 	res["personality(READ_IMPLIES_EXEC)"] = errStr(raw(unix.SYS_PERSONALITY, 0x0400000))
 	raw(unix.SYS_PERSONALITY, 0)
 	for _, af := range []struct {
@@ -119,8 +122,9 @@ func TestDefaultProfileInKernel(t *testing.T) {
 	want := map[string]string{
 		"add_key": "EPERM", "keyctl": "EPERM",
 		"unshare(CLONE_NEWUSER)": "EPERM", "clone(CLONE_NEWUSER)": "EPERM", "fork+exec": "ok",
-		"personality(ADDR_NO_RANDOMIZE)": "ok", "personality(READ_IMPLIES_EXEC)": "EPERM",
-		"socket(AF_INET)": "ok", "socket(AF_VSOCK)": "EPERM", "socket(AF_ALG)": "EPERM",
+		"personality(PER_LINUX32)": "ok", "personality(ADDR_NO_RANDOMIZE)": "EPERM",
+		"personality(READ_IMPLIES_EXEC)": "EPERM",
+		"socket(AF_INET)":                "ok", "socket(AF_VSOCK)": "EPERM", "socket(AF_ALG)": "EPERM",
 	}
 	for k, w := range want {
 		if res[k] != w {
