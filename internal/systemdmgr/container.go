@@ -1,6 +1,7 @@
 package systemdmgr
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/container"
 	"github.com/flotilla-os/flotilla/internal/sandbox"
+	"github.com/flotilla-os/flotilla/internal/seccomp"
 	"github.com/flotilla-os/flotilla/internal/supervisor"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
@@ -42,6 +44,9 @@ var ownedKeys = map[string]bool{
 	"WorkingDirectory": true, "Environment": true, "EnvironmentFile": true, "SupplementaryGroups": true,
 	"CapabilityBoundingSet": true, "AmbientCapabilities": true, "BindPaths": true, "BindReadOnlyPaths": true,
 	"PrivateNetwork": true, "MountAPIVFS": true, "DynamicUser": true,
+	// From SeccompProfile= (Docker's default profile when unset).
+	"SystemCallFilter": true, "SystemCallErrorNumber": true, "SystemCallArchitectures": true,
+	"RestrictNamespaces": true, "RestrictAddressFamilies": true, "LockPersonality": true,
 }
 
 // containerUnit parses name's [Container] section, prepares its root and
@@ -147,7 +152,15 @@ func generate(name string, f *unit.File, root *container.Root) (string, error) {
 	for _, k := range []string{"MountAPIVFS", "PrivateTmp", "PrivateDevices", "ProtectKernelTunables", "ProtectControlGroups", "NoNewPrivileges"} {
 		add(k, "yes")
 	}
-	add("CapabilityBoundingSet", strings.Join(capNames(root.Capabilities), " "))
+	caps := capNames(root.Capabilities)
+	add("CapabilityBoundingSet", strings.Join(caps, " "))
+	settings, err := cmp.Or(root.Seccomp, seccomp.Default()).Systemd(caps)
+	if err != nil {
+		return "", &unit.Error{Unit: name, Section: "Container", Field: "SeccompProfile", Msg: err.Error()}
+	}
+	for _, st := range settings {
+		add(st.Key, st.Value)
+	}
 	for _, mt := range root.Mounts {
 		k := "BindPaths"
 		if mt.ReadOnly {
