@@ -397,3 +397,17 @@ func TestSystemdSettings(t *testing.T) {
 		t.Errorf("unconfined: %v %v", ss, err)
 	}
 }
+
+// BenchmarkCompileDefault is the cost of one cache miss: expanding Docker's
+// profile for a capability set and compiling it.
+func BenchmarkCompileDefault(b *testing.B) {
+	for b.Loop() {
+		ls, err := Default().expand(normCaps(dockerDefaultCaps))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := compile(ls, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
