@@ -3,6 +3,7 @@ package seccomp
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/elastic/go-seccomp-bpf/arch"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -14,10 +15,10 @@ import (
 //	ld arch; for each architecture: jeq id → its section; ret KILL_THREAD
 //	section: ld nr
 //	         [x86_64: nr has x32's bit → the x32 section, or KILL_THREAD]
-//	         [nr > the largest named → ret ENOSYS]
-//	         each syscall with conditional rules: jeq nr → its block
-//	         the others, grouped by action: jeq nr... → ret action
-//	         ret default
+//	         binary search on nr down to an interval of numbers with one
+//	         decision: ret action (default between named syscalls, ENOSYS
+//	         above the largest named), or the block of a syscall with
+//	         conditional rules
 //
 // A block decides its syscall alone: its rules' conditions in order, then
 // its unconditional action or the default. Nothing jumps back into the
@@ -81,60 +82,122 @@ func assemble(secs []*section, def uint32, stub bool) ([]byte, error) {
 	return out, nil
 }
 
-// code is one architecture's section, starting with ld nr.
+// code is one architecture's section, starting with ld nr: a binary search
+// over intervals of syscall numbers that share a decision, as libseccomp's
+// tree (runc asks for it). A lookup takes ~2·log2(intervals) compares, and
+// the kernel's per-syscall action cache, which emulates the filter for
+// every number when it is installed, stays cheap to build.
 func (s *section) code(def uint32, stub bool) ([]bpf.Instruction, error) {
-	ins := []bpf.Instruction{bpf.LoadAbsolute{Off: 0, Size: 4}}
-	if stub && s.seenNr {
-		ins = append(ins, bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: s.maxNr | uint32(s.info.SeccompMask), SkipFalse: 1}, bpf.RetConstant{Val: retENOSYS})
+	type interval struct {
+		start uint32
+		leaf  []bpf.Instruction // a return, or a block
+		ret   *uint32           // the return when the leaf is one
 	}
-	var actions []uint32
-	byAction := map[uint32][]uint32{}
-	for _, nr := range s.order {
+	var ivs []interval
+	addRet := func(start, r uint32) {
+		if n := len(ivs); n > 0 && ivs[n-1].ret != nil && *ivs[n-1].ret == r {
+			return // the previous interval goes on
+		}
+		ivs = append(ivs, interval{start: start, leaf: []bpf.Instruction{bpf.RetConstant{Val: r}}, ret: &r})
+	}
+	nrs := make([]uint32, 0, len(s.rules))
+	for nr := range s.rules {
+		nrs = append(nrs, nr)
+	}
+	slices.Sort(nrs)
+	next := uint32(0)
+	for _, nr := range nrs {
+		if nr > next {
+			addRet(next, def)
+		}
 		r := s.rules[nr]
 		if len(r.cond) == 0 {
-			if _, ok := byAction[*r.uncond]; !ok {
-				actions = append(actions, *r.uncond)
+			addRet(nr, *r.uncond)
+		} else {
+			block, err := r.block(def)
+			if err != nil {
+				return nil, err
 			}
-			byAction[*r.uncond] = append(byAction[*r.uncond], nr)
-			continue
+			ivs = append(ivs, interval{start: nr, leaf: block})
 		}
-		block, err := r.block(def)
-		if err != nil {
-			return nil, err
-		}
-		ins = append(ins, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipTrue: 1}, bpf.Jump{Skip: uint32(len(block))})
-		ins = append(ins, block...)
+		next = nr + 1
 	}
-	for _, act := range actions {
-		nrs := byAction[act]
-		for len(nrs) > 0 {
-			k := min(len(nrs), 255)
-			for i, nr := range nrs[:k] {
-				j := bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipTrue: uint8(k - 1 - i)}
-				if i == k-1 {
-					j.SkipFalse = 1
-				}
-				ins = append(ins, j)
-			}
-			ins = append(ins, bpf.RetConstant{Val: act})
-			nrs = nrs[k:]
+	if stub && s.seenNr {
+		// runc's -ENOSYS stub: above every number the profile names.
+		tail := s.maxNr | uint32(s.info.SeccompMask) + 1
+		if next < tail {
+			addRet(next, def)
 		}
+		addRet(max(next, tail), retENOSYS)
+	} else {
+		addRet(next, def)
 	}
-	return append(ins, bpf.RetConstant{Val: def}), nil
+	var tree func(ivs []interval) []bpf.Instruction
+	tree = func(ivs []interval) []bpf.Instruction {
+		if len(ivs) == 1 {
+			return ivs[0].leaf
+		}
+		mid := len(ivs) / 2
+		left, right := tree(ivs[:mid]), tree(ivs[mid:])
+		k := ivs[mid].start
+		var node []bpf.Instruction
+		if len(left) <= 255 {
+			node = []bpf.Instruction{bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: k, SkipTrue: uint8(len(left))}}
+		} else {
+			node = []bpf.Instruction{bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: k, SkipFalse: 1}, bpf.Jump{Skip: uint32(len(left))}}
+		}
+		return append(append(node, left...), right...)
+	}
+	return append([]bpf.Instruction{bpf.LoadAbsolute{Off: 0, Size: 4}}, tree(ivs)...), nil
 }
 
 // block decides one syscall whose accumulator holds its number: each
 // condition set of each rule in order, then the unconditional action.
 func (r *sysRules) block(def uint32) ([]bpf.Instruction, error) {
-	var ins []bpf.Instruction
+	type set struct {
+		conds []cond
+		ret   uint32
+	}
+	var sets []set
 	for _, ru := range r.cond {
-		for _, set := range ru.sets {
-			code, err := setCode(set, ru.ret)
+		for _, cs := range ru.sets {
+			sets = append(sets, set{cs, ru.ret})
+		}
+	}
+	// A run of sets that are each one 32-bit equality on the same argument
+	// with the same action (Docker's socket families, personality values)
+	// loads the argument once.
+	single := func(st set) bool {
+		return len(st.conds) == 1 && st.conds[0].op == specs.OpEqualTo && st.conds[0].val>>32 == 0
+	}
+	var ins []bpf.Instruction
+	for i := 0; i < len(sets); {
+		j := i + 1
+		for single(sets[i]) && j < len(sets) && j-i < 250 && single(sets[j]) && sets[j].ret == sets[i].ret && sets[j].conds[0].arg == sets[i].conds[0].arg {
+			j++
+		}
+		if j-i == 1 {
+			code, err := setCode(sets[i].conds, sets[i].ret)
 			if err != nil {
 				return nil, err
 			}
 			ins = append(ins, code...)
+			i = j
+			continue
 		}
+		n := j - i
+		lo := uint32(argOffset + 8*sets[i].conds[0].arg)
+		ins = append(ins, bpf.LoadAbsolute{Off: lo + 4, Size: 4}, bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipFalse: uint8(n + 2)},
+			bpf.LoadAbsolute{Off: lo, Size: 4})
+		for k, st := range sets[i:j] {
+			jmp := bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(st.conds[0].val), SkipTrue: uint8(n - 1 - k)}
+			if k == n-1 {
+				jmp.SkipFalse = 1
+			}
+			ins = append(ins, jmp)
+		}
+		ins = append(ins, bpf.RetConstant{Val: sets[i].ret})
+		i = j
 	}
 	last := def
 	if r.uncond != nil {
