@@ -3,7 +3,9 @@
 // the image store (internal/image) for the read-only layers, an overlayfs
 // root with a per-unit writable upper directory (the copy-on-write layering
 // AUFS brought to Docker), cgroup limits (internal/cgroups), bridge
-// networking (internal/netbridge) and the namespaced init (internal/sandbox).
+// networking (internal/netbridge), the seccomp filter of the unit's profile
+// (internal/seccomp, compiled for its capability set) and the namespaced init
+// (internal/sandbox).
 //
 // The unit supervisor owns the process: Runtime.Prepare hands it what to
 // fork, Run.Started finishes the set-up around the forked pid and lets the

@@ -22,6 +22,11 @@
 //   - runc's -ENOSYS stub: a syscall numbered above every syscall the
 //     profile names fails with ENOSYS, not the default errno, so that
 //     programs fall back from syscalls newer than the profile.
+//   - syscall numbers are found by binary search over intervals that share
+//     a decision (libseccomp's tree, which runc enables), so the kernel's
+//     per-syscall action cache, built by emulating the filter for every
+//     number at install, stays cheap (Docker's default: ~760 instructions,
+//     installed in ~0.3-0.6 ms here).
 //
 // go-seccomp-bpf's own assembler is not used: with argument conditions it
 // compares later syscall numbers against the loaded argument (socket(40)

@@ -53,8 +53,12 @@
 // (looked up in the image's /etc/passwd and /etc/group), MountAPIVFS=,
 // PrivateTmp=, PrivateDevices=, ProtectKernelTunables=,
 // ProtectControlGroups=, NoNewPrivileges= (all yes), CapabilityBoundingSet=
-// (Docker's default set after AddCapability=/DropCapability=),
-// BindPaths=/BindReadOnlyPaths= src:dst per Volume=, ReadOnlyPaths=/ for
+// (Docker's default set after AddCapability=/DropCapability=), the
+// settings the unit's seccomp profile maps to (seccomp.Profile.Systemd:
+// SystemCallFilter=, SystemCallErrorNumber=, SystemCallArchitectures=,
+// RestrictNamespaces=, RestrictAddressFamilies=, LockPersonality=; none
+// with SeccompProfile=unconfined; a profile systemd cannot express is a
+// Load error on SeccompProfile=), BindPaths=/BindReadOnlyPaths= src:dst per Volume=, ReadOnlyPaths=/ for
 // ReadOnly=true, PrivateNetwork=yes for Network=none. A re-Load of the same
 // unit text does nothing (no pull, no mount, no write). A changed
 // container unit is prepared afresh: its root is remounted over the same
