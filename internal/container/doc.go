@@ -3,7 +3,9 @@
 // the image store (internal/image) for the read-only layers, an overlayfs
 // root with a per-unit writable upper directory (the copy-on-write layering
 // AUFS brought to Docker), cgroup limits (internal/cgroups), bridge
-// networking (internal/netbridge) and the namespaced init (internal/sandbox).
+// networking (internal/netbridge), the seccomp filter of the unit's profile
+// (internal/seccomp, compiled for its capability set) and the namespaced init
+// (internal/sandbox).
 //
 // Devices: every container's cgroup gets cgroups.DefaultDevices (Docker's
 // allow-list) plus the devices its unit adds with AddDevice=, looked up on

@@ -1,11 +1,13 @@
 package container
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
 	"github.com/flotilla-os/flotilla/internal/cgroups"
 	"github.com/flotilla-os/flotilla/internal/sandbox"
+	"github.com/flotilla-os/flotilla/internal/seccomp"
 )
 
 // Root is a unit's prepared container root for a service manager other
@@ -23,8 +25,9 @@ type Root struct {
 	DeviceAllow  []cgroups.Device // the device allow-list: cgroups.DefaultDevices and Devices
 	Capabilities []string         // nil = sandbox.DefaultCapabilities; names as given, with or without CAP_
 	ReadOnly     bool
-	Network      string // bridge, host or none (the default bridge made explicit)
-	Hostname     string // HostName=, "" when unset
+	Network      string           // bridge, host or none (the default bridge made explicit)
+	Hostname     string           // HostName=, "" when unset
+	Seccomp      *seccomp.Profile // SeccompProfile=: Docker's default unless the unit names one (or Unconfined)
 }
 
 // PrepareRoot pulls the unit's image if needed and mounts its overlay root
@@ -55,7 +58,8 @@ func (r *Runtime) PrepareRoot(ctx context.Context, unit string, s *Spec) (*Root,
 		network = NetworkBridge
 	}
 	return &Root{Dir: dir, Args: ss.Args, Env: ss.Env, Cwd: ss.Cwd, UID: ss.UID, GID: ss.GID, Groups: ss.Groups,
-		Mounts: ss.Mounts, Devices: ss.Devices, DeviceAllow: allow, Capabilities: ss.Capabilities, ReadOnly: ss.ReadOnly, Network: network, Hostname: ss.Hostname}, nil
+		Mounts: ss.Mounts, Devices: ss.Devices, DeviceAllow: allow, Capabilities: ss.Capabilities, ReadOnly: ss.ReadOnly,
+		Network: network, Hostname: ss.Hostname, Seccomp: cmp.Or(s.Seccomp, seccomp.Default())}, nil
 }
 
 // ReleaseRoot unmounts the unit's root; its upper directory stays until

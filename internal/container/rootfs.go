@@ -12,6 +12,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/cgroups"
 	"github.com/flotilla-os/flotilla/internal/image"
 	"github.com/flotilla-os/flotilla/internal/sandbox"
+	"github.com/flotilla-os/flotilla/internal/seccomp"
 )
 
 // mountRoot stacks the image's layers under the unit's upper directory with
@@ -80,7 +81,27 @@ func sandboxSpec(s *Spec, img *image.Image, rootfs string) (ss sandbox.Spec, all
 	if ss.Devices, allow, err = resolveDevices(s.Devices); err != nil {
 		return ss, nil, err
 	}
+	if ss.Seccomp, err = seccompFilter(s.Seccomp, ss.Capabilities); err != nil {
+		return ss, nil, err
+	}
 	return ss, allow, nil
+}
+
+// seccompFilter compiles the unit's profile (nil: Docker's default) for
+// its capability set (nil: the default set), as Docker does per container.
+// Compiled filters are cached, so a restart costs a map lookup.
+func seccompFilter(p *seccomp.Profile, caps []string) (*sandbox.SeccompFilter, error) {
+	if p == nil {
+		p = seccomp.Default()
+	}
+	if caps == nil {
+		caps = sandbox.DefaultCapabilities
+	}
+	f, err := p.Filter(caps)
+	if err != nil || f == nil {
+		return nil, err
+	}
+	return &sandbox.SeccompFilter{Program: f.Program, Flags: f.Flags}, nil
 }
 
 func firstNonEmpty(vs ...string) string {

@@ -1,6 +1,9 @@
 package container
 
-import "github.com/flotilla-os/flotilla/internal/cgroups"
+import (
+	"github.com/flotilla-os/flotilla/internal/cgroups"
+	"github.com/flotilla-os/flotilla/internal/seccomp"
+)
 
 // Network modes of Network=.
 const (
@@ -35,4 +38,7 @@ type Spec struct {
 	DropCaps     []string     // DropCapability=
 	Devices      []DeviceSpec // AddDevice=
 	Resources    cgroups.Resources
+	// Seccomp is SeccompProfile=: nil is Docker's default profile,
+	// seccomp.Unconfined none. Compiled for the container's capabilities.
+	Seccomp *seccomp.Profile
 }

@@ -45,9 +45,10 @@
 // be in place before Release: CAP_MKNOD stays in the default set, as with
 // Docker, and only the allow-list stops a mknod'ed node from opening.
 // Read-only volumes and a read-only root are read-only for every mount
-// below them too (mount_setattr with AT_RECURSIVE, Linux 5.12+). Not done
-// (yet): a cgroup namespace, /dev/mqueue, rlimits, a user namespace mapping
-// per unit.
+// below them too (mount_setattr with AT_RECURSIVE, Linux 5.12+).
+// Spec.Seccomp, a filter the caller compiled (internal/seccomp: Docker's
+// default profile), is installed last, right before exec. Not done (yet): a
+// cgroup namespace, /dev/mqueue, rlimits, a user namespace mapping per unit.
 //
 // The init runs in whatever binary forks it, so that binary's package init
 // functions add to every container start (see BenchmarkStartTrue).

@@ -107,6 +107,9 @@ func setup(s *Spec) error {
 	if err := unix.Chdir(cwd); err != nil {
 		return fmt.Errorf("chdir %s: %w", cwd, err)
 	}
+	if err := loadSeccomp(s.Seccomp); err != nil {
+		return err
+	}
 	err = unix.Exec(path, s.Args, env)
 	return fmt.Errorf("exec %s: %w", path, err)
 }

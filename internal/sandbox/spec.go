@@ -42,6 +42,9 @@ type Spec struct {
 	HostNetwork  bool     // share the host netns; otherwise a new netns
 	UserNS       bool     // map container ids 0..65535 to host 100000..165535
 	Capabilities []string // nil = DefaultCapabilities; names with or without "CAP_"
+	// Seccomp is installed last before exec (after no_new_privs and the
+	// capabilities); nil runs the entrypoint without a filter.
+	Seccomp *SeccompFilter
 }
 
 // User namespace mapping used with Spec.UserNS: container id i is host id
@@ -148,6 +151,11 @@ func (s *Spec) validate() error {
 	}
 	if _, err := capMask(s.Capabilities); err != nil {
 		bad("Capabilities", "%v", err)
+	}
+	if s.Seccomp != nil {
+		if err := s.Seccomp.check(); err != nil {
+			bad("Seccomp", "%v", err)
+		}
 	}
 	return errors.Join(errs...)
 }

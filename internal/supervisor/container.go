@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/cgroups"
 	"github.com/flotilla-os/flotilla/internal/container"
 	"github.com/flotilla-os/flotilla/internal/netbridge"
+	"github.com/flotilla-os/flotilla/internal/seccomp"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
@@ -58,6 +60,7 @@ var containerKeys = map[string]func(cs *container.Spec, v string, ex *expander) 
 	},
 	"AddCapability":  wordsAppendKey(func(cs *container.Spec) *[]string { return &cs.AddCaps }),
 	"DropCapability": wordsAppendKey(func(cs *container.Spec) *[]string { return &cs.DropCaps }),
+	"SeccompProfile": setSeccompProfile,
 	"NoNewPrivileges": func(_ *container.Spec, v string, _ *expander) error {
 		var b bool
 		if err := parseBoolInto(&b, v); err != nil {
@@ -80,7 +83,7 @@ var quadletUnsupported = map[string]bool{
 	"HealthStartPeriod": true, "HealthTimeout": true, "IP": true, "IP6": true, "Label": true, "LogDriver": true,
 	"LogOpt": true, "Mask": true, "Mount": true, "NetworkAlias": true, "Notify": true, "PidsLimit": true,
 	"Pod": true, "PodmanArgs": true, "Pull": true, "ReadOnlyTmpfs": true, "ReloadCmd": true, "ReloadSignal": true,
-	"Retry": true, "RetryDelay": true, "Rootfs": true, "RunInit": true, "SeccompProfile": true, "Secret": true,
+	"Retry": true, "RetryDelay": true, "Rootfs": true, "RunInit": true, "Secret": true,
 	"SecurityLabelDisable": true, "SecurityLabelFileType": true, "SecurityLabelLevel": true,
 	"SecurityLabelNested": true, "SecurityLabelType": true, "ShmSize": true, "StartWithPod": true,
 	"StopSignal": true, "StopTimeout": true, "SubGIDMap": true, "SubUIDMap": true, "Sysctl": true,
@@ -119,7 +122,7 @@ func parseContainer(name string, f *unit.File, ex *expander, sp *spec) (warnings
 				warnings = append(warnings, fmt.Sprintf("[Container] %s= is a Quadlet key Flotilla does not support; ignored", o.Name))
 				continue
 			}
-			return nil, &unit.Error{Unit: name, Section: "Container", Field: o.Name, Msg: "unknown key (supported: Image, Exec, Entrypoint, Environment, Volume, PublishPort, Network, User, Group, ReadOnly, WorkingDir, HostName, UserNS, AddCapability, DropCapability, AddDevice, NoNewPrivileges)"}
+			return nil, &unit.Error{Unit: name, Section: "Container", Field: o.Name, Msg: "unknown key (supported: Image, Exec, Entrypoint, Environment, Volume, PublishPort, Network, User, Group, ReadOnly, WorkingDir, HostName, UserNS, AddCapability, DropCapability, AddDevice, NoNewPrivileges, SeccompProfile)"}
 		}
 		if err := fn(cs, o.Value, ex); err != nil {
 			return nil, &unit.Error{Unit: name, Section: "Container", Field: o.Name, Msg: err.Error()}
@@ -225,6 +228,35 @@ func setUserNS(cs *container.Spec, v string, _ *expander) error {
 	default:
 		return fmt.Errorf("UserNS=%s: want auto or host", v)
 	}
+	return nil
+}
+
+// setSeccompProfile reads SeccompProfile=: a JSON profile in Docker's
+// format on this node, loaded and checked now (so a bad file fails the
+// unit's load, not each start), or "unconfined" for none. Empty keeps
+// Docker's default.
+func setSeccompProfile(cs *container.Spec, v string, ex *expander) error {
+	switch v {
+	case "":
+		cs.Seccomp = nil
+		return nil
+	case seccomp.UnconfinedName:
+		cs.Seccomp = seccomp.Unconfined
+		return nil
+	}
+	if ex.submit {
+		// The file lives on the node that runs the unit, which reads
+		// and checks it at load.
+		if !filepath.IsAbs(v) {
+			return fmt.Errorf("seccomp profile %q: not an absolute path (give /path/to/profile.json, or %s)", v, seccomp.UnconfinedName)
+		}
+		return nil
+	}
+	p, err := seccomp.Load(v)
+	if err != nil {
+		return err
+	}
+	cs.Seccomp = p
 	return nil
 }
 

@@ -2,12 +2,15 @@ package supervisor
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/container"
+	"github.com/flotilla-os/flotilla/internal/seccomp"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
@@ -106,6 +109,46 @@ func TestContainerSpecErrors(t *testing.T) {
 		}
 		if ue.Section != tc.section || !strings.Contains(ue.Field+ue.Msg, tc.field) {
 			t.Errorf("%q: error %v, want it to name [%s] %s", tc.body, err, tc.section, tc.field)
+		}
+	}
+}
+
+func TestContainerSeccompProfile(t *testing.T) {
+	sp, err := parseUnit(t, "[Container]\nImage=x:1\n")
+	if err != nil || sp.container.Seccomp != nil {
+		t.Errorf("no SeccompProfile=: %v, %v; want Docker's default (nil)", sp.container.Seccomp, err)
+	}
+	sp, err = parseUnit(t, "[Container]\nImage=x:1\nSeccompProfile=unconfined\n")
+	if err != nil || sp.container.Seccomp != seccomp.Unconfined {
+		t.Errorf("SeccompProfile=unconfined: %v, %v", sp.container.Seccomp, err)
+	}
+	if len(sp.warnings) != 0 {
+		t.Errorf("SeccompProfile= warns %q: it is implemented", sp.warnings)
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "deny-mkdir.json")
+	if err := os.WriteFile(good, []byte(`{"defaultAction": "SCMP_ACT_ALLOW",
+		"syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sp, err = parseUnit(t, "[Container]\nImage=x:1\nSeccompProfile="+good+"\n")
+	if err != nil || sp.container.Seccomp == nil || sp.container.Seccomp.String() != good {
+		t.Errorf("SeccompProfile=%s: %v, %v", good, sp.container.Seccomp, err)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_EROR"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ value, want string }{
+		{bad, `unknown action "SCMP_ACT_EROR"`},
+		{filepath.Join(dir, "missing.json"), "no such file"},
+		{"relative.json", "absolute path"},
+	} {
+		_, err := parseUnit(t, "[Container]\nImage=x:1\nSeccompProfile="+tc.value+"\n")
+		var ue *unit.Error
+		if !errors.As(err, &ue) || ue.Unit != "c.service" || ue.Field != "SeccompProfile" ||
+			!strings.Contains(err.Error(), tc.value) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("SeccompProfile=%s: %v; want a unit error naming c.service, SeccompProfile, the file and %q", tc.value, err, tc.want)
 		}
 	}
 }

@@ -11,6 +11,10 @@ type expander struct {
 	name      string // full unit name, e.g. "web@1.service"
 	machineID string
 	hostname  string
+	// submit: parsing for Validate on whichever node took the request,
+	// not on the node that will run the unit; files the unit names on
+	// its own node (SeccompProfile=) are not read.
+	submit bool
 }
 
 // spec returns the value of specifier letter c.

@@ -19,7 +19,17 @@ func Validate(name string, f *unit.File) error {
 	if f == nil {
 		return &unit.Error{Unit: name, Msg: "no unit file"}
 	}
-	ex := &expander{name: name, machineID: "00000000000000000000000000000000", hostname: "localhost"}
-	_, err := parseSpec(name, f, ex)
+	_, err := parseSpec(name, f, submitExpander(name))
 	return err
+}
+
+// ValidateContainer checks only f's [Container] section, as Validate does:
+// for a backend (systemd) that judges [Service] itself.
+func ValidateContainer(name string, f *unit.File) error {
+	_, err := parseContainer(name, f, submitExpander(name), &spec{})
+	return err
+}
+
+func submitExpander(name string) *expander {
+	return &expander{name: name, machineID: "00000000000000000000000000000000", hostname: "localhost", submit: true}
 }

@@ -26,6 +26,10 @@ func TestValidate(t *testing.T) {
 		{"web.service", "[Service]\nExecStart=/bin/echo %Z\n", "[Service] ExecStart"},
 		{"c.service", "[Container]\nImage=busybox\nReadOnly=perhaps\n", "[Container] ReadOnly"},
 		{"c.service", "[Container]\nExec=sleep 1\n", "[Container] Image"},
+		// The profile is on the node that runs the unit: not read at submit.
+		{"c.service", "[Container]\nImage=busybox\nSeccompProfile=/only/on/the/node.json\n", ""},
+		{"c.service", "[Container]\nImage=busybox\nSeccompProfile=profile.json\n", "[Container] SeccompProfile"},
+		{"c.service", "[Container]\nImage=busybox\nPublishPort=1/tcp,udp,udp\n", "[Container] PublishPort"},
 		{strings.Repeat("a", 248) + ".service", "[Service]\nExecStart=/bin/true\n", "invalid unit name"},
 	} {
 		f, err := unit.Parse(tc.name, []byte(tc.file))

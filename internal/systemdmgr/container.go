@@ -1,6 +1,7 @@
 package systemdmgr
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path"
@@ -14,6 +15,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/cgroups"
 	"github.com/flotilla-os/flotilla/internal/container"
 	"github.com/flotilla-os/flotilla/internal/sandbox"
+	"github.com/flotilla-os/flotilla/internal/seccomp"
 	"github.com/flotilla-os/flotilla/internal/supervisor"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
@@ -43,6 +45,9 @@ var ownedKeys = map[string]bool{
 	"WorkingDirectory": true, "Environment": true, "EnvironmentFile": true, "SupplementaryGroups": true,
 	"CapabilityBoundingSet": true, "AmbientCapabilities": true, "BindPaths": true, "BindReadOnlyPaths": true,
 	"PrivateNetwork": true, "MountAPIVFS": true, "DynamicUser": true, "DevicePolicy": true, "DeviceAllow": true,
+	// From SeccompProfile= (Docker's default profile when unset).
+	"SystemCallFilter": true, "SystemCallErrorNumber": true, "SystemCallArchitectures": true,
+	"RestrictNamespaces": true, "RestrictAddressFamilies": true, "LockPersonality": true,
 }
 
 // containerUnit parses name's [Container] section, prepares its root and
@@ -148,7 +153,15 @@ func generate(name string, f *unit.File, root *container.Root) (string, error) {
 	for _, k := range []string{"MountAPIVFS", "PrivateTmp", "PrivateDevices", "ProtectKernelTunables", "ProtectControlGroups", "NoNewPrivileges"} {
 		add(k, "yes")
 	}
-	add("CapabilityBoundingSet", strings.Join(capNames(root.Capabilities), " "))
+	caps := capNames(root.Capabilities)
+	add("CapabilityBoundingSet", strings.Join(caps, " "))
+	settings, err := cmp.Or(root.Seccomp, seccomp.Default()).Systemd(caps)
+	if err != nil {
+		return "", &unit.Error{Unit: name, Section: "Container", Field: "SeccompProfile", Msg: err.Error()}
+	}
+	for _, st := range settings {
+		add(st.Key, st.Value)
+	}
 	// The native backend's device allow-list; PrivateDevices= alone would
 	// also allow nothing else, but says so less plainly.
 	add("DevicePolicy", "closed")
@@ -345,9 +358,5 @@ func Validate(name string, f *unit.File) error {
 	if err := f.Check(name); err != nil {
 		return err
 	}
-	if len(f.Section("Container")) == 0 {
-		return nil
-	}
-	_, _, err := supervisor.ParseContainer(name, f, "00000000000000000000000000000000", "localhost")
-	return err
+	return supervisor.ValidateContainer(name, f)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/container"
 	"github.com/flotilla-os/flotilla/internal/image"
 	"github.com/flotilla-os/flotilla/internal/image/imagetest"
+	"github.com/flotilla-os/flotilla/internal/seccomp"
 	"github.com/flotilla-os/flotilla/internal/testenv"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
@@ -41,7 +42,7 @@ func (c *fakeContainers) PrepareRoot(ctx context.Context, name string, s *contai
 	if len(args) == 0 {
 		args = []string{"/bin/sh"}
 	}
-	return &container.Root{Dir: root, Args: args, Env: append([]string{"PATH=/bin"}, s.Env...), Cwd: "/", Network: s.Network}, nil
+	return &container.Root{Dir: root, Args: args, Env: append([]string{"PATH=/bin"}, s.Env...), Cwd: "/", Network: s.Network, Seccomp: s.Seccomp}, nil
 }
 
 func (c *fakeContainers) ReleaseRoot(string) error {
@@ -90,6 +91,8 @@ func TestContainerRefusals(t *testing.T) {
 		{"[Container]\nImage=busybox\nNetwork=none\n[Service]\nExecStart=/bin/sh\n", "Service", "ExecStart", "[Container]"},
 		{"[Container]\nImage=busybox\nNetwork=none\n[Service]\nUser=web\n", "Service", "User", "[Container]"},
 		{"[Container]\nImage=busybox\nNetwork=none\n[Service]\nType=oneshot\n", "Service", "Type", "oneshot"},
+		{"[Container]\nImage=busybox\nNetwork=none\n[Service]\nSystemCallFilter=@system-service\n", "Service", "SystemCallFilter", "[Container]"},
+		{"[Container]\nImage=busybox\nNetwork=none\nSeccompProfile=/nonexistent.json\n", "Container", "SeccompProfile", "/nonexistent.json"},
 	} {
 		err := m.Load("c.service", file(t, tc.body))
 		var ue *unit.Error
@@ -102,6 +105,40 @@ func TestContainerRefusals(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(m.cfg.UnitDir); len(ents) != 0 {
 		t.Errorf("refused units left %d files", len(ents))
+	}
+}
+
+// TestContainerSeccomp: Docker's default profile becomes systemd's filter
+// settings; unconfined has none; a profile systemd cannot express is a
+// Load error on SeccompProfile= naming the file.
+func TestContainerSeccomp(t *testing.T) {
+	fc := &fakeContainers{dir: t.TempDir()}
+	m, _ := newTest(t, func(c *Config) { c.Containers = fc })
+	read := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(m.cfg.UnitDir, name))
+		return string(b)
+	}
+	if err := m.Load("d.service", file(t, "[Container]\nImage=busybox\nNetwork=none\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := read("d.service"); !strings.Contains(got, seccompLines(t, "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",
+		"CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+		"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE")) || !strings.Contains(got, "\nRestrictNamespaces=yes\n") {
+		t.Errorf("default profile: unit lacks its seccomp settings:\n%s", got)
+	}
+	if err := m.Load("u.service", file(t, "[Container]\nImage=busybox\nNetwork=none\nSeccompProfile=unconfined\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := read("u.service"); strings.Contains(got, "SystemCallFilter") || strings.Contains(got, "RestrictNamespaces") {
+		t.Errorf("unconfined: unit has seccomp settings:\n%s", got)
+	}
+	prof := filepath.Join(t.TempDir(), "kill.json")
+	os.WriteFile(prof, []byte(`{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+		{"names": ["kill"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_NE"}]}]}`), 0o644)
+	err := m.Load("k.service", file(t, "[Container]\nImage=busybox\nNetwork=none\nSeccompProfile="+prof+"\n"))
+	var ue *unit.Error
+	if !errors.As(err, &ue) || ue.Unit != "k.service" || ue.Field != "SeccompProfile" || !strings.Contains(err.Error(), prof) {
+		t.Errorf("a profile with argument conditions: %v, want a unit error on SeccompProfile naming %s", err, prof)
 	}
 }
 
@@ -195,6 +232,20 @@ func realContainers(t *testing.T) (*container.Runtime, string, string) {
 // TestContainerUnitReal: a container unit through a real image store and a
 // real overlay root, with systemd faked: the generated unit, its root
 // mounted with the image in it, Start/Stop, and Unload removing it all.
+// seccompLines are the settings Docker's default profile maps to for caps.
+func seccompLines(t *testing.T, caps ...string) string {
+	t.Helper()
+	ss, err := seccomp.Default().Systemd(caps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, s := range ss {
+		b.WriteString(s.String() + "\n")
+	}
+	return b.String()
+}
+
 func TestContainerUnitReal(t *testing.T) {
 	rt, cdir, ref := realContainers(t)
 	m, f := newTest(t, func(c *Config) { c.Containers = rt; c.MachineID = "m1"; c.Hostname = "node1" })
@@ -220,6 +271,7 @@ func TestContainerUnitReal(t *testing.T) {
 		"WorkingDirectory=/\nUser=65534\nGroup=65534\n" +
 		"MountAPIVFS=yes\nPrivateTmp=yes\nPrivateDevices=yes\nProtectKernelTunables=yes\nProtectControlGroups=yes\nNoNewPrivileges=yes\n" +
 		"CapabilityBoundingSet=CAP_SYS_ADMIN CAP_NET_BIND_SERVICE\n" +
+		seccompLines(t, "CAP_SYS_ADMIN", "CAP_NET_BIND_SERVICE") +
 		"DevicePolicy=closed\nDeviceAllow=char-* m\nDeviceAllow=block-* m\n" +
 		"DeviceAllow=/dev/char/1:3 rwm\nDeviceAllow=/dev/char/1:5 rwm\nDeviceAllow=/dev/char/1:7 rwm\n" +
 		"DeviceAllow=/dev/char/1:8 rwm\nDeviceAllow=/dev/char/1:9 rwm\nDeviceAllow=/dev/char/5:0 rwm\n" +

@@ -53,13 +53,18 @@
 // (looked up in the image's /etc/passwd and /etc/group), MountAPIVFS=,
 // PrivateTmp=, PrivateDevices=, ProtectKernelTunables=,
 // ProtectControlGroups=, NoNewPrivileges= (all yes), CapabilityBoundingSet=
-// (Docker's default set after AddCapability=/DropCapability=),
-// DevicePolicy=closed with one DeviceAllow= per rule of the native
-// backend's allow-list (cgroups.DefaultDevices and AddDevice=, as
-// /dev/char/MAJ:MIN, char-pts or char-* / block-* for mknod), BindPaths=
-// host:container per AddDevice=, BindPaths= src:dst per Volume= and
-// BindReadOnlyPaths= src:dst:rbind per :ro Volume= (systemd makes every
-// mount below it read-only too), ReadOnlyPaths=/ for
+// (Docker's default set after AddCapability=/DropCapability=), the
+// settings the unit's seccomp profile maps to (seccomp.Profile.Systemd:
+// SystemCallFilter=, SystemCallErrorNumber=, SystemCallArchitectures=,
+// RestrictNamespaces=, RestrictAddressFamilies=, LockPersonality=; none
+// with SeccompProfile=unconfined; a profile systemd cannot express is a
+// Load error on SeccompProfile=), DevicePolicy=closed with one
+// DeviceAllow= per rule of the native backend's allow-list
+// (cgroups.DefaultDevices and AddDevice=, as /dev/char/MAJ:MIN, char-pts
+// or char-* / block-* for mknod), BindPaths= host:container per
+// AddDevice=, BindPaths= src:dst per Volume= and BindReadOnlyPaths=
+// src:dst:rbind per :ro Volume= (systemd makes every mount below it
+// read-only too), ReadOnlyPaths=/ for
 // ReadOnly=true, PrivateNetwork=yes for Network=none. A re-Load of the same
 // unit text does nothing (no pull, no mount, no write). A changed
 // container unit is prepared afresh: its root is remounted over the same

@@ -1,0 +1,98 @@
+package container
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/flotilla-os/flotilla/internal/image"
+	"github.com/flotilla-os/flotilla/internal/image/imagetest"
+	"github.com/flotilla-os/flotilla/internal/seccomp"
+	"github.com/flotilla-os/flotilla/internal/testenv"
+)
+
+// TestSeccompProfiles runs busybox containers through Prepare, as the
+// supervisor does, with each kind of SeccompProfile=.
+func TestSeccompProfiles(t *testing.T) {
+	testenv.NeedRoot(t)
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "bb.tar")
+	imagetest.WriteDockerArchive(t, imagetest.BusyboxImage(t), "test/busybox:1", archive)
+	store, err := image.Open(filepath.Join(dir, "images"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := "docker-archive:" + archive
+	if _, err := store.Pull(context.Background(), ref, image.PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := New(Config{Dir: filepath.Join(dir, "c"), Images: store}) // the init is this test binary
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := func(s Spec, script string) string {
+		t.Helper()
+		s.Image, s.Network = ref, NetworkNone
+		s.Entrypoint, s.Exec = []string{"/bin/busybox"}, []string{"sh", "-c", script + " 2>&1; echo rc=$?"}
+		run, err := rt.Prepare(context.Background(), "seccomp.service", &s)
+		if err != nil {
+			t.Fatalf("Prepare: %v", err)
+		}
+		defer run.Exited()
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		l := run.Launch()
+		sys := *l.Sys
+		sys.Pdeathsig = syscall.SIGKILL
+		files := []uintptr{0, w.Fd(), w.Fd()}
+		for _, f := range l.Files {
+			files = append(files, f.Fd())
+		}
+		pid, err := syscall.ForkExec(l.Path, l.Args, &syscall.ProcAttr{Env: l.Env, Sys: &sys, Files: files})
+		w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := run.Started(pid); err != nil {
+			t.Fatalf("Started: %v", err)
+		}
+		out, _ := io.ReadAll(r)
+		var ws syscall.WaitStatus
+		syscall.Wait4(pid, &ws, 0, nil)
+		return string(out)
+	}
+	refused := func(out string) bool {
+		return strings.Contains(out, "rc=1") && strings.Contains(strings.ToLower(out), "not permitted")
+	}
+
+	if out := sh(Spec{}, "/bin/busybox unshare -U true"); !refused(out) {
+		t.Errorf("default profile: unshare -U: %q, want it refused", out)
+	}
+	if out := sh(Spec{Seccomp: seccomp.Unconfined}, "/bin/busybox unshare -U true"); !strings.Contains(out, "rc=0") {
+		t.Errorf("SeccompProfile=unconfined: unshare -U: %q, want it to work", out)
+	}
+	// Docker's profile allows mount with CAP_SYS_ADMIN; so does ours.
+	out := sh(Spec{AddCaps: []string{"SYS_ADMIN"}}, "/bin/busybox mkdir -p /m && /bin/busybox mount -t tmpfs t /m")
+	if !strings.Contains(out, "rc=0") {
+		t.Errorf("AddCapability=SYS_ADMIN: mount: %q, want it to work", out)
+	}
+	prof := filepath.Join(dir, "deny-mkdir.json")
+	if err := os.WriteFile(prof, []byte(`{"defaultAction": "SCMP_ACT_ALLOW",
+		"syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := seccomp.Load(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := sh(Spec{Seccomp: p}, "/bin/busybox mkdir /d"); !strings.Contains(out, "Permission denied") || !strings.Contains(out, "rc=1") {
+		t.Errorf("a profile denying mkdir with EACCES: %q", out)
+	}
+}
