@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/flotilla-os/flotilla/internal/connlimit"
 )
 
 // ListenUnix opens the root-only local socket: the socket file is 0600 and
@@ -40,8 +42,10 @@ func ListenUnix(path string) (net.Listener, error) {
 }
 
 // ListenTCP opens the TCP API. Without TLS it refuses any address that is not
-// loopback: off loopback the API requires mutual TLS.
-func ListenTCP(addr string, tc *tls.Config) (net.Listener, error) {
+// loopback: off loopback the API requires mutual TLS. The listener does the
+// TLS handshakes itself under lim (see internal/connlimit); logf reports
+// floods.
+func ListenTCP(addr string, tc *tls.Config, lim connlimit.Limits, logf func(string, ...any)) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("api: --api-listen %q: want host:port", addr)
@@ -56,8 +60,5 @@ func ListenTCP(addr string, tc *tls.Config) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: listen on %s: %w", addr, err)
 	}
-	if tc != nil {
-		l = tls.NewListener(l, tc)
-	}
-	return l, nil
+	return connlimit.New(l, tc, lim, "API tcp "+addr, logf), nil
 }
