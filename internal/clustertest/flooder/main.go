@@ -25,7 +25,7 @@ func main() {
 	addr := flag.String("addr", "", "host:port to flood")
 	n := flag.Int("n", 1000, "connections to hold")
 	drip := flag.Duration("drip", 3*time.Second, "pause between bytes")
-	redial := flag.Duration("redial", time.Second, "pause before dialing again after a close")
+	redial := flag.Duration("redial", 3*time.Second, "pause before dialing again after a close")
 	flag.Parse()
 	if *addr == "" {
 		fmt.Fprintln(os.Stderr, "flooder: -addr is required")
