@@ -19,6 +19,10 @@ import (
 	"time"
 )
 
+// Floods is how many slow connections the flood tests hold against each
+// port (issue 17, item 4: about 20,000 exhausted fleetd's descriptors).
+const Floods = 20000
+
 // PerFlooder is how many connections one flooder process holds: each
 // needs a descriptor, and an unprivileged process keeps the host's limit.
 const PerFlooder = 10000
@@ -84,7 +88,7 @@ func StartFlood(t testing.TB, addr string, n int) *Flood {
 		// At nice 10: the attacker's own CPU is not what is under test
 		// (on a small shared CI host it would starve etcd's lease
 		// renewals whatever fleetd did); the descriptors are.
-		cmd := exec.Command("nice", "-n", "10", bin, "-addr", addr, "-n", fmt.Sprint(k))
+		cmd := exec.Command("nice", "-n", "19", bin, "-addr", addr, "-n", fmt.Sprint(k))
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}, Pdeathsig: syscall.SIGKILL}
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()

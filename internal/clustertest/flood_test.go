@@ -10,10 +10,6 @@ import (
 	"github.com/flotilla-os/flotilla/internal/testenv"
 )
 
-// Floods is how many slow connections each flooded port gets (issue 17,
-// item 4: about 20,000 exhausted fleetd's descriptors).
-const Floods = 20000
-
 // TestFloodKeepsNodeUp: 20,000 connections that never finish a TLS
 // handshake, held by processes running as nobody against the API's TCP
 // port and 20,000 more against etcd's client port, for longer than both

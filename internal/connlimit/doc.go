@@ -7,7 +7,10 @@
 //     oldest is closed to admit the newcomer, because a real client finishes
 //     in milliseconds and a slow one is the likely attacker. Established
 //     (authenticated) connections are capped separately; past that cap a
-//     new one is closed at once.
+//     new one is closed at once. Connections that have sent a whole
+//     ClientHello are evicted only when none that has not is left, so a
+//     flood that drips its ClientHello never pushes out a real client
+//     that is mid-handshake.
 //   - RaiseFDLimit, which lifts the process's RLIMIT_NOFILE as far as the
 //     kernel allows, and Share, which turns that limit into the API's caps
 //     so that the API never takes more than a quarter of it and etcd always

@@ -53,7 +53,9 @@ type Listener struct {
 	err       error
 
 	mu          sync.Mutex
-	pending     *list.List // of *pending, oldest at the front
+	// Connections still handshaking, oldest at the front of each list:
+	// waiting for a whole ClientHello (evicted first), and past it.
+	pending, hello *list.List // of *pending
 	established int
 	lastLog     time.Time
 	logged      Stats
@@ -72,7 +74,20 @@ func New(inner net.Listener, tc *tls.Config, lim Limits, name string, logf func(
 		logf = func(string, ...any) {}
 	}
 	l := &Listener{inner: inner, tls: tc, lim: lim, name: name, logf: logf,
-		conns: make(chan net.Conn), done: make(chan struct{}), pending: list.New()}
+		conns: make(chan net.Conn), done: make(chan struct{}), pending: list.New(), hello: list.New()}
+	if tc != nil {
+		l.tls = tc.Clone()
+		next := tc.GetConfigForClient
+		l.tls.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+			if c, ok := h.Conn.(*conn); ok {
+				l.sentHello(c.p)
+			}
+			if next != nil {
+				return next(h)
+			}
+			return nil, nil
+		}
+	}
 	go l.acceptLoop()
 	return l
 }
@@ -108,7 +123,7 @@ func (l *Listener) Stats() Stats {
 }
 
 func (l *Listener) statsLocked() Stats {
-	return Stats{Handshaking: l.pending.Len(), Established: l.established,
+	return Stats{Handshaking: l.pending.Len() + l.hello.Len(), Established: l.established,
 		Evicted: l.evicted.Load(), Failed: l.failed.Load(), Refused: l.refused.Load()}
 }
 
@@ -119,8 +134,10 @@ func (l *Listener) stop(err error) {
 		l.errMu.Unlock()
 		close(l.done)
 		l.mu.Lock()
-		for e := l.pending.Front(); e != nil; e = l.pending.Front() {
-			l.pending.Remove(e).(*pending).raw.Close()
+		for _, q := range []*list.List{l.pending, l.hello} {
+			for e := q.Front(); e != nil; e = q.Front() {
+				q.Remove(e).(*pending).raw.Close()
+			}
 		}
 		l.mu.Unlock()
 	})
@@ -156,22 +173,30 @@ func (l *Listener) acceptLoop() {
 	}
 }
 
-// pending is a connection still handshaking.
+// pending is a connection still handshaking. Its fields are guarded by
+// Listener.mu.
 type pending struct {
 	raw     net.Conn
+	q       *list.List // pending or hello
 	e       *list.Element
-	evicted bool // closed to admit a newer one; guarded by Listener.mu
+	evicted bool // closed to admit a newer one
 }
 
 // addPending records a handshaking connection, closing the oldest one if
-// that goes over the cap.
+// that goes over the cap: the oldest of those that have not sent a whole
+// ClientHello if there is one (a real client sends it at once, a slow
+// attacker never does), else the oldest of the others.
 func (l *Listener) addPending(c net.Conn) *pending {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	p := &pending{raw: c}
+	p := &pending{raw: c, q: l.pending}
 	p.e = l.pending.PushBack(p)
-	if l.lim.MaxHandshakes > 0 && l.pending.Len() > l.lim.MaxHandshakes {
-		old := l.pending.Remove(l.pending.Front()).(*pending)
+	if l.lim.MaxHandshakes > 0 && l.pending.Len()+l.hello.Len() > l.lim.MaxHandshakes {
+		q := l.pending
+		if q.Len() == 1 { // only the newcomer
+			q = l.hello
+		}
+		old := q.Remove(q.Front()).(*pending)
 		old.evicted = true
 		old.raw.Close()
 		l.evicted.Add(1)
@@ -180,8 +205,19 @@ func (l *Listener) addPending(c net.Conn) *pending {
 	return p
 }
 
+// sentHello moves p to the connections past their ClientHello.
+func (l *Listener) sentHello(p *pending) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p.evicted || p.q != l.pending {
+		return
+	}
+	l.pending.Remove(p.e)
+	p.q, p.e = l.hello, l.hello.PushBack(p)
+}
+
 func (l *Listener) handshake(p *pending) {
-	cc := &conn{Conn: p.raw, l: l}
+	cc := &conn{Conn: p.raw, l: l, p: p}
 	tc := tls.Server(cc, l.tls)
 	_ = p.raw.SetDeadline(time.Now().Add(l.lim.HandshakeTimeout))
 	err := tc.Handshake()
@@ -189,7 +225,7 @@ func (l *Listener) handshake(p *pending) {
 		err = p.raw.SetDeadline(time.Time{})
 	}
 	l.mu.Lock()
-	l.pending.Remove(p.e) // no-op if evicted or closed
+	p.q.Remove(p.e) // no-op if evicted or closed
 	if err != nil {
 		if !p.evicted {
 			l.failed.Add(1)
@@ -254,6 +290,7 @@ func (l *Listener) maybeLogLocked() {
 type conn struct {
 	net.Conn
 	l        *Listener
+	p        *pending // while handshaking
 	admitted atomic.Bool
 	once     sync.Once
 }

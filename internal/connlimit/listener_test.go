@@ -173,6 +173,41 @@ func TestEvictOldest(t *testing.T) {
 	}
 }
 
+// TestEvictSilentFirst: a client that has sent its whole ClientHello (and
+// is slow past it) outlives silent connections that came after it: at the
+// cap the silent ones are closed first.
+func TestEvictSilentFirst(t *testing.T) {
+	srvTLS, cliTLS := mutualTLS(t)
+	const cap = 4
+	l := serve(t, srvTLS, Limits{HandshakeTimeout: time.Minute, MaxHandshakes: cap})
+	slow := cliTLS.Clone()
+	release := make(chan struct{})
+	asked := make(chan struct{})
+	slow.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		close(asked)
+		<-release // stall after the ClientHello, mid-handshake
+		return &cliTLS.Certificates[0], nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- get(l, slow) }()
+	<-asked
+	var silent []net.Conn
+	for range cap {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		silent = append(silent, c)
+	}
+	waitFor(t, func() bool { return l.Stats().Evicted == 1 })
+	closedWithin(t, silent[0], 2*time.Second)
+	close(release)
+	if err := <-done; err != nil {
+		t.Errorf("the client past its ClientHello was evicted before silent connections: %v", err)
+	}
+}
+
 // TestMaxConns: established connections past the cap are closed at once,
 // and the slot comes back when one closes.
 func TestMaxConns(t *testing.T) {
