@@ -17,7 +17,8 @@ import (
 // on a one-node mutual-TLS cluster, unloaded and then while
 // clustertest.Floods (20,000) connections that never finish their TLS
 // handshake are held against the same API port by flooders running as
-// nobody. Two clients: one that keeps its connection (as a program using
+// nobody (measured once they have opened that many). Quiet and flooded
+// phases alternate, three rounds of 5 s per client. Two clients: one that keeps its connection (as a program using
 // the API does), one that opens a new connection and handshake per
 // request (as each fleetctl command does). Issue 17's target: loaded ≥ 80%
 // of unloaded, and no unit lost (the unit's pid is checked).
@@ -26,7 +27,7 @@ import (
 func BenchmarkAPIUnderFlood(b *testing.B) {
 	testenv.NeedSlow(b)
 	testenv.NeedRoot(b)
-	const phase, rounds = 4 * time.Second, 4
+	const phase, rounds = 5 * time.Second, 3
 	for range b.N {
 		c := clustertest.New(b, 1, 0)
 		c.EnableTLS()
@@ -50,7 +51,16 @@ func BenchmarkAPIUnderFlood(b *testing.B) {
 			quietFresh += floodRate(b, fresh, url, phase) / rounds
 			quietCPU += clustertest.TreeCPUTime(node.PID()) - cpu
 			f := clustertest.StartFlood(b, fmt.Sprintf("127.0.0.1:%d", node.APIPort), clustertest.Floods)
-			time.Sleep(3 * time.Second) // the flooders' first wave
+			// Measure once the flooders have opened Floods connections:
+			// against fleetd without caps they are all held by then.
+			if err := clustertest.Eventually(time.Minute, func() error {
+				if n := f.Connected(); n < clustertest.Floods {
+					return fmt.Errorf("the flooders have opened %d connections, want %d", n, clustertest.Floods)
+				}
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
 			cpu, fcpu := clustertest.TreeCPUTime(node.PID()), f.CPUTime()
 			loadKept += floodRate(b, kept, url, phase) / rounds
 			loadFresh += floodRate(b, fresh, url, phase) / rounds
