@@ -52,13 +52,13 @@ type Listener struct {
 	errMu     sync.Mutex
 	err       error
 
-	mu          sync.Mutex
+	mu sync.Mutex
 	// Connections still handshaking, oldest at the front of each list:
 	// waiting for a whole ClientHello (evicted first), and past it.
 	pending, hello *list.List // of *pending
-	established int
-	lastLog     time.Time
-	logged      Stats
+	established    int
+	lastLog        time.Time
+	logged         Stats
 
 	evicted, failed, refused atomic.Uint64
 }
