@@ -85,7 +85,7 @@ func StartFlood(t testing.TB, addr string, n int) *Flood {
 	for n > 0 {
 		k := min(n, PerFlooder)
 		n -= k
-		// At nice 10: the attacker's own CPU is not what is under test
+		// At nice 19: the attacker's own CPU is not what is under test
 		// (on a small shared CI host it would starve etcd's lease
 		// renewals whatever fleetd did); the descriptors are.
 		cmd := exec.Command("nice", "-n", "19", bin, "-addr", addr, "-n", fmt.Sprint(k))
