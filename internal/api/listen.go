@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/flotilla-os/flotilla/internal/connlimit"
 )
 
 // ListenUnix opens the root-only local socket: the socket file is 0600 and
@@ -41,8 +43,10 @@ func ListenUnix(path string) (net.Listener, error) {
 
 // ListenTCP opens the TCP API, which always requires mutual TLS, loopback
 // included: every local user and every Network=host container can reach
-// loopback. Plaintext is only for the root-only unix socket.
-func ListenTCP(addr string, tc *tls.Config) (net.Listener, error) {
+// loopback. Plaintext is only for the root-only unix socket. The listener
+// does the TLS handshakes itself under lim (see internal/connlimit); logf
+// reports floods.
+func ListenTCP(addr string, tc *tls.Config, lim connlimit.Limits, logf func(string, ...any)) (net.Listener, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("api: --api-listen %q: want host:port", addr)
 	}
@@ -53,5 +57,5 @@ func ListenTCP(addr string, tc *tls.Config) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: listen on %s: %w", addr, err)
 	}
-	return tls.NewListener(l, tc), nil
+	return connlimit.New(l, tc, lim, "API tcp "+addr, logf), nil
 }

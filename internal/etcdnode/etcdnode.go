@@ -13,6 +13,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/flotilla-os/flotilla/internal/connlimit"
 )
 
 // TLS names the PEM files for mutual TLS; all empty means plaintext.
@@ -148,7 +150,14 @@ func startMember(cfg Config, level zap.AtomicLevel) (*embed.Etcd, error) {
 		ti := transport.TLSInfo{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile, TrustedCAFile: cfg.TLS.CAFile, ClientCertAuth: true}
 		ec.PeerTLSInfo, ec.ClientTLSInfo = ti, ti
 	}
-	e, err := embed.StartEtcd(ec)
+	// etcd caps its client connections from the soft descriptor limit
+	// it sees now: half of ours, so a flood of its client port leaves
+	// room for its WAL and everything else.
+	var e *embed.Etcd
+	err = connlimit.WithSoftFDLimit(connlimit.EtcdClientShare(connlimit.SoftFDLimit()), func() (err error) {
+		e, err = embed.StartEtcd(ec)
+		return err
+	})
 	if err != nil {
 		level.SetLevel(zap.FatalLevel)
 		return nil, fmt.Errorf("etcdnode: start member %s (data %s): %w", cfg.Name, ec.Dir, err)

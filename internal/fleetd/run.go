@@ -18,6 +18,7 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/agent"
 	"github.com/flotilla-os/flotilla/internal/api"
+	"github.com/flotilla-os/flotilla/internal/connlimit"
 	"github.com/flotilla-os/flotilla/internal/container"
 	"github.com/flotilla-os/flotilla/internal/engine"
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
@@ -59,6 +60,13 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Before etcd starts: it sizes its client connection cap from the
+	// limit, and the API's caps are a share of it.
+	fds, fdsBefore, ferr := connlimit.RaiseFDLimit()
+	if ferr != nil {
+		logf("fleetd: %v", ferr)
+	}
+	logf("fleetd: descriptor limit %d (was %d)", fds, fdsBefore)
 	ec := cfg.Etcd
 	ec.Name, ec.DataDir, ec.TLS = cfg.Name, cfg.DataDir, cfg.TLS
 	logf("fleetd %s: machine %s, name %s, starting etcd (%s)", version.Version, id, cfg.Name, etcdMode(ec))
@@ -111,9 +119,8 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 		acfg.ValidateUnit = systemdmgr.Validate
 	}
 	host, _ := os.Hostname()
-	handler := api.HostCheck(api.New(acfg), append([]string{cfg.Name, host}, certNames(serverTLS)...))
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	listeners, err := listen(cfg, serverTLS, logf)
+	srv := newServer(api.HostCheck(api.New(acfg), append([]string{cfg.Name, host}, certNames(serverTLS)...)))
+	listeners, err := listen(cfg, serverTLS, connlimit.Share(fds), logf)
 	if err != nil {
 		cancel()
 		wg.Wait()
@@ -179,7 +186,23 @@ func leave(reg *registry.Registry, id string) {
 	}
 }
 
-func listen(cfg Config, serverTLS *tls.Config, logf func(string, ...any)) ([]net.Listener, error) {
+// newServer sets the timeouts every API listener gets: a client has 10 s
+// for its headers, a minute for a body (a 256 KiB unit file at 4 KiB/s),
+// and 90 s idle between requests. There is no write timeout: a followed
+// journal streams for as long as the client reads it.
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// listen opens the API's listeners, each capped by lim (the unix socket
+// has no handshakes, only established connections).
+func listen(cfg Config, serverTLS *tls.Config, lim connlimit.Limits, logf func(string, ...any)) ([]net.Listener, error) {
+	logf("fleetd: API connections: at most %d handshaking (%v each), %d established per listener", lim.MaxHandshakes, connlimit.DefaultHandshakeTimeout, lim.MaxConns)
 	var ls []net.Listener
 	if cfg.APISocket != "" {
 		l, err := api.ListenUnix(cfg.APISocket)
@@ -195,11 +218,11 @@ func listen(cfg Config, serverTLS *tls.Config, logf func(string, ...any)) ([]net
 		case err != nil:
 			return nil, err
 		default:
-			ls = append(ls, l)
+			ls = append(ls, connlimit.New(l, nil, connlimit.Limits{MaxConns: lim.MaxConns}, "API unix "+cfg.APISocket, logf))
 		}
 	}
 	if cfg.APIListen != "" {
-		l, err := api.ListenTCP(cfg.APIListen, serverTLS)
+		l, err := api.ListenTCP(cfg.APIListen, serverTLS, lim, logf)
 		if err != nil {
 			for _, l := range ls {
 				l.Close()
