@@ -9,31 +9,13 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/flotilla-os/flotilla/internal/image"
-	"github.com/flotilla-os/flotilla/internal/image/imagetest"
 	"github.com/flotilla-os/flotilla/internal/seccomp"
-	"github.com/flotilla-os/flotilla/internal/testenv"
 )
 
 // TestSeccompProfiles runs busybox containers through Prepare, as the
 // supervisor does, with each kind of SeccompProfile=.
 func TestSeccompProfiles(t *testing.T) {
-	testenv.NeedRoot(t)
-	dir := t.TempDir()
-	archive := filepath.Join(dir, "bb.tar")
-	imagetest.WriteDockerArchive(t, imagetest.BusyboxImage(t), "test/busybox:1", archive)
-	store, err := image.Open(filepath.Join(dir, "images"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := "docker-archive:" + archive
-	if _, err := store.Pull(context.Background(), ref, image.PullOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	rt, err := New(Config{Dir: filepath.Join(dir, "c"), Images: store}) // the init is this test binary
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt, ref := testRuntime(t) // the init is this test binary
 	sh := func(s Spec, script string) string {
 		t.Helper()
 		s.Image, s.Network = ref, NetworkNone
@@ -83,7 +65,7 @@ func TestSeccompProfiles(t *testing.T) {
 	if !strings.Contains(out, "rc=0") {
 		t.Errorf("AddCapability=SYS_ADMIN: mount: %q, want it to work", out)
 	}
-	prof := filepath.Join(dir, "deny-mkdir.json")
+	prof := filepath.Join(t.TempDir(), "deny-mkdir.json")
 	if err := os.WriteFile(prof, []byte(`{"defaultAction": "SCMP_ACT_ALLOW",
 		"syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}`), 0o644); err != nil {
 		t.Fatal(err)
