@@ -36,3 +36,5 @@ fuzz internal/unit FuzzParseFleet
 fuzz internal/supervisor FuzzParseCommandLine
 fuzz internal/netbridge FuzzParsePublishPort
 fuzz internal/rebootwindow FuzzParseWindow
+fuzz internal/seccomp FuzzParse
+fuzz internal/container FuzzParseDevice
