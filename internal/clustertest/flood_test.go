@@ -35,6 +35,17 @@ func TestFloodKeepsNodeUp(t *testing.T) {
 
 	api := StartFlood(t, fmt.Sprintf("127.0.0.1:%d", node.APIPort), Floods)
 	etcd := StartFlood(t, fmt.Sprintf("127.0.0.1:%d", node.ClientPort), Floods)
+	// The flooders run at nice 19: on a loaded CI host they may take a
+	// while to open their first 20,000. Measure once they have.
+	ramp := time.Now()
+	for api.Connected() < Floods || etcd.Connected() < Floods {
+		if time.Since(ramp) > 2*time.Minute {
+			t.Fatalf("the flooders opened only %d (API) and %d (etcd) connections in %v; the test needs %d each to mean anything: API %q, etcd %q",
+				api.Connected(), etcd.Connected(), time.Since(ramp).Round(time.Second), Floods, api.Status(), etcd.Status())
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("the flood is up after %v", time.Since(ramp).Round(time.Second))
 	start := time.Now()
 	cpu0 := TreeCPUTime(node.PID())
 	var served int

@@ -31,6 +31,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "flooder: -addr is required")
 		os.Exit(2)
 	}
+	fmt.Printf("open=0 dials=0 closed=0 failed=0\n")
 	for i := range *n {
 		go hold(*addr, *drip, *redial, time.Duration(i%200)*time.Millisecond)
 	}
