@@ -23,6 +23,13 @@ import (
 // init is this test binary (TestMain).
 func testRuntime(t *testing.T) (*Runtime, string) {
 	t.Helper()
+	return testRuntimeWith(t, "")
+}
+
+// testRuntimeWith is testRuntime with initPath as the container init ("":
+// this test binary).
+func testRuntimeWith(t testing.TB, initPath string) (*Runtime, string) {
+	t.Helper()
 	testenv.NeedRoot(t)
 	dir := t.TempDir()
 	arch := filepath.Join(dir, "bb.tar")
@@ -35,7 +42,7 @@ func testRuntime(t *testing.T) (*Runtime, string) {
 	if _, err := store.Pull(context.Background(), ref, image.PullOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	rt, err := New(Config{Dir: filepath.Join(dir, "c"), Images: store, Logf: t.Logf})
+	rt, err := New(Config{Dir: filepath.Join(dir, "c"), Images: store, Logf: t.Logf, InitPath: initPath})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package container
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -13,8 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/flotilla-os/flotilla/internal/clustertest"
-	"github.com/flotilla-os/flotilla/internal/image"
-	"github.com/flotilla-os/flotilla/internal/image/imagetest"
 	"github.com/flotilla-os/flotilla/internal/sandbox"
 	"github.com/flotilla-os/flotilla/internal/testenv"
 )
@@ -42,21 +39,7 @@ func startSteps(t *testing.B) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	arch := filepath.Join(dir, "bb.tar")
-	imagetest.WriteDockerArchive(t, imagetest.BusyboxImage(t), "test/busybox:1", arch)
-	store, err := image.Open(filepath.Join(dir, "images"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := "docker-archive:" + arch
-	if _, err := store.Pull(context.Background(), ref, image.PullOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	rt, err := New(Config{Dir: filepath.Join(dir, "c"), Images: store, InitPath: bin.SandboxInit})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt, ref := testRuntimeWith(t, bin.SandboxInit)
 	spec := &Spec{Image: ref, Exec: []string{"/bin/true"}, Network: NetworkNone}
 	steps := map[string][]time.Duration{}
 	devnull, _ := os.Open(os.DevNull)
