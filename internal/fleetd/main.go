@@ -15,7 +15,8 @@ import (
 )
 
 // Main is the fleetd command: flags, the lifeline for native units, then
-// Run until SIGTERM or SIGINT. It returns the exit code.
+// Run until SIGTERM or SIGINT (SIGHUP is logged and ignored). It returns
+// the exit code.
 func Main(args []string) int {
 	logger := log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds)
 	cfg, err := ParseFlags(args, os.Stderr)
@@ -42,6 +43,17 @@ func Main(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// SIGHUP asks fleet to reload its configuration; Go's default would
+	// exit and take the node's units down. fleetd reads everything at
+	// start, so it says so and keeps running.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			logger.Print("fleetd: SIGHUP: nothing to reload (flags are read at start; restart fleetd to change them); still running")
+		}
+	}()
 	if err := Run(ctx, cfg, logger); err != nil {
 		logger.Print(err)
 		return 1
