@@ -1,12 +1,9 @@
 package container
 
 import (
-	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/flotilla-os/flotilla/internal/seccomp"
@@ -20,35 +17,8 @@ func TestSeccompProfiles(t *testing.T) {
 		t.Helper()
 		s.Image, s.Network = ref, NetworkNone
 		s.Entrypoint, s.Exec = []string{"/bin/busybox"}, []string{"sh", "-c", script + " 2>&1; echo rc=$?"}
-		run, err := rt.Prepare(context.Background(), "seccomp.service", &s)
-		if err != nil {
-			t.Fatalf("Prepare: %v", err)
-		}
-		defer run.Exited()
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		l := run.Launch()
-		sys := *l.Sys
-		sys.Pdeathsig = syscall.SIGKILL
-		files := []uintptr{0, w.Fd(), w.Fd()}
-		for _, f := range l.Files {
-			files = append(files, f.Fd())
-		}
-		pid, err := syscall.ForkExec(l.Path, l.Args, &syscall.ProcAttr{Env: l.Env, Sys: &sys, Files: files})
-		w.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := run.Started(pid); err != nil {
-			t.Fatalf("Started: %v", err)
-		}
-		out, _ := io.ReadAll(r)
-		var ws syscall.WaitStatus
-		syscall.Wait4(pid, &ws, 0, nil)
-		return string(out)
+		out, _ := runContainer(t, rt, "seccomp.service", &s)
+		return out
 	}
 	refused := func(out string) bool {
 		return strings.Contains(out, "rc=1") && strings.Contains(strings.ToLower(out), "not permitted")
