@@ -18,7 +18,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
-	"github.com/flotilla-os/flotilla/internal/unitmgr/simmgr"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/sim"
 )
 
 // always is a guard that holds: these tests write placements as the engine would.
@@ -64,7 +64,7 @@ func waitActive(t *testing.T, mgr unitmgr.Manager, name, active string, within t
 func TestReportsOnlyChanges(t *testing.T) {
 	node := clustertest.Etcd(t)
 	reg := registry.New(node.Client)
-	mgr := simmgr.New()
+	mgr := sim.New()
 	startAgent(t, reg, mgr, time.Second) // renews every 200 ms
 	place(t, reg, "a.service", registry.TargetLaunched)
 	waitActive(t, mgr, "a.service", unitmgr.ActiveActive, 5*time.Second)
@@ -110,7 +110,7 @@ func TestReportsOnlyChanges(t *testing.T) {
 func TestFencesWhenEtcdIsGone(t *testing.T) {
 	node := clustertest.Etcd(t)
 	reg := registry.New(node.Client)
-	mgr := simmgr.New()
+	mgr := sim.New()
 	const ttl = 2 * time.Second
 	startAgent(t, reg, mgr, ttl)
 	place(t, reg, "f.service", registry.TargetLaunched)
@@ -128,7 +128,7 @@ func TestFencesWhenEtcdIsGone(t *testing.T) {
 func TestAdoptsUnitsOfTheManager(t *testing.T) {
 	node := clustertest.Etcd(t)
 	reg := registry.New(node.Client)
-	mgr := simmgr.New()
+	mgr := sim.New()
 	for _, name := range []string{"kept.service", "gone.service"} {
 		f, err := unit.Parse(name, []byte("[Service]\nExecStart=/bin/true\n"))
 		if err != nil {
@@ -166,7 +166,7 @@ func TestAdoptsUnitsOfTheManager(t *testing.T) {
 func TestAdoptedUnitWithOldDefinition(t *testing.T) {
 	node := clustertest.Etcd(t)
 	reg := registry.New(node.Client)
-	mgr := simmgr.New()
+	mgr := sim.New()
 	for _, name := range []string{"replaced.service", "unlaunched.service"} {
 		old, err := unit.Parse(name, []byte("[Service]\nExecStart=/bin/sleep 1000\n"))
 		if err != nil {
@@ -220,7 +220,7 @@ func TestSlowEtcdDoesNotFence(t *testing.T) {
 	t.Cleanup(func() { cli.Close() })
 	// The placement is written directly; the agent sees etcd only through the proxy.
 	place(t, registry.New(node.Client), "s.service", registry.TargetLaunched)
-	mgr := &fenceCounter{Manager: simmgr.New()}
+	mgr := &fenceCounter{Manager: sim.New()}
 	startAgent(t, registry.New(cli), mgr, ttl)
 	waitActive(t, mgr, "s.service", unitmgr.ActiveActive, 10*time.Second)
 	t.Logf("s.service active; %d fences while the first (slow) connection was set up", mgr.fences.Swap(0))
@@ -248,7 +248,7 @@ func TestVerySlowEtcdFencesOnce(t *testing.T) {
 	}
 	t.Cleanup(func() { cli.Close() })
 	place(t, registry.New(node.Client), "v.service", registry.TargetLaunched)
-	mgr := &fenceCounter{Manager: simmgr.New()}
+	mgr := &fenceCounter{Manager: sim.New()}
 	startAgent(t, registry.New(cli), mgr, ttl)
 	time.Sleep(4 * ttl)
 	if n := mgr.fences.Load(); n == 0 || n > 2 {

@@ -33,7 +33,7 @@ func (b Backoff) Next(prev, upFor time.Duration) time.Duration {
 
 // Service is a system service init supervises (fleetd, updater, the debug
 // shell). Its processes are run by a unitmgr.Manager (in init: a
-// supervisor.Supervisor of its own, so the process-wide reaper is the only
+// native.Supervisor of its own, so the process-wide reaper is the only
 // thing that ever waits for a child).
 type Service struct {
 	Name string   // "fleetd"; the unit is Name+".service"

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flotilla-os/flotilla/internal/nodemgr"
 	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/machine"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
 )
 
@@ -32,12 +32,12 @@ func parse(t *testing.T, name, text string) *unit.File {
 	return f
 }
 
-// serveInProcess serves a real nodemgr on a fresh socket; it is stopped
+// serveInProcess serves a real machine.Manager on a fresh socket; it is stopped
 // (units and all) when the test ends.
 func serveInProcess(t *testing.T, fenceAfter time.Duration) (sock string) {
 	t.Helper()
 	dir := t.TempDir()
-	m, err := nodemgr.New(nodemgr.Config{Dir: filepath.Join(dir, "data"), MachineID: "0123456789abcdef0123456789abcdef", NoContainers: true, Logf: t.Logf})
+	m, err := machine.New(machine.Config{Dir: filepath.Join(dir, "data"), MachineID: "0123456789abcdef0123456789abcdef", NoContainers: true, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
