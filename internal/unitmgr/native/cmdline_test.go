@@ -8,7 +8,7 @@ import (
 )
 
 func testExpander() *expander {
-	return &expander{name: "web@a-b.service", machineID: "m1", hostname: "node1"}
+	return newExpander("web@a-b.service", "m1", "node1")
 }
 
 func TestParseCommandLine(t *testing.T) {

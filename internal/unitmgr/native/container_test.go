@@ -20,7 +20,7 @@ func parseUnit(t *testing.T, body string) (*spec, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return parseSpec("c.service", f, &expander{name: "c.service", machineID: "m1", hostname: "node1"})
+	return parseSpec("c.service", f, newExpander("c.service", "m1", "node1"))
 }
 
 func TestContainerSpec(t *testing.T) {

@@ -98,7 +98,7 @@ func parseSpec(name string, f *unit.File, ex *expander) (*spec, error) {
 	apply := func(o unit.Option) error {
 		fn, ok := serviceKeys[o.Name]
 		if !ok {
-			if ignoredServiceKeys[o.Name] || resourceKeys[o.Name] {
+			if ignoredServiceKeys[o.Name] || container.IsResourceKey(o.Name) {
 				return nil
 			}
 			return &unit.Error{Unit: name, Section: o.Section, Field: o.Name, Msg: "unsupported key for the native unit manager"}
@@ -217,7 +217,7 @@ func setEnvironment(sp *spec, v string, ex *expander) error {
 		sp.env = nil
 		return nil
 	}
-	words, err := splitWords(v, ex.spec)
+	words, err := unit.SplitWords(v, ex.spec)
 	if err != nil {
 		return err
 	}
@@ -292,4 +292,13 @@ func durationKey(field func(*spec) *time.Duration, parse func(string) (time.Dura
 		*field(sp) = d
 		return err
 	}
+}
+
+func parseBoolInto(b *bool, v string) error {
+	val, ok := unit.ParseBool(v)
+	if !ok {
+		return fmt.Errorf("%q is not a boolean", v)
+	}
+	*b = val
+	return nil
 }

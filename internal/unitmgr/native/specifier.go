@@ -1,16 +1,15 @@
 package native
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
+	"github.com/flotilla-os/flotilla/internal/container"
+	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
-// expander resolves systemd specifiers for one unit: %n %N %p %i %I %m %H %%.
+// expander carries what one unit's values are parsed with: its specifiers
+// (unit.Specifiers, the one expander) and whether this is a submit-time
+// check rather than a Load on the node that runs it.
 type expander struct {
-	name      string // full unit name, e.g. "web@1.service"
-	machineID string
-	hostname  string
+	unit.Specifiers
 	// submit: parsing for Validate on whichever node took the request,
 	// not on the node that will run the unit; files the unit names on
 	// its own node (SeccompProfile=) are not read.
@@ -18,74 +17,23 @@ type expander struct {
 }
 
 // spec returns the value of specifier letter c.
-func (e *expander) spec(c byte) (string, error) {
-	base := e.name
-	if i := strings.LastIndexByte(base, '.'); i > 0 {
-		base = base[:i]
-	}
-	prefix, instance, _ := strings.Cut(base, "@")
-	switch c {
-	case 'n':
-		return e.name, nil
-	case 'N':
-		return base, nil
-	case 'p':
-		return prefix, nil
-	case 'i':
-		return instance, nil
-	case 'I':
-		return unescapeUnitName(instance), nil
-	case 'm':
-		return e.machineID, nil
-	case 'H':
-		return e.hostname, nil
-	case '%':
-		return "%", nil
-	}
-	return "", fmt.Errorf("unsupported specifier %%%c (supported: %%n %%N %%p %%i %%I %%m %%H %%%%)", c)
-}
+func (e *expander) spec(c byte) (string, error) { return e.Lookup(c) }
 
 // expand resolves the specifiers in a whole value (no word splitting).
-func (e *expander) expand(s string) (string, error) {
-	if !strings.Contains(s, "%") {
-		return s, nil
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
-			b.WriteByte(s[i])
-			continue
-		}
-		if i+1 >= len(s) {
-			return "", fmt.Errorf("%% at end of value (write %%%% for a literal %%)")
-		}
-		v, err := e.spec(s[i+1])
-		if err != nil {
-			return "", err
-		}
-		b.WriteString(v)
-		i++
-	}
-	return b.String(), nil
+func (e *expander) expand(s string) (string, error) { return e.Expand(s) }
+
+func newExpander(name, machineID, hostname string) *expander {
+	return &expander{Specifiers: unit.Specifiers{Name: name, MachineID: machineID, Hostname: hostname}}
 }
 
-// unescapeUnitName undoes systemd's unit-name escaping: "-" is "/", \xNN a byte.
-func unescapeUnitName(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch {
-		case s[i] == '-':
-			b.WriteByte('/')
-		case s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x':
-			if n, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-			b.WriteByte(s[i])
-		default:
-			b.WriteByte(s[i])
-		}
+// parseContainer reads [Container] (if any) and the [Service] resource
+// keys into sp.container with the one grammar (container.ParseQuadlet);
+// warnings name Quadlet keys it ignores.
+func parseContainer(name string, f *unit.File, ex *expander, sp *spec) (warnings []string, err error) {
+	cs, warnings, err := container.ParseQuadlet(name, f, container.ParseOptions{Specifiers: ex.Specifiers, Submit: ex.submit})
+	if err != nil {
+		return nil, err
 	}
-	return b.String()
+	sp.container = cs
+	return warnings, nil
 }

@@ -129,7 +129,7 @@ func (s *Supervisor) Load(name string, f *unit.File) error {
 	if err := checkUnitName(name); err != nil {
 		return err
 	}
-	ex := &expander{name: name, machineID: s.cfg.MachineID, hostname: s.cfg.Hostname}
+	ex := newExpander(name, s.cfg.MachineID, s.cfg.Hostname)
 	sp, err := parseSpec(name, f, ex)
 	if err != nil {
 		return err

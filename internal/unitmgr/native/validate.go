@@ -23,13 +23,6 @@ func Validate(name string, f *unit.File) error {
 	return err
 }
 
-// ValidateContainer checks only f's [Container] section, as Validate does:
-// for a backend (systemd) that judges [Service] itself.
-func ValidateContainer(name string, f *unit.File) error {
-	_, err := parseContainer(name, f, submitExpander(name), &spec{})
-	return err
-}
-
 func submitExpander(name string) *expander {
-	return &expander{name: name, machineID: "00000000000000000000000000000000", hostname: "localhost", submit: true}
+	return &expander{Specifiers: unit.SubmitSpecifiers(name), submit: true}
 }

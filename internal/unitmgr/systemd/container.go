@@ -17,7 +17,6 @@ import (
 	"github.com/flotilla-os/flotilla/internal/sandbox"
 	"github.com/flotilla-os/flotilla/internal/seccomp"
 	"github.com/flotilla-os/flotilla/internal/unit"
-	"github.com/flotilla-os/flotilla/internal/unitmgr/native"
 )
 
 // Containers prepares container roots for systemd to run units in
@@ -54,7 +53,7 @@ var ownedKeys = map[string]bool{
 // returns the unit file systemd gets: f's other sections unchanged, its
 // [Service] keys passed through, and the keys that run the container.
 func (m *Manager) containerUnit(name string, f *unit.File) (string, error) {
-	cs, warnings, err := native.ParseContainer(name, f, m.cfg.MachineID, m.cfg.Hostname)
+	cs, warnings, err := container.ParseQuadlet(name, f, container.ParseOptions{Specifiers: unit.Specifiers{Name: name, MachineID: m.cfg.MachineID, Hostname: m.cfg.Hostname}})
 	if err != nil {
 		return "", err
 	}
@@ -358,5 +357,6 @@ func Validate(name string, f *unit.File) error {
 	if err := f.Check(name); err != nil {
 		return err
 	}
-	return native.ValidateContainer(name, f)
+	_, _, err := container.ParseQuadlet(name, f, container.ParseOptions{Specifiers: unit.SubmitSpecifiers(name), Submit: true})
+	return err
 }

@@ -39,7 +39,7 @@
 //
 // With Config.Containers (fleetd's container runtime; nil refuses
 // [Container] units with a *unit.Error), Load parses [Container] with the
-// native manager's grammar (native.ParseContainer), pulls the image and
+// grammar every backend shares (container.ParseQuadlet), pulls the image and
 // mounts the unit's overlay root (container.Runtime.PrepareRoot, the same
 // image store, overlay and image/unit config merge as the native backend),
 // and writes a generated unit instead of the given one: every section but
