@@ -162,7 +162,7 @@ func (s *Services) Starts(name string) int {
 }
 
 // State is the service's unit state.
-func (s *Services) State(name string) (unitmgr.State, bool) {
+func (s *Services) State(name string) (unit.State, bool) {
 	return s.m.State(name + ".service")
 }
 
@@ -184,7 +184,7 @@ func (s *Services) watch(ctx context.Context) {
 // changed schedules a restart when a service's unit has ended.
 func (s *Services) changed(name string) {
 	state, ok := s.m.State(name)
-	if !ok || (state.Active != unitmgr.ActiveInactive && state.Active != unitmgr.ActiveFailed) {
+	if !ok || (state.Active != unit.ActiveInactive && state.Active != unit.ActiveFailed) {
 		return
 	}
 	s.mu.Lock()

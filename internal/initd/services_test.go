@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flotilla-os/flotilla/internal/unitmgr"
+	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/native"
 )
 
@@ -132,7 +132,7 @@ func TestServicesCloseStopsAndDoesNotRestart(t *testing.T) {
 	}
 	waitFor(t, "sleeper active", 5*time.Second, func() bool {
 		st, _ := s.State("sleeper")
-		return st.Active == unitmgr.ActiveActive
+		return st.Active == unit.ActiveActive
 	})
 	start := time.Now()
 	if err := s.Close(); err != nil {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/testenv"
 	"github.com/flotilla-os/flotilla/internal/unit"
-	"github.com/flotilla-os/flotilla/internal/unitmgr"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/machine"
 )
 
@@ -41,7 +40,7 @@ func TestCloseStopsUnits(t *testing.T) {
 	if err := m.Start("s.service"); err != nil {
 		t.Fatal(err)
 	}
-	var st unitmgr.State
+	var st unit.State
 	for deadline := time.Now().Add(10 * time.Second); st.PID == 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("unit not running: %+v", st)

@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/flotilla-os/flotilla/internal/unit"
-	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
 
 // These tests run real processes. They must not use os/exec's Wait: the
@@ -82,7 +81,7 @@ func startUnit(t *testing.T, s *Supervisor, name, service string) {
 }
 
 // waitState polls until the unit is in active/sub (sub "" matches any).
-func waitState(t *testing.T, s *Supervisor, name, active, sub string, within time.Duration) unitmgr.State {
+func waitState(t *testing.T, s *Supervisor, name, active, sub string, within time.Duration) unit.State {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {

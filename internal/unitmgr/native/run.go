@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/flotilla-os/flotilla/internal/container"
-	"github.com/flotilla-os/flotilla/internal/unitmgr"
+	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
 // activation is one run of a unit, from Start to inactive or failed,
@@ -108,7 +108,7 @@ func (a *activation) loop() {
 			a.final(res)
 			return
 		}
-		a.set(unitmgr.ActiveActivating, "auto-restart", res.reason)
+		a.set(unit.ActiveActivating, "auto-restart", res.reason)
 		if !a.sleep(a.sp.restartSec) {
 			a.final(result{ok: true})
 			return
@@ -121,11 +121,11 @@ func (a *activation) loop() {
 // final sets the end state: inactive, or failed with the reason.
 func (a *activation) final(res result) {
 	if res.ok || a.fenced() {
-		a.set(unitmgr.ActiveInactive, "dead", "")
+		a.set(unit.ActiveInactive, "dead", "")
 		a.u.event("Stopped %s.", a.u.name)
 		return
 	}
-	a.set(unitmgr.ActiveFailed, "failed", res.reason)
+	a.set(unit.ActiveFailed, "failed", res.reason)
 	a.u.event("%s: Failed with result '%s'.", a.u.name, res.reason)
 }
 
@@ -161,7 +161,7 @@ func (a *activation) cycle() result {
 		return result{reason: err.Error()}
 	}
 	a.x = x
-	a.set(unitmgr.ActiveActivating, "start-pre", "")
+	a.set(unit.ActiveActivating, "start-pre", "")
 	res := a.runAll(a.sp.pre, a.sp.timeoutStart, true)
 	started := false
 	if res.ok && !a.stopping() {
@@ -178,7 +178,7 @@ func (a *activation) cycle() result {
 // the stop steps (ExecStop) apply.
 func (a *activation) startMain() (res result, started bool) {
 	if a.sp.typ == "oneshot" {
-		a.set(unitmgr.ActiveActivating, "start", "")
+		a.set(unit.ActiveActivating, "start", "")
 		if res = a.runAll(a.sp.start, a.sp.timeoutStart, true); !res.ok || a.stopping() {
 			return res, false
 		}
@@ -200,16 +200,16 @@ func (a *activation) startMain() (res result, started bool) {
 		a.main = p
 	}
 	if len(a.sp.post) > 0 {
-		a.set(unitmgr.ActiveActivating, "start-post", "")
+		a.set(unit.ActiveActivating, "start-post", "")
 		if res = a.runAll(a.sp.post, a.sp.timeoutStart, true); !res.ok {
 			return res, true
 		}
 	}
 	switch {
 	case a.sp.typ != "oneshot":
-		a.set(unitmgr.ActiveActive, "running", "")
+		a.set(unit.ActiveActive, "running", "")
 	case a.sp.remainAfterExit:
-		a.set(unitmgr.ActiveActive, "exited", "")
+		a.set(unit.ActiveActive, "exited", "")
 	}
 	a.u.event("Started %s.", a.u.name)
 	return result{ok: true}, true
@@ -358,7 +358,7 @@ func (a *activation) takeStartSlot() bool {
 		return true
 	default:
 	}
-	a.set(unitmgr.ActiveActivating, "start-pre", "")
+	a.set(unit.ActiveActivating, "start-pre", "")
 	select {
 	case a.u.sup.starts <- struct{}{}:
 		return true

@@ -5,9 +5,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flotilla-os/flotilla/internal/unit"
 	"golang.org/x/sys/unix"
-
-	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
 
 // finalKillWait bounds the wait after SIGKILL (a process stuck in the
@@ -74,18 +73,18 @@ func (a *activation) shutdown(res result, started bool) result {
 		a.u.event("Stopping %s...", a.u.name)
 	}
 	if started && len(a.sp.stop) > 0 && !a.fenced() {
-		a.set(unitmgr.ActiveDeactivating, "stop", "")
+		a.set(unit.ActiveDeactivating, "stop", "")
 		a.runAll(a.sp.stop, a.sp.timeoutStop, false, a.mainPIDEnv()...)
 	}
 	if !a.fenced() && a.alive(a.sp.killMode) {
-		a.set(unitmgr.ActiveDeactivating, "stop-sigterm", "")
+		a.set(unit.ActiveDeactivating, "stop-sigterm", "")
 		if a.terminate() && res.ok {
 			res = result{reason: "timeout", abnormal: true}
 		}
 		res = a.stoppedMain(res)
 	}
 	if len(a.sp.stopPost) > 0 && !a.fenced() {
-		a.set(unitmgr.ActiveDeactivating, "stop-post", "")
+		a.set(unit.ActiveDeactivating, "stop-post", "")
 		if r := a.runAll(a.sp.stopPost, a.sp.timeoutStop, false); res.ok && !r.ok {
 			res = r
 		}

@@ -213,10 +213,10 @@ func (s *Supervisor) forget(u *svc) {
 }
 
 // State reports one unit.
-func (s *Supervisor) State(name string) (unitmgr.State, bool) {
+func (s *Supervisor) State(name string) (unit.State, bool) {
 	u := s.lookup(name)
 	if u == nil {
-		return unitmgr.State{}, false
+		return unit.State{}, false
 	}
 	return u.state(), true
 }

@@ -347,7 +347,7 @@ func TestStartRightAfterExit(t *testing.T) {
 		}
 		st, _ := s.State("again.service")
 		done := strings.Count(readFile(out), "run")
-		if st.Active != unitmgr.ActiveInactive {
+		if st.Active != unit.ActiveInactive {
 			continue
 		}
 		switch {
@@ -375,7 +375,7 @@ func TestParallelStartsBounded(t *testing.T) {
 		startUnit(t, s, name, "ExecStartPre=/bin/sh -c 'echo +$$(date +%%s%%N) >> "+out+"; sleep 0.2; echo -$$(date +%%s%%N) >> "+out+"'\nExecStart=/bin/sleep 100\n")
 	}
 	for i := range n {
-		waitState(t, s, fmt.Sprintf("p%d.service", i), unitmgr.ActiveActive, "running", 10*time.Second)
+		waitState(t, s, fmt.Sprintf("p%d.service", i), unit.ActiveActive, "running", 10*time.Second)
 	}
 	type ev struct {
 		at    int64
@@ -433,7 +433,7 @@ func TestStateHashFollowsRuns(t *testing.T) {
 	if err := s.Start(name); err != nil {
 		t.Fatal(err)
 	}
-	if st := waitState(t, s, name, unitmgr.ActiveActive, "running", 5*time.Second); st.Hash != hashOf(v1) {
+	if st := waitState(t, s, name, unit.ActiveActive, "running", 5*time.Second); st.Hash != hashOf(v1) {
 		t.Errorf("running v1: Hash %q, want %q", st.Hash, hashOf(v1))
 	}
 	loadUnit(t, s, name, v2)
@@ -443,11 +443,11 @@ func TestStateHashFollowsRuns(t *testing.T) {
 	if err := s.Stop(name); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, s, name, unitmgr.ActiveInactive, "", 5*time.Second)
+	waitState(t, s, name, unit.ActiveInactive, "", 5*time.Second)
 	if err := s.Start(name); err != nil {
 		t.Fatal(err)
 	}
-	if st := waitState(t, s, name, unitmgr.ActiveActive, "running", 5*time.Second); st.Hash != hashOf(v2) {
+	if st := waitState(t, s, name, unit.ActiveActive, "running", 5*time.Second); st.Hash != hashOf(v2) {
 		t.Errorf("restarted on v2: Hash %q, want %q", st.Hash, hashOf(v2))
 	}
 }

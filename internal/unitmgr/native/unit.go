@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flotilla-os/flotilla/internal/unitmgr"
+	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
 // svc is one loaded unit. mu guards everything below it; the runner
@@ -19,7 +19,7 @@ type svc struct {
 
 	mu           sync.Mutex
 	spec         *spec
-	st           unitmgr.State
+	st           unit.State
 	act          *activation // nil when nothing runs
 	removed      bool
 	pendingStart bool        // Start while stopping: start again after
@@ -29,7 +29,7 @@ type svc struct {
 
 func newSvc(s *Supervisor, name string, l *logWriter) *svc {
 	u := &svc{sup: s, name: name, log: l}
-	u.st = unitmgr.State{Load: unitmgr.LoadLoaded, Active: unitmgr.ActiveInactive, Sub: "dead", Since: time.Now()}
+	u.st = unit.State{Load: unit.LoadLoaded, Active: unit.ActiveInactive, Sub: "dead", Since: time.Now()}
 	return u
 }
 
@@ -46,7 +46,7 @@ func (u *svc) isRemoved() bool {
 	return u.removed
 }
 
-func (u *svc) state() unitmgr.State {
+func (u *svc) state() unit.State {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	st := u.st
@@ -59,7 +59,7 @@ func (u *svc) setLocked(active, sub, reason string, pid int) {
 	if u.st.Active == active && u.st.Sub == sub && u.st.Reason == reason && u.st.PID == pid {
 		return
 	}
-	u.st = unitmgr.State{Load: unitmgr.LoadLoaded, Active: active, Sub: sub, Reason: reason, PID: pid, Since: time.Now()}
+	u.st = unit.State{Load: unit.LoadLoaded, Active: active, Sub: sub, Reason: reason, PID: pid, Since: time.Now()}
 	u.sup.changes.notify(u.name)
 }
 
@@ -77,7 +77,7 @@ func (u *svc) start() error {
 	if u.act != nil {
 		// A runner that is stopping, or has reported its final state and
 		// not yet detached, is ending: start again once it has.
-		if u.act.stopping() || u.st.Active == unitmgr.ActiveInactive || u.st.Active == unitmgr.ActiveFailed {
+		if u.act.stopping() || u.st.Active == unit.ActiveInactive || u.st.Active == unit.ActiveFailed {
 			u.pendingStart = true
 		}
 		return nil
@@ -95,7 +95,7 @@ func (u *svc) activateLocked() error {
 	go u.pump(r)
 	u.starts = nil
 	u.act = a
-	u.setLocked(unitmgr.ActiveActivating, "start-pre", "", 0)
+	u.setLocked(unit.ActiveActivating, "start-pre", "", 0)
 	go u.runner(a)
 	return nil
 }

@@ -259,18 +259,18 @@ func (c *Client) action(method, path string) error {
 
 // State reports one unit. When the server cannot be reached the unit is
 // reported failed with the reason, not as gone.
-func (c *Client) State(name string) (unitmgr.State, bool) {
+func (c *Client) State(name string) (unit.State, bool) {
 	ctx, cancel := c.reqContext()
 	defer cancel()
-	var st unitmgr.State
+	var st unit.State
 	err := c.call(ctx, http.MethodGet, unitPath(name, ""), nil, "", &st)
 	switch {
 	case err == nil:
 		return st, true
 	case errors.Is(err, unitmgr.ErrNotLoaded):
-		return unitmgr.State{}, false
+		return unit.State{}, false
 	default:
-		return unitmgr.State{Load: unitmgr.LoadError, Active: unitmgr.ActiveFailed, Sub: "failed", Reason: err.Error(), Since: time.Now()}, true
+		return unit.State{Load: unit.LoadError, Active: unit.ActiveFailed, Sub: "failed", Reason: err.Error(), Since: time.Now()}, true
 	}
 }
 

@@ -46,7 +46,7 @@
 //	POST   /v1/alive                        keepalive (204)
 //	GET    /v1/units                        {"units": ["a.service", ...]}
 //	PUT    /v1/units/{name}                 body: the unit file text (Load)
-//	GET    /v1/units/{name}                 unitmgr.State as JSON; 404 not-loaded
+//	GET    /v1/units/{name}                 unit.State as JSON; 404 not-loaded
 //	POST   /v1/units/{name}/start           204
 //	POST   /v1/units/{name}/stop            204
 //	DELETE /v1/units/{name}                 Unload, 204

@@ -74,7 +74,7 @@ func dial(t *testing.T, sock string) *remote.Client {
 }
 
 // waitState polls until the unit's state satisfies ok.
-func waitState(t *testing.T, m unitmgr.Manager, name string, timeout time.Duration, ok func(unitmgr.State, bool) bool) unitmgr.State {
+func waitState(t *testing.T, m unitmgr.Manager, name string, timeout time.Duration, ok func(unit.State, bool) bool) unit.State {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -89,8 +89,8 @@ func waitState(t *testing.T, m unitmgr.Manager, name string, timeout time.Durati
 	}
 }
 
-func running(st unitmgr.State, loaded bool) bool {
-	return loaded && st.Active == unitmgr.ActiveActive && st.PID > 0
+func running(st unit.State, loaded bool) bool {
+	return loaded && st.Active == unit.ActiveActive && st.PID > 0
 }
 
 // alive reports whether pid exists and is not a zombie.

@@ -14,7 +14,7 @@ import (
 // Manager keeps unit states in memory.
 type Manager struct {
 	mu      sync.Mutex
-	states  map[string]unitmgr.State
+	states  map[string]unit.State
 	loaded  map[string]string // unit → hash of the file last loaded
 	changes chan string
 }
@@ -23,15 +23,15 @@ var _ unitmgr.Manager = (*Manager)(nil)
 
 // New returns an empty simulated machine.
 func New() *Manager {
-	return &Manager{states: map[string]unitmgr.State{}, loaded: map[string]string{}, changes: make(chan string, 4096)}
+	return &Manager{states: map[string]unit.State{}, loaded: map[string]string{}, changes: make(chan string, 4096)}
 }
 
 func (m *Manager) set(name, active, sub string) {
 	hash := m.states[name].Hash
-	if active == unitmgr.ActiveActive {
+	if active == unit.ActiveActive {
 		hash = m.loaded[name] // a start runs what was loaded last
 	}
-	m.states[name] = unitmgr.State{Load: unitmgr.LoadLoaded, Active: active, Sub: sub, Since: time.Now(), Hash: hash}
+	m.states[name] = unit.State{Load: unit.LoadLoaded, Active: active, Sub: sub, Since: time.Now(), Hash: hash}
 	select {
 	case m.changes <- name:
 	default:
@@ -45,7 +45,7 @@ func (m *Manager) Load(name string, f *unit.File) error {
 		m.loaded[name] = f.Hash()
 	}
 	if _, ok := m.states[name]; !ok {
-		m.set(name, unitmgr.ActiveInactive, "dead")
+		m.set(name, unit.ActiveInactive, "dead")
 	}
 	return nil
 }
@@ -65,11 +65,11 @@ func (m *Manager) transition(name, active, sub string) error {
 }
 
 func (m *Manager) Start(name string) error {
-	return m.transition(name, unitmgr.ActiveActive, "running")
+	return m.transition(name, unit.ActiveActive, "running")
 }
 
 func (m *Manager) Stop(name string) error {
-	return m.transition(name, unitmgr.ActiveInactive, "dead")
+	return m.transition(name, unit.ActiveInactive, "dead")
 }
 
 func (m *Manager) Unload(name string) error {
@@ -84,7 +84,7 @@ func (m *Manager) Unload(name string) error {
 	return nil
 }
 
-func (m *Manager) State(name string) (unitmgr.State, bool) {
+func (m *Manager) State(name string) (unit.State, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s, ok := m.states[name]
@@ -107,7 +107,7 @@ func (m *Manager) Fence(time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for n := range m.states {
-		m.set(n, unitmgr.ActiveInactive, "dead")
+		m.set(n, unit.ActiveInactive, "dead")
 	}
 	return nil
 }

@@ -7,9 +7,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/dbus"
+	"github.com/flotilla-os/flotilla/internal/unit"
 	"golang.org/x/sys/unix"
-
-	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
 
 // fencePoll is how often Fence and Close re-read units while waiting.
@@ -28,7 +27,7 @@ func (m *Manager) Fence(deadline time.Time) error {
 	names := m.Units()
 	failedBefore := map[string]bool{}
 	for _, name := range names {
-		if st, _ := m.State(name); st.Active == unitmgr.ActiveFailed {
+		if st, _ := m.State(name); st.Active == unit.ActiveFailed {
 			failedBefore[name] = true
 		}
 		if err := m.stop(ctx, name, "replace-irreversibly"); err != nil {
@@ -42,8 +41,8 @@ func (m *Manager) Fence(deadline time.Time) error {
 	}
 	// Reset each unit as soon as it is down, so that one process outliving
 	// the deadline does not leave the others failed.
-	reset := func(ctx context.Context, name string, st unitmgr.State) {
-		if st.Active != unitmgr.ActiveFailed || failedBefore[name] {
+	reset := func(ctx context.Context, name string, st unit.State) {
+		if st.Active != unit.ActiveFailed || failedBefore[name] {
 			return
 		}
 		failedBefore[name] = true // once
@@ -66,7 +65,7 @@ func (m *Manager) Fence(deadline time.Time) error {
 // waitInactive re-reads the units until none is active, activating or
 // deactivating, or ctx ends; it returns those still busy, sorted.
 // Each unit seen down is handed to down, when not nil.
-func (m *Manager) waitInactive(ctx context.Context, names []string, down func(context.Context, string, unitmgr.State)) ([]string, error) {
+func (m *Manager) waitInactive(ctx context.Context, names []string, down func(context.Context, string, unit.State)) ([]string, error) {
 	t := time.NewTicker(fencePoll)
 	defer t.Stop()
 	for {
@@ -76,7 +75,7 @@ func (m *Manager) waitInactive(ctx context.Context, names []string, down func(co
 			st, ok := m.State(name)
 			switch {
 			case !ok:
-			case st.Active != unitmgr.ActiveInactive && st.Active != unitmgr.ActiveFailed:
+			case st.Active != unit.ActiveInactive && st.Active != unit.ActiveFailed:
 				left = append(left, name)
 			case down != nil:
 				down(ctx, name, st)

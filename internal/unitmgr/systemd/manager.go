@@ -102,7 +102,7 @@ type record struct {
 	path    string
 	source  string // the unit as given to Load (canonical text)
 	content string // the file written: source, or the generated container unit
-	st      unitmgr.State
+	st      unit.State
 	// container: the unit has had a container root, destroyed at Unload;
 	// mounted: the root is mounted now.
 	container, mounted bool
@@ -202,7 +202,7 @@ func (m *Manager) Load(name string, f *unit.File) error {
 	// and an unchanged file systemd already loaded needs no reload.
 	ctx, cancel := m.callCtx()
 	defer cancel()
-	st := unitmgr.State{Load: unitmgr.LoadNotFound, Active: unitmgr.ActiveInactive, Sub: "dead"}
+	st := unit.State{Load: unit.LoadNotFound, Active: unit.ActiveInactive, Sub: "dead"}
 	dirty := wrote
 	props, err := m.conn.GetUnitPropertiesContext(ctx, name)
 	if err != nil {
@@ -210,7 +210,7 @@ func (m *Manager) Load(name string, f *unit.File) error {
 		dirty = true
 	} else {
 		st = stateOf(str(props["LoadState"]), str(props["ActiveState"]), str(props["SubState"]))
-		if st.Load != unitmgr.LoadLoaded || props["NeedDaemonReload"] == true {
+		if st.Load != unit.LoadLoaded || props["NeedDaemonReload"] == true {
 			dirty = true
 		}
 	}
@@ -290,7 +290,7 @@ func (m *Manager) Start(name string) error {
 	if err := m.reload.sync(ctx); err != nil {
 		return fmt.Errorf("systemdmgr: start %s: daemon-reload: %w", name, err)
 	}
-	if st, _ := m.State(name); st.Active == unitmgr.ActiveFailed {
+	if st, _ := m.State(name); st.Active == unit.ActiveFailed {
 		if err := m.conn.ResetFailedUnitContext(ctx, name); err != nil && !isNoSuchUnit(err) {
 			m.cfg.Logf("systemdmgr: start %s: reset-failed: %v", name, err)
 		}
@@ -359,12 +359,12 @@ func (m *Manager) Unload(name string) error {
 }
 
 // State reports a loaded unit as last seen from systemd.
-func (m *Manager) State(name string) (unitmgr.State, bool) {
+func (m *Manager) State(name string) (unit.State, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r := m.units[name]
 	if r == nil {
-		return unitmgr.State{}, false
+		return unit.State{}, false
 	}
 	return r.st, true
 }
@@ -434,6 +434,6 @@ func str(v any) string {
 }
 
 // statusOf converts a dbus.UnitStatus to a State without details.
-func statusOf(us *dbus.UnitStatus) unitmgr.State {
+func statusOf(us *dbus.UnitStatus) unit.State {
 	return stateOf(us.LoadState, us.ActiveState, us.SubState)
 }

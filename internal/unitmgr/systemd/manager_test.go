@@ -45,7 +45,7 @@ func file(t *testing.T, text string) *unit.File {
 const sleeper = "[Unit]\nDescription=test\n[Service]\nExecStart=/bin/sleep 1000\n"
 
 // waitFor polls the Manager's recorded state until ok holds.
-func waitFor(t *testing.T, m *Manager, name string, what string, ok func(unitmgr.State) bool) unitmgr.State {
+func waitFor(t *testing.T, m *Manager, name string, what string, ok func(unit.State) bool) unit.State {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
@@ -60,9 +60,9 @@ func waitFor(t *testing.T, m *Manager, name string, what string, ok func(unitmgr
 	}
 }
 
-func waitActive(t *testing.T, m *Manager, name, active, sub string) unitmgr.State {
+func waitActive(t *testing.T, m *Manager, name, active, sub string) unit.State {
 	t.Helper()
-	return waitFor(t, m, name, active+"/"+sub, func(s unitmgr.State) bool { return s.Active == active && s.Sub == sub })
+	return waitFor(t, m, name, active+"/"+sub, func(s unit.State) bool { return s.Active == active && s.Sub == sub })
 }
 
 func TestLoadWritesCanonicalFile(t *testing.T) {
@@ -87,7 +87,7 @@ func TestLoadWritesCanonicalFile(t *testing.T) {
 	if len(ents) != 1 {
 		t.Errorf("unit dir holds %d entries, want only web.service (no temporary files)", len(ents))
 	}
-	waitFor(t, m, "web.service", "loaded", func(s unitmgr.State) bool { return s.Load == unitmgr.LoadLoaded })
+	waitFor(t, m, "web.service", "loaded", func(s unit.State) bool { return s.Load == unit.LoadLoaded })
 	reloads := f.Reloads()
 
 	// Same file again: nothing written, no reload.
@@ -147,7 +147,7 @@ func TestReloadsCoalesce(t *testing.T) {
 		}
 	}
 	for i := range 10 {
-		waitFor(t, m, fmt.Sprintf("seq%d.service", i), "loaded", func(s unitmgr.State) bool { return s.Load == unitmgr.LoadLoaded })
+		waitFor(t, m, fmt.Sprintf("seq%d.service", i), "loaded", func(s unit.State) bool { return s.Load == unit.LoadLoaded })
 	}
 	if n := f.Reloads(); n < 1 || n > 2 {
 		t.Errorf("10 sequential Loads cost %d reloads, want 1 or 2", n)
@@ -165,7 +165,7 @@ func TestReloadsCoalesce(t *testing.T) {
 	}
 	wg.Wait()
 	for i := range 10 {
-		waitFor(t, m, fmt.Sprintf("par%d.service", i), "loaded", func(s unitmgr.State) bool { return s.Load == unitmgr.LoadLoaded })
+		waitFor(t, m, fmt.Sprintf("par%d.service", i), "loaded", func(s unit.State) bool { return s.Load == unit.LoadLoaded })
 	}
 	if n := f.Reloads() - before; n < 1 || n > 2 {
 		t.Errorf("10 concurrent Loads cost %d reloads, want 1 or 2", n)
@@ -210,7 +210,7 @@ func TestStartRightAfterLoad(t *testing.T) {
 		t.Errorf("%d reloads, want 1", n)
 	}
 	st := waitActive(t, m, "a.service", "active", "running")
-	if st.PID == 0 || st.Load != unitmgr.LoadLoaded {
+	if st.PID == 0 || st.Load != unit.LoadLoaded {
 		t.Errorf("running state %+v: want a PID and load state loaded", st)
 	}
 }
@@ -224,7 +224,7 @@ func TestStartStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Start does not wait for the job: right after it, the unit is activating.
-	if st, _ := m.State("a.service"); st.Active != unitmgr.ActiveActivating {
+	if st, _ := m.State("a.service"); st.Active != unit.ActiveActivating {
 		t.Errorf("right after Start: %+v, want activating (Start refreshes at once)", st)
 	}
 	run := waitActive(t, m, "a.service", "active", "running")
@@ -238,7 +238,7 @@ func TestStartStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := waitActive(t, m, "a.service", "inactive", "dead")
-	if st.PID != 0 || st.Reason != "" || st.Load != unitmgr.LoadLoaded {
+	if st.PID != 0 || st.Reason != "" || st.Load != unit.LoadLoaded {
 		t.Errorf("stopped state %+v", st)
 	}
 	if a, _ := f.unitState("a.service"); a != "inactive" {
@@ -434,7 +434,7 @@ func TestSubscriptionSeesOutsideChanges(t *testing.T) {
 	if err := m.Load("a.service", file(t, sleeper)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, m, "a.service", "loaded", func(s unitmgr.State) bool { return s.Load == unitmgr.LoadLoaded })
+	waitFor(t, m, "a.service", "loaded", func(s unit.State) bool { return s.Load == unit.LoadLoaded })
 	drain(m.Changes())
 	if err := f.StartExternal("a.service"); err != nil { // systemctl start a.service
 		t.Fatal(err)
@@ -493,11 +493,11 @@ func TestFence(t *testing.T) {
 		t.Errorf("Fence returned after %v, want about its 300ms deadline", took)
 	}
 	for _, name := range []string{"plain.service", "stuck.service", "idle.service"} {
-		if st, _ := m.State(name); st.Active != unitmgr.ActiveInactive {
+		if st, _ := m.State(name); st.Active != unit.ActiveInactive {
 			t.Errorf("%s after Fence: %+v, want inactive", name, st)
 		}
 	}
-	if st, _ := m.State("bad.service"); st.Active != unitmgr.ActiveFailed || st.Reason != "exit-code 1" {
+	if st, _ := m.State("bad.service"); st.Active != unit.ActiveFailed || st.Reason != "exit-code 1" {
 		t.Errorf("a unit that failed before Fence: %+v, want it still failed with its reason", st)
 	}
 	if len(m.Units()) != len(units) {
@@ -574,18 +574,18 @@ func TestReason(t *testing.T) {
 func TestStateOf(t *testing.T) {
 	for _, c := range []struct {
 		load, active, sub string
-		want              unitmgr.State
+		want              unit.State
 	}{
-		{"loaded", "active", "running", unitmgr.State{Load: "loaded", Active: "active", Sub: "running"}},
-		{"not-found", "inactive", "dead", unitmgr.State{Load: "not-found", Active: "inactive", Sub: "dead"}},
-		{"", "inactive", "dead", unitmgr.State{Load: "not-found", Active: "inactive", Sub: "dead"}},
+		{"loaded", "active", "running", unit.State{Load: "loaded", Active: "active", Sub: "running"}},
+		{"not-found", "inactive", "dead", unit.State{Load: "not-found", Active: "inactive", Sub: "dead"}},
+		{"", "inactive", "dead", unit.State{Load: "not-found", Active: "inactive", Sub: "dead"}},
 	} {
 		if got := stateOf(c.load, c.active, c.sub); got != c.want {
 			t.Errorf("stateOf(%q, %q, %q) = %+v, want %+v", c.load, c.active, c.sub, got, c.want)
 		}
 	}
 	for _, load := range []string{"bad-setting", "error", "masked"} {
-		if st := stateOf(load, "inactive", "dead"); st.Load != unitmgr.LoadError || !strings.Contains(st.Reason, load) {
+		if st := stateOf(load, "inactive", "dead"); st.Load != unit.LoadError || !strings.Contains(st.Reason, load) {
 			t.Errorf("stateOf(%q) = %+v, want load error with the reason", load, st)
 		}
 	}

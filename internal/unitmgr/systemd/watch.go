@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/dbus"
+	"github.com/flotilla-os/flotilla/internal/unit"
 	"golang.org/x/sys/unix"
-
-	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
 
 // notOurs is the subscription's filter: true drops the unit.
@@ -68,7 +67,7 @@ func (m *Manager) watch(updates <-chan map[string]*dbus.UnitStatus, errs <-chan 
 			var busy []string
 			m.mu.Lock()
 			for n, r := range m.units {
-				if r.st.Active != unitmgr.ActiveInactive && r.st.Active != unitmgr.ActiveFailed {
+				if r.st.Active != unit.ActiveInactive && r.st.Active != unit.ActiveFailed {
 					busy = append(busy, n)
 				}
 			}
@@ -91,7 +90,7 @@ func (m *Manager) apply(batch map[string]*dbus.UnitStatus) {
 	m.obsMu.Lock()
 	defer m.obsMu.Unlock()
 	for name, us := range batch {
-		st := unitmgr.State{Load: unitmgr.LoadLoaded, Active: unitmgr.ActiveInactive, Sub: "dead"}
+		st := unit.State{Load: unit.LoadLoaded, Active: unit.ActiveInactive, Sub: "dead"}
 		if us != nil {
 			st = statusOf(us)
 		}
@@ -122,7 +121,7 @@ func (m *Manager) refresh(ctx context.Context, names ...string) {
 
 // record stores st for a loaded unit and notifies when it changed. Since
 // moves only when the active or sub state does.
-func (m *Manager) record(name string, st unitmgr.State) {
+func (m *Manager) record(name string, st unit.State) {
 	m.mu.Lock()
 	r := m.units[name]
 	if r == nil {
@@ -145,14 +144,14 @@ func (m *Manager) record(name string, st unitmgr.State) {
 
 // stateOf maps systemd's three states. Load states other than loaded and
 // not-found (bad-setting, error, masked) are unitmgr's "error".
-func stateOf(load, active, sub string) unitmgr.State {
-	st := unitmgr.State{Load: load, Active: active, Sub: sub}
+func stateOf(load, active, sub string) unit.State {
+	st := unit.State{Load: load, Active: active, Sub: sub}
 	switch load {
-	case unitmgr.LoadLoaded, unitmgr.LoadNotFound:
+	case unit.LoadLoaded, unit.LoadNotFound:
 	case "":
-		st.Load = unitmgr.LoadNotFound
+		st.Load = unit.LoadNotFound
 	default:
-		st.Load = unitmgr.LoadError
+		st.Load = unit.LoadError
 		st.Reason = "load state " + load + ": systemd rejected the unit file (its journal says why)"
 	}
 	return st
@@ -170,10 +169,10 @@ func typeInterface(name string) string {
 
 // details adds the main PID of a running service and the reason of a
 // failure (or of a pending auto-restart) from the unit's type properties.
-func (m *Manager) details(ctx context.Context, name string, st *unitmgr.State) {
+func (m *Manager) details(ctx context.Context, name string, st *unit.State) {
 	iface := typeInterface(name)
-	needReason := st.Active == unitmgr.ActiveFailed || st.Sub == "auto-restart"
-	needPID := iface == "Service" && st.Active != unitmgr.ActiveInactive && st.Active != unitmgr.ActiveFailed
+	needReason := st.Active == unit.ActiveFailed || st.Sub == "auto-restart"
+	needPID := iface == "Service" && st.Active != unit.ActiveInactive && st.Active != unit.ActiveFailed
 	if iface == "" || !needReason && !needPID {
 		return
 	}
