@@ -46,7 +46,7 @@ type Supervisor struct {
 	logDir  string
 	devNull *os.File
 	nullFd  uintptr
-	changes *notifier
+	changes *unitmgr.Changes
 	starts  chan struct{} // one token per unit starting now
 
 	mu     sync.Mutex
@@ -75,7 +75,7 @@ func New(cfg Config) (*Supervisor, error) {
 		cfg.Logf("supervisor: cannot become child subreaper (orphans escape): %v", err)
 	}
 	s.devNull, s.nullFd = devNull, devNull.Fd()
-	s.changes = newNotifier()
+	s.changes = unitmgr.NewChanges()
 	s.starts = make(chan struct{}, cfg.MaxParallelStarts)
 	theReaper.acquire()
 	return s, nil
@@ -236,7 +236,7 @@ func (s *Supervisor) Units() []string {
 }
 
 // Changes delivers names of units whose state changed, coalesced.
-func (s *Supervisor) Changes() <-chan string { return s.changes.out }
+func (s *Supervisor) Changes() <-chan string { return s.changes.C() }
 
 func (s *Supervisor) isClosed() bool {
 	s.mu.Lock()
@@ -276,7 +276,7 @@ func (s *Supervisor) Close() error {
 		u.log.idle()
 	}
 	theReaper.release()
-	s.changes.close()
+	s.changes.Close()
 	s.devNull.Close()
 	return err
 }

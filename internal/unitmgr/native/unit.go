@@ -60,7 +60,7 @@ func (u *svc) setLocked(active, sub, reason string, pid int) {
 		return
 	}
 	u.st = unit.State{Load: unit.LoadLoaded, Active: active, Sub: sub, Reason: reason, PID: pid, Since: time.Now()}
-	u.sup.changes.notify(u.name)
+	u.sup.changes.Notify(u.name)
 }
 
 // event logs a supervisor event for this unit, in its log and to Logf.

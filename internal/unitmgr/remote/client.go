@@ -43,8 +43,7 @@ type Client struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 
-	queue *subscriber // names for Changes, coalesced
-	out   chan string
+	changes *unitmgr.Changes // names for Changes, coalesced
 
 	mu    sync.Mutex
 	known map[string]bool // every unit this client has heard of
@@ -73,16 +72,16 @@ func DialWith(ctx context.Context, path string, opts ClientOptions) (*Client, er
 		MaxIdleConnsPerHost: 32,
 		DisableCompression:  true,
 	}
-	c := &Client{path: path, opts: opts, hc: &http.Client{Transport: tr}, queue: newSubscriber(), out: make(chan string, 64), known: map[string]bool{}}
+	c := &Client{path: path, opts: opts, hc: &http.Client{Transport: tr}, known: map[string]bool{}}
 	if err := c.firstKeepalive(ctx); err != nil {
 		tr.CloseIdleConnections()
 		return nil, err
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.wg.Add(3)
+	c.changes = unitmgr.NewChanges()
+	c.wg.Add(2)
 	go c.keepalives()
 	go c.follow()
-	go c.deliver()
 	return c, nil
 }
 
@@ -171,7 +170,7 @@ func (c *Client) stream(reconnect bool) (opened bool, err error) {
 	if reconnect {
 		c.mu.Lock()
 		for name := range c.known {
-			c.queue.add(name)
+			c.changes.Notify(name)
 		}
 		c.mu.Unlock()
 	}
@@ -183,7 +182,7 @@ func (c *Client) stream(reconnect bool) (opened bool, err error) {
 			return true, fmt.Errorf("bad change line %q", sc.Bytes())
 		}
 		c.remember(ch.Unit)
-		c.queue.add(ch.Unit)
+		c.changes.Notify(ch.Unit)
 	}
 	if err := sc.Err(); err != nil {
 		return true, err
@@ -197,25 +196,6 @@ func (c *Client) remember(name string) {
 	c.mu.Unlock()
 }
 
-// deliver moves queued names to the Changes channel.
-func (c *Client) deliver() {
-	defer c.wg.Done()
-	for {
-		for _, name := range c.queue.take() {
-			select {
-			case c.out <- name:
-			case <-c.ctx.Done():
-				return
-			}
-		}
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-c.queue.wake:
-		}
-	}
-}
-
 // Close stops the keepalives and the change stream and closes Changes.
 // It does not stop any unit: they belong to the server's host, which
 // fences them if no client comes back within its FenceAfter.
@@ -223,7 +203,7 @@ func (c *Client) Close() error {
 	c.once.Do(func() {
 		c.cancel()
 		c.wg.Wait()
-		close(c.out)
+		c.changes.Close()
 		c.hc.CloseIdleConnections()
 	})
 	return nil
@@ -288,7 +268,7 @@ func (c *Client) Units() []string {
 
 // Changes delivers names of units whose state changed, coalesced; it is
 // closed by Close.
-func (c *Client) Changes() <-chan string { return c.out }
+func (c *Client) Changes() <-chan string { return c.changes.C() }
 
 // Fence asks the server to kill every unit now and waits for its answer.
 func (c *Client) Fence(deadline time.Time) error {

@@ -304,13 +304,13 @@ func (s *server) changes(w http.ResponseWriter, r *http.Request) {
 	sub := s.hub.subscribe()
 	defer s.hub.unsubscribe(sub)
 	for _, name := range s.m.Units() {
-		sub.add(name)
+		sub.Add(name)
 	}
 	sw := &streamWriter{w: w, rc: http.NewResponseController(w), contentType: "application/x-ndjson"}
 	sw.start()
 	enc := json.NewEncoder(sw)
 	for {
-		for _, name := range sub.take() {
+		for _, name := range sub.Take() {
 			if err := enc.Encode(change{Unit: name}); err != nil {
 				return
 			}
@@ -318,7 +318,7 @@ func (s *server) changes(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
-		case <-sub.wake:
+		case <-sub.Wake():
 		}
 	}
 }

@@ -16,14 +16,14 @@ type Manager struct {
 	mu      sync.Mutex
 	states  map[string]unit.State
 	loaded  map[string]string // unit → hash of the file last loaded
-	changes chan string
+	changes *unitmgr.Changes
 }
 
 var _ unitmgr.Manager = (*Manager)(nil)
 
 // New returns an empty simulated machine.
 func New() *Manager {
-	return &Manager{states: map[string]unit.State{}, loaded: map[string]string{}, changes: make(chan string, 4096)}
+	return &Manager{states: map[string]unit.State{}, loaded: map[string]string{}, changes: unitmgr.NewChanges()}
 }
 
 func (m *Manager) set(name, active, sub string) {
@@ -32,10 +32,7 @@ func (m *Manager) set(name, active, sub string) {
 		hash = m.loaded[name] // a start runs what was loaded last
 	}
 	m.states[name] = unit.State{Load: unit.LoadLoaded, Active: active, Sub: sub, Since: time.Now(), Hash: hash}
-	select {
-	case m.changes <- name:
-	default:
-	}
+	m.changes.Notify(name)
 }
 
 func (m *Manager) Load(name string, f *unit.File) error {
@@ -77,10 +74,7 @@ func (m *Manager) Unload(name string) error {
 	defer m.mu.Unlock()
 	delete(m.states, name)
 	delete(m.loaded, name)
-	select {
-	case m.changes <- name:
-	default:
-	}
+	m.changes.Notify(name)
 	return nil
 }
 
@@ -101,7 +95,7 @@ func (m *Manager) Units() []string {
 	return out
 }
 
-func (m *Manager) Changes() <-chan string { return m.changes }
+func (m *Manager) Changes() <-chan string { return m.changes.C() }
 
 func (m *Manager) Fence(time.Time) error {
 	m.mu.Lock()
@@ -114,4 +108,8 @@ func (m *Manager) Fence(time.Time) error {
 
 func (m *Manager) Journal(context.Context, string, int, bool, io.Writer) error { return nil }
 
-func (m *Manager) Close() error { return nil }
+// Close ends Changes.
+func (m *Manager) Close() error {
+	m.changes.Close()
+	return nil
+}

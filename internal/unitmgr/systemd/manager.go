@@ -83,7 +83,7 @@ func withDefaults(cfg Config) Config {
 type Manager struct {
 	conn    Conn
 	cfg     Config
-	changes *notifier
+	changes *unitmgr.Changes
 	reload  *reloader
 
 	stopWatch context.CancelFunc
@@ -122,7 +122,7 @@ func New(conn Conn, cfg Config) (*Manager, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("systemdmgr: unit directory %s is not a directory", cfg.UnitDir)
 	}
-	m := &Manager{conn: conn, cfg: cfg, changes: newNotifier(), units: map[string]*record{}, watchDone: make(chan struct{})}
+	m := &Manager{conn: conn, cfg: cfg, changes: unitmgr.NewChanges(), units: map[string]*record{}, watchDone: make(chan struct{})}
 	m.reload = newReloader(m.daemonReload, cfg.ReloadDelay, 5*time.Second, cfg.Logf)
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stopWatch = cancel
@@ -353,7 +353,7 @@ func (m *Manager) Unload(name string) error {
 	m.mu.Lock()
 	delete(m.units, name)
 	m.mu.Unlock()
-	m.changes.notify(name)
+	m.changes.Notify(name)
 	m.reload.mark()
 	return nil
 }
@@ -382,7 +382,7 @@ func (m *Manager) Units() []string {
 }
 
 // Changes delivers names of units whose State changed, coalesced.
-func (m *Manager) Changes() <-chan string { return m.changes.out }
+func (m *Manager) Changes() <-chan string { return m.changes.C() }
 
 // Close stops every unit (gracefully, up to CloseTimeout, then fencing the
 // rest), ends the subscription and closes the connection. Unit files stay in
@@ -423,7 +423,7 @@ func (m *Manager) Close() error {
 	m.stopWatch()
 	<-m.watchDone
 	m.conn.Close()
-	m.changes.close()
+	m.changes.Close()
 	return err
 }
 

@@ -119,7 +119,7 @@ func TestLoadWritesCanonicalFile(t *testing.T) {
 	m2.reload.close() // leave the shared fake open; stop only m2's goroutines
 	m2.stopWatch()
 	<-m2.watchDone
-	m2.changes.close()
+	m2.changes.Close()
 
 	// A changed file is rewritten and reloaded.
 	uf2 := file(t, sleeper)

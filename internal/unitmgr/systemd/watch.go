@@ -139,7 +139,7 @@ func (m *Manager) record(name string, st unit.State) {
 	}
 	r.st = st
 	m.mu.Unlock()
-	m.changes.notify(name)
+	m.changes.Notify(name)
 }
 
 // stateOf maps systemd's three states. Load states other than loaded and
