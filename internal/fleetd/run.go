@@ -22,6 +22,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/container"
 	"github.com/flotilla-os/flotilla/internal/engine"
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
+	"github.com/flotilla-os/flotilla/internal/image/imagehttp"
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/machine"
@@ -291,7 +292,7 @@ func unitManager(ctx context.Context, cfg Config, id string, logf func(string, .
 			return units{}, fmt.Errorf("fleetd: --unit-manager %s: %w; is init (or another host) serving the unit manager there?", cfg.UnitManager, err)
 		}
 		logf("fleetd: units run in the unit manager at %s; they outlive fleetd", path)
-		return units{mgr: c, images: c.Images(), hosted: true}, nil
+		return units{mgr: c, images: imagehttp.NewClient(path), hosted: true}, nil
 	}
 	ncfg := nodeConfig(cfg, id, host, logf)
 	if cfg.UnitManager == "systemd" {

@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/flotilla-os/flotilla/internal/image"
 	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
@@ -304,29 +303,6 @@ func (c *Client) Journal(ctx context.Context, name string, lines int, follow boo
 		return nil
 	}
 	return err
-}
-
-// Images is the server host's image store (fleetd's API lists and pulls
-// through it).
-func (c *Client) Images() Images { return clientImages{c} }
-
-type clientImages struct{ c *Client }
-
-func (ci clientImages) List() ([]*image.Image, error) {
-	ctx, cancel := ci.c.reqContext()
-	defer cancel()
-	var imgs []*image.Image
-	err := ci.c.call(ctx, http.MethodGet, "/v1/images", nil, "", &imgs)
-	return imgs, err
-}
-
-func (ci clientImages) Pull(ctx context.Context, ref string) (*image.Image, error) {
-	b, _ := json.Marshal(pullRequest{Ref: ref})
-	var img image.Image
-	if err := ci.c.call(ctx, http.MethodPost, "/v1/images/pull", bytes.NewReader(b), "application/json", &img); err != nil {
-		return nil, err
-	}
-	return &img, nil
 }
 
 func unitPath(name, suffix string) string { return "/v1/units/" + url.PathEscape(name) + suffix }

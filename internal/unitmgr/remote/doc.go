@@ -54,8 +54,8 @@
 //	POST   /v1/fence                        {"deadline": RFC 3339}; 204 or 500 naming survivors
 //	GET    /v1/changes                      NDJSON {"unit": name} lines: first every
 //	                                        loaded unit, then each change (coalesced)
-//	GET    /v1/images                       [image.Image] (501 without a container runtime)
-//	POST   /v1/images/pull                  {"ref": "..."} -> image.Image
+//	any other path                          ServerOptions.Also (init: the image store,
+//	                                        internal/image/imagehttp); 501 without
 //
 // Unit names are path-escaped. The unit file travels as text
 // (unit.File.String, parsed again with unit.Parse): sections are grouped in

@@ -1,0 +1,14 @@
+// Package imagehttp serves a host's image store (list and pull) over HTTP,
+// and is the client for it. Init serves it beside the unit manager on the
+// root-only unit-manager socket (internal/unitmgr/remote's
+// ServerOptions.Also, which also checks the peer is root), so that fleetd's
+// API lists and pulls images on the node's store, which lives in init.
+//
+//	GET  /v1/images        [image.Image]; 501 without a store
+//	POST /v1/images/pull   {"ref": "..."} -> image.Image; 501 without a store
+//
+// Errors are a status with a JSON body {"error": "..."}, as remote's are.
+//
+// What it must not touch: the store's insides (internal/image owns them),
+// units, and who may connect (the socket's owner decides that).
+package imagehttp
