@@ -1,8 +1,10 @@
 // Package imagehttp serves a host's image store (list and pull) over HTTP,
-// and is the client for it. Init serves it beside the unit manager on the
+// and is the client for it. It is served beside the unit manager on the
 // root-only unit-manager socket (internal/unitmgr/remote's
-// ServerOptions.Also, which also checks the peer is root), so that fleetd's
-// API lists and pulls images on the node's store, which lives in init.
+// ServerOptions.Also, which also checks the peer is root), so that fleetd
+// (--unit-manager unix:PATH, NewClient on the same PATH) lists and pulls
+// images on the store of the process hosting the units. Init does not pass
+// it yet, so on a node those paths answer 501, as they did before.
 //
 //	GET  /v1/images        [image.Image]; 501 without a store
 //	POST /v1/images/pull   {"ref": "..."} -> image.Image; 501 without a store

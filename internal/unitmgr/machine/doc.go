@@ -1,5 +1,5 @@
-// Package nodemgr builds a machine's native unit manager: the supervisor
-// (internal/supervisor) together with the container runtime it runs
+// Package machine builds a machine's native unit manager: the native
+// backend (internal/unitmgr/native) together with the container runtime it runs
 // container units with (image store, optional bridge, internal/container).
 // It is the one constructor both hosts share: fleetd embeds it for
 // `fleetd --dev` and --unit-manager native, and init hosts it on Flotilla

@@ -1,6 +1,9 @@
-// Package supervisor is Flotilla's native unit manager: one process runs
-// and supervises every unit, implementing the everyday subset of systemd's
-// [Service] semantics (see serviceKeys in spec.go for the keys it accepts).
+// Package native is Flotilla's native unit manager (the native backend of
+// unitmgr.Manager, type Supervisor): one process runs and supervises every
+// unit, implementing the everyday subset of systemd's [Service] semantics
+// (see serviceKeys in spec.go for the keys it accepts). [Container] units
+// are parsed with internal/container's grammar and run by its Runtime;
+// specifiers and word splitting are internal/unit's.
 //
 // What it owns:
 //

@@ -32,7 +32,8 @@ type ServerOptions struct {
 	FenceAfter time.Duration
 	// Also answers every request the unit manager's routes do not: other
 	// services of the host sharing the socket and its root-only check
-	// (init: imagehttp.Handler, the image store). nil answers 501.
+	// (imagehttp.Handler: the image store fleetd's API lists and pulls
+	// through). nil answers 501.
 	Also http.Handler
 	Logf func(format string, args ...any) // default: discard
 }

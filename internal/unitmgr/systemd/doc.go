@@ -1,6 +1,6 @@
-// Package systemdmgr is the systemd backend of unitmgr.Manager: on hosts
+// Package systemd is the systemd backend of unitmgr.Manager: on hosts
 // whose PID 1 is systemd (Available), fleetd's agent hands units to systemd
-// over D-Bus (Dial) instead of running them itself (internal/supervisor).
+// over D-Bus (Dial) instead of running them itself (unitmgr/native).
 //
 //	if systemd.Available() {
 //		mgr, err := systemd.Dial(ctx, systemd.Config{Logf: log.Printf})
@@ -33,7 +33,13 @@
 // fail so they end inactive. Journal runs journalctl -u NAME -o cat.
 //
 // What it must not touch: units it did not Load and systemd's
-// configuration beyond its own files.
+// configuration beyond its own files. It does not import the native
+// backend: the [Container] grammar is internal/container's.
+//
+// It is tested against fakeSystemd (fake_test.go), a model of systemd
+// written from its documented behaviour, and, as root, with a real image
+// store and overlay mounts; what systemd itself makes of the generated
+// units is untested where systemd is not PID 1 (TestDialSystemBus skips).
 //
 // # Container units
 //
@@ -85,54 +91,4 @@
 // Exec*= keys pass through and so run inside the container root, unlike
 // the native manager's. Pulls happen inside Load under the lock that
 // serialises Loads, bounded by PrepareTimeout.
-//
-// # What is tested, and how
-//
-// systemd is not PID 1 on the machine these tests were written on, so the
-// D-Bus side is tested only against fakeSystemd (fake_test.go), a model of
-// systemd written from its documented behaviour, not a recording of it:
-// unit files are read only on reload and starting one not read yet fails
-// with systemd's NoSuchUnit error; jobs go activating→active or
-// deactivating→inactive after a delay; ExecStart=/bin/false fails with
-// Result exit-code; SIGKILL fails a running unit with Result signal;
-// inactive units are garbage-collected and reported deleted; the
-// subscription polls and diffs as go-systemd's does. Against it the tests
-// cover: file contents, mode and unchanged-file idempotence; reload
-// coalescing (10 sequential or concurrent Loads → 1–2 reloads; 10
-// concurrent Load+Start → at most one reload per Start, as a Start does
-// not wait out the quiet period); Start right after Load; Start/Stop/Unload; state mapping and
-// failure reasons; Changes under a reader that is away (nothing blocks,
-// every name arrives); changes made outside the Manager; Fence with a stop
-// that hangs, a process that survives SIGKILL (error names only it, return
-// at the deadline) and a unit that failed before; Close; error messages
-// naming the unit; for container units, the refusals above and a parse
-// error naming its [Container] key (against a fake Containers).
-//
-// Tested for real, as root: container units against a real image store
-// (a two-layer busybox image loaded from a docker archive) and real overlay
-// mounts: the exact generated unit for a sample (Exec= with $$ and %%,
-// Environment= with %m, two volumes, Network=none, User=nobody, caps,
-// ReadOnly=true, [Unit]/[X-Fleet] kept), RootDirectory= a mount point with
-// /bin/busybox in it and the upper layer's whiteouts applied, the image's
-// Cmd when there is no Exec=, no rewrite on an unchanged re-Load,
-// Start/Stop through the fake, Unload unmounting the root and removing the
-// unit's directory, Close unmounting and keeping the writes, and an Exec=
-// the image lacks refused with nothing left mounted. What systemd makes of
-// the generated unit (RootDirectory= over an overlay, the quoting, the
-// order of ReadOnlyPaths=/ and BindPaths=, \; for a lone ";") is untested:
-// no systemd here.
-//
-// Also tested for real: the unit files on disk; Journal's handling of a
-// journalctl subprocess (a script standing in for it: arguments, follow
-// until ctx ends, missing binary, failure with stderr), and the installed
-// journalctl accepting the arguments (it finds no journal here); Dial
-// returning ErrNoSystemd on a host without systemd. TestDialSystemBus
-// (Dial and Close against a real systemd) skips here and has never run.
-//
-// Where the fake may differ from systemd, untested against the real one:
-// the exact D-Bus error names and texts; that systemd loads a new unit file
-// on first reference without a reload (the fake needs the reload; the
-// Manager reloads anyway); whether KillUnit on an inactive unit errors;
-// what Result a unit SIGKILLed during its stop job ends with; the property
-// types go-systemd hands back (toInt64 accepts any integer width).
 package systemd
