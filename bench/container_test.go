@@ -19,9 +19,9 @@ import (
 	"github.com/flotilla-os/flotilla/internal/image"
 	"github.com/flotilla-os/flotilla/internal/image/imagetest"
 	"github.com/flotilla-os/flotilla/internal/sandbox"
-	"github.com/flotilla-os/flotilla/internal/supervisor"
 	"github.com/flotilla-os/flotilla/internal/testenv"
 	"github.com/flotilla-os/flotilla/internal/unit"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/native"
 )
 
 // TestMain: container units fork this test binary as their init
@@ -185,7 +185,7 @@ func ctArchive(b *testing.B, img v1.Image, dir string) string {
 
 // ctSupervisor makes a Supervisor with a container runtime over a fresh
 // image store under dir, with the image at ref already loaded.
-func ctSupervisor(b *testing.B, dir, ref string) *supervisor.Supervisor {
+func ctSupervisor(b *testing.B, dir, ref string) *native.Supervisor {
 	b.Helper()
 	// Built before any Supervisor exists: its reaper would take go build's exit.
 	bin, err := clustertest.Build()
@@ -204,7 +204,7 @@ func ctSupervisor(b *testing.B, dir, ref string) *supervisor.Supervisor {
 		b.Fatal(err)
 	}
 	// Supervisor events (Starting/Started/...) would flood the bench output.
-	s, err := supervisor.New(supervisor.Config{Dir: filepath.Join(dir, "sup"), MachineID: "bench", Containers: rt})
+	s, err := native.New(native.Config{Dir: filepath.Join(dir, "sup"), MachineID: "bench", Containers: rt})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func ctSupervisor(b *testing.B, dir, ref string) *supervisor.Supervisor {
 	return s
 }
 
-func ctLoad(b *testing.B, s *supervisor.Supervisor, name, body string) {
+func ctLoad(b *testing.B, s *native.Supervisor, name, body string) {
 	b.Helper()
 	f, err := unit.Parse(name, []byte(body))
 	if err != nil {
@@ -229,7 +229,7 @@ func ctLoad(b *testing.B, s *supervisor.Supervisor, name, body string) {
 // The supervisor shows inactive/dead a moment before it lets go of the
 // finished activation, and a Start in between is a silent no-op; so wait a
 // little (untimed) before each start.
-func ctRunOnce(b *testing.B, s *supervisor.Supervisor, name string) time.Duration {
+func ctRunOnce(b *testing.B, s *native.Supervisor, name string) time.Duration {
 	b.Helper()
 	time.Sleep(50 * time.Millisecond)
 	ctDrain(s.Changes())
@@ -257,7 +257,7 @@ func ctRunOnce(b *testing.B, s *supervisor.Supervisor, name string) time.Duratio
 }
 
 // ctWaitAll waits until every unit's state satisfies ok.
-func ctWaitAll(b *testing.B, s *supervisor.Supervisor, names []string, limit time.Duration, ok func(active, sub string) bool) {
+func ctWaitAll(b *testing.B, s *native.Supervisor, names []string, limit time.Duration, ok func(active, sub string) bool) {
 	b.Helper()
 	deadline := time.After(limit)
 	for {

@@ -18,7 +18,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/unit"
-	"github.com/flotilla-os/flotilla/internal/unitmgr/simmgr"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/sim"
 )
 
 // BenchmarkPlacement10kOn100: 10,000 units onto 100 simulated machines:
@@ -53,7 +53,7 @@ func placementRun(b *testing.B, units, machines int) (placed, running time.Durat
 	defer func() { cancel(); wg.Wait() }()
 	for i := range machines {
 		m := registry.MachineRecord{ID: fmt.Sprintf("%032x", i+1), Name: fmt.Sprintf("sim%d", i), PublicIP: "127.0.0.1"}
-		ag := agent.New(reg, simmgr.New(), agent.Config{Machine: m, TTL: 5 * time.Second})
+		ag := agent.New(reg, sim.New(), agent.Config{Machine: m, TTL: 5 * time.Second})
 		wg.Go(func() { _ = ag.Run(ctx) })
 	}
 	waitCount(b, node.Client, "/flotilla/machines/", machines, false, time.Minute)

@@ -33,7 +33,7 @@ fuzz internal/unit FuzzParse
 fuzz internal/bootconfig FuzzParse
 fuzz internal/unit FuzzParseName
 fuzz internal/unit FuzzParseFleet
-fuzz internal/supervisor FuzzParseCommandLine
+fuzz internal/unitmgr/native FuzzParseCommandLine
 fuzz internal/netbridge FuzzParsePublishPort
 fuzz internal/rebootwindow FuzzParseWindow
 fuzz internal/seccomp FuzzParse

@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/flotilla-os/flotilla/internal/registry"
+	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
 
@@ -376,7 +377,7 @@ func (a *Agent) adopt(name string, p *registry.Placement) (applied, bool) {
 		a.cfg.Logf("agent: %s runs definition %.7s, the cluster's is %.7s: replacing it", name, st.Hash, p.Hash)
 	}
 	target := registry.TargetLoaded
-	if st.Active == unitmgr.ActiveActive || st.Active == unitmgr.ActiveActivating {
+	if st.Active == unit.ActiveActive || st.Active == unit.ActiveActivating {
 		target = registry.TargetLaunched
 	}
 	return applied{hash: st.Hash, target: target}, true

@@ -18,7 +18,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
-	"github.com/flotilla-os/flotilla/internal/unitmgr/simmgr"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/sim"
 )
 
 // always is a guard that holds: these tests write placements as the engine would.
@@ -64,13 +64,13 @@ func waitActive(t *testing.T, mgr unitmgr.Manager, name, active string, within t
 func TestReportsOnlyChanges(t *testing.T) {
 	node := clustertest.Etcd(t)
 	reg := registry.New(node.Client)
-	mgr := simmgr.New()
+	mgr := sim.New()
 	startAgent(t, reg, mgr, time.Second) // renews every 200 ms
 	place(t, reg, "a.service", registry.TargetLaunched)
-	waitActive(t, mgr, "a.service", unitmgr.ActiveActive, 5*time.Second)
+	waitActive(t, mgr, "a.service", unit.ActiveActive, 5*time.Second)
 	if err := clustertest.Eventually(5*time.Second, func() error {
 		sts, err := reg.States(context.Background())
-		if err != nil || len(sts) != 1 || sts[0].State.Active != unitmgr.ActiveActive {
+		if err != nil || len(sts) != 1 || sts[0].State.Active != unit.ActiveActive {
 			return fmt.Errorf("states %v (%v)", sts, err)
 		}
 		return nil
@@ -93,10 +93,10 @@ func TestReportsOnlyChanges(t *testing.T) {
 
 	// A change is reported: stopping the unit is one more state write.
 	place(t, reg, "a.service", registry.TargetLoaded)
-	waitActive(t, mgr, "a.service", unitmgr.ActiveInactive, 5*time.Second)
+	waitActive(t, mgr, "a.service", unit.ActiveInactive, 5*time.Second)
 	if err := clustertest.Eventually(5*time.Second, func() error {
 		sts, err := reg.States(context.Background())
-		if err != nil || len(sts) != 1 || sts[0].State.Active != unitmgr.ActiveInactive || sts[0].Applied != registry.TargetLoaded {
+		if err != nil || len(sts) != 1 || sts[0].State.Active != unit.ActiveInactive || sts[0].Applied != registry.TargetLoaded {
 			return fmt.Errorf("states %v (%v)", sts, err)
 		}
 		return nil
@@ -110,13 +110,13 @@ func TestReportsOnlyChanges(t *testing.T) {
 func TestFencesWhenEtcdIsGone(t *testing.T) {
 	node := clustertest.Etcd(t)
 	reg := registry.New(node.Client)
-	mgr := simmgr.New()
+	mgr := sim.New()
 	const ttl = 2 * time.Second
 	startAgent(t, reg, mgr, ttl)
 	place(t, reg, "f.service", registry.TargetLaunched)
-	waitActive(t, mgr, "f.service", unitmgr.ActiveActive, 5*time.Second)
+	waitActive(t, mgr, "f.service", unit.ActiveActive, 5*time.Second)
 	node.Close() // etcd gone: no renewal can succeed
-	took := waitActive(t, mgr, "f.service", unitmgr.ActiveInactive, 2*ttl)
+	took := waitActive(t, mgr, "f.service", unit.ActiveInactive, 2*ttl)
 	t.Logf("fenced %s after etcd went away (TTL %s)", took.Round(time.Millisecond), ttl)
 	if took >= ttl {
 		t.Errorf("fenced after %s, not before the %s lease could expire", took, ttl)
@@ -128,7 +128,7 @@ func TestFencesWhenEtcdIsGone(t *testing.T) {
 func TestAdoptsUnitsOfTheManager(t *testing.T) {
 	node := clustertest.Etcd(t)
 	reg := registry.New(node.Client)
-	mgr := simmgr.New()
+	mgr := sim.New()
 	for _, name := range []string{"kept.service", "gone.service"} {
 		f, err := unit.Parse(name, []byte("[Service]\nExecStart=/bin/true\n"))
 		if err != nil {
@@ -141,7 +141,7 @@ func TestAdoptsUnitsOfTheManager(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitActive(t, mgr, "kept.service", unitmgr.ActiveActive, 5*time.Second)
+	waitActive(t, mgr, "kept.service", unit.ActiveActive, 5*time.Second)
 	before, _ := mgr.State("kept.service")
 	place(t, reg, "kept.service", registry.TargetLaunched)
 	startAgent(t, reg, mgr, time.Second)
@@ -154,7 +154,7 @@ func TestAdoptsUnitsOfTheManager(t *testing.T) {
 		t.Fatal(err)
 	}
 	after, ok := mgr.State("kept.service")
-	if !ok || after.Active != unitmgr.ActiveActive || !after.Since.Equal(before.Since) {
+	if !ok || after.Active != unit.ActiveActive || !after.Since.Equal(before.Since) {
 		t.Fatalf("kept.service was disturbed: before %+v, after %+v", before, after)
 	}
 }
@@ -166,7 +166,7 @@ func TestAdoptsUnitsOfTheManager(t *testing.T) {
 func TestAdoptedUnitWithOldDefinition(t *testing.T) {
 	node := clustertest.Etcd(t)
 	reg := registry.New(node.Client)
-	mgr := simmgr.New()
+	mgr := sim.New()
 	for _, name := range []string{"replaced.service", "unlaunched.service"} {
 		old, err := unit.Parse(name, []byte("[Service]\nExecStart=/bin/sleep 1000\n"))
 		if err != nil {
@@ -192,10 +192,10 @@ func TestAdoptedUnitWithOldDefinition(t *testing.T) {
 	startAgent(t, reg, mgr, time.Second)
 	if err := clustertest.Eventually(5*time.Second, func() error {
 		st, _ := mgr.State("replaced.service")
-		if st.Active != unitmgr.ActiveActive || st.Hash != want.Hash() {
+		if st.Active != unit.ActiveActive || st.Hash != want.Hash() {
 			return fmt.Errorf("replaced.service is %s running %.7s; want active running %.7s", st.Active, st.Hash, want.Hash())
 		}
-		if st, _ := mgr.State("unlaunched.service"); st.Active != unitmgr.ActiveInactive {
+		if st, _ := mgr.State("unlaunched.service"); st.Active != unit.ActiveInactive {
 			return fmt.Errorf("unlaunched.service is %s; its placement only loads it", st.Active)
 		}
 		return nil
@@ -220,12 +220,12 @@ func TestSlowEtcdDoesNotFence(t *testing.T) {
 	t.Cleanup(func() { cli.Close() })
 	// The placement is written directly; the agent sees etcd only through the proxy.
 	place(t, registry.New(node.Client), "s.service", registry.TargetLaunched)
-	mgr := &fenceCounter{Manager: simmgr.New()}
+	mgr := &fenceCounter{Manager: sim.New()}
 	startAgent(t, registry.New(cli), mgr, ttl)
-	waitActive(t, mgr, "s.service", unitmgr.ActiveActive, 10*time.Second)
+	waitActive(t, mgr, "s.service", unit.ActiveActive, 10*time.Second)
 	t.Logf("s.service active; %d fences while the first (slow) connection was set up", mgr.fences.Swap(0))
 	for end := time.Now().Add(3 * ttl); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-		if st, _ := mgr.State("s.service"); st.Active != unitmgr.ActiveActive {
+		if st, _ := mgr.State("s.service"); st.Active != unit.ActiveActive {
 			t.Fatalf("s.service went %q under slow (but timely) renewals; want it kept active", st.Active)
 		}
 	}
@@ -248,7 +248,7 @@ func TestVerySlowEtcdFencesOnce(t *testing.T) {
 	}
 	t.Cleanup(func() { cli.Close() })
 	place(t, registry.New(node.Client), "v.service", registry.TargetLaunched)
-	mgr := &fenceCounter{Manager: simmgr.New()}
+	mgr := &fenceCounter{Manager: sim.New()}
 	startAgent(t, registry.New(cli), mgr, ttl)
 	time.Sleep(4 * ttl)
 	if n := mgr.fences.Load(); n == 0 || n > 2 {

@@ -9,7 +9,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/flotilla-os/flotilla/internal/registry"
-	"github.com/flotilla-os/flotilla/internal/unitmgr"
+	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
 // stateWriter reports unit states: only those that changed since the last
@@ -177,7 +177,7 @@ func (a *Agent) record(name string) (registry.StateRecord, bool) {
 		rec.Hash = p.Hash
 	}
 	if loadErr != "" && placed {
-		rec.State = unitmgr.State{Load: unitmgr.LoadError, Active: unitmgr.ActiveFailed, Sub: "failed", Reason: loadErr}
+		rec.State = unit.State{Load: unit.LoadError, Active: unit.ActiveFailed, Sub: "failed", Reason: loadErr}
 		return rec, true
 	}
 	st, ok := a.mgr.State(name)

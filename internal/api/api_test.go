@@ -14,7 +14,6 @@ import (
 	"github.com/flotilla-os/flotilla/internal/api/schema"
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/unit"
-	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
 
 func js(u schema.Unit) string {
@@ -482,7 +481,7 @@ func TestStates(t *testing.T) {
 	since := time.Date(2024, 5, 1, 12, 0, 0, 5, time.FixedZone("x", 3600))
 	rec := func(u, m, applied, active, sub string) registry.StateWrite {
 		return registry.StateWrite{Unit: u, Record: &registry.StateRecord{Unit: u, Machine: m, Hash: hash, Applied: applied,
-			State: unitmgr.State{Load: "loaded", Active: active, Sub: sub, PID: 42, Since: since}}}
+			State: unit.State{Load: "loaded", Active: active, Sub: sub, PID: 42, Since: since}}}
 	}
 	lease := e.lease()
 	if err := e.reg.WriteStates(e.ctx(), "m1", lease, []registry.StateWrite{

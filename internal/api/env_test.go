@@ -22,7 +22,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/unit"
-	"github.com/flotilla-os/flotilla/internal/unitmgr/simmgr"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/sim"
 )
 
 // etcd is the one embedded member every test in this binary talks to.
@@ -72,7 +72,7 @@ func (mainTB) Fatal(args ...any) { panic(fmt.Sprint(args...)) }
 type env struct {
 	t   *testing.T
 	reg *registry.Registry
-	mgr *simmgr.Manager
+	mgr *sim.Manager
 	srv *httptest.Server
 }
 
@@ -80,7 +80,7 @@ const localMachine = "local0000000000000000000000000000"
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, reg: registry.New(etcd.Client), mgr: simmgr.New()}
+	e := &env{t: t, reg: registry.New(etcd.Client), mgr: sim.New()}
 	if keys := e.keys(); len(keys) != 0 {
 		t.Fatalf("registry not empty at start of test: %v", keys)
 	}
@@ -102,7 +102,7 @@ func (e *env) with(t *testing.T) *env {
 	return &c
 }
 
-func newServer(t *testing.T, reg *registry.Registry, machine string, mgr *simmgr.Manager) *httptest.Server {
+func newServer(t *testing.T, reg *registry.Registry, machine string, mgr *sim.Manager) *httptest.Server {
 	srv := httptest.NewServer(api.New(api.Config{Registry: reg, Manager: mgr, MachineID: machine,
 		Peer: &http.Client{Timeout: 10 * time.Second}}))
 	t.Cleanup(srv.Close)

@@ -13,7 +13,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/image/imagetest"
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/testenv"
-	"github.com/flotilla-os/flotilla/internal/unitmgr/simmgr"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/sim"
 )
 
 // pullStore is a real image store as the API's Images (what
@@ -36,7 +36,7 @@ func TestImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	const remoteID = "imgs0000000000000000000000000000"
-	remoteSrv := httptest.NewServer(api.New(api.Config{Registry: e.reg, Manager: simmgr.New(), MachineID: remoteID, Images: pullStore{store}}))
+	remoteSrv := httptest.NewServer(api.New(api.Config{Registry: e.reg, Manager: sim.New(), MachineID: remoteID, Images: pullStore{store}}))
 	t.Cleanup(remoteSrv.Close)
 	lease := e.lease()
 	for _, m := range []*registry.MachineRecord{{ID: localMachine, APIURL: e.srv.URL}, {ID: remoteID, APIURL: remoteSrv.URL}} {

@@ -15,13 +15,13 @@ import (
 	"github.com/flotilla-os/flotilla/internal/api/schema"
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/unit"
-	"github.com/flotilla-os/flotilla/internal/unitmgr/simmgr"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/sim"
 )
 
 // taggedMgr is a simulated machine whose journal names the machine, the unit
 // and the arguments it got, so a test can tell who answered.
 type taggedMgr struct {
-	*simmgr.Manager
+	*sim.Manager
 	machine string
 
 	mu    sync.Mutex
@@ -44,9 +44,9 @@ func (m *taggedMgr) Calls() []string {
 }
 
 func TestJournal(t *testing.T) {
-	e := newEnv(t) // its simmgr: machine "local", plain simmgr (writes no journal)
+	e := newEnv(t) // its sim manager: machine "local", plain sim.Manager (writes no journal)
 	const remoteID = "remote000000000000000000000000000"
-	remote := &taggedMgr{Manager: simmgr.New(), machine: remoteID}
+	remote := &taggedMgr{Manager: sim.New(), machine: remoteID}
 	remoteSrv := httptest.NewServer(api.New(api.Config{Registry: e.reg, Manager: remote, MachineID: remoteID}))
 	t.Cleanup(remoteSrv.Close)
 	dead := httptest.NewServer(http.NotFoundHandler())
@@ -153,7 +153,7 @@ func TestJournal(t *testing.T) {
 				}
 			}
 			if code == http.StatusOK && len(c.body) == 0 && body != "" {
-				t.Errorf("local simmgr journal should be empty, got %q", body)
+				t.Errorf("local sim journal should be empty, got %q", body)
 			}
 		})
 	}

@@ -10,9 +10,9 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/api/schema"
 	"github.com/flotilla-os/flotilla/internal/registry"
-	"github.com/flotilla-os/flotilla/internal/supervisor"
 	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/native"
 )
 
 // MaxBodyBytes bounds a request body: a unit file plus JSON overhead.
@@ -36,7 +36,7 @@ type Config struct {
 	// ValidateUnit checks a submitted unit file as the nodes' unit manager
 	// will when it loads it, so that the API refuses it with 400 instead of
 	// storing a unit that fails on the agent. nil means the native
-	// manager's rules (supervisor.Validate), which every Flotilla node runs.
+	// manager's rules (native.Validate), which every Flotilla node runs.
 	ValidateUnit func(name string, f *unit.File) error
 }
 
@@ -52,7 +52,7 @@ func New(cfg Config) *Server {
 		cfg.Peer = http.DefaultClient
 	}
 	if cfg.ValidateUnit == nil {
-		cfg.ValidateUnit = supervisor.Validate
+		cfg.ValidateUnit = native.Validate
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /fleet/v1/units", s.listUnits)

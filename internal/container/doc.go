@@ -17,11 +17,17 @@
 // get group HostIDBase and g+x (search, no listing), and the root directory
 // itself is the mapped root's (the image's other files stay host root's).
 //
-// The unit supervisor owns the process: Runtime.Prepare hands it what to
-// fork, Run.Started finishes the set-up around the forked pid and lets the
-// container exec, and Run.Exited cleans up after it. Destroy removes what a
-// unit wrote. The package does not parse unit files (the supervisor does,
-// into Spec) and does not reap processes.
+// The unit supervisor (internal/unitmgr/native) owns the process:
+// Runtime.Prepare hands it what to fork, Run.Started finishes the set-up
+// around the forked pid and lets the container exec, and Run.Exited cleans up after it. Destroy removes what a
+// unit wrote. It does not reap processes.
+//
+// The [Container] grammar (quadlet.go) is here too: ParseQuadlet reads a
+// unit's [Container] section (Podman Quadlet's key names) and its [Service]
+// resource keys into a Spec, for every unit-manager backend (native runs the
+// Spec through Runtime; systemd turns it into a generated unit). It reads
+// the unit file it is handed and nothing else, but the seccomp profile a
+// unit names (not at submit, ParseOptions.Submit).
 //
 // On-disk layout under Config.Dir:
 //

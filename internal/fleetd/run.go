@@ -22,11 +22,12 @@ import (
 	"github.com/flotilla-os/flotilla/internal/container"
 	"github.com/flotilla-os/flotilla/internal/engine"
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
-	"github.com/flotilla-os/flotilla/internal/nodemgr"
+	"github.com/flotilla-os/flotilla/internal/image/imagehttp"
 	"github.com/flotilla-os/flotilla/internal/registry"
-	"github.com/flotilla-os/flotilla/internal/systemdmgr"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/machine"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/systemd"
 	"github.com/flotilla-os/flotilla/internal/version"
 )
 
@@ -116,7 +117,7 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	acfg := api.Config{Registry: reg, Manager: mgr, MachineID: id, Peer: peer, Images: um.images}
 	if cfg.UnitManager == "systemd" {
 		// Submit-time checks follow the backend that runs this node's units.
-		acfg.ValidateUnit = systemdmgr.Validate
+		acfg.ValidateUnit = systemd.Validate
 	}
 	host, _ := os.Hostname()
 	srv := newServer(api.HostCheck(api.New(acfg), append([]string{cfg.Name, host}, certNames(serverTLS)...)))
@@ -291,28 +292,28 @@ func unitManager(ctx context.Context, cfg Config, id string, logf func(string, .
 			return units{}, fmt.Errorf("fleetd: --unit-manager %s: %w; is init (or another host) serving the unit manager there?", cfg.UnitManager, err)
 		}
 		logf("fleetd: units run in the unit manager at %s; they outlive fleetd", path)
-		return units{mgr: c, images: c.Images(), hosted: true}, nil
+		return units{mgr: c, images: imagehttp.NewClient(path), hosted: true}, nil
 	}
 	ncfg := nodeConfig(cfg, id, host, logf)
 	if cfg.UnitManager == "systemd" {
 		// systemd runs container units in a root fleetd prepares; bridge
 		// networking needs the native manager, so there is no bridge.
 		ncfg.BridgeSubnet = ""
-		containers, _, err := nodemgr.StartContainers(ncfg)
+		containers, _, err := machine.StartContainers(ncfg)
 		if err != nil {
 			return units{}, err
 		}
-		scfg := systemdmgr.Config{Logf: logf, MachineID: id, Hostname: host}
+		scfg := systemd.Config{Logf: logf, MachineID: id, Hostname: host}
 		if containers != nil {
 			scfg.Containers = containers
 		}
-		m, err := systemdmgr.Dial(ctx, scfg)
+		m, err := systemd.Dial(ctx, scfg)
 		if err != nil {
 			return units{}, fmt.Errorf("fleetd: --unit-manager systemd: %w", err)
 		}
 		return withImages(m, containers), nil
 	}
-	m, err := nodemgr.New(ncfg)
+	m, err := machine.New(ncfg)
 	if err != nil {
 		return units{}, fmt.Errorf("fleetd: %w", err)
 	}
@@ -329,9 +330,9 @@ func withImages(m unitmgr.Manager, rt *container.Runtime) units {
 
 // nodeConfig is the native manager's part of fleetd's flags; its data
 // lives in the data dir (units/, images/, containers/) as it always has.
-func nodeConfig(cfg Config, id, host string, logf func(string, ...any)) nodemgr.Config {
-	return nodemgr.Config{Dir: cfg.DataDir, MachineID: id, Hostname: host,
+func nodeConfig(cfg Config, id, host string, logf func(string, ...any)) machine.Config {
+	return machine.Config{Dir: cfg.DataDir, MachineID: id, Hostname: host,
 		NoContainers: cfg.NoContainers, Bridge: cfg.Bridge, BridgeSubnet: cfg.BridgeSubnet,
 		DockerConfig: cfg.DockerConfig, InsecureRegistries: cfg.InsecureRegistries,
-		SandboxInit: nodemgr.SandboxInitBeside(), Logf: logf}
+		SandboxInit: machine.SandboxInitBeside(), Logf: logf}
 }

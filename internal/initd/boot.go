@@ -21,8 +21,8 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
 	"github.com/flotilla-os/flotilla/internal/diskimage"
-	"github.com/flotilla-os/flotilla/internal/nodemgr"
-	"github.com/flotilla-os/flotilla/internal/supervisor"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/machine"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/native"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
 )
 
@@ -325,15 +325,15 @@ func (n *node) run() {
 	if _, err := os.Stat(sandboxInit); err != nil {
 		sandboxInit = ""
 	}
-	mcfg := nodemgr.Config{Dir: filepath.Join("/var", UnitsDataDir), MachineID: n.machineID, Hostname: n.hostname,
+	mcfg := machine.Config{Dir: filepath.Join("/var", UnitsDataDir), MachineID: n.machineID, Hostname: n.hostname,
 		BridgeSubnet: BridgeSubnet, SandboxInit: sandboxInit, Logf: func(f string, a ...any) { logf("flotilla: units: "+f, a...) }}
-	mgr, err := nodemgr.New(mcfg)
+	mgr, err := machine.New(mcfg)
 	if err != nil {
 		// Units with Network=host or none still run; bridge ones fail
 		// with a message that names the missing bridge.
 		say("flotilla: %v; container units get no bridge network", err)
 		mcfg.BridgeSubnet = ""
-		mgr, err = nodemgr.New(mcfg)
+		mgr, err = machine.New(mcfg)
 	}
 	if err != nil {
 		fatal(err, n.cmd.Debug || n.cfg.DebugShell, Reboot)
@@ -351,7 +351,7 @@ func (n *node) run() {
 	}()
 	// No Logf: its events are in each service's log, which Services
 	// already follows onto the console.
-	sup, err := supervisor.New(supervisor.Config{Dir: filepath.Join("/var", ServicesDir), MachineID: n.machineID, Hostname: n.hostname})
+	sup, err := native.New(native.Config{Dir: filepath.Join("/var", ServicesDir), MachineID: n.machineID, Hostname: n.hostname})
 	if err != nil {
 		cancel()
 		mgr.Close() // the last supervisor gone, fatal's own wait4 loop is the only reaper

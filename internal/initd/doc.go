@@ -12,14 +12,14 @@
 //
 // # Who reaps
 //
-// PID 1 inherits every orphan, and internal/supervisor already owns a
+// PID 1 inherits every orphan, and internal/unitmgr/native already owns a
 // process-wide reaper (wait4(-1) on SIGCHLD) that hands exit statuses to
 // the supervisor that forked the pid and reaps everything else. Two waiters
 // would steal each other's children, so in stage 2 that reaper is the only
 // one: init starts its own services (fleetd, the updater, the debug shell)
-// as units of a second supervisor.Supervisor (Services, under
+// as units of a second native.Supervisor (Services, under
 // /var/lib/flotilla/services, a namespace fleetd cannot see or unload),
-// beside the nodemgr supervisor that runs the cluster's units. Both share
+// beside the unitmgr/machine supervisor that runs the cluster's units. Both share
 // the one reaper. Services adds what the supervisor's Restart= lacks:
 // exponential backoff (Backoff: 1 s doubling to 30 s, reset after 60 s up),
 // watching Changes with Restart=no units; and it follows each service's
@@ -36,6 +36,6 @@
 //
 // What it must not touch: the partitioning code (internal/diskimage), the
 // config format (internal/bootconfig), the unit manager's insides
-// (internal/nodemgr, internal/supervisor) and fleetd's flags, which it only
+// (internal/unitmgr/machine, internal/unitmgr/native) and fleetd's flags, which it only
 // builds (FleetdArgs).
 package initd

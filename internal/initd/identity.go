@@ -21,7 +21,7 @@ const (
 	RandomSeedFile = "lib/flotilla/random-seed" // under /var
 	ConfigCopyFile = "lib/flotilla/config.json" // under /var: the config of the first boot
 	FleetdDataDir  = "lib/fleetd"               // under /var
-	UnitsDataDir   = "lib/flotilla/node"        // under /var: nodemgr's units/, images/, containers/
+	UnitsDataDir   = "lib/flotilla/node"        // under /var: unitmgr/machine's units/, images/, containers/
 	ServicesDir    = "lib/flotilla/services"    // under /var: init's own supervisor (logs/)
 )
 

@@ -33,7 +33,7 @@ func (b Backoff) Next(prev, upFor time.Duration) time.Duration {
 
 // Service is a system service init supervises (fleetd, updater, the debug
 // shell). Its processes are run by a unitmgr.Manager (in init: a
-// supervisor.Supervisor of its own, so the process-wide reaper is the only
+// native.Supervisor of its own, so the process-wide reaper is the only
 // thing that ever waits for a child).
 type Service struct {
 	Name string   // "fleetd"; the unit is Name+".service"
@@ -162,7 +162,7 @@ func (s *Services) Starts(name string) int {
 }
 
 // State is the service's unit state.
-func (s *Services) State(name string) (unitmgr.State, bool) {
+func (s *Services) State(name string) (unit.State, bool) {
 	return s.m.State(name + ".service")
 }
 
@@ -184,7 +184,7 @@ func (s *Services) watch(ctx context.Context) {
 // changed schedules a restart when a service's unit has ended.
 func (s *Services) changed(name string) {
 	state, ok := s.m.State(name)
-	if !ok || (state.Active != unitmgr.ActiveInactive && state.Active != unitmgr.ActiveFailed) {
+	if !ok || (state.Active != unit.ActiveInactive && state.Active != unit.ActiveFailed) {
 		return
 	}
 	s.mu.Lock()

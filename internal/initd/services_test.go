@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flotilla-os/flotilla/internal/supervisor"
-	"github.com/flotilla-os/flotilla/internal/unitmgr"
+	"github.com/flotilla-os/flotilla/internal/unit"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/native"
 )
 
 func TestBackoff(t *testing.T) {
@@ -53,7 +53,7 @@ func (s *syncBuf) String() string {
 func newTestServices(t *testing.T, b Backoff) (*Services, *syncBuf, string) {
 	t.Helper()
 	dir := t.TempDir()
-	sup, err := supervisor.New(supervisor.Config{Dir: dir, CloseTimeout: 5 * time.Second})
+	sup, err := native.New(native.Config{Dir: dir, CloseTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestServicesCloseStopsAndDoesNotRestart(t *testing.T) {
 	}
 	waitFor(t, "sleeper active", 5*time.Second, func() bool {
 		st, _ := s.State("sleeper")
-		return st.Active == unitmgr.ActiveActive
+		return st.Active == unit.ActiveActive
 	})
 	start := time.Now()
 	if err := s.Close(); err != nil {

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/lifeline"
-	"github.com/flotilla-os/flotilla/internal/supervisor"
 	"github.com/flotilla-os/flotilla/internal/testenv"
 	"github.com/flotilla-os/flotilla/internal/unit"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/native"
 )
 
 const helperEnv = "LIFELINE_TEST_HELPER"
@@ -61,7 +61,7 @@ func helper(mode string) {
 // setsid'd (daemonised, own session) sleep behind, then waits forever.
 func runUnits() {
 	dir, mark := os.Getenv("LIFELINE_TEST_DIR"), os.Getenv("LIFELINE_TEST_MARK")
-	s, err := supervisor.New(supervisor.Config{Dir: dir})
+	s, err := native.New(native.Config{Dir: dir})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(6)

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/unit"
-	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
 
 // Prefix roots every key.
@@ -66,11 +65,11 @@ type Placement struct {
 
 // StateRecord is what a machine's agent reports for one unit.
 type StateRecord struct {
-	Unit    string        `json:"unit"`
-	Machine string        `json:"machine"`
-	Hash    string        `json:"hash"`
-	Applied string        `json:"applied"` // the target the agent has applied
-	State   unitmgr.State `json:"state"`
+	Unit    string     `json:"unit"`
+	Machine string     `json:"machine"`
+	Hash    string     `json:"hash"`
+	Applied string     `json:"applied"` // the target the agent has applied
+	State   unit.State `json:"state"`
 }
 
 // Snapshot is the cluster as the engine sees it, read at one revision.

@@ -1,7 +1,14 @@
 // Package unit is the unit-file model shared by every layer: parsing and
 // canonical serialisation of systemd unit files (via go-systemd's unit
 // package), content hashes, unit names (templates and instances), systemd/fleet
-// specifiers, and the [X-Fleet] scheduling options with fleet's semantics.
+// specifiers, the [X-Fleet] scheduling options with fleet's semantics, and a
+// unit's State as a unit manager reports it (systemd's load, active and sub
+// states), which the registry stores and the agent compares.
+//
+// Specifiers have one expander (specifier.go): Name.Expand is fleet's,
+// lenient, for [X-Fleet] values; Specifiers.Expand is the node's, strict,
+// for what a unit manager runs ([Service] values, and [Container] through
+// internal/container). SplitWords is systemd's word grammar for both.
 //
 // It owns no I/O beyond the byte slices it is handed and knows nothing of etcd,
 // the engine or the unit manager. Errors are *Error values that name the unit,

@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/flotilla-os/flotilla/internal/image"
 	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
@@ -43,8 +42,7 @@ type Client struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 
-	queue *subscriber // names for Changes, coalesced
-	out   chan string
+	changes *unitmgr.Changes // names for Changes, coalesced
 
 	mu    sync.Mutex
 	known map[string]bool // every unit this client has heard of
@@ -73,16 +71,16 @@ func DialWith(ctx context.Context, path string, opts ClientOptions) (*Client, er
 		MaxIdleConnsPerHost: 32,
 		DisableCompression:  true,
 	}
-	c := &Client{path: path, opts: opts, hc: &http.Client{Transport: tr}, queue: newSubscriber(), out: make(chan string, 64), known: map[string]bool{}}
+	c := &Client{path: path, opts: opts, hc: &http.Client{Transport: tr}, known: map[string]bool{}}
 	if err := c.firstKeepalive(ctx); err != nil {
 		tr.CloseIdleConnections()
 		return nil, err
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.wg.Add(3)
+	c.changes = unitmgr.NewChanges()
+	c.wg.Add(2)
 	go c.keepalives()
 	go c.follow()
-	go c.deliver()
 	return c, nil
 }
 
@@ -171,7 +169,7 @@ func (c *Client) stream(reconnect bool) (opened bool, err error) {
 	if reconnect {
 		c.mu.Lock()
 		for name := range c.known {
-			c.queue.add(name)
+			c.changes.Notify(name)
 		}
 		c.mu.Unlock()
 	}
@@ -183,7 +181,7 @@ func (c *Client) stream(reconnect bool) (opened bool, err error) {
 			return true, fmt.Errorf("bad change line %q", sc.Bytes())
 		}
 		c.remember(ch.Unit)
-		c.queue.add(ch.Unit)
+		c.changes.Notify(ch.Unit)
 	}
 	if err := sc.Err(); err != nil {
 		return true, err
@@ -197,25 +195,6 @@ func (c *Client) remember(name string) {
 	c.mu.Unlock()
 }
 
-// deliver moves queued names to the Changes channel.
-func (c *Client) deliver() {
-	defer c.wg.Done()
-	for {
-		for _, name := range c.queue.take() {
-			select {
-			case c.out <- name:
-			case <-c.ctx.Done():
-				return
-			}
-		}
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-c.queue.wake:
-		}
-	}
-}
-
 // Close stops the keepalives and the change stream and closes Changes.
 // It does not stop any unit: they belong to the server's host, which
 // fences them if no client comes back within its FenceAfter.
@@ -223,7 +202,7 @@ func (c *Client) Close() error {
 	c.once.Do(func() {
 		c.cancel()
 		c.wg.Wait()
-		close(c.out)
+		c.changes.Close()
 		c.hc.CloseIdleConnections()
 	})
 	return nil
@@ -259,18 +238,18 @@ func (c *Client) action(method, path string) error {
 
 // State reports one unit. When the server cannot be reached the unit is
 // reported failed with the reason, not as gone.
-func (c *Client) State(name string) (unitmgr.State, bool) {
+func (c *Client) State(name string) (unit.State, bool) {
 	ctx, cancel := c.reqContext()
 	defer cancel()
-	var st unitmgr.State
+	var st unit.State
 	err := c.call(ctx, http.MethodGet, unitPath(name, ""), nil, "", &st)
 	switch {
 	case err == nil:
 		return st, true
 	case errors.Is(err, unitmgr.ErrNotLoaded):
-		return unitmgr.State{}, false
+		return unit.State{}, false
 	default:
-		return unitmgr.State{Load: unitmgr.LoadError, Active: unitmgr.ActiveFailed, Sub: "failed", Reason: err.Error(), Since: time.Now()}, true
+		return unit.State{Load: unit.LoadError, Active: unit.ActiveFailed, Sub: "failed", Reason: err.Error(), Since: time.Now()}, true
 	}
 }
 
@@ -288,7 +267,7 @@ func (c *Client) Units() []string {
 
 // Changes delivers names of units whose state changed, coalesced; it is
 // closed by Close.
-func (c *Client) Changes() <-chan string { return c.out }
+func (c *Client) Changes() <-chan string { return c.changes.C() }
 
 // Fence asks the server to kill every unit now and waits for its answer.
 func (c *Client) Fence(deadline time.Time) error {
@@ -324,29 +303,6 @@ func (c *Client) Journal(ctx context.Context, name string, lines int, follow boo
 		return nil
 	}
 	return err
-}
-
-// Images is the server host's image store (fleetd's API lists and pulls
-// through it).
-func (c *Client) Images() Images { return clientImages{c} }
-
-type clientImages struct{ c *Client }
-
-func (ci clientImages) List() ([]*image.Image, error) {
-	ctx, cancel := ci.c.reqContext()
-	defer cancel()
-	var imgs []*image.Image
-	err := ci.c.call(ctx, http.MethodGet, "/v1/images", nil, "", &imgs)
-	return imgs, err
-}
-
-func (ci clientImages) Pull(ctx context.Context, ref string) (*image.Image, error) {
-	b, _ := json.Marshal(pullRequest{Ref: ref})
-	var img image.Image
-	if err := ci.c.call(ctx, http.MethodPost, "/v1/images/pull", bytes.NewReader(b), "application/json", &img); err != nil {
-		return nil, err
-	}
-	return &img, nil
 }
 
 func unitPath(name, suffix string) string { return "/v1/units/" + url.PathEscape(name) + suffix }

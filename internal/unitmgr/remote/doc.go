@@ -46,7 +46,7 @@
 //	POST   /v1/alive                        keepalive (204)
 //	GET    /v1/units                        {"units": ["a.service", ...]}
 //	PUT    /v1/units/{name}                 body: the unit file text (Load)
-//	GET    /v1/units/{name}                 unitmgr.State as JSON; 404 not-loaded
+//	GET    /v1/units/{name}                 unit.State as JSON; 404 not-loaded
 //	POST   /v1/units/{name}/start           204
 //	POST   /v1/units/{name}/stop            204
 //	DELETE /v1/units/{name}                 Unload, 204
@@ -54,8 +54,8 @@
 //	POST   /v1/fence                        {"deadline": RFC 3339}; 204 or 500 naming survivors
 //	GET    /v1/changes                      NDJSON {"unit": name} lines: first every
 //	                                        loaded unit, then each change (coalesced)
-//	GET    /v1/images                       [image.Image] (501 without a container runtime)
-//	POST   /v1/images/pull                  {"ref": "..."} -> image.Image
+//	any other path                          ServerOptions.Also, e.g. the image store
+//	                                        (internal/image/imagehttp); 501 without
 //
 // Unit names are path-escaped. The unit file travels as text
 // (unit.File.String, parsed again with unit.Parse): sections are grouped in
@@ -66,5 +66,6 @@
 // server lists, so the agent re-reads their states.
 //
 // What this package must not do: own or stop the units (that is the host's
-// Manager and its Close), or know about the cluster.
+// Manager and its Close), know about the cluster, or serve anything but the
+// unit manager itself: other services on the socket come in through Also.
 package remote

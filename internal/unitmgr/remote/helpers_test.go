@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flotilla-os/flotilla/internal/nodemgr"
 	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/machine"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
 )
 
@@ -32,12 +32,12 @@ func parse(t *testing.T, name, text string) *unit.File {
 	return f
 }
 
-// serveInProcess serves a real nodemgr on a fresh socket; it is stopped
+// serveInProcess serves a real machine.Manager on a fresh socket; it is stopped
 // (units and all) when the test ends.
 func serveInProcess(t *testing.T, fenceAfter time.Duration) (sock string) {
 	t.Helper()
 	dir := t.TempDir()
-	m, err := nodemgr.New(nodemgr.Config{Dir: filepath.Join(dir, "data"), MachineID: "0123456789abcdef0123456789abcdef", NoContainers: true, Logf: t.Logf})
+	m, err := machine.New(machine.Config{Dir: filepath.Join(dir, "data"), MachineID: "0123456789abcdef0123456789abcdef", NoContainers: true, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func dial(t *testing.T, sock string) *remote.Client {
 }
 
 // waitState polls until the unit's state satisfies ok.
-func waitState(t *testing.T, m unitmgr.Manager, name string, timeout time.Duration, ok func(unitmgr.State, bool) bool) unitmgr.State {
+func waitState(t *testing.T, m unitmgr.Manager, name string, timeout time.Duration, ok func(unit.State, bool) bool) unit.State {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -89,8 +89,8 @@ func waitState(t *testing.T, m unitmgr.Manager, name string, timeout time.Durati
 	}
 }
 
-func running(st unitmgr.State, loaded bool) bool {
-	return loaded && st.Active == unitmgr.ActiveActive && st.PID > 0
+func running(st unit.State, loaded bool) bool {
+	return loaded && st.Active == unit.ActiveActive && st.PID > 0
 }
 
 // alive reports whether pid exists and is not a zombie.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
 )
@@ -86,12 +87,12 @@ func TestRoundTrip(t *testing.T) {
 	if err := c.Stop(name); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, c, name, 10*time.Second, func(s unitmgr.State, ok bool) bool { return ok && s.Active == unitmgr.ActiveInactive })
+	waitState(t, c, name, 10*time.Second, func(s unit.State, ok bool) bool { return ok && s.Active == unit.ActiveInactive })
 	waitGone(t, st.PID, 5*time.Second)
 	if err := c.Unload(name); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, c, name, 5*time.Second, func(_ unitmgr.State, ok bool) bool { return !ok })
+	waitState(t, c, name, 5*time.Second, func(_ unit.State, ok bool) bool { return !ok })
 	if got := c.Units(); len(got) != 0 {
 		t.Fatalf("Units after unload = %v", got)
 	}
@@ -133,7 +134,7 @@ func TestClientGoneUnitsStay(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second) // past FenceAfter, with c2 alive
 	st2, ok := c2.State(name)
-	if !ok || st2.Active != unitmgr.ActiveActive || st2.PID != st.PID || !alive(st.PID) {
+	if !ok || st2.Active != unit.ActiveActive || st2.PID != st.PID || !alive(st.PID) {
 		t.Fatalf("after a new client: %+v (ok %v), want active with pid %d", st2, ok, st.PID)
 	}
 }
@@ -162,7 +163,7 @@ func TestFencedWithoutClient(t *testing.T) {
 	t.Logf("fenced %s after the client left", took)
 	c2 := dial(t, sock)
 	st2, ok := c2.State(name)
-	if !ok || st2.Active != unitmgr.ActiveInactive {
+	if !ok || st2.Active != unit.ActiveInactive {
 		t.Fatalf("after fencing: %+v (ok %v), want loaded and inactive", st2, ok)
 	}
 }
@@ -200,7 +201,7 @@ func TestKilledClientProcess(t *testing.T) {
 	time.Sleep(time.Second)
 	c2 := dial(t, sock)
 	st2, ok := c2.State(name)
-	if !ok || st2.Active != unitmgr.ActiveActive || st2.PID != st.PID {
+	if !ok || st2.Active != unit.ActiveActive || st2.PID != st.PID {
 		t.Fatalf("after the holder's SIGKILL: %+v (ok %v), want active with pid %d", st2, ok, st.PID)
 	}
 	c2.Close()

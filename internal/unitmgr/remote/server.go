@@ -8,17 +8,15 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"reflect"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/flotilla-os/flotilla/internal/image"
 	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
 
-// MaxBody bounds every request body (a unit file, a fence, a pull).
+// MaxBody bounds every request body (a unit file, a fence, one for Also).
 const MaxBody = 1 << 20
 
 // KeepaliveEvery is how often a Client tells the server it is alive.
@@ -27,21 +25,17 @@ const KeepaliveEvery = 500 * time.Millisecond
 // DefaultFenceAfter is ServerOptions.FenceAfter's default.
 const DefaultFenceAfter = 3 * time.Second
 
-// Images is the host's image store, as fleetd's API needs it
-// (*container.Runtime is one).
-type Images interface {
-	List() ([]*image.Image, error)
-	Pull(ctx context.Context, ref string) (*image.Image, error)
-}
-
 // ServerOptions configures Serve.
 type ServerOptions struct {
 	// FenceAfter: when no client has sent a keepalive for this long, the
 	// units are fenced. Default 3 s; at least 2*KeepaliveEvery.
 	FenceAfter time.Duration
-	// Images is served under /v1/images; nil answers 501.
-	Images Images
-	Logf   func(format string, args ...any) // default: discard
+	// Also answers every request the unit manager's routes do not: other
+	// services of the host sharing the socket and its root-only check
+	// (imagehttp.Handler: the image store fleetd's API lists and pulls
+	// through). nil answers 501.
+	Also http.Handler
+	Logf func(format string, args ...any) // default: discard
 }
 
 type server struct {
@@ -64,10 +58,10 @@ func Serve(ctx context.Context, l net.Listener, m unitmgr.Manager, opts ServerOp
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	if opts.Images != nil {
-		if v := reflect.ValueOf(opts.Images); v.Kind() == reflect.Pointer && v.IsNil() {
-			opts.Images = nil // a typed nil, e.g. a nil *container.Runtime
-		}
+	if opts.Also == nil {
+		opts.Also = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusNotImplemented, "", fmt.Sprintf("remote: %s %s: this socket serves only the unit manager", r.Method, r.URL.Path))
+		})
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -125,8 +119,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/units/{name}/journal", s.journal)
 	mux.HandleFunc("POST /v1/fence", s.fenceNow)
 	mux.HandleFunc("GET /v1/changes", s.changes)
-	mux.HandleFunc("GET /v1/images", s.listImages)
-	mux.HandleFunc("POST /v1/images/pull", s.pullImage)
+	mux.Handle("/", s.opts.Also)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if uid, _ := r.Context().Value(peerKey{}).(int); uid != 0 {
 			writeError(w, http.StatusForbidden, "", fmt.Sprintf("remote: peer uid %d is not root: the unit manager socket is root-only", uid))
@@ -304,13 +297,13 @@ func (s *server) changes(w http.ResponseWriter, r *http.Request) {
 	sub := s.hub.subscribe()
 	defer s.hub.unsubscribe(sub)
 	for _, name := range s.m.Units() {
-		sub.add(name)
+		sub.Add(name)
 	}
 	sw := &streamWriter{w: w, rc: http.NewResponseController(w), contentType: "application/x-ndjson"}
 	sw.start()
 	enc := json.NewEncoder(sw)
 	for {
-		for _, name := range sub.take() {
+		for _, name := range sub.Take() {
 			if err := enc.Encode(change{Unit: name}); err != nil {
 				return
 			}
@@ -318,47 +311,9 @@ func (s *server) changes(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
-		case <-sub.wake:
+		case <-sub.Wake():
 		}
 	}
-}
-
-func (s *server) listImages(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Images == nil {
-		writeError(w, http.StatusNotImplemented, "", "remote: the unit manager's host runs no container runtime")
-		return
-	}
-	imgs, err := s.opts.Images.List()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "", err.Error())
-		return
-	}
-	if imgs == nil {
-		imgs = []*image.Image{}
-	}
-	writeJSON(w, http.StatusOK, imgs)
-}
-
-type pullRequest struct {
-	Ref string `json:"ref"`
-}
-
-func (s *server) pullImage(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Images == nil {
-		writeError(w, http.StatusNotImplemented, "", "remote: the unit manager's host runs no container runtime")
-		return
-	}
-	var in pullRequest
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Ref == "" {
-		writeError(w, http.StatusBadRequest, "", "remote: pull: want a body {\"ref\": \"image reference\"}")
-		return
-	}
-	img, err := s.opts.Images.Pull(r.Context(), in.Ref)
-	if err != nil {
-		writeError(w, http.StatusBadGateway, "", err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, img)
 }
 
 // tracker calls fence once when no keepalive has come for after; a new

@@ -1,7 +1,7 @@
 // Command host is the remote package's test helper, a tiny stand-in for
 // init and fleetd:
 //
-//	host serve -socket S -dir D [-fence-after 3s]   serve nodemgr on S until SIGTERM
+//	host serve -socket S -dir D [-fence-after 3s]   serve unitmgr/machine on S until SIGTERM
 //	host hold -socket S                             dial, print "held", stay connected
 //	host probe -socket S                            dial, list units, exit 0 (or 1 with the error)
 package main
@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/flotilla-os/flotilla/internal/nodemgr"
 	"github.com/flotilla-os/flotilla/internal/sandbox"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/machine"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
 )
 
@@ -61,7 +61,7 @@ func main() {
 
 func serve(ctx context.Context, socket, dir string, fenceAfter time.Duration) {
 	logf := log.New(os.Stderr, "host: ", log.Lmicroseconds).Printf
-	m, err := nodemgr.New(nodemgr.Config{Dir: dir, MachineID: "0123456789abcdef0123456789abcdef", NoContainers: true, Logf: logf})
+	m, err := machine.New(machine.Config{Dir: dir, MachineID: "0123456789abcdef0123456789abcdef", NoContainers: true, Logf: logf})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,0 +1,70 @@
+package native
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/flotilla-os/flotilla/internal/container"
+)
+
+// containerStopTimeout is TimeoutStopSec's default for container units.
+const containerStopTimeout = 10 * time.Second
+
+// spawnContainer prepares the unit's container and forks its init; the
+// container execs its entrypoint once the cgroup and network are in place.
+func (a *activation) spawnContainer() (*proc, error) {
+	rt := a.u.sup.cfg.Containers
+	if rt == nil {
+		return nil, errors.New("this unit manager runs no container runtime (fleetd must run as root)")
+	}
+	run, err := rt.Prepare(context.Background(), a.u.name, a.sp.container)
+	if err != nil {
+		return nil, err
+	}
+	l := run.Launch()
+	sys := *l.Sys
+	sys.Setpgid, sys.Pdeathsig = true, syscall.SIGKILL
+	files := []uintptr{a.u.sup.nullFd, a.logfd, a.logfd}
+	for _, f := range l.Files {
+		files = append(files, f.Fd())
+	}
+	pid, exit, err := theReaper.spawn(l.Path, l.Args, &syscall.ProcAttr{Env: l.Env, Sys: &sys, Files: files})
+	if err != nil {
+		run.Exited()
+		return nil, fmt.Errorf("start container: %w", err)
+	}
+	a.u.mu.Lock()
+	a.groups[pid] = true
+	a.u.mu.Unlock()
+	p := &proc{pid: pid, exit: exit}
+	a.run = run
+	if err := run.Started(pid); err != nil {
+		unix.Kill(-pid, unix.SIGKILL)
+		p.ws, p.exited = <-exit, true
+		return nil, err
+	}
+	return p, nil
+}
+
+// containerExited cleans up after the container and folds an OOM kill
+// into the result.
+func (a *activation) containerExited(res result) result {
+	if a.run == nil {
+		return res
+	}
+	reason := a.run.Exited()
+	a.run = nil
+	if reason != "" {
+		a.u.event("%s: A process of this unit has been killed by the OOM killer.", a.u.name)
+		return result{reason: reason, abnormal: true}
+	}
+	return res
+}
+
+// permanent reports a start failure retrying cannot fix.
+func permanent(err error) bool { return errors.Is(err, container.ErrPermanent) }

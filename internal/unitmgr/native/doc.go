@@ -1,0 +1,38 @@
+// Package native is Flotilla's native unit manager (the native backend of
+// unitmgr.Manager, type Supervisor): one process runs and supervises every
+// unit, implementing the everyday subset of systemd's [Service] semantics
+// (see serviceKeys in spec.go for the keys it accepts). [Container] units
+// are parsed with internal/container's grammar and run by its Runtime;
+// specifiers and word splitting are internal/unit's.
+//
+// What it owns:
+//
+//   - Reaping for the whole process. A process-wide reaper goroutine waits
+//     on SIGCHLD and calls wait4(-1, WNOHANG), handing exit statuses to the
+//     unit that spawned the pid and reaping anything else (orphans handed to
+//     us: New makes the process a child subreaper). Nothing else in the
+//     process may wait for its own children while a Supervisor is alive:
+//     no exec.Cmd.Run/Wait/Output, no os.Process.Wait (tests included).
+//     The reaper would take their exit status first.
+//   - Forking. Every unit process is forked from one locked OS thread that
+//     never exits, so the parent-death signal (SIGKILL) that each child gets
+//     only fires when the supervising process dies.
+//   - Process groups. Each spawned process leads its own group; stopping a
+//     unit signals every group it spawned (KillMode=control-group), only the
+//     main and control processes (process), or main first then the groups
+//     (mixed). A process that calls setsid escapes this; the pid-namespace
+//     lifeline (internal/lifeline) or cgroups catch those.
+//   - Logs, under Config.Dir/logs: <unit>.log, rotated by size to
+//     <unit>.log.1 (newest) .. <unit>.log.<LogKeep>. Program output (stdout
+//     and stderr through one pipe per running unit) is stored verbatim;
+//     supervisor events are lines "2006-01-02T15:04:05.000Z supervisor: msg"
+//     (UTC, milliseconds) such as "Started web.service.".
+//
+// What it must not touch: cgroups, namespaces, mounts and networking (other
+// packages own those), and the process's other children.
+//
+// Cost at rest: a running unit costs one goroutine blocked on its exit
+// channel and one blocked reading its log pipe (through the netpoller, not
+// a thread); there are no per-unit timers or polling. Timers exist only
+// during transitions (RestartSec, Timeout*Sec).
+package native

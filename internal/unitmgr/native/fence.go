@@ -1,0 +1,65 @@
+package native
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Fence SIGKILLs every unit's process groups now, with no ExecStop and no
+// grace, and waits until the deadline for them to be reaped. Units end
+// inactive (a unit that had already failed keeps its failed state). It
+// returns an error naming the units whose processes outlived the deadline.
+func (s *Supervisor) Fence(deadline time.Time) error {
+	type fenced struct {
+		u *svc
+		a *activation
+	}
+	var acts []fenced
+	for _, u := range s.all() {
+		if a := u.fence(); a != nil {
+			acts = append(acts, fenced{u, a})
+		}
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	var left []string
+	expired := false
+	for _, f := range acts {
+		if !expired {
+			select {
+			case <-f.a.done:
+			case <-t.C:
+				expired = true
+			}
+		}
+		if f.a.alive("control-group") {
+			left = append(left, f.u.name)
+		}
+	}
+	if len(left) > 0 {
+		sort.Strings(left)
+		return fmt.Errorf("supervisor: fence: processes of %s survived until the deadline", strings.Join(left, ", "))
+	}
+	return nil
+}
+
+// fence marks the current activation fenced and SIGKILLs its groups.
+func (u *svc) fence() *activation {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.pendingStart = false
+	a := u.act
+	if a == nil {
+		return nil
+	}
+	a.once[1].Do(func() { close(a.fencec) })
+	a.requestStop()
+	for g := range a.groups {
+		unix.Kill(-g, unix.SIGKILL)
+	}
+	return a
+}

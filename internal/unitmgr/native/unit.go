@@ -1,0 +1,203 @@
+package native
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/flotilla-os/flotilla/internal/unit"
+)
+
+// svc is one loaded unit. mu guards everything below it; the runner
+// goroutine of the current activation is the only writer of state.
+type svc struct {
+	sup  *Supervisor
+	name string
+	log  *logWriter
+
+	mu           sync.Mutex
+	spec         *spec
+	st           unit.State
+	act          *activation // nil when nothing runs
+	removed      bool
+	pendingStart bool        // Start while stopping: start again after
+	starts       []time.Time // start times, for the start limit
+	runHash      string      // the spec hash of the current or last run
+}
+
+func newSvc(s *Supervisor, name string, l *logWriter) *svc {
+	u := &svc{sup: s, name: name, log: l}
+	u.st = unit.State{Load: unit.LoadLoaded, Active: unit.ActiveInactive, Sub: "dead", Since: time.Now()}
+	return u
+}
+
+func (u *svc) define(sp *spec) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.spec = sp
+	u.removed = false
+}
+
+func (u *svc) isRemoved() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.removed
+}
+
+func (u *svc) state() unit.State {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	st := u.st
+	st.Hash = u.runHash
+	return st
+}
+
+// setLocked records a new state and notifies; u.mu is held.
+func (u *svc) setLocked(active, sub, reason string, pid int) {
+	if u.st.Active == active && u.st.Sub == sub && u.st.Reason == reason && u.st.PID == pid {
+		return
+	}
+	u.st = unit.State{Load: unit.LoadLoaded, Active: active, Sub: sub, Reason: reason, PID: pid, Since: time.Now()}
+	u.sup.changes.Notify(u.name)
+}
+
+// event logs a supervisor event for this unit, in its log and to Logf.
+func (u *svc) event(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	u.log.event(msg)
+	u.sup.cfg.Logf("%s", msg)
+}
+
+// start begins an activation unless one runs.
+func (u *svc) start() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.act != nil {
+		// A runner that is stopping, or has reported its final state and
+		// not yet detached, is ending: start again once it has.
+		if u.act.stopping() || u.st.Active == unit.ActiveInactive || u.st.Active == unit.ActiveFailed {
+			u.pendingStart = true
+		}
+		return nil
+	}
+	return u.activateLocked()
+}
+
+func (u *svc) activateLocked() error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("supervisor: %s: log pipe: %w", u.name, err)
+	}
+	a := newActivation(u, u.spec, w)
+	u.runHash = u.spec.hash
+	go u.pump(r)
+	u.starts = nil
+	u.act = a
+	u.setLocked(unit.ActiveActivating, "start-pre", "", 0)
+	go u.runner(a)
+	return nil
+}
+
+// pump copies the unit's stdout/stderr into its log until every writer is
+// gone. It writes whole lines, so that supervisor events never land inside
+// one; a partial line is held until its newline, until it reaches
+// maxPartial, or until the output closes.
+func (u *svc) pump(r *os.File) {
+	defer r.Close()
+	buf := make([]byte, 16<<10)
+	held := 0
+	for {
+		n, err := r.Read(buf[held:])
+		held += n
+		if i := bytes.LastIndexByte(buf[:held], '\n'); i >= 0 || held >= maxPartial {
+			cut := i + 1
+			if i < 0 {
+				cut = held
+			}
+			u.log.Write(buf[:cut])
+			held = copy(buf, buf[cut:held])
+		}
+		if err != nil {
+			if held > 0 {
+				u.log.Write(buf[:held])
+			}
+			return
+		}
+	}
+}
+
+// maxPartial bounds a held partial line (buf must be larger).
+const maxPartial = 8 << 10
+
+func (u *svc) stop() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.pendingStart = false
+	if u.act != nil {
+		u.act.requestStop()
+	}
+}
+
+// unload marks the unit removed and stops it; true when it can go now.
+func (u *svc) unload() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.removed = true
+	u.pendingStart = false
+	if u.act == nil {
+		return true
+	}
+	u.act.requestStop()
+	return false
+}
+
+func (u *svc) runnerDone() <-chan struct{} {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.act == nil {
+		return nil
+	}
+	return u.act.done
+}
+
+// allowStart applies StartLimitBurst in StartLimitIntervalSec.
+func (u *svc) allowStart(sp *spec) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	now := time.Now()
+	kept := u.starts[:0]
+	for _, t := range u.starts {
+		if now.Sub(t) < sp.limitInterval {
+			kept = append(kept, t)
+		}
+	}
+	u.starts = kept
+	if sp.limitBurst > 0 && sp.limitInterval > 0 && len(u.starts) >= sp.limitBurst {
+		return false
+	}
+	u.starts = append(u.starts, now)
+	return true
+}
+
+// detach ends activation a; it restarts or forgets the unit as asked meanwhile.
+func (u *svc) detach(a *activation) {
+	u.mu.Lock()
+	u.act = nil
+	restart := u.pendingStart && !u.removed
+	u.pendingStart = false
+	removed := u.removed
+	if restart {
+		if err := u.activateLocked(); err != nil {
+			u.sup.cfg.Logf("%v", err)
+		}
+	}
+	u.mu.Unlock()
+	if !restart {
+		u.log.idle()
+	}
+	if removed {
+		u.sup.forget(u)
+	}
+}
