@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
+	"github.com/flotilla-os/flotilla/internal/node"
 )
 
 // Config is everything one fleetd needs.
@@ -48,9 +49,9 @@ type Config struct {
 }
 
 const (
-	defaultDataDir = "/var/lib/fleetd"
+	defaultDataDir = node.FleetdDefaultDataDir
 	// DefaultSocket is where fleetctl looks by default.
-	DefaultSocket = "/run/fleetd/fleetd.sock"
+	DefaultSocket = node.FleetdSocket
 	maxTTL        = 5 * time.Second
 )
 
@@ -125,7 +126,7 @@ var containerFlags = []string{"no-containers", "bridge", "bridge-subnet", "docke
 func (c *Config) checkUnitManager(fs *flag.FlagSet, stderr io.Writer) error {
 	if path, ok := c.remoteSocket(); ok {
 		if !filepath.IsAbs(path) {
-			return fmt.Errorf("fleetd: --unit-manager %q: want unix: and an absolute socket path, e.g. unix:/run/flotilla/units.sock", c.UnitManager)
+			return fmt.Errorf("fleetd: --unit-manager %q: want unix: and an absolute socket path, e.g. unix:%s", c.UnitManager, node.UnitsSocket)
 		}
 		var ignored []string
 		fs.Visit(func(f *flag.Flag) {
@@ -176,7 +177,7 @@ func (c *Config) validate() error {
 		return errors.New("fleetd: an etcd member needs both --etcd-peer-url and --etcd-client-url")
 	case !member && len(c.Etcd.Endpoints) == 0:
 		// A lone node: a one-member cluster on the default loopback ports.
-		c.Etcd.PeerURL, c.Etcd.ClientURL = "https://127.0.0.1:2380", "https://127.0.0.1:2379"
+		c.Etcd.PeerURL, c.Etcd.ClientURL = node.EtcdPeerURL, node.EtcdClientURL
 		member = true
 	}
 	if c.Name == "" {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
 	"github.com/flotilla-os/flotilla/internal/diskimage"
+	"github.com/flotilla-os/flotilla/internal/node"
 	"github.com/flotilla-os/flotilla/internal/nodemgr"
 	"github.com/flotilla-os/flotilla/internal/supervisor"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
@@ -47,7 +48,7 @@ func readCmdline() (Cmdline, error) {
 	}
 	c, err := ParseCmdline(string(b))
 	if err != nil {
-		c.Debug = strings.Contains(" "+string(b)+" ", " flotilla.debug=1 ")
+		c.Debug = strings.Contains(" "+string(b)+" ", " "+node.KeyDebug+"=1 ")
 	}
 	return c, err
 }
@@ -136,7 +137,7 @@ func stage2() {
 		fatal(err, cmd.Debug, Reboot)
 	}
 	began := time.Now()
-	how, err := MountState(disk.Parts[PartState], "/var")
+	how, err := MountState(disk.Parts[PartState], node.VarDir)
 	if err != nil {
 		fatal(err, cmd.Debug, Reboot)
 	}
@@ -146,10 +147,10 @@ func stage2() {
 			say("flotilla: %v (the updater and the ESP config need it)", err)
 		}
 	}
-	if _, err := SeedEntropy(filepath.Join("/var", RandomSeedFile)); err != nil {
+	if _, err := SeedEntropy(filepath.Join(node.VarDir, node.RandomSeedFile)); err != nil {
 		say("flotilla: entropy seed: %v", err)
 	}
-	n := &node{cmd: cmd}
+	n := &booted{cmd: cmd}
 	if err := n.configure(); err != nil {
 		// A bad config is not the slot's fault: halt, do not reboot-loop.
 		fatal(err, cmd.Debug || (n.cfg != nil && n.cfg.DebugShell), Halt)
@@ -166,7 +167,7 @@ func rootMount(dev string) []Step {
 }
 
 func espMount(dev string) []Step {
-	return []Step{mountStep(dev, "/efi", "vfat", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "umask=0077")}
+	return []Step{mountStep(dev, node.ESPDir, "vfat", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "umask=0077")}
 }
 
 // MountState formats STATE when it holds no ext4, mounts it at mnt and
@@ -218,8 +219,8 @@ func run(name string, args ...string) error {
 
 func logf(format string, args ...any) { say(format, args...) }
 
-// node is stage 2 from the config on.
-type node struct {
+// booted is stage 2 from the config on.
+type booted struct {
 	cmd       Cmdline
 	cfg       *bootconfig.Config
 	machineID string
@@ -229,7 +230,7 @@ type node struct {
 }
 
 // configure reads the config and applies identity, network and TLS.
-func (n *node) configure() error {
+func (n *booted) configure() error {
 	netDone := false
 	if n.cmd.ConfigURL != "" {
 		// The config is behind the network: DHCP everywhere first.
@@ -246,7 +247,7 @@ func (n *node) configure() error {
 	}
 	n.cfg = cfg
 	say("flotilla: config from %s", from)
-	if n.machineID, err = MachineID("/var"); err != nil {
+	if n.machineID, err = MachineID(node.VarDir); err != nil {
 		return err
 	}
 	n.hostname = Hostname(cfg, n.machineID)
@@ -263,13 +264,13 @@ func (n *node) configure() error {
 	if ip := FirstStaticIP(cfg); ip != "" {
 		n.publicIP = ip
 	}
-	if n.tls, err = WriteTLS(TLSDir, cfg.TLS); err != nil {
+	if n.tls, err = WriteTLS(node.TLSDir, cfg.TLS); err != nil {
 		return err
 	}
 	return nil
 }
 
-func (n *node) sayUps(ups []NetUp) {
+func (n *booted) sayUps(ups []NetUp) {
 	for _, u := range ups {
 		say("flotilla: network up %s %s", u.Iface, u.Addr)
 		if n.publicIP == "" {
@@ -283,11 +284,11 @@ func (n *node) sayUps(ups []NetUp) {
 // boots that find no source (a URL or fw_cfg given once); the effective
 // config is always at /run/flotilla/config.json (0600) for the updater.
 func loadConfig(cmd Cmdline) (*bootconfig.Config, string, error) {
-	cfg, from, err := bootconfig.Load(context.Background(), bootconfig.Sources{URL: cmd.ConfigURL, ESP: "/efi", Logf: logf})
+	cfg, from, err := bootconfig.Load(context.Background(), bootconfig.Sources{URL: cmd.ConfigURL, ESP: node.ESPDir, Logf: logf})
 	if err != nil {
 		return nil, from, fmt.Errorf("boot config: %w", err)
 	}
-	saved := filepath.Join("/var", ConfigCopyFile)
+	saved := filepath.Join(node.VarDir, node.ConfigCopyFile)
 	if from == bootconfig.FromDefaults {
 		if data, err := os.ReadFile(saved); err == nil {
 			if cfg, err = bootconfig.Parse(data, saved); err != nil {
@@ -308,14 +309,14 @@ func loadConfig(cmd Cmdline) (*bootconfig.Config, string, error) {
 			say("flotilla: keep config: %v", err)
 		}
 	}
-	os.MkdirAll("/run/flotilla", 0o700)
-	os.WriteFile("/run/flotilla/config.json", data, 0o600)
+	os.MkdirAll(filepath.Dir(node.ConfigPath), 0o700)
+	os.WriteFile(node.ConfigPath, data, 0o600)
 	return cfg, from, nil
 }
 
 // run starts the unit manager and the services, then waits for the signal
 // that ends the machine.
-func (n *node) run() {
+func (n *booted) run() {
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
 	// ctrl-alt-del sends SIGINT to PID 1 instead of rebooting at once.
@@ -325,7 +326,7 @@ func (n *node) run() {
 	if _, err := os.Stat(sandboxInit); err != nil {
 		sandboxInit = ""
 	}
-	mcfg := nodemgr.Config{Dir: filepath.Join("/var", UnitsDataDir), MachineID: n.machineID, Hostname: n.hostname,
+	mcfg := nodemgr.Config{Dir: filepath.Join(node.VarDir, node.UnitsDataDir), MachineID: n.machineID, Hostname: n.hostname,
 		BridgeSubnet: BridgeSubnet, SandboxInit: sandboxInit, Logf: func(f string, a ...any) { logf("flotilla: units: "+f, a...) }}
 	mgr, err := nodemgr.New(mcfg)
 	if err != nil {
@@ -339,7 +340,7 @@ func (n *node) run() {
 		fatal(err, n.cmd.Debug || n.cfg.DebugShell, Reboot)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l, err := remote.Listen(UnitsSocket)
+	l, err := remote.Listen(node.UnitsSocket)
 	if err != nil {
 		mgr.Close()
 		fatal(err, n.cmd.Debug || n.cfg.DebugShell, Reboot)
@@ -351,7 +352,7 @@ func (n *node) run() {
 	}()
 	// No Logf: its events are in each service's log, which Services
 	// already follows onto the console.
-	sup, err := supervisor.New(supervisor.Config{Dir: filepath.Join("/var", ServicesDir), MachineID: n.machineID, Hostname: n.hostname})
+	sup, err := supervisor.New(supervisor.Config{Dir: filepath.Join(node.VarDir, node.ServicesDir), MachineID: n.machineID, Hostname: n.hostname})
 	if err != nil {
 		cancel()
 		mgr.Close() // the last supervisor gone, fatal's own wait4 loop is the only reaper
@@ -379,7 +380,7 @@ func (n *node) run() {
 		say("flotilla: stop services: %v", err)
 	}
 	KillAll(5 * time.Second)
-	Unmount(console, "/efi", "/var")
+	Unmount(console, node.ESPDir, node.VarDir)
 	say("flotilla: shutdown complete")
 	if err := RebootNow(a); err != nil {
 		say("flotilla: reboot(2): %v", err)
@@ -393,8 +394,8 @@ func (n *node) run() {
 // needs the updater to give up on it (HealthDeadline), so it starts anyway.
 const UpdaterDelay = time.Minute
 
-func (n *node) startServices(ctx context.Context, svcs *Services, fleetdReady <-chan struct{}, notify bool) {
-	fleetd := Service{Name: "fleetd", Argv: FleetdArgs(n.cfg, n.memberName(), "/var", n.publicIP, n.tls), Console: true}
+func (n *booted) startServices(ctx context.Context, svcs *Services, fleetdReady <-chan struct{}, notify bool) {
+	fleetd := Service{Name: "fleetd", Argv: FleetdArgs(n.cfg, n.memberName(), node.VarDir, n.publicIP, n.tls), Console: true}
 	if notify {
 		fleetd.Env = []string{"NOTIFY_SOCKET=" + FleetdNotifySocket}
 	}
@@ -421,7 +422,7 @@ func (n *node) startServices(ctx context.Context, svcs *Services, fleetdReady <-
 	for _, name := range []string{"fleetd", "updater"} {
 		link := filepath.Join("/var/log", name+".log")
 		os.Remove(link)
-		os.Symlink(filepath.Join("/var", ServicesDir, "logs", name+".service.log"), link)
+		os.Symlink(filepath.Join(node.VarDir, node.ServicesDir, "logs", name+".service.log"), link)
 	}
 	if n.cmd.Debug || n.cfg.DebugShell {
 		sh := Service{Name: "debug-shell", Argv: []string{SelfPath(), "console-shell", n.cmd.ConsoleDevice()}}
@@ -431,7 +432,7 @@ func (n *node) startServices(ctx context.Context, svcs *Services, fleetdReady <-
 	}
 }
 
-func (n *node) memberName() string {
+func (n *booted) memberName() string {
 	if name := n.cfg.MemberName(); name != "" {
 		return name
 	}
@@ -440,7 +441,7 @@ func (n *node) memberName() string {
 
 // afterFleetd waits for fleetd (its READY=1 on notify, or its API),
 // closes ready, then submits the config's units.
-func (n *node) afterFleetd(ctx context.Context, ready chan<- struct{}, notify *net.UnixConn) {
+func (n *booted) afterFleetd(ctx context.Context, ready chan<- struct{}, notify *net.UnixConn) {
 	if notify != nil {
 		defer os.Remove(FleetdNotifySocket)
 		defer notify.Close()
@@ -531,7 +532,7 @@ func fatal(err error, debug bool, a Action) {
 // endNow ends the machine from a fatal state: nothing is supervised.
 func endNow(a Action) {
 	KillAll(3 * time.Second)
-	Unmount(console, "/efi", "/var")
+	Unmount(console, node.ESPDir, node.VarDir)
 	say("flotilla: shutdown complete")
 	RebootNow(a)
 	select {}

@@ -8,25 +8,21 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/api/schema"
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
 	"github.com/flotilla-os/flotilla/internal/client"
+	"github.com/flotilla-os/flotilla/internal/node"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
 // Where things are on a booted node.
 const (
-	FleetdBin   = "/usr/bin/fleetd"
-	UpdaterBin  = "/usr/bin/updater"
-	UnitsSocket = "/run/flotilla/units.sock"
-	TLSDir      = "/run/flotilla/tls"
-	APIPort     = "7700"
-	// FleetdSocket is fleetd's root-only API socket (fleetd.DefaultSocket;
-	// not imported, so init does not link etcd).
-	FleetdSocket = "/run/fleetd/fleetd.sock"
+	FleetdBin  = "/usr/bin/fleetd"
+	UpdaterBin = "/usr/bin/updater"
 )
 
 // FleetdArgs builds fleetd's command line from the config. name is the
@@ -42,12 +38,12 @@ func FleetdArgs(cfg *bootconfig.Config, name, varDir, publicIP string, tls *TLSF
 	}
 	args := []string{FleetdBin,
 		"--name", name,
-		"--data-dir", filepath.Join(varDir, FleetdDataDir),
+		"--data-dir", filepath.Join(varDir, node.FleetdDataDir),
 	}
 	if tls != nil {
-		args = append(args, "--api-listen", "0.0.0.0:"+APIPort)
+		args = append(args, "--api-listen", "0.0.0.0:"+strconv.Itoa(node.APIPort))
 	}
-	args = append(args, "--unit-manager", "unix:"+UnitsSocket)
+	args = append(args, "--unit-manager", "unix:"+node.UnitsSocket)
 	if md := metadataArg(cfg.Metadata); md != "" {
 		args = append(args, "--metadata", md)
 	}
@@ -153,7 +149,7 @@ func WaitFleetd(ctx context.Context, c *client.Client, notify *net.UnixConn) err
 
 // NewLocalClient is a client of fleetd's root-only API socket.
 func NewLocalClient() (*client.Client, error) {
-	return client.New("unix://"+FleetdSocket, client.Options{Timeout: 10 * time.Second})
+	return client.New("unix://"+node.FleetdSocket, client.Options{Timeout: 10 * time.Second})
 }
 
 // SubmitUnits submits the config's units that the cluster does not have

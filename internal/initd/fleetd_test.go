@@ -136,9 +136,3 @@ func TestSubmitUnits(t *testing.T) {
 		t.Errorf("later/old = %+v %+v", api.units["later.service"], api.units["old.service"])
 	}
 }
-
-func TestFleetdSocketIsFleetds(t *testing.T) {
-	if FleetdSocket != fleetd.DefaultSocket {
-		t.Errorf("FleetdSocket = %s, fleetd.DefaultSocket = %s", FleetdSocket, fleetd.DefaultSocket)
-	}
-}
