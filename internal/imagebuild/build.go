@@ -259,7 +259,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 
 // StorageModulesList names, in the initramfs, the real-disk drivers (SATA,
 // NVMe) init loads only when the boot disk does not show up without them.
-const StorageModulesList = "etc/flotilla/modules-storage.load"
+const StorageModulesList = node.StorageModulesList
 
 // Cmdline is the kernel command line of a slot's UKI. panic=10 reboots
 // 10 s after a kernel panic, and softlockup_panic=1 makes a CPU stuck in

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -20,14 +19,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
-	"github.com/flotilla-os/flotilla/internal/diskimage"
 	"github.com/flotilla-os/flotilla/internal/node"
 	"github.com/flotilla-os/flotilla/internal/nodemgr"
+	"github.com/flotilla-os/flotilla/internal/statedisk"
 	"github.com/flotilla-os/flotilla/internal/supervisor"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
 )
-
-const sysBlock = "/sys/class/block"
 
 // BridgeSubnet is the node's container subnet (Network=bridge), as fleetd's
 // default: containers of different nodes never talk to each other directly,
@@ -74,7 +71,7 @@ func stage1() {
 	// Virtio disks show up at once; real disks need the storage drivers,
 	// which are loaded only when the disk is not there without them.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	disk, err := WaitDisk(ctx, sysBlock, root, PartState)
+	disk, err := statedisk.WaitDisk(ctx, statedisk.SysBlock, root, statedisk.PartState)
 	cancel()
 	if err != nil {
 		if list, lerr := ReadModulesList(StorageModulesList); lerr == nil && len(list) > 0 {
@@ -82,7 +79,7 @@ func stage1() {
 			say("flotilla: no boot disk yet: loaded %d storage drivers", n)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		disk, err = WaitDisk(ctx, sysBlock, root, PartState)
+		disk, err = statedisk.WaitDisk(ctx, statedisk.SysBlock, root, statedisk.PartState)
 		cancel()
 	}
 	if err != nil {
@@ -90,19 +87,7 @@ func stage1() {
 	}
 	// Nothing on the disk is mounted yet: the only moment to rewrite its GPT
 	// and have the kernel reread it.
-	if grown, err := diskimage.GrowLastPartition(disk.Dev); err != nil {
-		say("flotilla: grow %s on %s: %v (booting with it as it is)", PartState, disk.Dev, err)
-	} else if grown {
-		if err := RereadPartitions(disk.Dev); err != nil {
-			say("flotilla: %v", err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if d, err := WaitDisk(ctx, sysBlock, root, PartState); err == nil {
-			disk = d
-		}
-		cancel()
-		say("flotilla: %s partition grown to fill %s", PartState, disk.Dev)
-	}
+	disk = statedisk.GrowPartition(context.Background(), statedisk.SysBlock, disk, root, logf)
 	if err := Create(rootMount(disk.Parts[root])); err != nil {
 		fatal(fmt.Errorf("mount %s: %w", root, err), cmd.Debug, Reboot)
 	}
@@ -131,18 +116,18 @@ func stage2() {
 		CreateOptional(OptionalMounts(""), logf)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	disk, err := WaitDisk(ctx, sysBlock, cmd.RootPartName(), PartState)
+	disk, err := statedisk.WaitDisk(ctx, statedisk.SysBlock, cmd.RootPartName(), statedisk.PartState)
 	cancel()
 	if err != nil {
 		fatal(err, cmd.Debug, Reboot)
 	}
 	began := time.Now()
-	how, err := MountState(disk.Parts[PartState], node.VarDir)
+	how, err := MountState(disk.Parts[statedisk.PartState], node.VarDir)
 	if err != nil {
 		fatal(err, cmd.Debug, Reboot)
 	}
 	say("flotilla: state mounted /var %s (%s)", how, time.Since(began).Round(10*time.Millisecond))
-	if esp := disk.Parts[PartESP]; esp != "" {
+	if esp := disk.Parts[statedisk.PartESP]; esp != "" {
 		if err := Create(espMount(esp)); err != nil {
 			say("flotilla: %v (the updater and the ESP config need it)", err)
 		}
@@ -175,46 +160,20 @@ func espMount(dev string) []Step {
 // "fresh", "grown" or "existing". It runs mke2fs and resize2fs from the
 // root, so it must run before any supervisor (reaper) exists.
 func MountState(dev, mnt string) (string, error) {
-	part, err := BlockSize(sysBlock, filepath.Base(dev))
-	if err != nil {
-		return "", fmt.Errorf("%s: size: %w", dev, err)
-	}
-	fsSize, isExt4, err := Ext4Size(dev)
+	how, err := statedisk.Prepare(statedisk.SysBlock, dev)
 	if err != nil {
 		return "", err
-	}
-	how := StateAction(part, fsSize, isExt4)
-	if how == "fresh" {
-		if err := run("mke2fs", "-t", "ext4", "-L", PartState, "-q", "-F", "-E", "lazy_itable_init=1,lazy_journal_init=1", dev); err != nil {
-			return "", err
-		}
 	}
 	if err := Create([]Step{mountStep(dev, mnt, "ext4", unix.MS_NOATIME, "")}); err != nil {
 		return "", err
 	}
 	if how == "grown" {
-		if err := run("resize2fs", dev); err != nil {
+		if err := statedisk.Resize(dev); err != nil {
 			say("flotilla: %v (STATE keeps its old size)", err)
 			how = "existing"
 		}
 	}
 	return how, nil
-}
-
-// run runs a tool from the root (no reaper may be alive yet).
-func run(name string, args ...string) error {
-	path := name
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-			path = filepath.Join(dir, name)
-			break
-		}
-	}
-	out, err := exec.Command(path, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }
 
 func logf(format string, args ...any) { say(format, args...) }

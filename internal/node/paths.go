@@ -63,3 +63,14 @@ const (
 	EtcdPeerURL   = "https://127.0.0.1:2380"
 	EtcdClientURL = "https://127.0.0.1:2379"
 )
+
+// Files in the initramfs, relative to its root (image-build writes them,
+// init reads them at /).
+const (
+	// ModulesList lists the kernel modules stage 1 loads, one path a line
+	// relative to /lib/modules/<uname -r>/, dependencies first.
+	ModulesList = "etc/flotilla/modules.load"
+	// StorageModulesList lists the real-disk drivers loaded only when the
+	// boot disk does not show up without them.
+	StorageModulesList = "etc/flotilla/modules-storage.load"
+)
