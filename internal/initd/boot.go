@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
+	"github.com/flotilla-os/flotilla/internal/hostnet"
 	"github.com/flotilla-os/flotilla/internal/node"
 	"github.com/flotilla-os/flotilla/internal/nodemgr"
 	"github.com/flotilla-os/flotilla/internal/statedisk"
@@ -193,7 +194,7 @@ func (n *booted) configure() error {
 	netDone := false
 	if n.cmd.ConfigURL != "" {
 		// The config is behind the network: DHCP everywhere first.
-		ups, err := SetupNetwork(context.Background(), bootconfig.Network{}, logf)
+		ups, err := hostnet.Setup(context.Background(), bootconfig.Network{}, logf)
 		n.sayUps(ups)
 		if err != nil {
 			say("flotilla: network before the config: %v", err)
@@ -214,7 +215,7 @@ func (n *booted) configure() error {
 		say("flotilla: %v", err)
 	}
 	if !netDone || len(cfg.Network.Interfaces) > 0 || len(cfg.Network.DNS) > 0 {
-		ups, err := SetupNetwork(context.Background(), cfg.Network, logf)
+		ups, err := hostnet.Setup(context.Background(), cfg.Network, logf)
 		n.sayUps(ups)
 		if err != nil {
 			return err
@@ -229,7 +230,7 @@ func (n *booted) configure() error {
 	return nil
 }
 
-func (n *booted) sayUps(ups []NetUp) {
+func (n *booted) sayUps(ups []hostnet.NetUp) {
 	for _, u := range ups {
 		say("flotilla: network up %s %s", u.Iface, u.Addr)
 		if n.publicIP == "" {

@@ -14,6 +14,9 @@ const (
 	// TLSDir holds the config's TLS bundle that init writes (TLSCAFile,
 	// TLSCertFile, TLSKeyFile).
 	TLSDir = "/run/flotilla/tls"
+	// ResolvConf is where init writes DNS servers; the root's
+	// /etc/resolv.conf is a symlink to it.
+	ResolvConf = "/run/resolv.conf"
 )
 
 // The file names of a node's TLS bundle, in TLSDir or, for a lone member
