@@ -46,6 +46,11 @@ type Config struct {
 	DockerConfig string // registry credentials (docker config.json)
 	// InsecureRegistries are reached over plain HTTP (host:port).
 	InsecureRegistries []string
+
+	// SubmitUnits is a boot config (bootconfig JSON, as init writes it)
+	// whose units fleetd submits once it serves, if the cluster does not
+	// have them (--submit-units; "" for none).
+	SubmitUnits string
 }
 
 const (
@@ -86,6 +91,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 		c.InsecureRegistries = append(c.InsecureRegistries, v)
 		return nil
 	})
+	fs.StringVar(&c.SubmitUnits, "submit-units", "", "a boot config (JSON) whose units are submitted once fleetd serves, those the cluster does not have yet, once per boot (init passes its config)")
 	fs.BoolVar(&c.Dev, "dev", false, "one-node cluster with temporary data (removed on exit), API on the unix socket")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -166,6 +172,9 @@ func parseMetadata(s string) (map[string]string, error) {
 }
 
 func (c *Config) validate() error {
+	if c.SubmitUnits != "" && c.APISocket == "" {
+		return errors.New("fleetd: --submit-units needs --api-socket: the units are submitted through it")
+	}
 	if c.TLS.Enabled() && (c.TLS.CertFile == "" || c.TLS.KeyFile == "" || c.TLS.CAFile == "") {
 		return errors.New("fleetd: mutual TLS needs all of --tls-cert, --tls-key and --tls-ca")
 	}

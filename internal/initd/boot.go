@@ -399,42 +399,20 @@ func (n *booted) memberName() string {
 	return n.hostname
 }
 
-// afterFleetd waits for fleetd (its READY=1 on notify, or its API),
-// closes ready, then submits the config's units.
+// afterFleetd waits for fleetd (its READY=1 on notify, or its API socket
+// accepting), then closes ready. fleetd submits the config's units itself
+// (FleetdArgs' --submit-units).
 func (n *booted) afterFleetd(ctx context.Context, ready chan<- struct{}, notify *net.UnixConn) {
 	if notify != nil {
 		defer os.Remove(FleetdNotifySocket)
 		defer notify.Close()
 	}
-	c, err := NewLocalClient()
-	if err != nil {
-		say("flotilla: %v", err)
-		return
-	}
-	if err := WaitFleetd(ctx, c, notify); err != nil {
+	if err := WaitFleetd(ctx, node.FleetdSocket, notify); err != nil {
 		return
 	}
 	say("flotilla: fleetd ready")
 	close(ready)
 	go reportMemory(ctx, 30*time.Second)
-	if len(n.cfg.Units) == 0 {
-		return
-	}
-	for {
-		done, err := SubmitUnits(ctx, c, n.cfg.Units)
-		if len(done) > 0 {
-			say("flotilla: submitted units %s", strings.Join(done, " "))
-		}
-		if err == nil || ctx.Err() != nil {
-			return
-		}
-		say("flotilla: %v (retrying in 5s)", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(5 * time.Second):
-		}
-	}
 }
 
 // fatal prints err on the console and never returns: with debug, a debug
