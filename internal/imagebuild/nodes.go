@@ -89,7 +89,7 @@ func nodeConfigs(out string, n int, update *bootconfig.Update) ([]*bootconfig.Co
 		Hostname: "flotilla",
 		Cluster: bootconfig.Cluster{Role: "member", Name: "flotilla",
 			PeerURL: node.EtcdPeerURL, ClientURL: node.EtcdClientURL,
-			InitialCluster: "flotilla=https://127.0.0.1:2380"},
+			InitialCluster: "flotilla=" + node.EtcdPeerURL},
 		TLS:    single,
 		Update: update,
 	}}

@@ -51,7 +51,7 @@ func FleetdArgs(cfg *bootconfig.Config, name, varDir, publicIP string, tls *TLSF
 	if cfg.IsMember() {
 		peer, cl := c.PeerURL, c.ClientURL
 		if peer == "" && cl == "" && tls != nil {
-			peer, cl = "https://127.0.0.1:2380", "https://127.0.0.1:2379"
+			peer, cl = node.EtcdPeerURL, node.EtcdClientURL
 		}
 		if peer != "" || cl != "" {
 			args = append(args, "--etcd-peer-url", peer, "--etcd-client-url", cl)
