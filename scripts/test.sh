@@ -38,3 +38,4 @@ fuzz internal/netbridge FuzzParsePublishPort
 fuzz internal/rebootwindow FuzzParseWindow
 fuzz internal/seccomp FuzzParse
 fuzz internal/container FuzzParseDevice
+fuzz internal/node FuzzParseCmdline

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/flotilla-os/flotilla/internal/node"
 )
 
 // Where init looks for the document.
@@ -22,7 +24,7 @@ const (
 	// ESPPath is the document's path inside the ESP.
 	ESPPath = "flotilla/config.json"
 	// CmdlineKey is the kernel command-line parameter naming a config URL.
-	CmdlineKey = "flotilla.config"
+	CmdlineKey = node.KeyConfig
 	// FromDefaults is what Load returns as from when no source is present.
 	FromDefaults = "built-in defaults"
 )
@@ -185,40 +187,9 @@ func redact(s string) string {
 
 // CmdlineURL returns the value of flotilla.config= on a kernel command line
 // (the contents of /proc/cmdline), or "" when it is absent. The last one
-// wins, as with the kernel's own parameters; double quotes are removed.
+// wins, as with the kernel's own parameters; double quotes are removed
+// (node.ParseCmdline; errors in other keys are not this function's).
 func CmdlineURL(cmdline string) string {
-	v := ""
-	for _, f := range splitCmdline(cmdline) {
-		if k, val, ok := strings.Cut(f, "="); ok && k == CmdlineKey {
-			v = val
-		}
-	}
-	return v
-}
-
-// splitCmdline splits on whitespace outside double quotes, as the kernel
-// does, and removes the quotes.
-func splitCmdline(s string) []string {
-	var out []string
-	var b strings.Builder
-	quoted, inWord := false, false
-	for _, r := range s {
-		switch {
-		case r == '"':
-			quoted, inWord = !quoted, true
-		case !quoted && (r == ' ' || r == '\t' || r == '\n'):
-			if inWord {
-				out = append(out, b.String())
-				b.Reset()
-				inWord = false
-			}
-		default:
-			b.WriteRune(r)
-			inWord = true
-		}
-	}
-	if inWord {
-		out = append(out, b.String())
-	}
-	return out
+	c, _ := node.ParseCmdline(cmdline)
+	return c.ConfigURL
 }

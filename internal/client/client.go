@@ -12,10 +12,12 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/flotilla-os/flotilla/internal/node"
 )
 
 // DefaultEndpoint is where fleetd listens on every machine.
-const DefaultEndpoint = "unix:///run/fleetd/fleetd.sock"
+const DefaultEndpoint = "unix://" + node.FleetdSocket
 
 // DefaultTimeout bounds one request when Options.Timeout is zero (fleet's 3s).
 const DefaultTimeout = 3 * time.Second

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
+	"github.com/flotilla-os/flotilla/internal/node"
 )
 
 // Config is everything one fleetd needs.
@@ -45,12 +46,17 @@ type Config struct {
 	DockerConfig string // registry credentials (docker config.json)
 	// InsecureRegistries are reached over plain HTTP (host:port).
 	InsecureRegistries []string
+
+	// SubmitUnits is a boot config (bootconfig JSON, as init writes it)
+	// whose units fleetd submits once it serves, if the cluster does not
+	// have them (--submit-units; "" for none).
+	SubmitUnits string
 }
 
 const (
-	defaultDataDir = "/var/lib/fleetd"
+	defaultDataDir = node.FleetdDefaultDataDir
 	// DefaultSocket is where fleetctl looks by default.
-	DefaultSocket = "/run/fleetd/fleetd.sock"
+	DefaultSocket = node.FleetdSocket
 	maxTTL        = 5 * time.Second
 )
 
@@ -85,6 +91,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 		c.InsecureRegistries = append(c.InsecureRegistries, v)
 		return nil
 	})
+	fs.StringVar(&c.SubmitUnits, "submit-units", "", "a boot config (JSON) whose units are submitted once fleetd serves, those the cluster does not have yet, once per boot (init passes its config)")
 	fs.BoolVar(&c.Dev, "dev", false, "one-node cluster with temporary data (removed on exit), API on the unix socket")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -125,7 +132,7 @@ var containerFlags = []string{"no-containers", "bridge", "bridge-subnet", "docke
 func (c *Config) checkUnitManager(fs *flag.FlagSet, stderr io.Writer) error {
 	if path, ok := c.remoteSocket(); ok {
 		if !filepath.IsAbs(path) {
-			return fmt.Errorf("fleetd: --unit-manager %q: want unix: and an absolute socket path, e.g. unix:/run/flotilla/units.sock", c.UnitManager)
+			return fmt.Errorf("fleetd: --unit-manager %q: want unix: and an absolute socket path, e.g. unix:%s", c.UnitManager, node.UnitsSocket)
 		}
 		var ignored []string
 		fs.Visit(func(f *flag.Flag) {
@@ -165,6 +172,9 @@ func parseMetadata(s string) (map[string]string, error) {
 }
 
 func (c *Config) validate() error {
+	if c.SubmitUnits != "" && c.APISocket == "" {
+		return errors.New("fleetd: --submit-units needs --api-socket: the units are submitted through it")
+	}
 	if c.TLS.Enabled() && (c.TLS.CertFile == "" || c.TLS.KeyFile == "" || c.TLS.CAFile == "") {
 		return errors.New("fleetd: mutual TLS needs all of --tls-cert, --tls-key and --tls-ca")
 	}
@@ -176,7 +186,7 @@ func (c *Config) validate() error {
 		return errors.New("fleetd: an etcd member needs both --etcd-peer-url and --etcd-client-url")
 	case !member && len(c.Etcd.Endpoints) == 0:
 		// A lone node: a one-member cluster on the default loopback ports.
-		c.Etcd.PeerURL, c.Etcd.ClientURL = "https://127.0.0.1:2380", "https://127.0.0.1:2379"
+		c.Etcd.PeerURL, c.Etcd.ClientURL = node.EtcdPeerURL, node.EtcdClientURL
 		member = true
 	}
 	if c.Name == "" {

@@ -10,4 +10,10 @@
 // CA and certificate in <data-dir>/tls (0700, keys 0600). The TCP API
 // requires mutual TLS and a Host header naming this machine; plaintext is
 // served only on the root-only unix socket.
+//
+// On a node, init passes --submit-units with its boot config: once fleetd
+// serves, it submits the config's units the cluster does not have yet
+// through its own API socket, so the API's checks apply, retrying every
+// 5 s, once per boot (the boot ID in <data-dir>/units-submitted). Init
+// itself never calls the API.
 package fleetd

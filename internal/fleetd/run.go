@@ -139,6 +139,13 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	// variable goes with the message: units never inherit it. Best
 	// effort: a restarted fleetd finds init no longer listening.
 	daemon.SdNotify(true, daemon.SdNotifyReady)
+	if cfg.SubmitUnits != "" {
+		if sock := unixSocket(listeners); sock != "" {
+			wg.Go(func() { submitBootUnits(runCtx, cfg.SubmitUnits, sock, cfg.DataDir, logf) })
+		} else {
+			logf("fleetd: --submit-units: no unix API socket to submit through; the units of %s are not submitted", cfg.SubmitUnits)
+		}
+	}
 
 	select {
 	case <-ctx.Done():

@@ -17,6 +17,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/diskimage"
 	"github.com/flotilla-os/flotilla/internal/initramfs"
 	"github.com/flotilla-os/flotilla/internal/kernel"
+	"github.com/flotilla-os/flotilla/internal/node"
 	"github.com/flotilla-os/flotilla/internal/payload"
 	"github.com/flotilla-os/flotilla/internal/uki"
 )
@@ -258,7 +259,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 
 // StorageModulesList names, in the initramfs, the real-disk drivers (SATA,
 // NVMe) init loads only when the boot disk does not show up without them.
-const StorageModulesList = "etc/flotilla/modules-storage.load"
+const StorageModulesList = node.StorageModulesList
 
 // Cmdline is the kernel command line of a slot's UKI. panic=10 reboots
 // 10 s after a kernel panic, and softlockup_panic=1 makes a CPU stuck in
@@ -266,11 +267,9 @@ const StorageModulesList = "etc/flotilla/modules-storage.load"
 // judges a new version that wedges) instead of hanging. One rolling update
 // under TCG saw ksoftirqd stuck for minutes while a node shut down.
 func Cmdline(slot string, debug bool) string {
-	c := "flotilla.slot=" + slot + " console=ttyS0,115200 random.trust_cpu=on panic=10 softlockup_panic=1 loglevel=4"
-	if debug {
-		c += " flotilla.debug=1"
-	}
-	return c
+	return node.Cmdline{Slot: slot, Debug: debug, Params: []string{
+		"console=ttyS0,115200", "random.trust_cpu=on", "panic=10", "softlockup_panic=1", "loglevel=4",
+	}}.String()
 }
 
 func osRelease(version string) string {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
+	"github.com/flotilla-os/flotilla/internal/node"
 	"github.com/flotilla-os/flotilla/internal/pki"
 )
 
@@ -16,7 +17,7 @@ import (
 // which under QEMU's user network is 10.0.2.15 with host forwards.
 const (
 	ClusterSubnet = "10.77.0.0/24"
-	APIPort       = 7700
+	APIPort       = node.APIPort
 	maxMembers    = 3
 )
 
@@ -87,8 +88,8 @@ func nodeConfigs(out string, n int, update *bootconfig.Update) ([]*bootconfig.Co
 		Version:  1,
 		Hostname: "flotilla",
 		Cluster: bootconfig.Cluster{Role: "member", Name: "flotilla",
-			PeerURL: "https://127.0.0.1:2380", ClientURL: "https://127.0.0.1:2379",
-			InitialCluster: "flotilla=https://127.0.0.1:2380"},
+			PeerURL: node.EtcdPeerURL, ClientURL: node.EtcdClientURL,
+			InitialCluster: "flotilla=" + node.EtcdPeerURL},
 		TLS:    single,
 		Update: update,
 	}}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/flotilla-os/flotilla/internal/diskimage"
+	"github.com/flotilla-os/flotilla/internal/node"
 )
 
 // ImagesDir is where baked container image archives live in the root, for
@@ -41,8 +42,8 @@ func rootTree(bins map[string]string, debugTools, osRelease string, images []str
 		add(t.AddBytes("/etc/group", []byte("root:x:0:\nnogroup:x:65534:\n"), 0o644))
 		add(t.AddBytes("/etc/hosts", []byte("127.0.0.1\tlocalhost\n::1\tlocalhost\n"), 0o644))
 		add(t.AddBytes("/etc/nsswitch.conf", []byte("passwd: files\ngroup: files\nhosts: files dns\n"), 0o644))
-		add(t.AddSymlink("/etc/resolv.conf", "/run/resolv.conf"))
-		add(t.AddSymlink("/etc/machine-id", "/var/lib/flotilla/machine-id"))
+		add(t.AddSymlink("/etc/resolv.conf", node.ResolvConf))
+		add(t.AddSymlink("/etc/machine-id", node.MachineIDPath))
 		add(t.AddSymlink("/etc/hostname", "/run/hostname"))
 	}
 	if err := addTools(t, debugTools); err != nil {

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/flotilla-os/flotilla/internal/atomicfile"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -16,17 +14,19 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flotilla-os/flotilla/internal/atomicfile"
+
 	"github.com/u-root/u-root/pkg/mount"
 	"golang.org/x/sys/unix"
 
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
-	"github.com/flotilla-os/flotilla/internal/diskimage"
+	"github.com/flotilla-os/flotilla/internal/hostnet"
+	"github.com/flotilla-os/flotilla/internal/node"
+	"github.com/flotilla-os/flotilla/internal/statedisk"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/machine"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/native"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
 )
-
-const sysBlock = "/sys/class/block"
 
 // BridgeSubnet is the node's container subnet (Network=bridge), as fleetd's
 // default: containers of different nodes never talk to each other directly,
@@ -47,7 +47,7 @@ func readCmdline() (Cmdline, error) {
 	}
 	c, err := ParseCmdline(string(b))
 	if err != nil {
-		c.Debug = strings.Contains(" "+string(b)+" ", " flotilla.debug=1 ")
+		c.Debug = strings.Contains(" "+string(b)+" ", " "+node.KeyDebug+"=1 ")
 	}
 	return c, err
 }
@@ -73,7 +73,7 @@ func stage1() {
 	// Virtio disks show up at once; real disks need the storage drivers,
 	// which are loaded only when the disk is not there without them.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	disk, err := WaitDisk(ctx, sysBlock, root, PartState)
+	disk, err := statedisk.WaitDisk(ctx, statedisk.SysBlock, root, statedisk.PartState)
 	cancel()
 	if err != nil {
 		if list, lerr := ReadModulesList(StorageModulesList); lerr == nil && len(list) > 0 {
@@ -81,7 +81,7 @@ func stage1() {
 			say("flotilla: no boot disk yet: loaded %d storage drivers", n)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		disk, err = WaitDisk(ctx, sysBlock, root, PartState)
+		disk, err = statedisk.WaitDisk(ctx, statedisk.SysBlock, root, statedisk.PartState)
 		cancel()
 	}
 	if err != nil {
@@ -89,19 +89,7 @@ func stage1() {
 	}
 	// Nothing on the disk is mounted yet: the only moment to rewrite its GPT
 	// and have the kernel reread it.
-	if grown, err := diskimage.GrowLastPartition(disk.Dev); err != nil {
-		say("flotilla: grow %s on %s: %v (booting with it as it is)", PartState, disk.Dev, err)
-	} else if grown {
-		if err := RereadPartitions(disk.Dev); err != nil {
-			say("flotilla: %v", err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if d, err := WaitDisk(ctx, sysBlock, root, PartState); err == nil {
-			disk = d
-		}
-		cancel()
-		say("flotilla: %s partition grown to fill %s", PartState, disk.Dev)
-	}
+	disk = statedisk.GrowPartition(context.Background(), statedisk.SysBlock, disk, root, logf)
 	if err := Create(rootMount(disk.Parts[root])); err != nil {
 		fatal(fmt.Errorf("mount %s: %w", root, err), cmd.Debug, Reboot)
 	}
@@ -130,26 +118,26 @@ func stage2() {
 		CreateOptional(OptionalMounts(""), logf)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	disk, err := WaitDisk(ctx, sysBlock, cmd.RootPartName(), PartState)
+	disk, err := statedisk.WaitDisk(ctx, statedisk.SysBlock, cmd.RootPartName(), statedisk.PartState)
 	cancel()
 	if err != nil {
 		fatal(err, cmd.Debug, Reboot)
 	}
 	began := time.Now()
-	how, err := MountState(disk.Parts[PartState], "/var")
+	how, err := MountState(disk.Parts[statedisk.PartState], node.VarDir)
 	if err != nil {
 		fatal(err, cmd.Debug, Reboot)
 	}
 	say("flotilla: state mounted /var %s (%s)", how, time.Since(began).Round(10*time.Millisecond))
-	if esp := disk.Parts[PartESP]; esp != "" {
+	if esp := disk.Parts[statedisk.PartESP]; esp != "" {
 		if err := Create(espMount(esp)); err != nil {
 			say("flotilla: %v (the updater and the ESP config need it)", err)
 		}
 	}
-	if _, err := SeedEntropy(filepath.Join("/var", RandomSeedFile)); err != nil {
+	if _, err := SeedEntropy(filepath.Join(node.VarDir, node.RandomSeedFile)); err != nil {
 		say("flotilla: entropy seed: %v", err)
 	}
-	n := &node{cmd: cmd}
+	n := &booted{cmd: cmd}
 	if err := n.configure(); err != nil {
 		// A bad config is not the slot's fault: halt, do not reboot-loop.
 		fatal(err, cmd.Debug || (n.cfg != nil && n.cfg.DebugShell), Halt)
@@ -166,7 +154,7 @@ func rootMount(dev string) []Step {
 }
 
 func espMount(dev string) []Step {
-	return []Step{mountStep(dev, "/efi", "vfat", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "umask=0077")}
+	return []Step{mountStep(dev, node.ESPDir, "vfat", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "umask=0077")}
 }
 
 // MountState formats STATE when it holds no ext4, mounts it at mnt and
@@ -174,25 +162,15 @@ func espMount(dev string) []Step {
 // "fresh", "grown" or "existing". It runs mke2fs and resize2fs from the
 // root, so it must run before any supervisor (reaper) exists.
 func MountState(dev, mnt string) (string, error) {
-	part, err := BlockSize(sysBlock, filepath.Base(dev))
-	if err != nil {
-		return "", fmt.Errorf("%s: size: %w", dev, err)
-	}
-	fsSize, isExt4, err := Ext4Size(dev)
+	how, err := statedisk.Prepare(statedisk.SysBlock, dev)
 	if err != nil {
 		return "", err
-	}
-	how := StateAction(part, fsSize, isExt4)
-	if how == "fresh" {
-		if err := run("mke2fs", "-t", "ext4", "-L", PartState, "-q", "-F", "-E", "lazy_itable_init=1,lazy_journal_init=1", dev); err != nil {
-			return "", err
-		}
 	}
 	if err := Create([]Step{mountStep(dev, mnt, "ext4", unix.MS_NOATIME, "")}); err != nil {
 		return "", err
 	}
 	if how == "grown" {
-		if err := run("resize2fs", dev); err != nil {
+		if err := statedisk.Resize(dev); err != nil {
 			say("flotilla: %v (STATE keeps its old size)", err)
 			how = "existing"
 		}
@@ -200,26 +178,10 @@ func MountState(dev, mnt string) (string, error) {
 	return how, nil
 }
 
-// run runs a tool from the root (no reaper may be alive yet).
-func run(name string, args ...string) error {
-	path := name
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-			path = filepath.Join(dir, name)
-			break
-		}
-	}
-	out, err := exec.Command(path, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
 func logf(format string, args ...any) { say(format, args...) }
 
-// node is stage 2 from the config on.
-type node struct {
+// booted is stage 2 from the config on.
+type booted struct {
 	cmd       Cmdline
 	cfg       *bootconfig.Config
 	machineID string
@@ -229,11 +191,11 @@ type node struct {
 }
 
 // configure reads the config and applies identity, network and TLS.
-func (n *node) configure() error {
+func (n *booted) configure() error {
 	netDone := false
 	if n.cmd.ConfigURL != "" {
 		// The config is behind the network: DHCP everywhere first.
-		ups, err := SetupNetwork(context.Background(), bootconfig.Network{}, logf)
+		ups, err := hostnet.Setup(context.Background(), bootconfig.Network{}, logf)
 		n.sayUps(ups)
 		if err != nil {
 			say("flotilla: network before the config: %v", err)
@@ -246,7 +208,7 @@ func (n *node) configure() error {
 	}
 	n.cfg = cfg
 	say("flotilla: config from %s", from)
-	if n.machineID, err = MachineID("/var"); err != nil {
+	if n.machineID, err = MachineID(node.VarDir); err != nil {
 		return err
 	}
 	n.hostname = Hostname(cfg, n.machineID)
@@ -254,7 +216,7 @@ func (n *node) configure() error {
 		say("flotilla: %v", err)
 	}
 	if !netDone || len(cfg.Network.Interfaces) > 0 || len(cfg.Network.DNS) > 0 {
-		ups, err := SetupNetwork(context.Background(), cfg.Network, logf)
+		ups, err := hostnet.Setup(context.Background(), cfg.Network, logf)
 		n.sayUps(ups)
 		if err != nil {
 			return err
@@ -263,13 +225,13 @@ func (n *node) configure() error {
 	if ip := FirstStaticIP(cfg); ip != "" {
 		n.publicIP = ip
 	}
-	if n.tls, err = WriteTLS(TLSDir, cfg.TLS); err != nil {
+	if n.tls, err = WriteTLS(node.TLSDir, cfg.TLS); err != nil {
 		return err
 	}
 	return nil
 }
 
-func (n *node) sayUps(ups []NetUp) {
+func (n *booted) sayUps(ups []hostnet.NetUp) {
 	for _, u := range ups {
 		say("flotilla: network up %s %s", u.Iface, u.Addr)
 		if n.publicIP == "" {
@@ -283,11 +245,11 @@ func (n *node) sayUps(ups []NetUp) {
 // boots that find no source (a URL or fw_cfg given once); the effective
 // config is always at /run/flotilla/config.json (0600) for the updater.
 func loadConfig(cmd Cmdline) (*bootconfig.Config, string, error) {
-	cfg, from, err := bootconfig.Load(context.Background(), bootconfig.Sources{URL: cmd.ConfigURL, ESP: "/efi", Logf: logf})
+	cfg, from, err := bootconfig.Load(context.Background(), bootconfig.Sources{URL: cmd.ConfigURL, ESP: node.ESPDir, Logf: logf})
 	if err != nil {
 		return nil, from, fmt.Errorf("boot config: %w", err)
 	}
-	saved := filepath.Join("/var", ConfigCopyFile)
+	saved := filepath.Join(node.VarDir, node.ConfigCopyFile)
 	if from == bootconfig.FromDefaults {
 		if data, err := os.ReadFile(saved); err == nil {
 			if cfg, err = bootconfig.Parse(data, saved); err != nil {
@@ -308,14 +270,14 @@ func loadConfig(cmd Cmdline) (*bootconfig.Config, string, error) {
 			say("flotilla: keep config: %v", err)
 		}
 	}
-	os.MkdirAll("/run/flotilla", 0o700)
-	os.WriteFile("/run/flotilla/config.json", data, 0o600)
+	os.MkdirAll(filepath.Dir(node.ConfigPath), 0o700)
+	os.WriteFile(node.ConfigPath, data, 0o600)
 	return cfg, from, nil
 }
 
 // run starts the unit manager and the services, then waits for the signal
 // that ends the machine.
-func (n *node) run() {
+func (n *booted) run() {
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
 	// ctrl-alt-del sends SIGINT to PID 1 instead of rebooting at once.
@@ -325,7 +287,7 @@ func (n *node) run() {
 	if _, err := os.Stat(sandboxInit); err != nil {
 		sandboxInit = ""
 	}
-	mcfg := machine.Config{Dir: filepath.Join("/var", UnitsDataDir), MachineID: n.machineID, Hostname: n.hostname,
+	mcfg := machine.Config{Dir: filepath.Join(node.VarDir, node.UnitsDataDir), MachineID: n.machineID, Hostname: n.hostname,
 		BridgeSubnet: BridgeSubnet, SandboxInit: sandboxInit, Logf: func(f string, a ...any) { logf("flotilla: units: "+f, a...) }}
 	mgr, err := machine.New(mcfg)
 	if err != nil {
@@ -339,7 +301,7 @@ func (n *node) run() {
 		fatal(err, n.cmd.Debug || n.cfg.DebugShell, Reboot)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l, err := remote.Listen(UnitsSocket)
+	l, err := remote.Listen(node.UnitsSocket)
 	if err != nil {
 		mgr.Close()
 		fatal(err, n.cmd.Debug || n.cfg.DebugShell, Reboot)
@@ -351,7 +313,7 @@ func (n *node) run() {
 	}()
 	// No Logf: its events are in each service's log, which Services
 	// already follows onto the console.
-	sup, err := native.New(native.Config{Dir: filepath.Join("/var", ServicesDir), MachineID: n.machineID, Hostname: n.hostname})
+	sup, err := native.New(native.Config{Dir: filepath.Join(node.VarDir, node.ServicesDir), MachineID: n.machineID, Hostname: n.hostname})
 	if err != nil {
 		cancel()
 		mgr.Close() // the last supervisor gone, fatal's own wait4 loop is the only reaper
@@ -379,7 +341,7 @@ func (n *node) run() {
 		say("flotilla: stop services: %v", err)
 	}
 	KillAll(5 * time.Second)
-	Unmount(console, "/efi", "/var")
+	Unmount(console, node.ESPDir, node.VarDir)
 	say("flotilla: shutdown complete")
 	if err := RebootNow(a); err != nil {
 		say("flotilla: reboot(2): %v", err)
@@ -393,8 +355,8 @@ func (n *node) run() {
 // needs the updater to give up on it (HealthDeadline), so it starts anyway.
 const UpdaterDelay = time.Minute
 
-func (n *node) startServices(ctx context.Context, svcs *Services, fleetdReady <-chan struct{}, notify bool) {
-	fleetd := Service{Name: "fleetd", Argv: FleetdArgs(n.cfg, n.memberName(), "/var", n.publicIP, n.tls), Console: true}
+func (n *booted) startServices(ctx context.Context, svcs *Services, fleetdReady <-chan struct{}, notify bool) {
+	fleetd := Service{Name: "fleetd", Argv: FleetdArgs(n.cfg, n.memberName(), node.VarDir, n.publicIP, n.tls), Console: true}
 	if notify {
 		fleetd.Env = []string{"NOTIFY_SOCKET=" + FleetdNotifySocket}
 	}
@@ -421,7 +383,7 @@ func (n *node) startServices(ctx context.Context, svcs *Services, fleetdReady <-
 	for _, name := range []string{"fleetd", "updater"} {
 		link := filepath.Join("/var/log", name+".log")
 		os.Remove(link)
-		os.Symlink(filepath.Join("/var", ServicesDir, "logs", name+".service.log"), link)
+		os.Symlink(filepath.Join(node.VarDir, node.ServicesDir, "logs", name+".service.log"), link)
 	}
 	if n.cmd.Debug || n.cfg.DebugShell {
 		sh := Service{Name: "debug-shell", Argv: []string{SelfPath(), "console-shell", n.cmd.ConsoleDevice()}}
@@ -431,49 +393,27 @@ func (n *node) startServices(ctx context.Context, svcs *Services, fleetdReady <-
 	}
 }
 
-func (n *node) memberName() string {
+func (n *booted) memberName() string {
 	if name := n.cfg.MemberName(); name != "" {
 		return name
 	}
 	return n.hostname
 }
 
-// afterFleetd waits for fleetd (its READY=1 on notify, or its API),
-// closes ready, then submits the config's units.
-func (n *node) afterFleetd(ctx context.Context, ready chan<- struct{}, notify *net.UnixConn) {
+// afterFleetd waits for fleetd (its READY=1 on notify, or its API socket
+// accepting), then closes ready. fleetd submits the config's units itself
+// (FleetdArgs' --submit-units).
+func (n *booted) afterFleetd(ctx context.Context, ready chan<- struct{}, notify *net.UnixConn) {
 	if notify != nil {
 		defer os.Remove(FleetdNotifySocket)
 		defer notify.Close()
 	}
-	c, err := NewLocalClient()
-	if err != nil {
-		say("flotilla: %v", err)
-		return
-	}
-	if err := WaitFleetd(ctx, c, notify); err != nil {
+	if err := WaitFleetd(ctx, node.FleetdSocket, notify); err != nil {
 		return
 	}
 	say("flotilla: fleetd ready")
 	close(ready)
 	go reportMemory(ctx, 30*time.Second)
-	if len(n.cfg.Units) == 0 {
-		return
-	}
-	for {
-		done, err := SubmitUnits(ctx, c, n.cfg.Units)
-		if len(done) > 0 {
-			say("flotilla: submitted units %s", strings.Join(done, " "))
-		}
-		if err == nil || ctx.Err() != nil {
-			return
-		}
-		say("flotilla: %v (retrying in 5s)", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(5 * time.Second):
-		}
-	}
 }
 
 // fatal prints err on the console and never returns: with debug, a debug
@@ -531,7 +471,7 @@ func fatal(err error, debug bool, a Action) {
 // endNow ends the machine from a fatal state: nothing is supervised.
 func endNow(a Action) {
 	KillAll(3 * time.Second)
-	Unmount(console, "/efi", "/var")
+	Unmount(console, node.ESPDir, node.VarDir)
 	say("flotilla: shutdown complete")
 	RebootNow(a)
 	select {}

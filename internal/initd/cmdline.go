@@ -3,6 +3,8 @@ package initd
 import (
 	"fmt"
 	"strings"
+
+	"github.com/flotilla-os/flotilla/internal/node"
 )
 
 // Cmdline is what init takes from the kernel command line.
@@ -15,67 +17,19 @@ type Cmdline struct {
 	Console string
 }
 
-// ParseCmdline reads /proc/cmdline's text. flotilla.slot is required: the
-// slot's UKI names it, and a root without a slot cannot be found.
+// ParseCmdline reads /proc/cmdline's text (node.ParseCmdline). flotilla.slot
+// is required: the slot's UKI names it, and a root without a slot cannot be
+// found.
 func ParseCmdline(s string) (Cmdline, error) {
-	var c Cmdline
-	slotSeen := false
-	for _, f := range splitCmdline(s) {
-		k, v, _ := strings.Cut(f, "=")
-		switch k {
-		case "flotilla.slot":
-			slotSeen = true
-			c.Slot = strings.ToUpper(v)
-		case "flotilla.debug":
-			switch strings.ToLower(v) {
-			case "", "1", "y", "yes", "true", "on":
-				c.Debug = true
-			case "0", "n", "no", "false", "off":
-				c.Debug = false
-			default:
-				return c, fmt.Errorf("kernel command line: flotilla.debug=%q: want 1 or 0", v)
-			}
-		case "flotilla.config":
-			c.ConfigURL = v
-		case "console":
-			dev, _, _ := strings.Cut(v, ",") // ttyS0,115200n8
-			c.Console = dev
-		}
+	nc, err := node.ParseCmdline(s)
+	c := Cmdline{Slot: nc.Slot, Debug: nc.Debug, ConfigURL: nc.ConfigURL, Console: nc.Console()}
+	if err != nil {
+		return c, err
 	}
-	if !slotSeen {
-		return c, fmt.Errorf("kernel command line: flotilla.slot= is missing: the slot's UKI (or -append) must say flotilla.slot=A or flotilla.slot=B")
-	}
-	if c.Slot != "A" && c.Slot != "B" {
-		return c, fmt.Errorf("kernel command line: flotilla.slot=%q: want A or B", c.Slot)
+	if c.Slot == "" {
+		return c, fmt.Errorf("kernel command line: %[1]s= is missing: the slot's UKI (or -append) must say %[1]s=A or %[1]s=B", node.KeySlot)
 	}
 	return c, nil
-}
-
-// splitCmdline splits on spaces outside double quotes, dropping the quotes,
-// as the kernel does (param="a b").
-func splitCmdline(s string) []string {
-	var out []string
-	var b strings.Builder
-	inQ, any := false, false
-	for _, r := range s {
-		switch {
-		case r == '"':
-			inQ, any = !inQ, true
-		case !inQ && (r == ' ' || r == '\t' || r == '\n'):
-			if any {
-				out = append(out, b.String())
-			}
-			b.Reset()
-			any = false
-		default:
-			b.WriteRune(r)
-			any = true
-		}
-	}
-	if any {
-		out = append(out, b.String())
-	}
-	return out
 }
 
 // RootPartName is the GPT partition name of the slot's root.

@@ -10,6 +10,12 @@
 // Boot steps are data (Step = libinit.Creator; EarlyMounts, LateMounts),
 // as in u-root's libinit, without its cgroup v1 or resolv.conf.
 //
+// It orders the boot and delegates: the boot disk and STATE's formatting
+// and growth to internal/statedisk, the host network (static addresses,
+// DHCPv4 leases) to internal/hostnet, the node's paths and kernel command
+// line to internal/node. It keeps the boot sequence, the mounts, service
+// supervision, fleetd's arguments and the fatal path.
+//
 // # Who reaps
 //
 // PID 1 inherits every orphan, and internal/unitmgr/native already owns a
@@ -36,6 +42,7 @@
 //
 // What it must not touch: the partitioning code (internal/diskimage), the
 // config format (internal/bootconfig), the unit manager's insides
-// (internal/unitmgr/machine, internal/unitmgr/native) and fleetd's flags, which it only
-// builds (FleetdArgs).
+// (internal/unitmgr/machine, internal/unitmgr/native), fleetd's flags, which it only
+// builds (FleetdArgs), and fleetd's API: fleetd submits the config's units
+// itself (--submit-units).
 package initd

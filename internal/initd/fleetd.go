@@ -8,25 +8,18 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/flotilla-os/flotilla/internal/api/schema"
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
-	"github.com/flotilla-os/flotilla/internal/client"
-	"github.com/flotilla-os/flotilla/internal/unit"
+	"github.com/flotilla-os/flotilla/internal/node"
 )
 
 // Where things are on a booted node.
 const (
-	FleetdBin   = "/usr/bin/fleetd"
-	UpdaterBin  = "/usr/bin/updater"
-	UnitsSocket = "/run/flotilla/units.sock"
-	TLSDir      = "/run/flotilla/tls"
-	APIPort     = "7700"
-	// FleetdSocket is fleetd's root-only API socket (fleetd.DefaultSocket;
-	// not imported, so init does not link etcd).
-	FleetdSocket = "/run/fleetd/fleetd.sock"
+	FleetdBin  = "/usr/bin/fleetd"
+	UpdaterBin = "/usr/bin/updater"
 )
 
 // FleetdArgs builds fleetd's command line from the config. name is the
@@ -42,12 +35,12 @@ func FleetdArgs(cfg *bootconfig.Config, name, varDir, publicIP string, tls *TLSF
 	}
 	args := []string{FleetdBin,
 		"--name", name,
-		"--data-dir", filepath.Join(varDir, FleetdDataDir),
+		"--data-dir", filepath.Join(varDir, node.FleetdDataDir),
 	}
 	if tls != nil {
-		args = append(args, "--api-listen", "0.0.0.0:"+APIPort)
+		args = append(args, "--api-listen", "0.0.0.0:"+strconv.Itoa(node.APIPort))
 	}
-	args = append(args, "--unit-manager", "unix:"+UnitsSocket)
+	args = append(args, "--unit-manager", "unix:"+node.UnitsSocket)
 	if md := metadataArg(cfg.Metadata); md != "" {
 		args = append(args, "--metadata", md)
 	}
@@ -58,7 +51,7 @@ func FleetdArgs(cfg *bootconfig.Config, name, varDir, publicIP string, tls *TLSF
 	if cfg.IsMember() {
 		peer, cl := c.PeerURL, c.ClientURL
 		if peer == "" && cl == "" && tls != nil {
-			peer, cl = "https://127.0.0.1:2380", "https://127.0.0.1:2379"
+			peer, cl = node.EtcdPeerURL, node.EtcdClientURL
 		}
 		if peer != "" || cl != "" {
 			args = append(args, "--etcd-peer-url", peer, "--etcd-client-url", cl)
@@ -71,6 +64,11 @@ func FleetdArgs(cfg *bootconfig.Config, name, varDir, publicIP string, tls *TLSF
 	}
 	if publicIP != "" {
 		args = append(args, "--public-ip", publicIP)
+	}
+	if len(cfg.Units) > 0 {
+		// fleetd submits them once it serves (init writes the effective
+		// config there before it starts fleetd).
+		args = append(args, "--submit-units", node.ConfigPath)
 	}
 	return args
 }
@@ -111,10 +109,11 @@ func ListenNotify(path string) (*net.UnixConn, error) {
 }
 
 // WaitFleetd returns once fleetd says READY=1 on notify (nil: no socket)
-// or its API socket answers, or fails when ctx ends. The message comes
-// the moment fleetd serves; polling the API is the fallback, and under
-// QEMU without KVM a first request costs about a second.
-func WaitFleetd(ctx context.Context, c *client.Client, notify *net.UnixConn) error {
+// or its API socket sock accepts a connection, or fails when ctx ends. The
+// message comes the moment fleetd serves; connecting is the fallback (a
+// readiness probe only: init makes no API call), since fleetd listens on
+// the socket only once it is about to serve.
+func WaitFleetd(ctx context.Context, sock string, notify *net.UnixConn) error {
 	ready := make(chan struct{})
 	every := 250 * time.Millisecond
 	if notify != nil {
@@ -134,56 +133,24 @@ func WaitFleetd(ctx context.Context, c *client.Client, notify *net.UnixConn) err
 		}()
 	}
 	var err error
+	var d net.Dialer
 	for {
 		select {
 		case <-ready:
 			return nil
 		case <-ctx.Done():
-			return fmt.Errorf("fleetd did not answer on %s: %w (last error: %v)", c.Endpoint(), ctx.Err(), err)
+			return fmt.Errorf("fleetd did not answer on %s: %w (last error: %v)", sock, ctx.Err(), err)
 		case <-time.After(every):
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err = c.Machines(cctx)
+		var c net.Conn
+		c, err = d.DialContext(cctx, "unix", sock)
 		cancel()
 		if err == nil {
+			c.Close()
 			return nil
 		}
 	}
-}
-
-// NewLocalClient is a client of fleetd's root-only API socket.
-func NewLocalClient() (*client.Client, error) {
-	return client.New("unix://"+FleetdSocket, client.Options{Timeout: 10 * time.Second})
-}
-
-// SubmitUnits submits the config's units that the cluster does not have
-// yet, launched unless the unit says start: false (then only submitted).
-// Units that exist are left alone, whatever their state: the config is a
-// first-boot seed, not a desired state. It returns the names submitted.
-func SubmitUnits(ctx context.Context, c *client.Client, units []bootconfig.Unit) ([]string, error) {
-	var done []string
-	for i, u := range units {
-		f, err := unit.Parse(u.Name, []byte(u.Contents))
-		if err != nil {
-			return done, fmt.Errorf("config units[%d] (%s): %w", i, u.Name, err)
-		}
-		have, err := c.Unit(ctx, u.Name)
-		if err != nil {
-			return done, fmt.Errorf("look up unit %s: %w", u.Name, err)
-		}
-		if have != nil {
-			continue
-		}
-		state := "launched"
-		if !u.ShouldStart() {
-			state = "inactive"
-		}
-		if err := c.CreateUnit(ctx, &schema.Unit{Name: u.Name, Options: f.Options, DesiredState: state}, false); err != nil {
-			return done, fmt.Errorf("submit unit %s: %w", u.Name, err)
-		}
-		done = append(done, u.Name)
-	}
-	return done, nil
 }
 
 // UpdaterService is the updater's service when the root carries it.

@@ -2,18 +2,15 @@ package initd
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
-	"reflect"
+	"net"
+	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
-	"github.com/flotilla-os/flotilla/internal/api/schema"
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
-	"github.com/flotilla-os/flotilla/internal/client"
 	"github.com/flotilla-os/flotilla/internal/fleetd"
+	"github.com/flotilla-os/flotilla/internal/node"
 )
 
 func TestFleetdArgs(t *testing.T) {
@@ -39,6 +36,8 @@ func TestFleetdArgs(t *testing.T) {
 			"/usr/bin/fleetd --name n0 --data-dir /var/lib/fleetd --api-listen 0.0.0.0:7700 --unit-manager unix:/run/flotilla/units.sock --tls-cert /run/flotilla/tls/node.pem --tls-key /run/flotilla/tls/node-key.pem --tls-ca /run/flotilla/tls/ca.pem --etcd-peer-url https://127.0.0.1:2380 --etcd-client-url https://127.0.0.1:2379"},
 		{"member with TLS", member, FirstStaticIP(member), tls,
 			"/usr/bin/fleetd --name n0 --data-dir /var/lib/fleetd --api-listen 0.0.0.0:7700 --unit-manager unix:/run/flotilla/units.sock --metadata role=web,zone=b --tls-cert /run/flotilla/tls/node.pem --tls-key /run/flotilla/tls/node-key.pem --tls-ca /run/flotilla/tls/ca.pem --etcd-peer-url https://10.77.0.1:2380 --etcd-client-url https://10.77.0.1:2379 --etcd-initial-cluster n1=https://10.77.0.1:2380,n2=https://10.77.0.2:2380 --public-ip 10.77.0.1"},
+		{"lone node with units", &bootconfig.Config{Units: []bootconfig.Unit{{Name: "web.service", Contents: "[Service]\nExecStart=/bin/true\n"}}}, "", nil,
+			"/usr/bin/fleetd --name n0 --data-dir /var/lib/fleetd --unit-manager unix:/run/flotilla/units.sock --submit-units /run/flotilla/config.json"},
 		{"client", &bootconfig.Config{Cluster: bootconfig.Cluster{Role: "client", Endpoints: []string{"https://a:2379", "https://b:2379"}}}, "10.0.2.15", tls,
 			"/usr/bin/fleetd --name n0 --data-dir /var/lib/fleetd --api-listen 0.0.0.0:7700 --unit-manager unix:/run/flotilla/units.sock --tls-cert /run/flotilla/tls/node.pem --tls-key /run/flotilla/tls/node-key.pem --tls-ca /run/flotilla/tls/ca.pem --etcd-endpoints https://a:2379,https://b:2379 --public-ip 10.0.2.15"},
 	} {
@@ -54,7 +53,7 @@ func TestFleetdArgs(t *testing.T) {
 // manager), and it makes no plaintext etcd: without TLS, fleetd's lone
 // member gets https with node-local certificates.
 func TestFleetdArgsParse(t *testing.T) {
-	cfg := &bootconfig.Config{Metadata: map[string]string{"a": "1"}}
+	cfg := &bootconfig.Config{Metadata: map[string]string{"a": "1"}, Units: []bootconfig.Unit{{Name: "web.service"}}}
 	args := FleetdArgs(cfg, "n0", t.TempDir(), "10.0.2.15", nil)
 	for i := range args {
 		if strings.HasPrefix(args[i], "http://") || strings.Contains(args[i], "=http://") {
@@ -76,69 +75,30 @@ func TestFleetdArgsParse(t *testing.T) {
 	if err != nil {
 		t.Fatalf("fleetd.ParseFlags(%q): %v", keep, err)
 	}
-	if c.Name != "n0" || c.Metadata["a"] != "1" || c.PublicIP != "10.0.2.15" || c.Etcd.PeerURL != "https://127.0.0.1:2380" || !c.LocalTLS || c.APIListen != "" {
+	if c.Name != "n0" || c.Metadata["a"] != "1" || c.PublicIP != "10.0.2.15" || c.Etcd.PeerURL != "https://127.0.0.1:2380" || !c.LocalTLS || c.APIListen != "" || c.SubmitUnits != node.ConfigPath {
 		t.Errorf("fleetd parsed %+v", c)
 	}
 }
 
-// fakeAPI answers the two calls SubmitUnits makes, over real HTTP.
-type fakeAPI struct {
-	mu    sync.Mutex
-	units map[string]*schema.Unit
-}
-
-func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	name := strings.TrimPrefix(r.URL.Path, "/fleet/v1/units/")
-	switch r.Method {
-	case http.MethodGet:
-		u := f.units[name]
-		if u == nil {
-			w.WriteHeader(http.StatusNotFound)
-			json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": 404, "message": "unit does not exist"}})
-			return
-		}
-		json.NewEncoder(w).Encode(u)
-	case http.MethodPut:
-		var u schema.Unit
-		json.NewDecoder(r.Body).Decode(&u)
-		f.units[name] = &u
-		w.WriteHeader(http.StatusCreated)
+// TestWaitFleetdConnects: without READY=1, init learns fleetd is up when its
+// API socket accepts a connection (no API call), and times out naming the
+// socket while nothing listens.
+func TestWaitFleetdConnects(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "fleetd.sock")
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	err := WaitFleetd(ctx, sock, nil)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), sock) {
+		t.Fatalf("WaitFleetd with nothing listening = %v, want a timeout naming %s", err, sock)
 	}
-}
-
-func TestSubmitUnits(t *testing.T) {
-	api := &fakeAPI{units: map[string]*schema.Unit{"old.service": {Name: "old.service", DesiredState: "inactive"}}}
-	srv := httptest.NewServer(api)
-	defer srv.Close()
-	c, err := client.New(srv.URL, client.Options{})
+	l, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	no := false
-	units := []bootconfig.Unit{
-		{Name: "web.service", Contents: "[Service]\nExecStart=/bin/sleep 1000\n"},
-		{Name: "old.service", Contents: "[Service]\nExecStart=/bin/true\n"},
-		{Name: "later.service", Contents: "[Service]\nExecStart=/bin/true\n", Start: &no},
-	}
-	done, err := SubmitUnits(context.Background(), c, units)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(done, []string{"web.service", "later.service"}) {
-		t.Errorf("submitted %q", done)
-	}
-	if u := api.units["web.service"]; u == nil || u.DesiredState != "launched" || len(u.Options) != 1 || u.Options[0].Value != "/bin/sleep 1000" {
-		t.Errorf("web.service = %+v", u)
-	}
-	if api.units["later.service"].DesiredState != "inactive" || api.units["old.service"].DesiredState != "inactive" {
-		t.Errorf("later/old = %+v %+v", api.units["later.service"], api.units["old.service"])
-	}
-}
-
-func TestFleetdSocketIsFleetds(t *testing.T) {
-	if FleetdSocket != fleetd.DefaultSocket {
-		t.Errorf("FleetdSocket = %s, fleetd.DefaultSocket = %s", FleetdSocket, fleetd.DefaultSocket)
+	defer l.Close()
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := WaitFleetd(ctx, sock, nil); err != nil {
+		t.Fatalf("WaitFleetd with a listener: %v", err)
 	}
 }

@@ -13,16 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
-)
-
-// Files on STATE (mounted at /var) that init owns.
-const (
-	MachineIDFile  = "lib/flotilla/machine-id"  // under /var
-	RandomSeedFile = "lib/flotilla/random-seed" // under /var
-	ConfigCopyFile = "lib/flotilla/config.json" // under /var: the config of the first boot
-	FleetdDataDir  = "lib/fleetd"               // under /var
-	UnitsDataDir   = "lib/flotilla/node"        // under /var: unitmgr/machine's units/, images/, containers/
-	ServicesDir    = "lib/flotilla/services"    // under /var: init's own supervisor (logs/)
+	"github.com/flotilla-os/flotilla/internal/node"
 )
 
 // MachineID returns var/lib/flotilla/machine-id (32 hex digits), creating
@@ -31,8 +22,8 @@ const (
 // exists and differs is a machine that was already a cluster member under
 // that ID, so init's file takes fleetd's ID instead of changing it.
 func MachineID(varDir string) (string, error) {
-	own := filepath.Join(varDir, MachineIDFile)
-	fl := filepath.Join(varDir, FleetdDataDir, "machine-id")
+	own := filepath.Join(varDir, node.MachineIDFile)
+	fl := filepath.Join(varDir, node.FleetdDataDir, "machine-id")
 	id, err := readID(own)
 	if err != nil {
 		return "", err
@@ -118,7 +109,7 @@ func WriteTLS(dir string, t *bootconfig.TLS) (*TLSFiles, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	f := &TLSFiles{CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, "node.pem"), Key: filepath.Join(dir, "node-key.pem")}
+	f := &TLSFiles{CA: filepath.Join(dir, node.TLSCAFile), Cert: filepath.Join(dir, node.TLSCertFile), Key: filepath.Join(dir, node.TLSKeyFile)}
 	for path, pem := range map[string]string{f.CA: t.CA, f.Cert: t.Cert, f.Key: t.Key} {
 		if err := os.WriteFile(path, []byte(pem), 0o600); err != nil {
 			return nil, fmt.Errorf("write %s: %w", path, err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
+	"github.com/flotilla-os/flotilla/internal/node"
 )
 
 func TestMachineIDPersists(t *testing.T) {
@@ -22,7 +23,7 @@ func TestMachineIDPersists(t *testing.T) {
 	if err != nil || again != id {
 		t.Fatalf("second boot: MachineID = %q, %v; want %q", again, err, id)
 	}
-	fl, _ := os.ReadFile(filepath.Join(v, FleetdDataDir, "machine-id"))
+	fl, _ := os.ReadFile(filepath.Join(v, node.FleetdDataDir, "machine-id"))
 	if strings.TrimSpace(string(fl)) != id {
 		t.Errorf("fleetd's machine-id = %q, want %q", fl, id)
 	}
@@ -39,22 +40,22 @@ func TestMachineIDPersists(t *testing.T) {
 func TestMachineIDKeepsFleetds(t *testing.T) {
 	v := t.TempDir()
 	const fid = "0123456789abcdef0123456789abcdef"
-	os.MkdirAll(filepath.Join(v, FleetdDataDir), 0o755)
-	os.WriteFile(filepath.Join(v, FleetdDataDir, "machine-id"), []byte(fid+"\n"), 0o444)
+	os.MkdirAll(filepath.Join(v, node.FleetdDataDir), 0o755)
+	os.WriteFile(filepath.Join(v, node.FleetdDataDir, "machine-id"), []byte(fid+"\n"), 0o444)
 	id, err := MachineID(v)
 	if err != nil || id != fid {
 		t.Fatalf("MachineID = %q, %v; want fleetd's %q", id, err, fid)
 	}
-	own, _ := os.ReadFile(filepath.Join(v, MachineIDFile))
+	own, _ := os.ReadFile(filepath.Join(v, node.MachineIDFile))
 	if strings.TrimSpace(string(own)) != fid {
-		t.Errorf("%s = %q", MachineIDFile, own)
+		t.Errorf("%s = %q", node.MachineIDFile, own)
 	}
 }
 
 func TestMachineIDRejectsGarbage(t *testing.T) {
 	v := t.TempDir()
 	os.MkdirAll(filepath.Join(v, "lib/flotilla"), 0o755)
-	os.WriteFile(filepath.Join(v, MachineIDFile), []byte("nope\n"), 0o444)
+	os.WriteFile(filepath.Join(v, node.MachineIDFile), []byte("nope\n"), 0o444)
 	if _, err := MachineID(v); err == nil || !strings.Contains(err.Error(), "machine-id") {
 		t.Errorf("MachineID error = %v, want one naming the file", err)
 	}
@@ -105,15 +106,15 @@ func TestSeedEntropy(t *testing.T) {
 func TestMachineIDAfterTornWrite(t *testing.T) {
 	v := t.TempDir()
 	const fid = "0123456789abcdef0123456789abcdef"
-	os.MkdirAll(filepath.Join(v, filepath.Dir(MachineIDFile)), 0o755)
-	os.MkdirAll(filepath.Join(v, FleetdDataDir), 0o755)
-	os.WriteFile(filepath.Join(v, MachineIDFile), nil, 0o444)
-	os.WriteFile(filepath.Join(v, FleetdDataDir, "machine-id"), []byte(fid+"\n"), 0o444)
+	os.MkdirAll(filepath.Join(v, filepath.Dir(node.MachineIDFile)), 0o755)
+	os.MkdirAll(filepath.Join(v, node.FleetdDataDir), 0o755)
+	os.WriteFile(filepath.Join(v, node.MachineIDFile), nil, 0o444)
+	os.WriteFile(filepath.Join(v, node.FleetdDataDir, "machine-id"), []byte(fid+"\n"), 0o444)
 	id, err := MachineID(v)
 	if err != nil || id != fid {
 		t.Fatalf("MachineID = %q, %v; want fleetd's %s", id, err, fid)
 	}
-	b, _ := os.ReadFile(filepath.Join(v, MachineIDFile))
+	b, _ := os.ReadFile(filepath.Join(v, node.MachineIDFile))
 	if string(b) != fid+"\n" {
 		t.Fatalf("machine-id rewritten as %q", b)
 	}

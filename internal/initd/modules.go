@@ -10,16 +10,18 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/flotilla-os/flotilla/internal/node"
 )
 
 // ModulesList is the initramfs's list of kernel modules to load, one path a
 // line relative to /lib/modules/<uname -r>/, dependencies first (image-build
 // writes it from modules.dep). '#' starts a comment.
-const ModulesList = "/etc/flotilla/modules.load"
+const ModulesList = "/" + node.ModulesList
 
 // StorageModulesList lists the real-disk drivers loaded only when the boot
 // disk does not show up without them (image-build writes it).
-const StorageModulesList = "/etc/flotilla/modules-storage.load"
+const StorageModulesList = "/" + node.StorageModulesList
 
 // ReadModulesList parses a modules.load file.
 func ReadModulesList(path string) ([]string, error) {

@@ -6,6 +6,8 @@ import (
 
 	"github.com/u-root/u-root/pkg/libinit"
 	"golang.org/x/sys/unix"
+
+	"github.com/flotilla-os/flotilla/internal/node"
 )
 
 // Boot steps are data, as in u-root's libinit/root_linux.go: each is a
@@ -43,7 +45,7 @@ func LateMounts(root string) []libinit.Creator {
 	return []libinit.Creator{
 		libinit.Mount{Source: "cgroup2", Target: p("/sys/fs/cgroup"), FSType: "cgroup2", Flags: unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV, Opts: "nsdelegate"},
 		libinit.Mount{Source: "tmpfs", Target: p("/tmp"), FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Opts: "mode=1777"},
-		libinit.Dir{Name: p("/run/flotilla/tls"), Mode: 0o700},
+		libinit.Dir{Name: p(node.TLSDir), Mode: 0o700},
 		libinit.Dir{Name: p("/run/fleetd"), Mode: 0o755},
 	}
 }

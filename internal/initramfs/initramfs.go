@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/flotilla-os/flotilla/internal/kernel"
+	"github.com/flotilla-os/flotilla/internal/node"
 	"github.com/u-root/gobusybox/src/pkg/golang"
 	"github.com/u-root/mkuimage/cpio"
 	"github.com/u-root/mkuimage/uimage"
@@ -31,7 +32,7 @@ var DefaultCommands = []string{
 
 // ModulesLoad is where the archive lists its modules for init, one path
 // relative to /lib/modules/<kver>/ per line, in load order.
-const ModulesLoad = "etc/flotilla/modules.load"
+const ModulesLoad = node.ModulesList
 
 // Options say what goes into the archive.
 type Options struct {

@@ -12,6 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/flotilla-os/flotilla/internal/node"
 	"github.com/flotilla-os/flotilla/internal/registry"
 )
 
@@ -145,7 +146,7 @@ type HealthCheck struct {
 }
 
 // DefaultSocket is fleetd's local API socket on a node.
-const DefaultSocket = "/run/fleetd/fleetd.sock"
+const DefaultSocket = node.FleetdSocket
 
 // Healthy reports nil once this node is fit to bless its boot: fleetd
 // answers /health on its local socket, the machine is registered, and etcd

@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/flotilla-os/flotilla/internal/node"
 )
 
 // SlotKey is the kernel command line key naming the slot whose squashfs is
 // the root; the payload's UKI says "flotilla.slot=A".
-const SlotKey = "flotilla.slot="
+const SlotKey = node.KeySlot + "="
 
 // maxHeader bounds the PE headers ForSlot reads before the sections: the
 // stub's section table ends well inside the first 4 KiB.

@@ -15,6 +15,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
 	"github.com/flotilla-os/flotilla/internal/bootslot"
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
+	"github.com/flotilla-os/flotilla/internal/node"
 	"github.com/flotilla-os/flotilla/internal/payload"
 	"github.com/flotilla-os/flotilla/internal/rebootlock"
 	"github.com/flotilla-os/flotilla/internal/uki"
@@ -22,16 +23,16 @@ import (
 
 // Where things are on a node.
 const (
-	ConfigPath    = "/run/flotilla/config.json" // the effective config init writes
-	DownloadDir   = "/var/lib/flotilla/update"  // on STATE
-	StateFile     = "state.json"                // in DownloadDir
-	FailedFile    = "failed.json"               // in DownloadDir: bootslot's failed versions
-	ESPDir        = "/efi"
-	MachineIDFile = "/var/lib/flotilla/machine-id"
-	TLSDir        = "/run/flotilla/tls"
+	ConfigPath    = node.ConfigPath            // the effective config init writes
+	DownloadDir   = "/var/lib/flotilla/update" // on STATE
+	StateFile     = "state.json"               // in DownloadDir
+	FailedFile    = "failed.json"              // in DownloadDir: bootslot's failed versions
+	ESPDir        = node.ESPDir
+	MachineIDFile = node.MachineIDPath
+	TLSDir        = node.TLSDir
 	// LocalTLSDir holds the node-local CA and certificate fleetd makes for
 	// a lone member without a TLS bundle (<fleetd data dir>/tls).
-	LocalTLSDir = "/var/lib/fleetd/tls"
+	LocalTLSDir = node.LocalTLSDir
 	// SlotMax bounds a root download: a slot is 256 MiB.
 	SlotMax = 256 << 20
 )
@@ -54,12 +55,14 @@ func (b *NodeBoot) Booted() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, f := range strings.Fields(string(data)) {
-		if v, ok := strings.CutPrefix(f, "flotilla.slot="); ok {
-			return v, nil
-		}
+	c, err := node.ParseCmdline(string(data))
+	switch {
+	case c.Slot == "A" || c.Slot == "B":
+		return c.Slot, nil // another key's error is init's business
+	case err != nil:
+		return "", fmt.Errorf("%s: %w", b.Cmdline, err)
 	}
-	return "", fmt.Errorf("%s has no flotilla.slot=: was this booted from a Flotilla UKI?", b.Cmdline)
+	return "", fmt.Errorf("%s has no %s=: was this booted from a Flotilla UKI?", b.Cmdline, node.KeySlot)
 }
 
 // WriteRoot writes root into the partition of the slot not booted.
@@ -238,14 +241,14 @@ func etcdTarget(cfg *bootconfig.Config) ([]string, etcdnode.TLS) {
 	if cfg.IsMember() {
 		eps = []string{c.ClientURL}
 		if c.ClientURL == "" {
-			eps = []string{"https://127.0.0.1:2379"}
+			eps = []string{node.EtcdClientURL}
 		}
 	}
 	dir := TLSDir
 	if cfg.TLS == nil {
 		dir = LocalTLSDir
 	}
-	return eps, etcdnode.TLS{CertFile: filepath.Join(dir, "node.pem"), KeyFile: filepath.Join(dir, "node-key.pem"), CAFile: filepath.Join(dir, "ca.pem")}
+	return eps, etcdnode.TLS{CertFile: filepath.Join(dir, node.TLSCertFile), KeyFile: filepath.Join(dir, node.TLSKeyFile), CAFile: filepath.Join(dir, node.TLSCAFile)}
 }
 
 // Fetcher is the node's fetcher from update.url, update.public_key and

@@ -1,4 +1,4 @@
-package initd
+package hostnet
 
 import (
 	"context"
@@ -20,17 +20,17 @@ func TestPlanNetwork(t *testing.T) {
 		{Name: "eth1", MAC: "52:54:00:12:34:57", Type: "device"},
 		{Name: "flotilla0", MAC: "aa:bb:cc:dd:ee:ff", Type: "bridge"},
 	}
-	plan, err := PlanNetwork(links, bootconfig.Network{})
+	plan, err := Plan(links, bootconfig.Network{})
 	if err != nil || len(plan) != 2 || !plan["eth0"].DHCP || !plan["eth1"].DHCP {
 		t.Errorf("default plan = %+v, %v; want DHCP on eth0 and eth1 only", plan, err)
 	}
-	plan, err = PlanNetwork(links, bootconfig.Network{Interfaces: []bootconfig.Interface{
+	plan, err = Plan(links, bootconfig.Network{Interfaces: []bootconfig.Interface{
 		{MAC: "52:54:00:12:34:57", Addresses: []string{"10.77.0.2/24"}},
 	}})
 	if err != nil || len(plan) != 1 || plan["eth1"].Addresses[0] != "10.77.0.2/24" {
 		t.Errorf("by-MAC plan = %+v, %v", plan, err)
 	}
-	_, err = PlanNetwork(links, bootconfig.Network{Interfaces: []bootconfig.Interface{{Name: "eth9", DHCP: true}}})
+	_, err = Plan(links, bootconfig.Network{Interfaces: []bootconfig.Interface{{Name: "eth9", DHCP: true}}})
 	if err == nil || !strings.Contains(err.Error(), "network.interfaces[0]") || !strings.Contains(err.Error(), "eth0(52:54:00:12:34:56)") {
 		t.Errorf("missing link error = %v", err)
 	}
@@ -63,11 +63,11 @@ func TestSetupNetworkStatic(t *testing.T) {
 			t.Errorf("add veth: %v", err)
 			return
 		}
-		ups, err := SetupNetwork(context.Background(), bootconfig.Network{Interfaces: []bootconfig.Interface{
+		ups, err := Setup(context.Background(), bootconfig.Network{Interfaces: []bootconfig.Interface{
 			{Name: "fl0", Addresses: []string{"10.77.0.5/24"}, Gateway: "10.77.0.1", MTU: 1400},
 		}}, t.Logf)
 		if err != nil {
-			t.Errorf("SetupNetwork: %v", err)
+			t.Errorf("Setup: %v", err)
 			return
 		}
 		if len(ups) != 1 || ups[0] != (NetUp{Iface: "fl0", Addr: "10.77.0.5/24"}) {

@@ -1,4 +1,4 @@
-package initd
+package hostnet
 
 import (
 	"context"
@@ -15,8 +15,8 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// DHCPv4 clients: one per DHCP link, started by SetupNetwork, running until
-// its context ends or the next SetupNetwork. Each takes the boot lease,
+// DHCPv4 clients: one per DHCP link, started by Setup, running until
+// its context ends or the next Setup. Each takes the boot lease,
 // then keeps it as RFC 2131 says (dhcpPolicy): unicast RENEW at T1,
 // broadcast REBIND at T2, the address dropped at the lease's end or on a
 // NAK, then discovery again with backoff. The address carries the lease's
@@ -30,14 +30,14 @@ const (
 	dhcpRequestTry  = 3                // nclient4's tries per RENEW/REBIND (all bounded by the phase's end)
 )
 
-// dhcpRun holds the clients of the last SetupNetwork.
+// dhcpRun holds the clients of the last Setup.
 var dhcpRun struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{} // closed once the clients are gone and their namespace handle closed
 }
 
-// stopDHCP stops the clients the last SetupNetwork started and waits for
+// stopDHCP stops the clients the last Setup started and waits for
 // them. Their addresses stay, bounded by their lifetimes.
 func stopDHCP() {
 	dhcpRun.mu.Lock()

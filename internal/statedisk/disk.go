@@ -1,10 +1,9 @@
-package initd
+package statedisk
 
 import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"github.com/flotilla-os/flotilla/internal/diskimage"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +11,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/flotilla-os/flotilla/internal/diskimage"
+	"github.com/flotilla-os/flotilla/internal/node"
 )
 
 // Partition names on a Flotilla disk (the GPT's partition names; see
@@ -80,7 +82,7 @@ func WaitDisk(ctx context.Context, sysBlock, part string, need ...string) (*Disk
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("no disk with partitions %s and %s after waiting (block devices: %s): is the disk attached, and are its driver modules in %s?",
-				part, strings.Join(need, ", "), listBlock(sysBlock), ModulesList)
+				part, strings.Join(need, ", "), listBlock(sysBlock), "/"+node.ModulesList)
 		case <-t.C:
 		}
 	}

@@ -1,4 +1,4 @@
-package initd
+package hostnet
 
 import (
 	"context"
@@ -10,11 +10,11 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
+	"github.com/flotilla-os/flotilla/internal/node"
 )
 
-// ResolvConf is where init writes DNS servers; the root's /etc/resolv.conf
-// is a symlink to it.
-const ResolvConf = "/run/resolv.conf"
+// ResolvConf is where Setup writes DNS servers (node.ResolvConf).
+const ResolvConf = node.ResolvConf
 
 // NetUp is one configured address, for the console marker
 // "flotilla: network up <iface> <addr>".
@@ -33,10 +33,10 @@ func (l LinkInfo) Ethernet() bool {
 	return l.Type == "device" && l.Name != "lo" && len(l.MAC) == 17
 }
 
-// PlanNetwork matches the config's interfaces to links by name or MAC; with
+// Plan matches the config's interfaces to links by name or MAC; with
 // none configured, every ethernet gets DHCP. A configured interface that
 // matches no link is an error naming it.
-func PlanNetwork(links []LinkInfo, cfg bootconfig.Network) (map[string]bootconfig.Interface, error) {
+func Plan(links []LinkInfo, cfg bootconfig.Network) (map[string]bootconfig.Interface, error) {
 	plan := map[string]bootconfig.Interface{}
 	if len(cfg.Interfaces) == 0 {
 		for _, l := range links {
@@ -81,15 +81,15 @@ func ResolvConfText(servers []string) string {
 	return b.String()
 }
 
-// SetupNetwork brings up loopback and the configured (or default) links:
+// Setup brings up loopback and the configured (or default) links:
 // static addresses, MTU and gateway with netlink, DHCPv4 with a client per
 // link (dhcp.go) that waits up to 30 s for the boot lease and then keeps
 // leases alive (renew, rebind, rediscover) until ctx ends or the next
-// SetupNetwork, which stops the previous call's clients first. It writes
+// Setup, which stops the previous call's clients first. It writes
 // ResolvConf when there are DNS servers (the config's, else the boot
 // leases'). A DHCP interface without a lease is logged, not fatal: the node
 // may still be reachable on another, and its client keeps trying.
-func SetupNetwork(ctx context.Context, cfg bootconfig.Network, logf func(string, ...any)) ([]NetUp, error) {
+func Setup(ctx context.Context, cfg bootconfig.Network, logf func(string, ...any)) ([]NetUp, error) {
 	stopDHCP()
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
@@ -109,7 +109,7 @@ func SetupNetwork(ctx context.Context, cfg bootconfig.Network, logf func(string,
 		infos = append(infos, LinkInfo{Name: a.Name, MAC: a.HardwareAddr.String(), Type: l.Type()})
 		byName[a.Name] = l
 	}
-	plan, err := PlanNetwork(infos, cfg)
+	plan, err := Plan(infos, cfg)
 	if err != nil {
 		return nil, err
 	}

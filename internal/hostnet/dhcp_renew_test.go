@@ -1,4 +1,4 @@
-package initd
+package hostnet
 
 import (
 	"context"
@@ -136,7 +136,7 @@ func (s *testDHCPServer) stop() {
 
 // dhcpNetns runs f on a thread in a fresh client network namespace whose
 // fl0 is a veth to fl1 in a fresh server namespace, where srv serves; f's
-// SetupNetwork clients are stopped when it returns. link is fl0; addr is
+// Setup clients are stopped when it returns. link is fl0; addr is
 // fl0's 10.77.1.50, or nil.
 func dhcpNetns(t *testing.T, srv *testDHCPServer, f func(ctx context.Context, link netlink.Link, addr func() *netlink.Addr)) {
 	t.Helper()
@@ -171,7 +171,7 @@ func dhcpNetns(t *testing.T, srv *testDHCPServer, f func(ctx context.Context, li
 			return
 		}
 		defer srv.stop()
-		// Both ends up before SetupNetwork: an end whose carrier the
+		// Both ends up before Setup: an end whose carrier the
 		// kernel has not yet activated drops what it sends, and nclient4
 		// would then wait 4 s to try again.
 		if err := netlink.LinkSetUp(link); err != nil {
@@ -216,12 +216,12 @@ func dhcpNetns(t *testing.T, srv *testDHCPServer, f func(ctx context.Context, li
 	<-done
 }
 
-// setupDHCP runs SetupNetwork with DHCP on fl0 and checks the boot lease:
+// setupDHCP runs Setup with DHCP on fl0 and checks the boot lease:
 // 10.77.1.50/24 with the lease's lifetime, and the default route.
 func setupDHCP(t *testing.T, ctx context.Context, srv *testDHCPServer, link netlink.Link, addr func() *netlink.Addr) bool {
-	ups, err := SetupNetwork(ctx, bootconfig.Network{Interfaces: []bootconfig.Interface{{Name: "fl0", DHCP: true}}}, t.Logf)
+	ups, err := Setup(ctx, bootconfig.Network{Interfaces: []bootconfig.Interface{{Name: "fl0", DHCP: true}}}, t.Logf)
 	if err != nil || len(ups) != 1 || ups[0] != (NetUp{Iface: "fl0", Addr: "10.77.1.50/24"}) {
-		t.Errorf("SetupNetwork = %+v, %v; want fl0 10.77.1.50/24", ups, err)
+		t.Errorf("Setup = %+v, %v; want fl0 10.77.1.50/24", ups, err)
 		return false
 	}
 	lft := int(srv.lease / time.Second)
@@ -269,7 +269,7 @@ func waitGone(t *testing.T, srv *testDHCPServer, link netlink.Link, addr func() 
 	}
 }
 
-// TestDHCPRenewal runs SetupNetwork's DHCP client against a real server
+// TestDHCPRenewal runs Setup's DHCP client against a real server
 // across a veth pair between two fresh network namespaces, with a 4 s
 // lease (T1 2 s, T2 3 s): the address is never lost over three lease
 // times, carries the lease's lifetime, and is renewed by unicast REQUESTs
