@@ -91,6 +91,13 @@ func TestOneNode(t *testing.T) {
 				t.Fatalf("list-units: %v\n%s", err, o)
 			}
 			t.Logf("list-units: %s", strings.TrimSpace(o))
+			// The image store is init's, served beside its unit manager on
+			// the root-only socket: fleetd's API lists it from there.
+			o, err = fleetctl(t, out, n, "images", "--no-legend")
+			if err != nil || strings.TrimSpace(o) == "" {
+				t.Fatalf("fleetctl images (the busybox archive the unit ran should be stored): %v\n%s", err, o)
+			}
+			t.Logf("images: %s", strings.TrimSpace(o))
 
 			// flotilla.debug=1: stage 2's debug shell answers on the serial console.
 			if _, err := n.VM.WaitFor(ctx, "flotilla: debug shell /bbin/gosh on", time.Minute, vmcluster.Fatal...); err != nil {

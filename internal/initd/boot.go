@@ -21,6 +21,7 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
 	"github.com/flotilla-os/flotilla/internal/hostnet"
+	"github.com/flotilla-os/flotilla/internal/image/imagehttp"
 	"github.com/flotilla-os/flotilla/internal/node"
 	"github.com/flotilla-os/flotilla/internal/statedisk"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/machine"
@@ -307,7 +308,7 @@ func (n *booted) run() {
 		fatal(err, n.cmd.Debug || n.cfg.DebugShell, Reboot)
 	}
 	go func() {
-		if err := remote.Serve(ctx, l, mgr, remote.ServerOptions{Logf: logf}); err != nil && ctx.Err() == nil {
+		if err := remote.Serve(ctx, l, mgr, remote.ServerOptions{Logf: logf, Also: imagehttp.Handler(mgr.Containers)}); err != nil && ctx.Err() == nil {
 			say("flotilla: unit manager socket: %v", err)
 		}
 	}()
