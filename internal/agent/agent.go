@@ -7,9 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
@@ -101,25 +98,24 @@ func (a *Agent) Run(ctx context.Context) error {
 // session is one lease: register, then renew it and follow our placements
 // until the lease is lost.
 func (a *Agent) session(ctx context.Context) error {
-	cli := a.reg.Client()
 	sent := time.Now()
 	gctx, cancel := context.WithTimeout(ctx, a.cfg.TTL)
-	lease, err := cli.Grant(gctx, int64(max(a.cfg.TTL/time.Second, 1)))
+	lease, err := a.reg.Grant(gctx, a.cfg.TTL)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("grant lease: %w", err)
+		return err
 	}
 	m := a.cfg.Machine
 	m.StartedAt = time.Now().UTC()
-	if err := a.reg.RegisterMachine(ctx, &m, lease.ID); err != nil {
+	if err := a.reg.RegisterMachine(ctx, &m, lease); err != nil {
 		return err
 	}
 	a.renewed(sent)
-	a.states.setLease(lease.ID)
+	a.states.setLease(lease)
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go a.follow(sctx)
-	return a.renew(sctx, lease.ID)
+	return a.renew(sctx, lease)
 }
 
 // renew keeps the lease alive until it is lost. A renewal goes out every
@@ -128,7 +124,7 @@ func (a *Agent) session(ctx context.Context) error {
 // QEMU guests on two cores) a reply can take over a second, and a renewal
 // given up after one tick, with the next only sent at the tick after,
 // fenced healthy units every few seconds.
-func (a *Agent) renew(ctx context.Context, lease clientv3.LeaseID) error {
+func (a *Agent) renew(ctx context.Context, lease registry.LeaseID) error {
 	every := a.cfg.TTL / 5
 	wait := a.cfg.TTL * 3 / 5
 	const maxInFlight = 3 // wait/every: older ones have timed out by then
@@ -147,7 +143,7 @@ func (a *Agent) renew(ctx context.Context, lease clientv3.LeaseID) error {
 		sent := time.Now()
 		go func() {
 			rctx, cancel := context.WithTimeout(ctx, wait)
-			_, err := a.reg.Client().KeepAliveOnce(rctx, lease)
+			err := a.reg.RenewOnce(rctx, lease)
 			cancel()
 			results <- result{sent, err}
 		}()
@@ -175,9 +171,9 @@ func (a *Agent) renew(ctx context.Context, lease clientv3.LeaseID) error {
 			}
 			failing = false
 			a.renewed(r.sent)
-		case !errors.Is(r.err, rpctypes.ErrLeaseNotFound):
+		case !errors.Is(r.err, registry.ErrLeaseNotFound):
 			if !failing && ctx.Err() == nil {
-				a.cfg.Logf("agent: renew lease %x: %v", lease, r.err)
+				a.cfg.Logf("agent: %v", r.err)
 			}
 			failing = true
 		default:
@@ -282,30 +278,18 @@ func (a *Agent) watch(ctx context.Context) error {
 	a.desired = ps
 	a.mu.Unlock()
 	a.poke()
-	prefix := registry.MachinePlacementPrefix(a.cfg.Machine.ID)
-	wch := a.reg.Client().Watch(clientv3.WithRequireLeader(ctx), prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	for resp := range wch {
-		if err := resp.Err(); err != nil {
-			return fmt.Errorf("watch placements: %w", err)
-		}
+	return a.reg.WatchPlacements(ctx, a.cfg.Machine.ID, rev+1, func(evs []registry.PlacementEvent) {
 		a.mu.Lock()
-		for _, ev := range resp.Events {
-			name := registry.PlacementUnit(string(ev.Kv.Key))
-			if ev.Type == clientv3.EventTypeDelete {
-				delete(a.desired, name)
+		for _, ev := range evs {
+			if ev.Placement == nil {
+				delete(a.desired, ev.Unit)
 				continue
 			}
-			if p, err := registry.DecodePlacement(ev.Kv.Value); err == nil {
-				a.desired[name] = p
-			}
+			a.desired[ev.Unit] = ev.Placement
 		}
 		a.mu.Unlock()
 		a.poke()
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return errors.New("placement watch closed")
+	})
 }
 
 func (a *Agent) applyLoop(ctx context.Context) {

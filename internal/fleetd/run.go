@@ -171,19 +171,7 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 func leave(reg *registry.Registry, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	leases, err := reg.Client().Leases(ctx)
-	if err != nil {
-		return
-	}
-	ms, err := reg.Client().Get(ctx, "/flotilla/machines/"+id)
-	if err != nil || len(ms.Kvs) == 0 {
-		return
-	}
-	for _, l := range leases.Leases {
-		if int64(l.ID) == ms.Kvs[0].Lease {
-			_, _ = reg.Client().Revoke(ctx, l.ID)
-		}
-	}
+	_ = reg.RevokeMachine(ctx, id) // best effort: else the lease expires after the TTL
 }
 
 // newServer sets the timeouts every API listener gets: a client has 10 s
