@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/registry"
+	"github.com/flotilla-os/flotilla/internal/ttl"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
 
 // Config describes the machine an agent runs on.
 type Config struct {
 	Machine registry.MachineRecord
-	TTL     time.Duration // machine lease; default 5s
+	TTL     time.Duration // machine lease; default ttl.Default
 	Logf    func(format string, args ...any)
 }
 
@@ -23,6 +24,7 @@ type Agent struct {
 	reg *registry.Registry
 	mgr unitmgr.Manager
 	cfg Config
+	t   ttl.Timing // from cfg.TTL
 
 	mu      sync.Mutex // guards the fields below and serialises apply with fence
 	desired map[string]*registry.Placement
@@ -31,7 +33,7 @@ type Agent struct {
 	fenced  bool
 
 	lastRenew  time.Time   // when the last successful renewal was sent
-	fenceTimer *time.Timer // fires 3/5 TTL after lastRenew
+	fenceTimer *time.Timer // fires t.Fence() after lastRenew
 
 	kick   chan struct{} // placements or fencing changed: apply again
 	states *stateWriter
@@ -49,13 +51,13 @@ type applied struct {
 // New returns an agent for the machine in cfg.
 func New(reg *registry.Registry, mgr unitmgr.Manager, cfg Config) *Agent {
 	if cfg.TTL == 0 {
-		cfg.TTL = 5 * time.Second
+		cfg.TTL = ttl.Default
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
 	a := &Agent{
-		reg: reg, mgr: mgr, cfg: cfg,
+		reg: reg, mgr: mgr, cfg: cfg, t: ttl.Of(cfg.TTL),
 		desired: map[string]*registry.Placement{},
 		applied: map[string]applied{},
 		loadErr: map[string]string{},
@@ -78,7 +80,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// One fence timer for the agent's whole life: only a successful lease
 	// grant or renewal pushes it back, whatever happens to sessions and
 	// watches in between.
-	a.fenceTimer = time.AfterFunc(a.cfg.TTL*3/5, a.fenceTimerFired)
+	a.fenceTimer = time.AfterFunc(a.t.Fence(), a.fenceTimerFired)
 	defer a.fenceTimer.Stop()
 	a.renewed(time.Now())
 	for ctx.Err() == nil {
@@ -89,7 +91,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.cfg.Logf("agent: %v; registering again", err)
 		select {
 		case <-ctx.Done():
-		case <-time.After(a.cfg.TTL / 10):
+		case <-time.After(a.t.Retry()):
 		}
 	}
 	return nil
@@ -119,14 +121,14 @@ func (a *Agent) session(ctx context.Context) error {
 }
 
 // renew keeps the lease alive until it is lost. A renewal goes out every
-// TTL/5 whether or not the previous one has answered, and each may take
-// until the fence would fire anyway (3/5 TTL): on a loaded node (three
+// Renew (TTL/5) whether or not the previous one has answered, and each may
+// take until the fence would fire anyway (Fence, 3/5 TTL): on a loaded node (three
 // QEMU guests on two cores) a reply can take over a second, and a renewal
 // given up after one tick, with the next only sent at the tick after,
 // fenced healthy units every few seconds.
 func (a *Agent) renew(ctx context.Context, lease registry.LeaseID) error {
-	every := a.cfg.TTL / 5
-	wait := a.cfg.TTL * 3 / 5
+	every := a.t.Renew()
+	wait := a.t.Fence()
 	const maxInFlight = 3 // wait/every: older ones have timed out by then
 	type result struct {
 		sent time.Time
@@ -180,7 +182,7 @@ func (a *Agent) renew(ctx context.Context, lease registry.LeaseID) error {
 			// The lease expired: the engine may already run our units
 			// elsewhere. Kill them now and forget our placements until a
 			// new session has read them afresh.
-			a.fence(time.Now().Add(a.cfg.TTL / 5))
+			a.fence(time.Now().Add(a.t.LostKill()))
 			a.mu.Lock()
 			a.desired = map[string]*registry.Placement{}
 			a.mu.Unlock()
@@ -191,7 +193,8 @@ func (a *Agent) renew(ctx context.Context, lease registry.LeaseID) error {
 
 // renewed records that the lease was alive at (or after) sent. Renewals
 // overlap, so an answer to an older one changes nothing. A fenced agent
-// restores its units only when the answer leaves at least TTL/5 before the
+// restores its units only when the answer leaves at least RestoreMargin
+// (TTL/5) before the
 // fence would fire again: a late answer (sent nearly 3/5 TTL ago) would
 // restart them only to kill them a moment later, and that churn loads an
 // already slow node further.
@@ -203,18 +206,19 @@ func (a *Agent) renewed(sent time.Time) {
 	}
 	a.lastRenew = sent
 	a.mu.Unlock()
-	left := time.Until(sent.Add(a.cfg.TTL * 3 / 5))
+	left := time.Until(sent.Add(a.t.Fence()))
 	a.fenceTimer.Reset(left)
-	if left >= a.cfg.TTL/5 {
+	if left >= a.t.RestoreMargin() {
 		a.unfence()
 	}
 }
 
-// fenceTimerFired: no renewal for 3/5 of the TTL. Units must be dead by
-// 4/5 of it, before the lease can expire on the etcd side.
+// fenceTimerFired: no renewal for Fence (3/5 of the TTL). Units must be
+// dead by KillDeadline (4/5 of it), before the lease can expire on the etcd
+// side.
 func (a *Agent) fenceTimerFired() {
 	a.mu.Lock()
-	deadline := a.lastRenew.Add(a.cfg.TTL * 4 / 5)
+	deadline := a.lastRenew.Add(a.t.KillDeadline())
 	a.mu.Unlock()
 	a.fence(deadline)
 }
@@ -263,7 +267,7 @@ func (a *Agent) follow(ctx context.Context) {
 		a.cfg.Logf("agent: %v; watching again", err)
 		select {
 		case <-ctx.Done():
-		case <-time.After(a.cfg.TTL / 10):
+		case <-time.After(a.t.Retry()):
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/schedule"
+	"github.com/flotilla-os/flotilla/internal/ttl"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
@@ -16,11 +17,9 @@ import (
 type Config struct {
 	MachineID string // our identity in the election
 	// TTL is the machine lease TTL. The engine's own leadership session
-	// lives 2/5 of it (at least 1 s): when the dead leader was also etcd's
-	// raft leader, etcd refreshes every lease by TTL plus an election
-	// timeout on the new raft leader, and the shorter session still lets
-	// another engine take over within one machine TTL. Losing leadership
-	// spuriously is harmless: every write is guarded by the leader key.
+	// lives ttl.Timing.Election of it (2/5, at least 1 s). Losing
+	// leadership spuriously is harmless: every write is guarded by the
+	// leader key.
 	TTL time.Duration
 	// Settle is how long to wait for more events before reconciling; it
 	// batches a burst of submissions into few reconciles. Default 20ms.
@@ -54,9 +53,9 @@ func New(reg *registry.Registry, cfg Config) *Engine {
 // Run campaigns for leadership and, while leading, reconciles. It returns
 // when ctx is done.
 func (e *Engine) Run(ctx context.Context) error {
-	ttl := e.cfg.TTL * 2 / 5
+	session := ttl.Of(e.cfg.TTL).Election()
 	for ctx.Err() == nil {
-		err := e.term(ctx, ttl)
+		err := e.term(ctx, session)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -70,8 +69,8 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 // term is one campaign and, if won, one leadership term.
-func (e *Engine) term(ctx context.Context, ttl time.Duration) error {
-	term, err := e.reg.Campaign(ctx, e.cfg.MachineID, ttl)
+func (e *Engine) term(ctx context.Context, session time.Duration) error {
+	term, err := e.reg.Campaign(ctx, e.cfg.MachineID, session)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/nodemgr"
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/systemdmgr"
+	"github.com/flotilla-os/flotilla/internal/ttl"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
 	"github.com/flotilla-os/flotilla/internal/version"
@@ -274,7 +275,10 @@ func unitManager(ctx context.Context, cfg Config, id string, logf func(string, .
 	if path, ok := cfg.remoteSocket(); ok {
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		c, err := remote.DialWith(dctx, path, remote.ClientOptions{Logf: logf})
+		// The host fences our units when we fall silent for as long as our
+		// agent would wait without a renewal, so they die before our lease
+		// can expire; a host that cannot fence that soon refuses the TTL.
+		c, err := remote.DialWith(dctx, path, remote.ClientOptions{Logf: logf, FenceAfter: ttl.Of(cfg.TTL).ManagerFence()})
 		if err != nil {
 			return units{}, fmt.Errorf("fleetd: --unit-manager %s: %w; is init (or another host) serving the unit manager there?", cfg.UnitManager, err)
 		}
