@@ -122,10 +122,10 @@ func (a *Agent) session(ctx context.Context) error {
 
 // renew keeps the lease alive until it is lost. A renewal goes out every
 // Renew (TTL/5) whether or not the previous one has answered, and each may
-// take until the fence would fire anyway (Fence, 3/5 TTL): on a loaded node (three
-// QEMU guests on two cores) a reply can take over a second, and a renewal
-// given up after one tick, with the next only sent at the tick after,
-// fenced healthy units every few seconds.
+// take until the fence would fire anyway (Fence, 3/5 TTL): on a loaded
+// node (three QEMU guests on two cores) a reply can take over a second, and
+// a renewal given up after one tick, with the next only sent at the tick
+// after, fenced healthy units every few seconds.
 func (a *Agent) renew(ctx context.Context, lease registry.LeaseID) error {
 	every := a.t.Renew()
 	wait := a.t.Fence()
