@@ -7,18 +7,16 @@ import (
 	"sync"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/unit"
+	"github.com/flotilla-os/flotilla/internal/ttl"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
 
 // Config describes the machine an agent runs on.
 type Config struct {
 	Machine registry.MachineRecord
-	TTL     time.Duration // machine lease; default 5s
+	TTL     time.Duration // machine lease; default ttl.Default
 	Logf    func(format string, args ...any)
 }
 
@@ -27,6 +25,7 @@ type Agent struct {
 	reg *registry.Registry
 	mgr unitmgr.Manager
 	cfg Config
+	t   ttl.Timing // from cfg.TTL
 
 	mu      sync.Mutex // guards the fields below and serialises apply with fence
 	desired map[string]*registry.Placement
@@ -35,7 +34,7 @@ type Agent struct {
 	fenced  bool
 
 	lastRenew  time.Time   // when the last successful renewal was sent
-	fenceTimer *time.Timer // fires 3/5 TTL after lastRenew
+	fenceTimer *time.Timer // fires t.Fence() after lastRenew
 
 	kick   chan struct{} // placements or fencing changed: apply again
 	states *stateWriter
@@ -53,13 +52,13 @@ type applied struct {
 // New returns an agent for the machine in cfg.
 func New(reg *registry.Registry, mgr unitmgr.Manager, cfg Config) *Agent {
 	if cfg.TTL == 0 {
-		cfg.TTL = 5 * time.Second
+		cfg.TTL = ttl.Default
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
 	a := &Agent{
-		reg: reg, mgr: mgr, cfg: cfg,
+		reg: reg, mgr: mgr, cfg: cfg, t: ttl.Of(cfg.TTL),
 		desired: map[string]*registry.Placement{},
 		applied: map[string]applied{},
 		loadErr: map[string]string{},
@@ -82,7 +81,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// One fence timer for the agent's whole life: only a successful lease
 	// grant or renewal pushes it back, whatever happens to sessions and
 	// watches in between.
-	a.fenceTimer = time.AfterFunc(a.cfg.TTL*3/5, a.fenceTimerFired)
+	a.fenceTimer = time.AfterFunc(a.t.Fence(), a.fenceTimerFired)
 	defer a.fenceTimer.Stop()
 	a.renewed(time.Now())
 	for ctx.Err() == nil {
@@ -93,7 +92,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.cfg.Logf("agent: %v; registering again", err)
 		select {
 		case <-ctx.Done():
-		case <-time.After(a.cfg.TTL / 10):
+		case <-time.After(a.t.Retry()):
 		}
 	}
 	return nil
@@ -102,36 +101,35 @@ func (a *Agent) Run(ctx context.Context) error {
 // session is one lease: register, then renew it and follow our placements
 // until the lease is lost.
 func (a *Agent) session(ctx context.Context) error {
-	cli := a.reg.Client()
 	sent := time.Now()
 	gctx, cancel := context.WithTimeout(ctx, a.cfg.TTL)
-	lease, err := cli.Grant(gctx, int64(max(a.cfg.TTL/time.Second, 1)))
+	lease, err := a.reg.Grant(gctx, a.cfg.TTL)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("grant lease: %w", err)
+		return err
 	}
 	m := a.cfg.Machine
 	m.StartedAt = time.Now().UTC()
-	if err := a.reg.RegisterMachine(ctx, &m, lease.ID); err != nil {
+	if err := a.reg.RegisterMachine(ctx, &m, lease); err != nil {
 		return err
 	}
 	a.renewed(sent)
-	a.states.setLease(lease.ID)
+	a.states.setLease(lease)
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go a.follow(sctx)
-	return a.renew(sctx, lease.ID)
+	return a.renew(sctx, lease)
 }
 
 // renew keeps the lease alive until it is lost. A renewal goes out every
-// TTL/5 whether or not the previous one has answered, and each may take
-// until the fence would fire anyway (3/5 TTL): on a loaded node (three
-// QEMU guests on two cores) a reply can take over a second, and a renewal
-// given up after one tick, with the next only sent at the tick after,
-// fenced healthy units every few seconds.
-func (a *Agent) renew(ctx context.Context, lease clientv3.LeaseID) error {
-	every := a.cfg.TTL / 5
-	wait := a.cfg.TTL * 3 / 5
+// Renew (TTL/5) whether or not the previous one has answered, and each may
+// take until the fence would fire anyway (Fence, 3/5 TTL): on a loaded
+// node (three QEMU guests on two cores) a reply can take over a second, and
+// a renewal given up after one tick, with the next only sent at the tick
+// after, fenced healthy units every few seconds.
+func (a *Agent) renew(ctx context.Context, lease registry.LeaseID) error {
+	every := a.t.Renew()
+	wait := a.t.Fence()
 	const maxInFlight = 3 // wait/every: older ones have timed out by then
 	type result struct {
 		sent time.Time
@@ -148,7 +146,7 @@ func (a *Agent) renew(ctx context.Context, lease clientv3.LeaseID) error {
 		sent := time.Now()
 		go func() {
 			rctx, cancel := context.WithTimeout(ctx, wait)
-			_, err := a.reg.Client().KeepAliveOnce(rctx, lease)
+			err := a.reg.RenewOnce(rctx, lease)
 			cancel()
 			results <- result{sent, err}
 		}()
@@ -176,16 +174,16 @@ func (a *Agent) renew(ctx context.Context, lease clientv3.LeaseID) error {
 			}
 			failing = false
 			a.renewed(r.sent)
-		case !errors.Is(r.err, rpctypes.ErrLeaseNotFound):
+		case !errors.Is(r.err, registry.ErrLeaseNotFound):
 			if !failing && ctx.Err() == nil {
-				a.cfg.Logf("agent: renew lease %x: %v", lease, r.err)
+				a.cfg.Logf("agent: %v", r.err)
 			}
 			failing = true
 		default:
 			// The lease expired: the engine may already run our units
 			// elsewhere. Kill them now and forget our placements until a
 			// new session has read them afresh.
-			a.fence(time.Now().Add(a.cfg.TTL / 5))
+			a.fence(time.Now().Add(a.t.LostKill()))
 			a.mu.Lock()
 			a.desired = map[string]*registry.Placement{}
 			a.mu.Unlock()
@@ -196,7 +194,8 @@ func (a *Agent) renew(ctx context.Context, lease clientv3.LeaseID) error {
 
 // renewed records that the lease was alive at (or after) sent. Renewals
 // overlap, so an answer to an older one changes nothing. A fenced agent
-// restores its units only when the answer leaves at least TTL/5 before the
+// restores its units only when the answer leaves at least RestoreMargin
+// (TTL/5) before the
 // fence would fire again: a late answer (sent nearly 3/5 TTL ago) would
 // restart them only to kill them a moment later, and that churn loads an
 // already slow node further.
@@ -208,18 +207,19 @@ func (a *Agent) renewed(sent time.Time) {
 	}
 	a.lastRenew = sent
 	a.mu.Unlock()
-	left := time.Until(sent.Add(a.cfg.TTL * 3 / 5))
+	left := time.Until(sent.Add(a.t.Fence()))
 	a.fenceTimer.Reset(left)
-	if left >= a.cfg.TTL/5 {
+	if left >= a.t.RestoreMargin() {
 		a.unfence()
 	}
 }
 
-// fenceTimerFired: no renewal for 3/5 of the TTL. Units must be dead by
-// 4/5 of it, before the lease can expire on the etcd side.
+// fenceTimerFired: no renewal for Fence (3/5 of the TTL). Units must be
+// dead by KillDeadline (4/5 of it), before the lease can expire on the etcd
+// side.
 func (a *Agent) fenceTimerFired() {
 	a.mu.Lock()
-	deadline := a.lastRenew.Add(a.cfg.TTL * 4 / 5)
+	deadline := a.lastRenew.Add(a.t.KillDeadline())
 	a.mu.Unlock()
 	a.fence(deadline)
 }
@@ -268,7 +268,7 @@ func (a *Agent) follow(ctx context.Context) {
 		a.cfg.Logf("agent: %v; watching again", err)
 		select {
 		case <-ctx.Done():
-		case <-time.After(a.cfg.TTL / 10):
+		case <-time.After(a.t.Retry()):
 		}
 	}
 }
@@ -283,30 +283,18 @@ func (a *Agent) watch(ctx context.Context) error {
 	a.desired = ps
 	a.mu.Unlock()
 	a.poke()
-	prefix := registry.MachinePlacementPrefix(a.cfg.Machine.ID)
-	wch := a.reg.Client().Watch(clientv3.WithRequireLeader(ctx), prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	for resp := range wch {
-		if err := resp.Err(); err != nil {
-			return fmt.Errorf("watch placements: %w", err)
-		}
+	return a.reg.WatchPlacements(ctx, a.cfg.Machine.ID, rev+1, func(evs []registry.PlacementEvent) {
 		a.mu.Lock()
-		for _, ev := range resp.Events {
-			name := registry.PlacementUnit(string(ev.Kv.Key))
-			if ev.Type == clientv3.EventTypeDelete {
-				delete(a.desired, name)
+		for _, ev := range evs {
+			if ev.Placement == nil {
+				delete(a.desired, ev.Unit)
 				continue
 			}
-			if p, err := registry.DecodePlacement(ev.Kv.Value); err == nil {
-				a.desired[name] = p
-			}
+			a.desired[ev.Unit] = ev.Placement
 		}
 		a.mu.Unlock()
 		a.poke()
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return errors.New("placement watch closed")
+	})
 }
 
 func (a *Agent) applyLoop(ctx context.Context) {

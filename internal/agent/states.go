@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
@@ -19,7 +17,7 @@ type stateWriter struct {
 	a *Agent
 
 	mu      sync.Mutex
-	lease   clientv3.LeaseID
+	lease   registry.LeaseID
 	pending map[string]bool
 	written map[string]registry.StateRecord
 	wake    chan struct{}
@@ -30,7 +28,7 @@ func newStateWriter(a *Agent) *stateWriter {
 }
 
 // setLease starts a new lease: every state is written again on it.
-func (w *stateWriter) setLease(id clientv3.LeaseID) {
+func (w *stateWriter) setLease(id registry.LeaseID) {
 	w.mu.Lock()
 	w.lease = id
 	for name := range w.written {

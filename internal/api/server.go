@@ -120,7 +120,7 @@ func page(r *http.Request, n int, nameAt func(int) string) (lo, hi int, next str
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.cfg.Registry.Client().Get(r.Context(), "health"); err != nil {
+	if err := s.cfg.Registry.Health(r.Context()); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "etcd: "+err.Error())
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/flotilla-os/flotilla/internal/etcdclient"
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
 	"github.com/flotilla-os/flotilla/internal/pki"
 )
@@ -27,7 +28,7 @@ func Etcd(t testing.TB) *etcdnode.Node {
 
 // EtcdTLS is Etcd, also returning the certificate files its client uses,
 // for a second client (EtcdConfig).
-func EtcdTLS(t testing.TB) (*etcdnode.Node, etcdnode.TLS) {
+func EtcdTLS(t testing.TB) (*etcdnode.Node, etcdclient.TLS) {
 	t.Helper()
 	dir := t.TempDir()
 	files := LoopbackTLS(t, filepath.Join(dir, "tls"))
@@ -47,18 +48,18 @@ func EtcdTLS(t testing.TB) (*etcdnode.Node, etcdnode.TLS) {
 // LoopbackTLS issues, in dir, a CA and a certificate for 127.0.0.1 and
 // localhost, usable as etcd's server and client certificate. It uses only
 // t's Helper and Fatal.
-func LoopbackTLS(t testing.TB, dir string) etcdnode.TLS {
+func LoopbackTLS(t testing.TB, dir string) etcdclient.TLS {
 	t.Helper()
 	must(t, os.MkdirAll(dir, 0o700))
 	ca, err := pki.NewCA(dir, "flotilla-test-ca")
 	must(t, err)
 	p, err := ca.Issue(dir, "node", []net.IP{net.IPv4(127, 0, 0, 1)}, []string{"localhost"})
 	must(t, err)
-	return etcdnode.TLS{CertFile: p.CertFile, KeyFile: p.KeyFile, CAFile: ca.CertFile}
+	return etcdclient.TLS{CertFile: p.CertFile, KeyFile: p.KeyFile, CAFile: ca.CertFile}
 }
 
 // EtcdConfig is a clientv3 config for endpoints with the certificate files.
-func EtcdConfig(t testing.TB, files etcdnode.TLS, endpoints ...string) clientv3.Config {
+func EtcdConfig(t testing.TB, files etcdclient.TLS, endpoints ...string) clientv3.Config {
 	t.Helper()
 	ti := transport.TLSInfo{CertFile: files.CertFile, KeyFile: files.KeyFile, TrustedCAFile: files.CAFile}
 	tc, err := ti.ClientConfig()

@@ -1,5 +1,5 @@
 // Package engine is fleet's engine: on the one machine that wins the etcd
-// election (clientv3/concurrency), it turns the registry into placements.
+// election (registry.Campaign), it turns the registry into placements.
 //
 // It reacts to watch events on units, desired states and machines (a machine
 // whose lease expires vanishes from machines/, which is itself the event that

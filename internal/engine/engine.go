@@ -7,11 +7,9 @@ import (
 	"slices"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
-
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/schedule"
+	"github.com/flotilla-os/flotilla/internal/ttl"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
@@ -19,11 +17,9 @@ import (
 type Config struct {
 	MachineID string // our identity in the election
 	// TTL is the machine lease TTL. The engine's own leadership session
-	// lives 2/5 of it (at least 1 s): when the dead leader was also etcd's
-	// raft leader, etcd refreshes every lease by TTL plus an election
-	// timeout on the new raft leader, and the shorter session still lets
-	// another engine take over within one machine TTL. Losing leadership
-	// spuriously is harmless: every write is guarded by the leader key.
+	// lives ttl.Timing.Election of it (2/5, at least 1 s). Losing
+	// leadership spuriously is harmless: every write is guarded by the
+	// leader key.
 	TTL time.Duration
 	// Settle is how long to wait for more events before reconciling; it
 	// batches a burst of submissions into few reconciles. Default 20ms.
@@ -57,9 +53,9 @@ func New(reg *registry.Registry, cfg Config) *Engine {
 // Run campaigns for leadership and, while leading, reconciles. It returns
 // when ctx is done.
 func (e *Engine) Run(ctx context.Context) error {
-	ttl := max(int(e.cfg.TTL*2/5/time.Second), 1)
+	session := ttl.Of(e.cfg.TTL).Election()
 	for ctx.Err() == nil {
-		err := e.term(ctx, ttl)
+		err := e.term(ctx, session)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -73,44 +69,36 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 // term is one campaign and, if won, one leadership term.
-func (e *Engine) term(ctx context.Context, ttl int) error {
-	session, err := concurrency.NewSession(e.reg.Client(), concurrency.WithTTL(ttl), concurrency.WithContext(ctx))
+func (e *Engine) term(ctx context.Context, session time.Duration) error {
+	term, err := e.reg.Campaign(ctx, e.cfg.MachineID, session)
 	if err != nil {
-		return fmt.Errorf("session: %w", err)
+		return err
 	}
-	defer session.Close()
-	election := concurrency.NewElection(session, registry.ElectionPrefix)
-	if err := election.Campaign(ctx, e.cfg.MachineID); err != nil {
-		return fmt.Errorf("campaign: %w", err)
-	}
+	defer term.Close()
 	e.cfg.Logf("engine: %s is the leader", e.cfg.MachineID)
-	guard := clientv3.Compare(clientv3.CreateRevision(election.Key()), "=", election.Rev())
 	leadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		select {
-		case <-session.Done():
+		case <-term.Done():
 			cancel()
 		case <-leadCtx.Done():
 		}
 	}()
-	err = e.lead(leadCtx, guard)
+	err = e.lead(leadCtx, term.Guard())
 	if ctx.Err() == nil {
 		// Resign so the next engine need not wait out our lease.
 		rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
-		_ = election.Resign(rctx)
+		_ = term.Resign(rctx)
 		rcancel()
 	}
 	return err
 }
 
 // lead reconciles on every relevant event until leadership ends.
-func (e *Engine) lead(ctx context.Context, guard clientv3.Cmp) error {
+func (e *Engine) lead(ctx context.Context, guard registry.Guard) error {
 	events := make(chan struct{}, 1)
-	for _, prefix := range registry.EngineWatchPrefixes() {
-		wch := e.reg.Client().Watch(clientv3.WithRequireLeader(ctx), prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
-		go forward(wch, events)
-	}
+	e.reg.WatchEngine(ctx, events)
 	resync := time.NewTicker(e.cfg.Resync)
 	defer resync.Stop()
 	for {
@@ -152,17 +140,8 @@ func (e *Engine) settle(ctx context.Context, events chan struct{}) {
 	}
 }
 
-func forward(wch clientv3.WatchChan, events chan<- struct{}) {
-	for range wch {
-		select {
-		case events <- struct{}{}:
-		default:
-		}
-	}
-}
-
 // Reconcile reads the registry once and writes what differs from the plan.
-func (e *Engine) Reconcile(ctx context.Context, guard clientv3.Cmp) error {
+func (e *Engine) Reconcile(ctx context.Context, guard registry.Guard) error {
 	snap, err := e.reg.Snapshot(ctx)
 	if err != nil {
 		return err

@@ -15,34 +15,20 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/flotilla-os/flotilla/internal/connlimit"
+	"github.com/flotilla-os/flotilla/internal/etcdclient"
 )
-
-// TLS names the PEM files for mutual TLS; all empty means plaintext.
-type TLS struct {
-	CertFile, KeyFile, CAFile string
-}
-
-// Enabled reports whether any TLS file was given.
-func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" || t.CAFile != "" }
-
-func (t TLS) validate() error {
-	if t.Enabled() && (t.CertFile == "" || t.KeyFile == "" || t.CAFile == "") {
-		return errors.New("etcdnode: mutual TLS needs all of --tls-cert, --tls-key and --tls-ca")
-	}
-	return nil
-}
 
 // Config chooses member or client mode. A node is a member when PeerURL is set.
 type Config struct {
 	Name           string
-	DataDir        string        // member data lives in DataDir/etcd
-	PeerURL        string        // listen+advertise peer URL (member mode)
-	ClientURL      string        // listen+advertise client URL (member mode)
-	InitialCluster string        // n1=http://..,n2=.. ; defaults to Name=PeerURL
-	ClusterState   string        // "new" (default) or "existing"
-	Endpoints      []string      // client mode: existing members' client URLs
-	TLS            TLS           // peer and client traffic
-	ReadyTimeout   time.Duration // how long to wait for the member to serve; default 60s
+	DataDir        string         // member data lives in DataDir/etcd
+	PeerURL        string         // listen+advertise peer URL (member mode)
+	ClientURL      string         // listen+advertise client URL (member mode)
+	InitialCluster string         // n1=http://..,n2=.. ; defaults to Name=PeerURL
+	ClusterState   string         // "new" (default) or "existing"
+	Endpoints      []string       // client mode: existing members' client URLs
+	TLS            etcdclient.TLS // peer and client traffic
+	ReadyTimeout   time.Duration  // how long to wait for the member to serve; default 60s
 }
 
 // Node is a running etcd member or client.
@@ -56,7 +42,7 @@ type Node struct {
 // Start starts an embedded member (cfg.PeerURL set) or connects to
 // cfg.Endpoints, and returns once the client can talk to the cluster.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
-	if err := cfg.TLS.validate(); err != nil {
+	if err := cfg.TLS.Validate(); err != nil {
 		return nil, err
 	}
 	if err := cfg.checkSchemes(); err != nil {
@@ -75,7 +61,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if len(endpoints) == 0 {
 		return nil, errors.New("etcdnode: no etcd endpoints: give --etcd-peer-url/--etcd-client-url to run a member, or --etcd-endpoints to join as a client")
 	}
-	cli, err := newClient(endpoints, cfg.TLS)
+	cli, err := etcdclient.New(etcdclient.Config{Endpoints: endpoints, TLS: cfg.TLS,
+		KeepAliveTime: 2 * time.Second, KeepAliveTimeout: 2 * time.Second})
 	if err != nil {
 		n.Close()
 		return nil, err
@@ -217,27 +204,4 @@ func parseURL(flag, s string) (url.URL, error) {
 		return url.URL{}, fmt.Errorf("etcdnode: %s %q: want http(s)://host:port", flag, s)
 	}
 	return *u, nil
-}
-
-func newClient(endpoints []string, t TLS) (*clientv3.Client, error) {
-	cc := clientv3.Config{
-		Endpoints:            endpoints,
-		DialTimeout:          5 * time.Second,
-		DialKeepAliveTime:    2 * time.Second,
-		DialKeepAliveTimeout: 2 * time.Second,
-		Logger:               zap.NewNop(),
-	}
-	if t.Enabled() {
-		ti := transport.TLSInfo{CertFile: t.CertFile, KeyFile: t.KeyFile, TrustedCAFile: t.CAFile}
-		tc, err := ti.ClientConfig()
-		if err != nil {
-			return nil, fmt.Errorf("etcdnode: TLS client config: %w", err)
-		}
-		cc.TLS = tc
-	}
-	cli, err := clientv3.New(cc)
-	if err != nil {
-		return nil, fmt.Errorf("etcdnode: connect to %s: %w", strings.Join(endpoints, ","), err)
-	}
-	return cli, nil
 }

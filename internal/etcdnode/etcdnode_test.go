@@ -3,13 +3,15 @@ package etcdnode
 import (
 	"strings"
 	"testing"
+
+	"github.com/flotilla-os/flotilla/internal/etcdclient"
 )
 
 // TestCheckSchemes: embed serves an http:// URL in plaintext even when TLS
 // files are given (issue 17), so a URL whose scheme disagrees with the TLS
 // given is refused before etcd starts, naming the flag.
 func TestCheckSchemes(t *testing.T) {
-	files := TLS{CertFile: "c", KeyFile: "k", CAFile: "ca"}
+	files := etcdclient.TLS{CertFile: "c", KeyFile: "k", CAFile: "ca"}
 	for _, tc := range []struct {
 		name string
 		cfg  Config

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flotilla-os/flotilla/internal/etcdclient"
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
 	"github.com/flotilla-os/flotilla/internal/node"
 )
@@ -27,7 +28,7 @@ type Config struct {
 	APISocket string // root-only unix socket
 	PublicIP  string
 	Etcd      etcdnode.Config
-	TLS       etcdnode.TLS
+	TLS       etcdclient.TLS
 	// LocalTLS: a lone member given no --tls-*. Run creates a node-local CA
 	// and certificate in <data-dir>/tls and etcd serves only mutual TLS on
 	// them, so no other local user (nor a Network=host container) can talk

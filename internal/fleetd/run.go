@@ -24,6 +24,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
 	"github.com/flotilla-os/flotilla/internal/image/imagehttp"
 	"github.com/flotilla-os/flotilla/internal/registry"
+	"github.com/flotilla-os/flotilla/internal/ttl"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/machine"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
@@ -179,19 +180,7 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 func leave(reg *registry.Registry, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	leases, err := reg.Client().Leases(ctx)
-	if err != nil {
-		return
-	}
-	ms, err := reg.Client().Get(ctx, "/flotilla/machines/"+id)
-	if err != nil || len(ms.Kvs) == 0 {
-		return
-	}
-	for _, l := range leases.Leases {
-		if int64(l.ID) == ms.Kvs[0].Lease {
-			_, _ = reg.Client().Revoke(ctx, l.ID)
-		}
-	}
+	_ = reg.RevokeMachine(ctx, id) // best effort: else the lease expires after the TTL
 }
 
 // newServer sets the timeouts every API listener gets: a client has 10 s
@@ -294,7 +283,10 @@ func unitManager(ctx context.Context, cfg Config, id string, logf func(string, .
 	if path, ok := cfg.remoteSocket(); ok {
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		c, err := remote.DialWith(dctx, path, remote.ClientOptions{Logf: logf})
+		// The host fences our units when we fall silent for as long as our
+		// agent would wait without a renewal, so they die before our lease
+		// can expire; a host that cannot fence that soon refuses the TTL.
+		c, err := remote.DialWith(dctx, path, remote.ClientOptions{Logf: logf, FenceAfter: ttl.Of(cfg.TTL).ManagerFence()})
 		if err != nil {
 			return units{}, fmt.Errorf("fleetd: --unit-manager %s: %w; is init (or another host) serving the unit manager there?", cfg.UnitManager, err)
 		}

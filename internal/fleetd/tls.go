@@ -9,13 +9,14 @@ import (
 	"net/url"
 	"os"
 
+	"github.com/flotilla-os/flotilla/internal/etcdclient"
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
 	"github.com/flotilla-os/flotilla/internal/pki"
 )
 
 // tlsConfigs builds the TCP API's server config (client certificates
 // required) and the client config fleetd uses to reach peers' APIs.
-func tlsConfigs(t etcdnode.TLS) (server, client *tls.Config, err error) {
+func tlsConfigs(t etcdclient.TLS) (server, client *tls.Config, err error) {
 	if !t.Enabled() {
 		return nil, nil, nil
 	}
@@ -46,16 +47,16 @@ func tlsConfigs(t etcdnode.TLS) (server, client *tls.Config, err error) {
 // on them and only root, who can read the keys, can talk to it. The
 // directory is 0700 and the keys 0600. A certificate that no longer
 // covers the hosts of the etcd URLs is issued again.
-func nodeLocalTLS(dir, name string, ec etcdnode.Config) (etcdnode.TLS, error) {
+func nodeLocalTLS(dir, name string, ec etcdnode.Config) (etcdclient.TLS, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return etcdnode.TLS{}, fmt.Errorf("fleetd: node-local TLS: %w", err)
+		return etcdclient.TLS{}, fmt.Errorf("fleetd: node-local TLS: %w", err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
-		return etcdnode.TLS{}, fmt.Errorf("fleetd: node-local TLS: %w", err)
+		return etcdclient.TLS{}, fmt.Errorf("fleetd: node-local TLS: %w", err)
 	}
 	ca, err := pki.LoadOrCreateCA(dir, "fleetd node-local CA "+name)
 	if err != nil {
-		return etcdnode.TLS{}, fmt.Errorf("fleetd: node-local TLS in %s: %w", dir, err)
+		return etcdclient.TLS{}, fmt.Errorf("fleetd: node-local TLS in %s: %w", dir, err)
 	}
 	ips := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
 	dns := []string{"localhost"}
@@ -72,14 +73,14 @@ func nodeLocalTLS(dir, name string, ec etcdnode.Config) (etcdnode.TLS, error) {
 	}
 	p, err := ca.IssueOnce(dir, "node", ips, dns)
 	if err != nil {
-		return etcdnode.TLS{}, fmt.Errorf("fleetd: node-local TLS in %s: %w", dir, err)
+		return etcdclient.TLS{}, fmt.Errorf("fleetd: node-local TLS in %s: %w", dir, err)
 	}
 	if !covers(p.CertFile, ips, dns) {
 		if p, err = ca.Issue(dir, "node", ips, dns); err != nil {
-			return etcdnode.TLS{}, fmt.Errorf("fleetd: node-local TLS in %s: %w", dir, err)
+			return etcdclient.TLS{}, fmt.Errorf("fleetd: node-local TLS in %s: %w", dir, err)
 		}
 	}
-	return etcdnode.TLS{CertFile: p.CertFile, KeyFile: p.KeyFile, CAFile: ca.CertFile}, nil
+	return etcdclient.TLS{CertFile: p.CertFile, KeyFile: p.KeyFile, CAFile: ca.CertFile}, nil
 }
 
 // covers reports whether the certificate in file is valid for every ip

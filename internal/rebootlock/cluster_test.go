@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/clustertest"
-	"github.com/flotilla-os/flotilla/internal/etcdnode"
+	"github.com/flotilla-os/flotilla/internal/etcdclient"
 	"github.com/flotilla-os/flotilla/internal/testenv"
 	"github.com/flotilla-os/flotilla/internal/version"
 )
@@ -28,7 +28,7 @@ func TestCluster(t *testing.T) {
 	for _, n := range c.Nodes {
 		eps = append(eps, fmt.Sprintf("https://127.0.0.1:%d", n.ClientPort))
 	}
-	cli, err := Dial(eps, etcdnode.TLS{CertFile: c.TLS.Node.CertFile, KeyFile: c.TLS.Node.KeyFile, CAFile: c.TLS.CA})
+	cli, err := Dial(eps, etcdclient.TLS{CertFile: c.TLS.Node.CertFile, KeyFile: c.TLS.Node.KeyFile, CAFile: c.TLS.CA})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,8 @@
 // node gives it back at once with Release, which revokes the lease. The
 // drain mark is put on the same lease, so it cannot outlive a lost lock.
 //
-// Counting holders against max is one transaction: it compares the mod
+// Counting holders against max is one transaction (registry.TakeRebootSlot
+// over a registry.ReadRebootLock): it compares the mod
 // revision of reboot/max and of every holder key with the revision they
 // were read at, so two nodes racing for the last slot cannot both win. A
 // holder key vanishing in between (a lease expiring) only frees a slot.
@@ -38,6 +39,8 @@
 // `fleetctl list-machines --fields machine,version,update` show it next to
 // the Version fleetd registers.
 //
-// The package owns the policy; the key layout is internal/registry's. It
-// never reboots anything itself.
+// The package owns the policy; the key layout and every etcd read and write
+// are internal/registry's (the *clientv3.Client it takes is handed to
+// registry.New; only the member health checks call etcd's cluster and
+// maintenance APIs here). It never reboots anything itself.
 package rebootlock

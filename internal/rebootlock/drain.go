@@ -25,7 +25,7 @@ const DrainTimeout = 2 * time.Minute
 // mark is put on the holder's lease, so it goes with a lost lock.
 func Drain(ctx context.Context, cli *clientv3.Client, machine string) error {
 	reg := registry.New(cli)
-	lease, err := holderLease(ctx, cli, machine)
+	lease, err := holderLease(ctx, reg, machine)
 	if err != nil && !errors.Is(err, ErrNotHeld) {
 		return err
 	}

@@ -2,7 +2,6 @@ package rebootlock
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -10,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/flotilla-os/flotilla/internal/registry"
@@ -32,23 +29,22 @@ var ErrNotHeld = errors.New("rebootlock: this machine does not hold the reboot l
 
 // Max reads how many machines may hold the lock at once.
 func Max(ctx context.Context, cli *clientv3.Client) (int, error) {
-	resp, err := cli.Get(ctx, registry.RebootMaxKey())
+	l, err := registry.New(cli).ReadRebootLock(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("rebootlock: read %s: %w", registry.RebootMaxKey(), err)
+		return 0, fmt.Errorf("rebootlock: %w", err)
 	}
-	n, _, err := parseMax(resp.Kvs)
-	return n, err
+	return parseMax(l)
 }
 
-func parseMax(kvs []*mvccpb.KeyValue) (n int, modRev int64, err error) {
-	if len(kvs) == 0 {
-		return DefaultMax, 0, nil
+func parseMax(l *registry.RebootLock) (int, error) {
+	if l.MaxRev == 0 {
+		return DefaultMax, nil
 	}
-	n, err = strconv.Atoi(strings.TrimSpace(string(kvs[0].Value)))
+	n, err := strconv.Atoi(strings.TrimSpace(l.Max))
 	if err != nil || n < 0 {
-		return 0, 0, fmt.Errorf("rebootlock: %s holds %q, not a count: fix it with `updater set-max N`", registry.RebootMaxKey(), kvs[0].Value)
+		return 0, fmt.Errorf("rebootlock: %s holds %q, not a count: fix it with `updater set-max N`", registry.RebootMaxKey(), l.Max)
 	}
-	return n, kvs[0].ModRevision, nil
+	return n, nil
 }
 
 // SetMax sets how many machines may hold the lock at once. 0 stops every
@@ -58,8 +54,8 @@ func SetMax(ctx context.Context, cli *clientv3.Client, n int) error {
 	if n < 0 {
 		return fmt.Errorf("rebootlock: max %d: want 0 (pause reboots) or more", n)
 	}
-	if _, err := cli.Put(ctx, registry.RebootMaxKey(), strconv.Itoa(n)); err != nil {
-		return fmt.Errorf("rebootlock: set %s: %w", registry.RebootMaxKey(), err)
+	if err := registry.New(cli).SetRebootMax(ctx, n); err != nil {
+		return fmt.Errorf("rebootlock: %w", err)
 	}
 	return nil
 }
@@ -76,24 +72,20 @@ func AcquireTTL(ctx context.Context, cli *clientv3.Client, machine string, ttl t
 	if machine == "" || strings.Contains(machine, "/") {
 		return false, fmt.Errorf("rebootlock: machine ID %q: want a non-empty ID without '/'", machine)
 	}
-	key := registry.RebootHolderKey(machine)
+	reg := registry.New(cli)
 attempt:
 	for range 20 {
-		resp, err := cli.Txn(ctx).Then(
-			clientv3.OpGet(registry.RebootMaxKey()),
-			clientv3.OpGet(registry.RebootHoldersPrefix(), clientv3.WithPrefix()),
-		).Commit()
+		l, err := reg.ReadRebootLock(ctx)
 		if err != nil {
-			return false, fmt.Errorf("rebootlock: read the reboot lock: %w", err)
+			return false, fmt.Errorf("rebootlock: %w", err)
 		}
-		max, maxRev, err := parseMax(resp.Responses[0].GetResponseRange().Kvs)
+		max, err := parseMax(l)
 		if err != nil {
 			return false, err
 		}
-		holders := resp.Responses[1].GetResponseRange().Kvs
-		for _, kv := range holders {
-			if string(kv.Key) == key {
-				if err := keepAlive(ctx, cli, clientv3.LeaseID(kv.Lease)); err != nil {
+		for _, h := range l.Holders {
+			if h.Machine == machine {
+				if err := keepAlive(ctx, reg, h.Lease); err != nil {
 					if errors.Is(err, ErrNotHeld) {
 						continue attempt // expired just now: try again
 					}
@@ -102,10 +94,10 @@ attempt:
 				return true, nil
 			}
 		}
-		if len(holders) >= max {
+		if len(l.Holders) >= max {
 			return false, nil
 		}
-		won, err := tryTake(ctx, cli, machine, ttl, maxRev, resp.Header.Revision)
+		won, err := tryTake(ctx, reg, machine, ttl, l)
 		if err != nil || won {
 			return won, err
 		}
@@ -113,49 +105,43 @@ attempt:
 	return false, fmt.Errorf("rebootlock: %s: the lock kept changing while taking it; try again", machine)
 }
 
-// tryTake puts the holder key if nothing changed since rev.
-func tryTake(ctx context.Context, cli *clientv3.Client, machine string, ttl time.Duration, maxRev, rev int64) (bool, error) {
-	lease, err := cli.Grant(ctx, int64(max(ttl/time.Second, 1)))
+// tryTake puts the holder key if nothing changed since l was read.
+func tryTake(ctx context.Context, reg *registry.Registry, machine string, ttl time.Duration, l *registry.RebootLock) (bool, error) {
+	lease, err := reg.Grant(ctx, ttl)
 	if err != nil {
-		return false, fmt.Errorf("rebootlock: grant the holder lease: %w", err)
+		return false, fmt.Errorf("rebootlock: the holder lease: %w", err)
 	}
-	val, _ := json.Marshal(registry.RebootHolder{Machine: machine, Since: time.Now().UTC()})
-	key := registry.RebootHolderKey(machine)
-	resp, err := cli.Txn(ctx).If(
-		clientv3.Compare(clientv3.ModRevision(registry.RebootMaxKey()), "=", maxRev),
-		clientv3.Compare(clientv3.ModRevision(registry.RebootHoldersPrefix()), "<", rev+1).WithPrefix(),
-		clientv3.Compare(clientv3.CreateRevision(key), "=", 0),
-	).Then(clientv3.OpPut(key, string(val), clientv3.WithLease(lease.ID))).Commit()
-	if err == nil && resp.Succeeded {
+	won, err := reg.TakeRebootSlot(ctx, l, registry.RebootHolder{Machine: machine, Since: time.Now().UTC()}, lease)
+	if err == nil && won {
 		return true, nil
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	_, _ = cli.Revoke(rctx, lease.ID)
+	_ = reg.Revoke(rctx, lease)
 	cancel()
 	if err != nil {
-		return false, fmt.Errorf("rebootlock: take the reboot lock: %w", err)
+		return false, fmt.Errorf("rebootlock: %w", err)
 	}
 	return false, nil
 }
 
 // holderLease returns the lease of machine's holder key, or ErrNotHeld.
-func holderLease(ctx context.Context, cli *clientv3.Client, machine string) (clientv3.LeaseID, error) {
-	resp, err := cli.Get(ctx, registry.RebootHolderKey(machine))
+func holderLease(ctx context.Context, reg *registry.Registry, machine string) (registry.LeaseID, error) {
+	s, ok, err := reg.RebootSlot(ctx, machine)
 	if err != nil {
-		return 0, fmt.Errorf("rebootlock: read %s: %w", registry.RebootHolderKey(machine), err)
+		return 0, fmt.Errorf("rebootlock: %w", err)
 	}
-	if len(resp.Kvs) == 0 {
+	if !ok {
 		return 0, ErrNotHeld
 	}
-	return clientv3.LeaseID(resp.Kvs[0].Lease), nil
+	return s.Lease, nil
 }
 
-func keepAlive(ctx context.Context, cli *clientv3.Client, lease clientv3.LeaseID) error {
-	if _, err := cli.KeepAliveOnce(ctx, lease); err != nil {
-		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+func keepAlive(ctx context.Context, reg *registry.Registry, lease registry.LeaseID) error {
+	if err := reg.RenewOnce(ctx, lease); err != nil {
+		if errors.Is(err, registry.ErrLeaseNotFound) {
 			return ErrNotHeld
 		}
-		return fmt.Errorf("rebootlock: renew the holder lease %x: %w", lease, err)
+		return fmt.Errorf("rebootlock: the holder lease: %w", err)
 	}
 	return nil
 }
@@ -164,16 +150,17 @@ func keepAlive(ctx context.Context, cli *clientv3.Client, lease clientv3.LeaseID
 // about every minute while holding the lock, and first thing on the boot
 // that follows the reboot. ErrNotHeld means the slot is gone.
 func Refresh(ctx context.Context, cli *clientv3.Client, machine string) error {
-	lease, err := holderLease(ctx, cli, machine)
+	reg := registry.New(cli)
+	lease, err := holderLease(ctx, reg, machine)
 	if err != nil {
 		return err
 	}
-	return keepAlive(ctx, cli, lease)
+	return keepAlive(ctx, reg, lease)
 }
 
 // Held reports whether machine holds a slot.
 func Held(ctx context.Context, cli *clientv3.Client, machine string) (bool, error) {
-	_, err := holderLease(ctx, cli, machine)
+	_, err := holderLease(ctx, registry.New(cli), machine)
 	if errors.Is(err, ErrNotHeld) {
 		return false, nil
 	}
@@ -183,32 +170,29 @@ func Held(ctx context.Context, cli *clientv3.Client, machine string) (bool, erro
 // Release gives machine's slot back by revoking its lease (which also
 // drops a drain mark put on it). Releasing a slot not held is not an error.
 func Release(ctx context.Context, cli *clientv3.Client, machine string) error {
-	lease, err := holderLease(ctx, cli, machine)
+	reg := registry.New(cli)
+	lease, err := holderLease(ctx, reg, machine)
 	if errors.Is(err, ErrNotHeld) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if _, err := cli.Revoke(ctx, lease); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
-		return fmt.Errorf("rebootlock: release the reboot lock of %s (revoke lease %x): %w", machine, lease, err)
+	if err := reg.Revoke(ctx, lease); err != nil && !errors.Is(err, registry.ErrLeaseNotFound) {
+		return fmt.Errorf("rebootlock: release the reboot lock of %s: %w", machine, err)
 	}
 	return nil
 }
 
 // Holders lists who holds the lock, by machine ID.
 func Holders(ctx context.Context, cli *clientv3.Client) ([]registry.RebootHolder, error) {
-	resp, err := cli.Get(ctx, registry.RebootHoldersPrefix(), clientv3.WithPrefix())
+	l, err := registry.New(cli).ReadRebootLock(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("rebootlock: read holders: %w", err)
+		return nil, fmt.Errorf("rebootlock: %w", err)
 	}
-	out := make([]registry.RebootHolder, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		var h registry.RebootHolder
-		if json.Unmarshal(kv.Value, &h) != nil || h.Machine == "" {
-			h = registry.RebootHolder{Machine: registry.RebootHolderMachine(string(kv.Key))}
-		}
-		out = append(out, h)
+	out := make([]registry.RebootHolder, 0, len(l.Holders))
+	for _, h := range l.Holders {
+		out = append(out, h.RebootHolder)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Machine < out[j].Machine })
 	return out, nil

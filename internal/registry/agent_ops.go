@@ -11,7 +11,7 @@ import (
 )
 
 // RegisterMachine puts the machine record on lease.
-func (r *Registry) RegisterMachine(ctx context.Context, m *MachineRecord, lease clientv3.LeaseID) error {
+func (r *Registry) RegisterMachine(ctx context.Context, m *MachineRecord, lease LeaseID) error {
 	v, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -22,11 +22,11 @@ func (r *Registry) RegisterMachine(ctx context.Context, m *MachineRecord, lease 
 	return nil
 }
 
-// MachinePlacementPrefix is the key prefix an agent watches.
-func MachinePlacementPrefix(machine string) string { return placementDir + machine + "/" }
+// machinePlacementPrefix is the key prefix an agent watches.
+func machinePlacementPrefix(machine string) string { return placementDir + machine + "/" }
 
-// DecodePlacement decodes a placement value.
-func DecodePlacement(v []byte) (*Placement, error) {
+// decodePlacement decodes a placement value.
+func decodePlacement(v []byte) (*Placement, error) {
 	var p Placement
 	if err := json.Unmarshal(v, &p); err != nil {
 		return nil, fmt.Errorf("registry: corrupt placement: %w", err)
@@ -34,18 +34,18 @@ func DecodePlacement(v []byte) (*Placement, error) {
 	return &p, nil
 }
 
-// PlacementUnit extracts the unit name from a placement key.
-func PlacementUnit(key string) string { return key[strings.LastIndexByte(key, '/')+1:] }
+// placementUnit extracts the unit name from a placement key.
+func placementUnit(key string) string { return key[strings.LastIndexByte(key, '/')+1:] }
 
 // Placements reads a machine's placements and the revision to watch from.
 func (r *Registry) Placements(ctx context.Context, machine string) (map[string]*Placement, int64, error) {
-	resp, err := r.cli.Get(ctx, MachinePlacementPrefix(machine), clientv3.WithPrefix())
+	resp, err := r.cli.Get(ctx, machinePlacementPrefix(machine), clientv3.WithPrefix())
 	if err != nil {
 		return nil, 0, fmt.Errorf("registry: read placements of %s: %w", machine, err)
 	}
 	out := make(map[string]*Placement, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		p, err := DecodePlacement(kv.Value)
+		p, err := decodePlacement(kv.Value)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -62,7 +62,7 @@ type StateWrite struct {
 
 // WriteStates writes a machine's state reports on its lease, in as few
 // transactions as TxnOps allows.
-func (r *Registry) WriteStates(ctx context.Context, machine string, lease clientv3.LeaseID, ws []StateWrite) error {
+func (r *Registry) WriteStates(ctx context.Context, machine string, lease LeaseID, ws []StateWrite) error {
 	for start := 0; start < len(ws); start += TxnOps {
 		end := min(start+TxnOps, len(ws))
 		ops := make([]clientv3.Op, 0, end-start)
@@ -155,9 +155,6 @@ func (r *Registry) EtcdRoles(ctx context.Context) (map[string]string, error) {
 	}
 	return roles, nil
 }
-
-// WatchPrefixes used by the engine: what it must react to.
-func EngineWatchPrefixes() []string { return []string{unitsDir, desiredDir, machinesDir, drainDir} }
 
 // StateView is what the state listing needs, read at one revision: every
 // state report, every unplaced reason, and each unit's hash (the unit files

@@ -1,7 +1,9 @@
 // Package registry is the cluster's shared state in etcd v3: the key layout
 // and every read and write of it, behind one type (*Registry) over a
-// *clientv3.Client. The engine, the agents and the API go through it; none of
-// them builds an etcd key.
+// *clientv3.Client. It is the only package that uses etcd's KV, Lease,
+// Watch and concurrency APIs (etcdnode starts etcd, tests read it raw): the
+// engine, the agents, the API, fleetd and rebootlock go through its
+// methods, and none of them builds an etcd key.
 //
 // Layout, under Prefix:
 //
@@ -11,13 +13,32 @@
 //	placement/<machine>/<unit> Placement (target, hash, options)    no lease; engine-written
 //	unplaced/<unit>            reason the engine could not place it  no lease; engine-written
 //	state/<machine>/<unit>     StateRecord                          machine's lease
-//	engine/                    leader election (concurrency.Election)
+//	engine/                    leader election (Campaign, a Term)   the term's session lease
 //	drain/<machine>            "draining": place nothing there      reboot lock's lease, or none
 //	update/<machine>           the updater's state string           no lease
 //	reboot/max                 reboot lock size (decimal; absent=1) no lease
 //	reboot/holders/<machine>   RebootHolder (JSON)                  the holder's own lease
 //
-// Placements are keyed by machine so an agent watches exactly its own prefix,
-// and carry the unit's options so it needs nothing else to run it. It owns no
-// policy: who may write what is decided by its callers.
+// and "health" (outside Prefix, never written), read by Health to prove a
+// linearizable read works.
+//
+// Methods by group:
+//
+//	units        PutUnit, SetDesired, DestroyUnit, Unit
+//	machines     RegisterMachine, RevokeMachine, Machines, EtcdRoles, (Set)UpdateStatus
+//	placements   Placements, WatchPlacements, Apply (engine writes, under a Guard)
+//	states       WriteStates, States, ReadStateView
+//	engine       Snapshot, WatchEngine, Campaign → Term (Guard, Done, Resign, Close)
+//	leases       Grant, RenewOnce, Revoke
+//	reboot lock  ReadRebootLock, SetRebootMax, TakeRebootSlot, RebootSlot, (Set/Clear)Draining
+//	health       Health
+//
+// Errors callers test with errors.Is: ErrUnitExists, ErrUnitNotFound,
+// ErrNotLeader, ErrLeaseNotFound, ErrWatchClosed.
+//
+// RenewOnce is a single renewal, not a keepalive loop: the agent's fencing
+// depends on when each renewal was sent, so the timing stays in the agent.
+// Placements are keyed by machine so an agent watches exactly its own
+// prefix, and carry the unit's options so it needs nothing else to run it.
+// It owns no policy: who may write what is decided by its callers.
 package registry

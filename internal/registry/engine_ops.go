@@ -51,7 +51,7 @@ func (c Change) op() (clientv3.Op, error) {
 // Apply writes changes in transactions of at most TxnOps operations, each
 // guarded by guard (the engine's leadership), and returns how many
 // transactions it took. A failed guard stops it with ErrNotLeader.
-func (r *Registry) Apply(ctx context.Context, guard clientv3.Cmp, changes []Change) (txns int, err error) {
+func (r *Registry) Apply(ctx context.Context, guard Guard, changes []Change) (txns int, err error) {
 	for start := 0; start < len(changes); start += TxnOps {
 		end := min(start+TxnOps, len(changes))
 		ops := make([]clientv3.Op, 0, end-start)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,19 +25,13 @@ const (
 // decimal; absent means 1).
 func RebootMaxKey() string { return rebootMaxKey }
 
-// RebootHoldersPrefix is the prefix of the reboot lock's holder keys.
-func RebootHoldersPrefix() string { return rebootHoldersDir }
-
 // RebootHolderKey is one machine's holder key.
 func RebootHolderKey(machine string) string { return rebootHoldersDir + machine }
-
-// RebootHolderMachine extracts the machine ID from a holder key.
-func RebootHolderMachine(key string) string { return strings.TrimPrefix(key, rebootHoldersDir) }
 
 // SetDraining marks a machine draining: the engine places nothing new on
 // it and moves its non-global units away. lease 0 keeps the mark until
 // ClearDraining.
-func (r *Registry) SetDraining(ctx context.Context, machine string, lease clientv3.LeaseID) error {
+func (r *Registry) SetDraining(ctx context.Context, machine string, lease LeaseID) error {
 	var opts []clientv3.OpOption
 	if lease != 0 {
 		opts = append(opts, clientv3.WithLease(lease))
@@ -115,4 +110,89 @@ func decodeMachines(machines, updates *clientv3.GetResponse) []*MachineRecord {
 type RebootHolder struct {
 	Machine string    `json:"machine"`
 	Since   time.Time `json:"since"`
+}
+
+// RebootLock is the reboot lock as read at one revision.
+type RebootLock struct {
+	Revision int64
+	// Max is reboot/max's raw value and MaxRev its mod revision; MaxRev 0
+	// means the key is absent.
+	Max     string
+	MaxRev  int64
+	Holders []HeldSlot // by machine ID
+}
+
+// HeldSlot is one holder key: the machine and the lease it is held on.
+type HeldSlot struct {
+	RebootHolder
+	Lease LeaseID
+}
+
+// ReadRebootLock reads reboot/max and every holder in one transaction. A
+// holder value that does not decode is named by its key.
+func (r *Registry) ReadRebootLock(ctx context.Context) (*RebootLock, error) {
+	resp, err := r.cli.Txn(ctx).Then(
+		clientv3.OpGet(rebootMaxKey),
+		clientv3.OpGet(rebootHoldersDir, clientv3.WithPrefix()),
+	).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("registry: read the reboot lock: %w", err)
+	}
+	l := &RebootLock{Revision: resp.Header.Revision}
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+		l.Max, l.MaxRev = string(kvs[0].Value), kvs[0].ModRevision
+	}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		l.Holders = append(l.Holders, decodeHolder(kv.Key, kv.Value, kv.Lease))
+	}
+	return l, nil
+}
+
+func decodeHolder(key, value []byte, lease int64) HeldSlot {
+	var h RebootHolder
+	if json.Unmarshal(value, &h) != nil || h.Machine == "" {
+		h = RebootHolder{Machine: strings.TrimPrefix(string(key), rebootHoldersDir)}
+	}
+	return HeldSlot{RebootHolder: h, Lease: LeaseID(lease)}
+}
+
+// SetRebootMax writes reboot/max.
+func (r *Registry) SetRebootMax(ctx context.Context, n int) error {
+	if _, err := r.cli.Put(ctx, rebootMaxKey, strconv.Itoa(n)); err != nil {
+		return fmt.Errorf("registry: set %s: %w", rebootMaxKey, err)
+	}
+	return nil
+}
+
+// TakeRebootSlot puts h's holder key on lease if the lock is as read in l:
+// reboot/max unchanged, no holder changed since l.Revision, and h's key
+// absent. taken is false when any of that no longer holds.
+func (r *Registry) TakeRebootSlot(ctx context.Context, l *RebootLock, h RebootHolder, lease LeaseID) (taken bool, err error) {
+	val, err := json.Marshal(h)
+	if err != nil {
+		return false, err
+	}
+	key := rebootHoldersDir + h.Machine
+	resp, err := r.cli.Txn(ctx).If(
+		clientv3.Compare(clientv3.ModRevision(rebootMaxKey), "=", l.MaxRev),
+		clientv3.Compare(clientv3.ModRevision(rebootHoldersDir), "<", l.Revision+1).WithPrefix(),
+		clientv3.Compare(clientv3.CreateRevision(key), "=", 0),
+	).Then(clientv3.OpPut(key, string(val), clientv3.WithLease(lease))).Commit()
+	if err != nil {
+		return false, fmt.Errorf("registry: take the reboot lock for %s: %w", h.Machine, err)
+	}
+	return resp.Succeeded, nil
+}
+
+// RebootSlot reads machine's holder key; ok is false when it holds none.
+func (r *Registry) RebootSlot(ctx context.Context, machine string) (s HeldSlot, ok bool, err error) {
+	resp, err := r.cli.Get(ctx, rebootHoldersDir+machine)
+	if err != nil {
+		return HeldSlot{}, false, fmt.Errorf("registry: read %s: %w", rebootHoldersDir+machine, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return HeldSlot{}, false, nil
+	}
+	kv := resp.Kvs[0]
+	return decodeHolder(kv.Key, kv.Value, kv.Lease), true, nil
 }

@@ -25,9 +25,6 @@ type Registry struct {
 // New wraps an etcd client.
 func New(cli *clientv3.Client) *Registry { return &Registry{cli: cli} }
 
-// Client exposes the etcd client (leases, elections, health).
-func (r *Registry) Client() *clientv3.Client { return r.cli }
-
 // PutUnit stores a unit with its desired state in one transaction. An
 // identical unit only has its desired state set; a different one is replaced
 // only when replace is set, else ErrUnitExists. created reports a new unit.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
 	"github.com/flotilla-os/flotilla/internal/bootslot"
-	"github.com/flotilla-os/flotilla/internal/etcdnode"
+	"github.com/flotilla-os/flotilla/internal/etcdclient"
 	"github.com/flotilla-os/flotilla/internal/node"
 	"github.com/flotilla-os/flotilla/internal/payload"
 	"github.com/flotilla-os/flotilla/internal/rebootlock"
@@ -235,7 +235,7 @@ func (n *Node) Etcd() (*clientv3.Client, error) {
 // etcdTarget is where fleetd's etcd is and the certificate to reach it
 // with: always mutual TLS, with the config's bundle or, on a lone member
 // without one, the node-local certificates fleetd made.
-func etcdTarget(cfg *bootconfig.Config) ([]string, etcdnode.TLS) {
+func etcdTarget(cfg *bootconfig.Config) ([]string, etcdclient.TLS) {
 	c := cfg.Cluster
 	eps := c.Endpoints
 	if cfg.IsMember() {
@@ -248,7 +248,7 @@ func etcdTarget(cfg *bootconfig.Config) ([]string, etcdnode.TLS) {
 	if cfg.TLS == nil {
 		dir = LocalTLSDir
 	}
-	return eps, etcdnode.TLS{CertFile: filepath.Join(dir, node.TLSCertFile), KeyFile: filepath.Join(dir, node.TLSKeyFile), CAFile: filepath.Join(dir, node.TLSCAFile)}
+	return eps, etcdclient.TLS{CertFile: filepath.Join(dir, node.TLSCertFile), KeyFile: filepath.Join(dir, node.TLSKeyFile), CAFile: filepath.Join(dir, node.TLSCAFile)}
 }
 
 // Fetcher is the node's fetcher from update.url, update.public_key and

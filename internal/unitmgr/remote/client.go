@@ -28,14 +28,21 @@ type ClientOptions struct {
 	// Timeout bounds each request but journals and the change stream;
 	// default 30 s.
 	Timeout time.Duration
-	Logf    func(format string, args ...any) // connection events; default: discard
+	// FenceAfter is the threshold the server is asked to fence after when
+	// this client falls silent (every keepalive carries it): fleetd sends
+	// its ttl.Timing.ManagerFence. 0 leaves the server's own
+	// (ServerOptions.FenceAfter). A server that cannot honour it refuses
+	// the first keepalive, so Dial fails.
+	FenceAfter time.Duration
+	Logf       func(format string, args ...any) // connection events; default: discard
 }
 
 // Client is a unitmgr.Manager whose units live in the server's process.
 type Client struct {
-	path string
-	opts ClientOptions
-	hc   *http.Client
+	path  string
+	opts  ClientOptions
+	hc    *http.Client
+	hello []byte // the keepalive's body; nil without FenceAfter
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -72,6 +79,9 @@ func DialWith(ctx context.Context, path string, opts ClientOptions) (*Client, er
 		DisableCompression:  true,
 	}
 	c := &Client{path: path, opts: opts, hc: &http.Client{Transport: tr}, known: map[string]bool{}}
+	if opts.FenceAfter > 0 {
+		c.hello, _ = json.Marshal(aliveRequest{FenceAfterMS: max(opts.FenceAfter.Milliseconds(), 1)})
+	}
 	if err := c.firstKeepalive(ctx); err != nil {
 		tr.CloseIdleConnections()
 		return nil, err
@@ -106,7 +116,10 @@ func (c *Client) firstKeepalive(ctx context.Context) error {
 func (c *Client) keepalive(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*KeepaliveEvery)
 	defer cancel()
-	return c.call(ctx, http.MethodPost, "/v1/alive", nil, "", nil)
+	if c.hello == nil {
+		return c.call(ctx, http.MethodPost, "/v1/alive", nil, "", nil)
+	}
+	return c.call(ctx, http.MethodPost, "/v1/alive", bytes.NewReader(c.hello), "application/json", nil)
 }
 
 func (c *Client) keepalives() {

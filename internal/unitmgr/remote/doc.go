@@ -25,11 +25,17 @@
 //
 // The units belong to the host, and Client.Close does not stop them. A
 // client proves it is alive by POST /v1/alive every KeepaliveEvery (Dial
-// does it first, then a goroutine). When no client has done so for
-// ServerOptions.FenceAfter (default 3 s; fleetd's lease TTL is 5 s and its
-// agent fences at 3/5 of it), Serve calls Manager.Fence: the units stay
-// loaded and end inactive, so a node whose fleetd died never keeps running
-// units the cluster moves elsewhere. A fleetd back within FenceAfter finds
+// does it first, then a goroutine). When no client has done so for the
+// fence threshold, Serve calls Manager.Fence: the units stay loaded and
+// end inactive, so a node whose fleetd died never keeps running units the
+// cluster moves elsewhere. The threshold is the client's: each keepalive
+// carries ClientOptions.FenceAfter, and fleetd sends ttl.Timing's
+// ManagerFence (3/5 of its --ttl, as its agent's own fence), so the units
+// die before fleetd's machine lease can expire whatever the TTL. A
+// threshold under two keepalives (1 s) is refused, which fails Dial and so
+// fleetd's start. A client that sends none (an older fleetd) gets
+// ServerOptions.FenceAfter (default 3 s, right for the default 5 s TTL).
+// The latest keepalive's threshold counts. A fleetd back within it finds
 // its units running; its agent loads the same unit files again and starts
 // them, which the native supervisor treats as no-ops (a running unit keeps
 // its processes). A stopped (SIGSTOP) client sends no keepalives either,
@@ -43,7 +49,8 @@
 // {"error": "...", "code": "..."}; code "not-loaded" is
 // unitmgr.ErrNotLoaded.
 //
-//	POST   /v1/alive                        keepalive (204)
+//	POST   /v1/alive                        keepalive (204); optional body {"fenceAfterMs": N}
+//	                                        (400 when N is under two keepalives)
 //	GET    /v1/units                        {"units": ["a.service", ...]}
 //	PUT    /v1/units/{name}                 body: the unit file text (Load)
 //	GET    /v1/units/{name}                 unit.State as JSON; 404 not-loaded

@@ -22,13 +22,19 @@ const MaxBody = 1 << 20
 // KeepaliveEvery is how often a Client tells the server it is alive.
 const KeepaliveEvery = 500 * time.Millisecond
 
-// DefaultFenceAfter is ServerOptions.FenceAfter's default.
+// DefaultFenceAfter is ServerOptions.FenceAfter's default: fleetd's agent
+// fence at its default TTL (ttl.Timing.ManagerFence of 5 s).
 const DefaultFenceAfter = 3 * time.Second
+
+// minFenceAfter is the shortest fence threshold: two keepalives.
+const minFenceAfter = 2 * KeepaliveEvery
 
 // ServerOptions configures Serve.
 type ServerOptions struct {
 	// FenceAfter: when no client has sent a keepalive for this long, the
-	// units are fenced. Default 3 s; at least 2*KeepaliveEvery.
+	// units are fenced. Default 3 s; at least 2*KeepaliveEvery. A client
+	// that states its own threshold in its keepalives (ClientOptions.
+	// FenceAfter) overrides it; one that states none gets this.
 	FenceAfter time.Duration
 	// Also answers every request the unit manager's routes do not: other
 	// services of the host sharing the socket and its root-only check
@@ -52,8 +58,8 @@ func Serve(ctx context.Context, l net.Listener, m unitmgr.Manager, opts ServerOp
 	if opts.FenceAfter == 0 {
 		opts.FenceAfter = DefaultFenceAfter
 	}
-	if opts.FenceAfter < 2*KeepaliveEvery {
-		return fmt.Errorf("remote: ServerOptions.FenceAfter %s: want at least %s (clients send a keepalive every %s)", opts.FenceAfter, 2*KeepaliveEvery, KeepaliveEvery)
+	if opts.FenceAfter < minFenceAfter {
+		return fmt.Errorf("remote: ServerOptions.FenceAfter %s: want at least %s (clients send a keepalive every %s)", opts.FenceAfter, minFenceAfter, KeepaliveEvery)
 	}
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
@@ -94,12 +100,12 @@ func Serve(ctx context.Context, l net.Listener, m unitmgr.Manager, opts ServerOp
 	}
 }
 
-// fence is called by the tracker when no client has been alive for FenceAfter.
-func (s *server) fence() {
+// fence is called by the tracker when no client has been alive for after.
+func (s *server) fence(after time.Duration) {
 	if len(s.m.Units()) == 0 {
 		return
 	}
-	s.opts.Logf("remote: no client for %s: fencing every unit", s.opts.FenceAfter)
+	s.opts.Logf("remote: no client for %s: fencing every unit", after)
 	if err := s.m.Fence(time.Now().Add(5 * time.Second)); err != nil {
 		s.opts.Logf("remote: fence: %v", err)
 	}
@@ -163,8 +169,28 @@ func fail(w http.ResponseWriter, err error) {
 	}
 }
 
+// aliveRequest is the optional body of POST /v1/alive.
+type aliveRequest struct {
+	// FenceAfterMS is the client's fence threshold in milliseconds; absent
+	// (or no body at all) means ServerOptions.FenceAfter.
+	FenceAfterMS int64 `json:"fenceAfterMs,omitempty"`
+}
+
 func (s *server) keepalive(w http.ResponseWriter, r *http.Request) {
-	s.alive.seen()
+	after := s.opts.FenceAfter
+	var in aliveRequest
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, "", fmt.Sprintf("remote: keepalive: body: %v (want {\"fenceAfterMs\": N} or nothing)", err))
+		return
+	}
+	if in.FenceAfterMS != 0 {
+		after = time.Duration(in.FenceAfterMS) * time.Millisecond
+		if after < minFenceAfter {
+			writeError(w, http.StatusBadRequest, "", fmt.Sprintf("remote: fence threshold %s: this unit manager cannot fence sooner than %s after the last keepalive (one every %s); give fleetd a longer --ttl", after, minFenceAfter, KeepaliveEvery))
+			return
+		}
+	}
+	s.alive.seen(after)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -317,27 +343,28 @@ func (s *server) changes(w http.ResponseWriter, r *http.Request) {
 }
 
 // tracker calls fence once when no keepalive has come for after; a new
-// keepalive re-arms it.
+// keepalive re-arms it, with the threshold that keepalive asked for.
 type tracker struct {
-	after time.Duration
-	fence func()
+	fence func(after time.Duration)
 
 	mu      sync.Mutex
+	after   time.Duration // the threshold of the last keepalive
 	last    time.Time
 	fenced  bool
 	stopped bool
 	timer   *time.Timer
 }
 
-func newTracker(after time.Duration, fence func()) *tracker {
+func newTracker(after time.Duration, fence func(time.Duration)) *tracker {
 	t := &tracker{after: after, fence: fence, last: time.Now()}
 	t.timer = time.AfterFunc(after, t.fire)
 	return t
 }
 
-func (t *tracker) seen() {
+func (t *tracker) seen(after time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.after = after
 	t.last = time.Now()
 	t.fenced = false
 	t.timer.Reset(t.after)
@@ -355,8 +382,9 @@ func (t *tracker) fire() {
 		return
 	}
 	t.fenced = true
+	after := t.after
 	t.mu.Unlock()
-	t.fence()
+	t.fence(after)
 }
 
 func (t *tracker) stop() {

@@ -1,0 +1,56 @@
+package ttl
+
+import "time"
+
+// Default is fleetd's --ttl default (also its maximum).
+const Default = 5 * time.Second
+
+// Timing is every duration derived from a machine lease TTL. For the
+// default TTL of 5 s: renew every 1 s, fence at 3 s, units dead by 4 s,
+// restore only with 1 s to spare, retry after 500 ms, election session 2 s,
+// and the unit manager fences 3 s after fleetd's last keepalive.
+type Timing struct {
+	TTL time.Duration
+}
+
+// Of returns the timing of a lease TTL.
+func Of(ttl time.Duration) Timing { return Timing{TTL: ttl} }
+
+// Renew is how often the agent sends a lease renewal (TTL/5).
+func (t Timing) Renew() time.Duration { return t.TTL / 5 }
+
+// Fence is how long after the last answered renewal the agent kills its
+// units (3/5 TTL). It also bounds how long one renewal may wait.
+func (t Timing) Fence() time.Duration { return t.TTL * 3 / 5 }
+
+// KillDeadline is by when, after the last answered renewal, fenced units
+// must be dead (4/5 TTL): before the lease can expire.
+func (t Timing) KillDeadline() time.Duration { return t.TTL * 4 / 5 }
+
+// LostKill is how long fenced units may take to die once the lease is
+// known to be gone (TTL/5).
+func (t Timing) LostKill() time.Duration { return t.TTL / 5 }
+
+// RestoreMargin is how much time before the next fence a renewal must
+// leave for a fenced agent to start its units again (TTL/5): a later
+// answer would restart them only to kill them a moment after.
+func (t Timing) RestoreMargin() time.Duration { return t.TTL / 5 }
+
+// Retry is the pause before a new session or watch after one failed
+// (TTL/10).
+func (t Timing) Retry() time.Duration { return t.TTL / 10 }
+
+// Election is the engine's leadership session TTL (2/5 TTL; etcd grants
+// whole seconds, at least 1). When the dead leader was also etcd's raft
+// leader, etcd extends every lease by an election timeout on the new raft
+// leader, and the shorter session still lets another engine take over
+// within one machine TTL.
+func (t Timing) Election() time.Duration { return t.TTL * 2 / 5 }
+
+// ManagerFence is how long a unit manager in another process (init's,
+// internal/unitmgr/remote) waits without a keepalive from fleetd before it
+// kills every unit (3/5 TTL, as the agent's own fence). fleetd dies at d,
+// its last keepalive arrived at or before d, and its last answered renewal
+// was at most Renew before d: the units die by d + 3/5 TTL, the lease
+// lives until at least d + 4/5 TTL.
+func (t Timing) ManagerFence() time.Duration { return t.Fence() }

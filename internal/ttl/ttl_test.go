@@ -1,0 +1,46 @@
+package ttl
+
+import (
+	"testing"
+	"time"
+)
+
+// TestDefault pins the values fleetd has always used at --ttl 5s.
+func TestDefault(t *testing.T) {
+	tm := Of(Default)
+	for _, c := range []struct {
+		name      string
+		got, want time.Duration
+	}{
+		{"renew", tm.Renew(), time.Second},
+		{"fence", tm.Fence(), 3 * time.Second},
+		{"kill deadline", tm.KillDeadline(), 4 * time.Second},
+		{"lost kill", tm.LostKill(), time.Second},
+		{"restore margin", tm.RestoreMargin(), time.Second},
+		{"retry", tm.Retry(), 500 * time.Millisecond},
+		{"election", tm.Election(), 2 * time.Second},
+		{"manager fence", tm.ManagerFence(), 3 * time.Second},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, c.got, c.want)
+		}
+	}
+}
+
+// TestOrder: for any TTL, units are killed before the lease can expire,
+// and a unit manager that lost fleetd kills them before the lease of a
+// fleetd that renewed on time (last renewal at most Renew before it died).
+func TestOrder(t *testing.T) {
+	for _, ttl := range []time.Duration{2 * time.Second, 3 * time.Second, Default} {
+		tm := Of(ttl)
+		if !(tm.Renew() < tm.Fence() && tm.Fence() < tm.KillDeadline() && tm.KillDeadline() < ttl) {
+			t.Errorf("ttl %s: renew %s, fence %s, kill %s out of order", ttl, tm.Renew(), tm.Fence(), tm.KillDeadline())
+		}
+		if tm.ManagerFence() >= ttl-tm.Renew() {
+			t.Errorf("ttl %s: the unit manager fences at %s, the lease may expire %s after fleetd's death", ttl, tm.ManagerFence(), ttl-tm.Renew())
+		}
+		if tm.Fence()-tm.RestoreMargin() <= 0 {
+			t.Errorf("ttl %s: restore margin %s leaves no time to restore", ttl, tm.RestoreMargin())
+		}
+	}
+}
