@@ -19,6 +19,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/imagebuild"
 	"github.com/flotilla-os/flotilla/internal/payload"
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 	"github.com/flotilla-os/flotilla/internal/vmcluster"
 )
 
@@ -122,7 +123,6 @@ func fleetctl(t *testing.T, out string, n *node, args ...string) (string, error)
 	return string(b), err
 }
 
-// eventually retries f every half second until it succeeds or timeout.
 // eventually polls f once a second until it returns nil, and fails the test
 // when timeout passes. Each poll is a fleetctl process, a TLS handshake and
 // registry reads that the node asked pays for with its one emulated CPU:
@@ -138,7 +138,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() error
 // whose length is the figure measured (failover).
 func eventuallyEvery(t *testing.T, every, timeout time.Duration, what string, f func() error) {
 	t.Helper()
-	if err := clustertest.EventuallyEvery(every, timeout, f); err != nil {
+	if err := testutil.EventuallyEvery(every, timeout, f); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
 func TestStatus(t *testing.T) {
@@ -96,7 +98,7 @@ func TestJournalFollowStopsOnCancel(t *testing.T) {
 	f := clusterFixture(t)
 	f.lock(func() { f.journals["web.service"] = []string{"backlog"} })
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut testutil.Buffer
 	done := make(chan int)
 	go func() {
 		done <- Run(ctx, []string{"--endpoint", f.srv.URL, "journal", "-f", "web.service"}, Runtime{Stdout: &out, Stderr: &errOut})
