@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/payload"
 	"github.com/flotilla-os/flotilla/internal/testenv"
 	"github.com/flotilla-os/flotilla/internal/testutil"
+	"github.com/flotilla-os/flotilla/internal/vm"
 	"github.com/flotilla-os/flotilla/internal/vmcluster"
 )
 
@@ -97,11 +97,7 @@ type node = vmcluster.Node
 // vmOptions are the options every test boots with; serial logs go to
 // $FLOTILLA_VM_LOGS/<test> when set, else to the test's temp dir.
 func vmOptions(t *testing.T, res *imagebuild.Result, out string, uefi bool) vmcluster.Options {
-	dir := t.TempDir()
-	if d := os.Getenv("FLOTILLA_VM_LOGS"); d != "" {
-		dir = filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_"))
-	}
-	return vmcluster.Options{Res: res, Out: out, UEFI: uefi, Grow: 2 << 30, Dir: dir, DiskDir: t.TempDir()}
+	return vmcluster.Options{Res: res, Out: out, UEFI: uefi, Grow: 2 << 30, Dir: vm.LogDir(t), DiskDir: t.TempDir()}
 }
 
 func waitReady(t *testing.T, ctx context.Context, n *node) time.Duration {
