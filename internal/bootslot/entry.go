@@ -1,6 +1,7 @@
 package bootslot
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -146,10 +147,10 @@ func compareEntries(a, b Entry) int {
 	if a.Left < 0 || b.Left < 0 {
 		return 0
 	}
-	if r := -cmpInt(a.Left, b.Left); r != 0 {
+	if r := -cmp.Compare(a.Left, b.Left); r != 0 {
 		return r
 	}
-	return cmpInt(a.Done, b.Done)
+	return cmp.Compare(a.Done, b.Done)
 }
 
 // Default is the entry systemd-boot boots with loader.conf's

@@ -2,6 +2,7 @@ package bootslot
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -24,7 +25,7 @@ func TestCompareVersions(t *testing.T) {
 	order := []string{"0.9.0", "1.0.0", "1.2.0", "1.10.0", "2.0.0~rc1", "2.0.0", "2.0.0-rc1", "2.0.0-1", "2.0.0^post1", "2.0.0.1", "2.0.0a", "10.0.0"}
 	for i, a := range order {
 		for j, b := range order {
-			want := cmpInt(i, j)
+			want := cmp.Compare(i, j)
 			if got := CompareVersions(a, b); got != want {
 				t.Errorf("CompareVersions(%q, %q) = %d, want %d", a, b, got, want)
 			}
