@@ -153,11 +153,11 @@ func compareEntries(a, b Entry) int {
 	return cmp.Compare(a.Done, b.Done)
 }
 
-// Default is the entry systemd-boot boots with loader.conf's
+// defaultEntry is the entry systemd-boot boots with loader.conf's
 // "default flotilla-*" and no LoaderEntryDefault/OneShot EFI variables:
 // the first match in sorted order. It is an exhausted entry only when
 // every entry is exhausted (systemd-boot still boots it then).
-func Default(es []Entry) (Entry, bool) {
+func defaultEntry(es []Entry) (Entry, bool) {
 	s := append([]Entry(nil), es...)
 	Sort(s)
 	if len(s) == 0 {

@@ -101,8 +101,8 @@ func TestSortAsSystemdBoot(t *testing.T) {
 		if got := names(es); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("Sort(%v) = %v, want %v", c.in, got, c.want)
 		}
-		if d, _ := Default(parse(t, c.in...)); d.Name != c.want[0] {
-			t.Errorf("Default(%v) = %s", c.in, d.Name)
+		if d, _ := defaultEntry(parse(t, c.in...)); d.Name != c.want[0] {
+			t.Errorf("defaultEntry(%v) = %s", c.in, d.Name)
 		}
 	}
 }
@@ -150,7 +150,7 @@ func TestInstallUKI(t *testing.T) {
 		t.Errorf("EFI/Linux after install: %v", ls)
 	}
 	es, _ := Entries(esp)
-	if d, _ := Default(es); d.Name != "flotilla-2.0.0+3.efi" {
+	if d, _ := defaultEntry(es); d.Name != "flotilla-2.0.0+3.efi" {
 		t.Errorf("default after install: %v", d)
 	}
 
@@ -257,10 +257,10 @@ func TestFallbackAndCleanup(t *testing.T) {
 	if again, err := DetectFallback(esp, booted, state, now); err != nil || len(again) != 0 {
 		t.Errorf("second DetectFallback: %+v %v (want nothing new)", again, err)
 	}
-	if f, _ := IsFailed(state, "3.0.0"); !f {
+	if f, _ := isFailed(state, "3.0.0"); !f {
 		t.Error("3.0.0 not listed as failed")
 	}
-	if f, _ := IsFailed(state, "4.0.0"); f {
+	if f, _ := isFailed(state, "4.0.0"); f {
 		t.Error("4.0.0 listed as failed")
 	}
 	// An older exhausted entry is not a failed update.
