@@ -3,6 +3,7 @@ package fleetctl
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -105,12 +106,13 @@ func TestJournalFollowStopsOnCancel(t *testing.T) {
 	}()
 	f.follow <- "live 1"
 	f.follow <- "live 2"
-	deadline := time.Now().Add(10 * time.Second)
-	for out.String() != "backlog\nlive 1\nlive 2\n" {
-		if time.Now().After(deadline) {
-			t.Fatalf("streamed %q so far", out.String())
+	if err := testutil.EventuallyEvery(5*time.Millisecond, 10*time.Second, func() error {
+		if got := out.String(); got != "backlog\nlive 1\nlive 2\n" {
+			return fmt.Errorf("streamed %q so far", got)
 		}
-		time.Sleep(5 * time.Millisecond)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	cancel() // what SIGINT does through Main's signal context
 	select {
