@@ -76,11 +76,11 @@ type VM struct {
 
 var kvmOnce = sync.OnceValue(probeKVM)
 
-// KVM reports whether hardware acceleration works: /dev/kvm opens and a
+// kvm reports whether hardware acceleration works: /dev/kvm opens and a
 // stopped QEMU (-S) with -accel kvm survives its first second (on some
 // hosts /dev/kvm exists but QEMU aborts setting up the vCPU). The
 // environment can force the answer: FLOTILLA_QEMU_ACCEL=kvm or tcg.
-func KVM() bool { return kvmOnce() }
+func kvm() bool { return kvmOnce() }
 
 func probeKVM() bool {
 	switch os.Getenv("FLOTILLA_QEMU_ACCEL") {
@@ -111,9 +111,9 @@ func probeKVM() bool {
 	}
 }
 
-// Args builds the QEMU command line for opts (extra files for taps are
+// qemuArgs builds the QEMU command line for opts (extra files for taps are
 // numbered from 3 in the order of opts.Taps).
-func Args(opts Options) ([]string, error) {
+func qemuArgs(opts Options) ([]string, error) {
 	if opts.MemoryMB == 0 {
 		opts.MemoryMB = 512
 	}
@@ -126,7 +126,7 @@ func Args(opts Options) ([]string, error) {
 	if !opts.Reboots {
 		args = append(args, "-no-reboot")
 	}
-	if KVM() {
+	if kvm() {
 		args = append(args, "-accel", "kvm", "-cpu", "host")
 	} else {
 		args = append(args, "-accel", "tcg", "-cpu", "max")
@@ -196,7 +196,7 @@ func Start(ctx context.Context, opts Options) (*VM, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	args, err := Args(opts)
+	args, err := qemuArgs(opts)
 	if err != nil {
 		return nil, err
 	}

@@ -19,9 +19,11 @@ import (
 // off these exact flags.
 func TestArgs(t *testing.T) {
 	t.Setenv("FLOTILLA_QEMU_ACCEL", "tcg")
+	saved := kvmOnce
 	kvmOnce = func() bool { return probeKVM() }
+	t.Cleanup(func() { kvmOnce = saved })
 	dir := t.TempDir()
-	args, err := Args(Options{Name: "n1", Dir: dir, Disk: "/d.img", Kernel: "/k", Initrd: "/i", Append: "flotilla.slot=A",
+	args, err := qemuArgs(Options{Name: "n1", Dir: dir, Disk: "/d.img", Kernel: "/k", Initrd: "/i", Append: "flotilla.slot=A",
 		Forwards: map[int]int{17700: 7700}, UserMAC: "52:54:00:10:00:01",
 		Taps: []*Tap{{MAC: "52:54:00:11:00:01"}}, FwCfg: map[string]string{"opt/flotilla/config.json": "/c.json"}})
 	if err != nil {
@@ -42,7 +44,7 @@ func TestArgs(t *testing.T) {
 		t.Errorf("-kernel boot also loads OVMF:\n%s", line)
 	}
 
-	args, err = Args(Options{Name: "n2", Dir: dir, Disk: "/d.img", Reboots: true, NoUserNet: true, CPUs: 2, MemoryMB: 1024})
+	args, err = qemuArgs(Options{Name: "n2", Dir: dir, Disk: "/d.img", Reboots: true, NoUserNet: true, CPUs: 2, MemoryMB: 1024})
 	if _, statErr := os.Stat(OVMFCode); statErr != nil {
 		if err == nil || !strings.Contains(err.Error(), "ovmf") {
 			t.Fatalf("without OVMF: %v", err)
