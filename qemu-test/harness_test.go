@@ -122,7 +122,7 @@ func fleetctl(t *testing.T, out string, n *node, args ...string) (string, error)
 // eventually polls f once a second until it returns nil, and fails the test
 // when timeout passes. Each poll is a fleetctl process, a TLS handshake and
 // registry reads that the node asked pays for with its one emulated CPU:
-// polling back to back (clustertest's 50 ms, right for loopback) kept
+// polling back to back (testutil.Eventually's 50 ms, right for loopback) kept
 // node-1 of the three-node cluster so busy that its lease renewals failed
 // and it fenced its units again and again.
 func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
