@@ -45,7 +45,7 @@ func BenchmarkBoot(b *testing.B) {
 	}{{"kernel", false}, {"uefi", true}} {
 		b.Run("floor-"+path.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				opts := vm.Options{Name: "floor-" + path.name, Dir: serialDir(b), Disk: floor.disk, NoUserNet: true, CPUs: bootCPUs()}
+				opts := vm.Options{Name: "floor-" + path.name, Dir: vm.LogDir(b), Disk: floor.disk, NoUserNet: true, CPUs: bootCPUs()}
 				if !path.uefi {
 					opts.Disk, opts.Kernel, opts.Initrd, opts.Append = "", floor.kernel, floor.initrd, "console=ttyS0 panic=-1 quiet"
 				}
@@ -64,7 +64,7 @@ func BenchmarkBoot(b *testing.B) {
 		})
 		b.Run("flotilla-"+path.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				o := vmcluster.Options{Res: res, Out: filepath.Join(dir, "out"), UEFI: path.uefi, Dir: serialDir(b), MemoryMB: 512, Grow: 2 << 30, CPUs: bootCPUs()}
+				o := vmcluster.Options{Res: res, Out: filepath.Join(dir, "out"), UEFI: path.uefi, Dir: vm.LogDir(b), MemoryMB: 512, Grow: 2 << 30, CPUs: bootCPUs()}
 				n, err := vmcluster.Boot(context.Background(), o, 1, "boot", res.Disk, "", nil)
 				if err != nil {
 					b.Fatal(err)
@@ -82,16 +82,6 @@ func BenchmarkBoot(b *testing.B) {
 			}
 		})
 	}
-}
-
-// serialDir is where a boot's serial log goes: $FLOTILLA_VM_LOGS when set
-// (kept, each line stamped with seconds since QEMU started, to see where a
-// boot spends its time), else a temporary directory.
-func serialDir(b *testing.B) string {
-	if d := os.Getenv("FLOTILLA_VM_LOGS"); d != "" {
-		return filepath.Join(d, strings.ReplaceAll(b.Name(), "/", "_"))
-	}
-	return b.TempDir()
 }
 
 // bootCPUs is the vCPUs of the benchmark's VMs, floor and Flotilla alike:

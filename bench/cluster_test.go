@@ -18,6 +18,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/client"
 	"github.com/flotilla-os/flotilla/internal/clustertest"
 	"github.com/flotilla-os/flotilla/internal/registry"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
 // These benchmarks run real fleetd processes (3 etcd members on loopback,
@@ -65,7 +66,7 @@ func BenchmarkFailover30(b *testing.B) {
 			}
 			killed := time.Now()
 			c.Kill(victim)
-			if err := clustertest.Eventually(90*time.Second, func() error {
+			if err := testutil.Eventually(90*time.Second, func() error {
 				st, err := clUnitStates(api)
 				if err != nil {
 					return err
@@ -300,7 +301,7 @@ func clStartUnits(b *testing.B, c *clustertest.Cluster, prefix string, n int) []
 	for _, m := range c.Nodes {
 		machines = append(machines, m.MachineID())
 	}
-	if err := clustertest.Eventually(2*time.Minute, func() error {
+	if err := testutil.Eventually(2*time.Minute, func() error {
 		st, err := clUnitStates(api)
 		if err != nil {
 			return err
@@ -367,7 +368,7 @@ func clWaitRejoined(b *testing.B, c *clustertest.Cluster, n *clustertest.Node) t
 	start := time.Now()
 	api := c.Client(c.Nodes[0])
 	own := c.Client(n)
-	err := clustertest.Eventually(90*time.Second, func() error {
+	err := testutil.Eventually(90*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		ms, err := api.Machines(ctx)

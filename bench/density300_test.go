@@ -17,6 +17,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/client"
 	"github.com/flotilla-os/flotilla/internal/clustertest"
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
@@ -254,7 +255,7 @@ func d3Watch(cli *clientv3.Client, rev0 int64) *d3Watcher {
 func (w *d3Watcher) report(b *testing.B, rev0, rev1 int64, killed time.Time) {
 	b.Helper()
 	defer w.cancel()
-	_ = clustertest.Eventually(10*time.Second, func() error {
+	_ = testutil.Eventually(10*time.Second, func() error {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if w.last < rev1 {

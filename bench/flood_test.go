@@ -10,6 +10,7 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/clustertest"
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
 // BenchmarkAPIUnderFlood: API requests per second from a legitimate client
@@ -53,7 +54,7 @@ func BenchmarkAPIUnderFlood(b *testing.B) {
 			f := clustertest.StartFlood(b, fmt.Sprintf("127.0.0.1:%d", node.APIPort), clustertest.Floods)
 			// Measure once the flooders have opened Floods connections:
 			// against fleetd without caps they are all held by then.
-			if err := clustertest.Eventually(time.Minute, func() error {
+			if err := testutil.Eventually(time.Minute, func() error {
 				if n := f.Connected(); n < clustertest.Floods {
 					return fmt.Errorf("the flooders have opened %d connections, want %d", n, clustertest.Floods)
 				}
@@ -110,7 +111,7 @@ func floodRate(b *testing.B, cl *http.Client, url string, d time.Duration) float
 func floodUnitPID(b *testing.B, c *clustertest.Cluster) int {
 	b.Helper()
 	var pid int
-	if err := clustertest.Eventually(30*time.Second, func() error {
+	if err := testutil.Eventually(30*time.Second, func() error {
 		st, err := c.States()
 		if err != nil {
 			return err

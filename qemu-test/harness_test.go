@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +18,8 @@ import (
 	"github.com/flotilla-os/flotilla/internal/imagebuild"
 	"github.com/flotilla-os/flotilla/internal/payload"
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
+	"github.com/flotilla-os/flotilla/internal/vm"
 	"github.com/flotilla-os/flotilla/internal/vmcluster"
 )
 
@@ -96,11 +97,7 @@ type node = vmcluster.Node
 // vmOptions are the options every test boots with; serial logs go to
 // $FLOTILLA_VM_LOGS/<test> when set, else to the test's temp dir.
 func vmOptions(t *testing.T, res *imagebuild.Result, out string, uefi bool) vmcluster.Options {
-	dir := t.TempDir()
-	if d := os.Getenv("FLOTILLA_VM_LOGS"); d != "" {
-		dir = filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_"))
-	}
-	return vmcluster.Options{Res: res, Out: out, UEFI: uefi, Grow: 2 << 30, Dir: dir, DiskDir: t.TempDir()}
+	return vmcluster.Options{Res: res, Out: out, UEFI: uefi, Grow: 2 << 30, Dir: vm.LogDir(t), DiskDir: t.TempDir()}
 }
 
 func waitReady(t *testing.T, ctx context.Context, n *node) time.Duration {
@@ -122,11 +119,10 @@ func fleetctl(t *testing.T, out string, n *node, args ...string) (string, error)
 	return string(b), err
 }
 
-// eventually retries f every half second until it succeeds or timeout.
 // eventually polls f once a second until it returns nil, and fails the test
 // when timeout passes. Each poll is a fleetctl process, a TLS handshake and
 // registry reads that the node asked pays for with its one emulated CPU:
-// polling back to back (clustertest's 50 ms, right for loopback) kept
+// polling back to back (testutil.Eventually's 50 ms, right for loopback) kept
 // node-1 of the three-node cluster so busy that its lease renewals failed
 // and it fenced its units again and again.
 func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
@@ -138,7 +134,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() error
 // whose length is the figure measured (failover).
 func eventuallyEvery(t *testing.T, every, timeout time.Duration, what string, f func() error) {
 	t.Helper()
-	if err := clustertest.EventuallyEvery(every, timeout, f); err != nil {
+	if err := testutil.EventuallyEvery(every, timeout, f); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/agent"
 	"github.com/flotilla-os/flotilla/internal/clustertest"
 	"github.com/flotilla-os/flotilla/internal/registry"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/sim"
@@ -48,7 +49,7 @@ func place(t *testing.T, reg *registry.Registry, name, target string) {
 func waitActive(t *testing.T, mgr unitmgr.Manager, name, active string, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	if err := clustertest.Eventually(within, func() error {
+	if err := testutil.Eventually(within, func() error {
 		if st, _ := mgr.State(name); st.Active != active {
 			return fmt.Errorf("%s is %q, want %q", name, st.Active, active)
 		}
@@ -68,7 +69,7 @@ func TestReportsOnlyChanges(t *testing.T) {
 	startAgent(t, reg, mgr, time.Second) // renews every 200 ms
 	place(t, reg, "a.service", registry.TargetLaunched)
 	waitActive(t, mgr, "a.service", unit.ActiveActive, 5*time.Second)
-	if err := clustertest.Eventually(5*time.Second, func() error {
+	if err := testutil.Eventually(5*time.Second, func() error {
 		sts, err := reg.States(context.Background())
 		if err != nil || len(sts) != 1 || sts[0].State.Active != unit.ActiveActive {
 			return fmt.Errorf("states %v (%v)", sts, err)
@@ -94,7 +95,7 @@ func TestReportsOnlyChanges(t *testing.T) {
 	// A change is reported: stopping the unit is one more state write.
 	place(t, reg, "a.service", registry.TargetLoaded)
 	waitActive(t, mgr, "a.service", unit.ActiveInactive, 5*time.Second)
-	if err := clustertest.Eventually(5*time.Second, func() error {
+	if err := testutil.Eventually(5*time.Second, func() error {
 		sts, err := reg.States(context.Background())
 		if err != nil || len(sts) != 1 || sts[0].State.Active != unit.ActiveInactive || sts[0].Applied != registry.TargetLoaded {
 			return fmt.Errorf("states %v (%v)", sts, err)
@@ -145,7 +146,7 @@ func TestAdoptsUnitsOfTheManager(t *testing.T) {
 	before, _ := mgr.State("kept.service")
 	place(t, reg, "kept.service", registry.TargetLaunched)
 	startAgent(t, reg, mgr, time.Second)
-	if err := clustertest.Eventually(5*time.Second, func() error {
+	if err := testutil.Eventually(5*time.Second, func() error {
 		if _, ok := mgr.State("gone.service"); ok {
 			return fmt.Errorf("gone.service, placed nowhere, is still loaded")
 		}
@@ -190,7 +191,7 @@ func TestAdoptedUnitWithOldDefinition(t *testing.T) {
 		t.Fatalf("the manager reports hash %q for the old file; the test needs it known and different from %q", oldHash, want.Hash())
 	}
 	startAgent(t, reg, mgr, time.Second)
-	if err := clustertest.Eventually(5*time.Second, func() error {
+	if err := testutil.Eventually(5*time.Second, func() error {
 		st, _ := mgr.State("replaced.service")
 		if st.Active != unit.ActiveActive || st.Hash != want.Hash() {
 			return fmt.Errorf("replaced.service is %s running %.7s; want active running %.7s", st.Active, st.Hash, want.Hash())

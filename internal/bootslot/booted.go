@@ -25,9 +25,6 @@ type Probe struct {
 // DefaultProbe reads the real efivarfs and os-release.
 var DefaultProbe = Probe{EFIVars: "/sys/firmware/efi/efivars", OSRelease: "/etc/os-release"}
 
-// Booted is DefaultProbe.Booted.
-func Booted(espDir string) (Entry, error) { return DefaultProbe.Booted(espDir) }
-
 // Booted tells which entry is running. systemd-boot exports the entry it
 // started as LoaderEntrySelected: its id, the lowercased file name as it
 // was before this boot's counter bump (flotilla-2.0.0+3.efi, while the file
@@ -163,9 +160,9 @@ func LoadFailed(path string) ([]Failed, error) {
 	return fs, nil
 }
 
-// IsFailed reports whether version is on the list at path: the updater
+// isFailed reports whether version is on the list at path: the updater
 // does not retry it (a newer version is not on the list, so it is tried).
-func IsFailed(path, version string) (bool, error) {
+func isFailed(path, version string) (bool, error) {
 	fs, err := LoadFailed(path)
 	for _, f := range fs {
 		if strings.EqualFold(f.Version, version) {

@@ -1,6 +1,7 @@
 package bootslot
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -146,17 +147,17 @@ func compareEntries(a, b Entry) int {
 	if a.Left < 0 || b.Left < 0 {
 		return 0
 	}
-	if r := -cmpInt(a.Left, b.Left); r != 0 {
+	if r := -cmp.Compare(a.Left, b.Left); r != 0 {
 		return r
 	}
-	return cmpInt(a.Done, b.Done)
+	return cmp.Compare(a.Done, b.Done)
 }
 
-// Default is the entry systemd-boot boots with loader.conf's
+// defaultEntry is the entry systemd-boot boots with loader.conf's
 // "default flotilla-*" and no LoaderEntryDefault/OneShot EFI variables:
 // the first match in sorted order. It is an exhausted entry only when
 // every entry is exhausted (systemd-boot still boots it then).
-func Default(es []Entry) (Entry, bool) {
+func defaultEntry(es []Entry) (Entry, bool) {
 	s := append([]Entry(nil), es...)
 	Sort(s)
 	if len(s) == 0 {

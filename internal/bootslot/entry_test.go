@@ -2,6 +2,7 @@ package bootslot
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -24,7 +25,7 @@ func TestCompareVersions(t *testing.T) {
 	order := []string{"0.9.0", "1.0.0", "1.2.0", "1.10.0", "2.0.0~rc1", "2.0.0", "2.0.0-rc1", "2.0.0-1", "2.0.0^post1", "2.0.0.1", "2.0.0a", "10.0.0"}
 	for i, a := range order {
 		for j, b := range order {
-			want := cmpInt(i, j)
+			want := cmp.Compare(i, j)
 			if got := CompareVersions(a, b); got != want {
 				t.Errorf("CompareVersions(%q, %q) = %d, want %d", a, b, got, want)
 			}
@@ -100,8 +101,8 @@ func TestSortAsSystemdBoot(t *testing.T) {
 		if got := names(es); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("Sort(%v) = %v, want %v", c.in, got, c.want)
 		}
-		if d, _ := Default(parse(t, c.in...)); d.Name != c.want[0] {
-			t.Errorf("Default(%v) = %s", c.in, d.Name)
+		if d, _ := defaultEntry(parse(t, c.in...)); d.Name != c.want[0] {
+			t.Errorf("defaultEntry(%v) = %s", c.in, d.Name)
 		}
 	}
 }
@@ -149,7 +150,7 @@ func TestInstallUKI(t *testing.T) {
 		t.Errorf("EFI/Linux after install: %v", ls)
 	}
 	es, _ := Entries(esp)
-	if d, _ := Default(es); d.Name != "flotilla-2.0.0+3.efi" {
+	if d, _ := defaultEntry(es); d.Name != "flotilla-2.0.0+3.efi" {
 		t.Errorf("default after install: %v", d)
 	}
 
@@ -256,10 +257,10 @@ func TestFallbackAndCleanup(t *testing.T) {
 	if again, err := DetectFallback(esp, booted, state, now); err != nil || len(again) != 0 {
 		t.Errorf("second DetectFallback: %+v %v (want nothing new)", again, err)
 	}
-	if f, _ := IsFailed(state, "3.0.0"); !f {
+	if f, _ := isFailed(state, "3.0.0"); !f {
 		t.Error("3.0.0 not listed as failed")
 	}
-	if f, _ := IsFailed(state, "4.0.0"); f {
+	if f, _ := isFailed(state, "4.0.0"); f {
 		t.Error("4.0.0 listed as failed")
 	}
 	// An older exhausted entry is not a failed update.

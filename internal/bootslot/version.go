@@ -1,5 +1,7 @@
 package bootslot
 
+import "cmp"
+
 // CompareVersions orders two version strings the way systemd-boot 252
 // orders boot entries by version (strverscmp_improved in systemd's
 // string-util-fundamental.c), returning -1, 0 or +1. It is used for every
@@ -14,7 +16,7 @@ package bootslot
 // is NEWER than "2.0.0" here (see doc.go).
 func CompareVersions(a, b string) int {
 	if a == "" || b == "" {
-		return cmp(a, b)
+		return cmp.Compare(a, b)
 	}
 	i, j := 0, 0
 	for {
@@ -32,7 +34,7 @@ func CompareVersions(a, b string) int {
 			i, j = i+1, j+1
 		}
 		if i >= len(a) || j >= len(b) {
-			return cmp(a[min(i, len(a)):], b[min(j, len(b)):])
+			return cmp.Compare(a[min(i, len(a)):], b[min(j, len(b)):])
 		}
 		for _, p := range []byte{'-', '^', '.'} {
 			ca, cb = at(a, i), at(b, j)
@@ -51,10 +53,10 @@ func CompareVersions(a, b string) int {
 				j++
 			}
 			ea, eb := span(a, i, isDigit), span(b, j, isDigit)
-			if r := cmpInt(ea-i, eb-j); r != 0 {
+			if r := cmp.Compare(ea-i, eb-j); r != 0 {
 				return r
 			}
-			if r := cmp(a[i:ea], b[j:eb]); r != 0 {
+			if r := cmp.Compare(a[i:ea], b[j:eb]); r != 0 {
 				return r
 			}
 			i, j = ea, eb
@@ -62,10 +64,10 @@ func CompareVersions(a, b string) int {
 		}
 		ea, eb := span(a, i, isAlpha), span(b, j, isAlpha)
 		n := min(ea-i, eb-j)
-		if r := cmp(a[i:i+n], b[j:j+n]); r != 0 {
+		if r := cmp.Compare(a[i:i+n], b[j:j+n]); r != 0 {
 			return r
 		}
-		if r := cmpInt(ea-i, eb-j); r != 0 {
+		if r := cmp.Compare(ea-i, eb-j); r != 0 {
 			return r
 		}
 		i, j = ea, eb
@@ -98,26 +100,7 @@ func versionChar(c byte) bool {
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
-func cmp(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
+// cmpBool orders false before true (cmp.Compare takes no bools).
 func cmpBool(a, b bool) int {
 	switch {
 	case a == b:

@@ -20,6 +20,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/api/schema"
 	"github.com/flotilla-os/flotilla/internal/client"
 	"github.com/flotilla-os/flotilla/internal/pki"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
 // Node is one fleetd process.
@@ -340,7 +341,7 @@ func (c *Cluster) WriteUnit(name, contents string) string {
 func (c *Cluster) WaitMachines(n int, timeout time.Duration) []*schema.Machine {
 	c.T.Helper()
 	var ms []*schema.Machine
-	err := Eventually(timeout, func() error {
+	err := testutil.Eventually(timeout, func() error {
 		var err error
 		ms, err = c.Client().Machines(context.Background())
 		if err != nil {
@@ -379,26 +380,6 @@ func ActiveOn(states map[string][]*schema.UnitState, unit string) []string {
 		}
 	}
 	return ms
-}
-
-// Eventually polls f every 50 ms until it returns nil or timeout passes.
-func Eventually(timeout time.Duration, f func() error) error {
-	return EventuallyEvery(50*time.Millisecond, timeout, f)
-}
-
-// EventuallyEvery is Eventually polling every interval.
-func EventuallyEvery(interval, timeout time.Duration, f func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s: %w", timeout, err)
-		}
-		time.Sleep(interval)
-	}
 }
 
 // FreePorts returns n free TCP ports on loopback.

@@ -15,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
 // TestContainers drives container units the way a user would, through the
@@ -125,7 +126,7 @@ Exec=/bin/sh -c 'mknod /dev/disk b %d %d && echo made; head -c 15 /dev/disk; (ex
 			t.Errorf("client did not read web's note through the shared volume:\n%s", log)
 		}
 
-		if err := Eventually(10*time.Second, func() error {
+		if err := testutil.Eventually(10*time.Second, func() error {
 			resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + net.JoinHostPort(ns.NsIP, "8080") + "/index.html")
 			if err != nil {
 				return err
@@ -145,7 +146,7 @@ Exec=/bin/sh -c 'mknod /dev/disk b %d %d && echo made; head -c 15 /dev/disk; (ex
 			t.Fatalf("the unit's write is not in its upper dir: %v", err)
 		}
 		c.MustFleetctl("destroy", "web.service")
-		if err := Eventually(20*time.Second, func() error { // httpd ignores SIGTERM as PID 1: killed after 10 s
+		if err := testutil.Eventually(20*time.Second, func() error { // httpd ignores SIGTERM as PID 1: killed after 10 s
 			if _, err := os.Stat(upper); err == nil {
 				return fmt.Errorf("%s still exists", upper)
 			}
@@ -162,7 +163,7 @@ Exec=/bin/sh -c 'mknod /dev/disk b %d %d && echo made; head -c 15 /dev/disk; (ex
 func waitJournal(t *testing.T, c *Cluster, unit, want string) string {
 	t.Helper()
 	var out string
-	if err := Eventually(30*time.Second, func() error {
+	if err := testutil.Eventually(30*time.Second, func() error {
 		var errOut string
 		var err error
 		out, errOut, err = c.Fleetctl("journal", "--lines", "50", unit)
@@ -181,7 +182,7 @@ func waitJournal(t *testing.T, c *Cluster, unit, want string) string {
 
 func waitState(t *testing.T, c *Cluster, unit string, ok func(active, reason string) bool) {
 	t.Helper()
-	if err := Eventually(60*time.Second, func() error {
+	if err := testutil.Eventually(60*time.Second, func() error {
 		st, err := c.States()
 		if err != nil {
 			return err
@@ -217,7 +218,7 @@ func readCgroup(t *testing.T, controller, unit, v1file, v2file string) string {
 func vethIP(t *testing.T, netns, unit string) string {
 	t.Helper()
 	var ip string
-	if err := Eventually(10*time.Second, func() error {
+	if err := testutil.Eventually(10*time.Second, func() error {
 		out, err := exec.Command("ip", "-n", netns, "-o", "link", "show").CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)

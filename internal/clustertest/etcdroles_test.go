@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
 // etcdRoles reads `fleetctl list-machines --fields name,etcd` into a map
@@ -48,7 +49,7 @@ func TestEtcdRoles(t *testing.T) {
 	c.StartAll()
 	var roles map[string]string
 	var leader string
-	if err := Eventually(20*time.Second, func() (err error) {
+	if err := testutil.Eventually(20*time.Second, func() (err error) {
 		if roles, err = etcdRoles(c); err != nil {
 			return err
 		}
@@ -72,7 +73,7 @@ func TestEtcdRoles(t *testing.T) {
 		}
 	}
 	c.Kill(victim)
-	if err := Eventually(20*time.Second, func() error {
+	if err := testutil.Eventually(20*time.Second, func() error {
 		roles, err := etcdRoles(c)
 		if err != nil {
 			return err

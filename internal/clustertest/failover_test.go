@@ -9,6 +9,7 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -29,7 +30,7 @@ func startSleepers(t *testing.T, c *Cluster, prefix string, n int) {
 
 // WaitActive waits until each unit is active on exactly one live machine.
 func WaitActive(c *Cluster, units []string, timeout time.Duration) error {
-	return Eventually(timeout, func() error {
+	return testutil.Eventually(timeout, func() error {
 		st, err := c.States()
 		if err != nil {
 			return err
@@ -72,7 +73,7 @@ func TestFailover(t *testing.T) {
 	killed := time.Now()
 	c.Kill(victim)
 
-	if err := Eventually(3*time.Second, func() error {
+	if err := testutil.Eventually(3*time.Second, func() error {
 		if a := Alive(procs); len(a) > 0 {
 			return fmt.Errorf("processes %v of the killed fleetd still run", a)
 		}
@@ -84,7 +85,7 @@ func TestFailover(t *testing.T) {
 	for i := range 6 {
 		names = append(names, fmt.Sprintf("fo-%d.service", i))
 	}
-	if err := Eventually(30*time.Second, func() error {
+	if err := testutil.Eventually(30*time.Second, func() error {
 		st, err := c.States()
 		if err != nil {
 			return err
@@ -128,7 +129,7 @@ func TestLeaderHandover(t *testing.T) {
 		return string(kvs[0].Value), nil
 	}
 	var first string
-	if err := Eventually(20*time.Second, func() error { first, err = leader(); return err }); err != nil {
+	if err := testutil.Eventually(20*time.Second, func() error { first, err = leader(); return err }); err != nil {
 		t.Fatal(err)
 	}
 	victim := nodeOf(c, first)
@@ -138,7 +139,7 @@ func TestLeaderHandover(t *testing.T) {
 	killed := time.Now()
 	c.Kill(victim)
 	var next string
-	if err := Eventually(8*time.Second, func() error {
+	if err := testutil.Eventually(8*time.Second, func() error {
 		l, err := leader()
 		if err != nil {
 			return err

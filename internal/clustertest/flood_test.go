@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
 // TestFloodKeepsNodeUp: 20,000 connections that never finish a TLS
@@ -92,7 +93,7 @@ func TestFloodKeepsNodeUp(t *testing.T) {
 func unitPID(t *testing.T, c *Cluster, unit string) int {
 	t.Helper()
 	var pid int
-	err := Eventually(30*time.Second, func() error {
+	err := testutil.Eventually(30*time.Second, func() error {
 		st, err := c.States()
 		if err != nil {
 			return err

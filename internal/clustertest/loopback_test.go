@@ -20,6 +20,7 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/client"
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
 // etcdPut is the gateway request that, answered, lets its sender write any
@@ -177,7 +178,7 @@ func TestLoneNodeLocalTLS(t *testing.T) {
 	})
 	cl, err := client.New("unix://"+sock, client.Options{})
 	must(t, err)
-	if err := Eventually(60*time.Second, func() error {
+	if err := testutil.Eventually(60*time.Second, func() error {
 		ms, err := cl.Machines(context.Background())
 		if err == nil && len(ms) != 1 {
 			err = fmt.Errorf("%d machines", len(ms))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
 // TestPartitionFencing: a node inside a network namespace runs a unit;
@@ -66,7 +67,7 @@ func partition(t *testing.T, member bool) {
 	cut := time.Now()
 	t.Logf("cut at %s", cut.Format("15:04:05.000"))
 	var movedTo string
-	if err := Eventually(20*time.Second, func() error {
+	if err := testutil.Eventually(20*time.Second, func() error {
 		st, err := c.States()
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
 // TestClusterPlacement: three etcd members and one client-only node place
@@ -36,7 +37,7 @@ func TestClusterPlacement(t *testing.T) {
 	c.MustFleetctl("start", "follower.service")
 
 	var st map[string][]string
-	err := Eventually(30*time.Second, func() error {
+	err := testutil.Eventually(30*time.Second, func() error {
 		states, err := c.States()
 		if err != nil {
 			return err
@@ -129,7 +130,7 @@ func TestClusterPlacement(t *testing.T) {
 	t.Run("journal is proxied from the machine running the unit", func(t *testing.T) {
 		c.WriteUnit("talk.service", "[Service]\nExecStart=/bin/sh -c 'for i in 1 2 3 4 5; do echo line-$$i; done; exec sleep 1000'\n[X-Fleet]\nMachineID="+id["n3"]+"\n")
 		c.MustFleetctl("start", "talk.service")
-		err := Eventually(15*time.Second, func() error {
+		err := testutil.Eventually(15*time.Second, func() error {
 			out, errOut, err := c.Fleetctl("journal", "--lines", "2", "talk.service")
 			if err != nil {
 				return fmt.Errorf("%v: %s", err, errOut)

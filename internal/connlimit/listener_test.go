@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/pki"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
 // mutualTLS returns a server config that requires a client certificate
@@ -147,7 +148,7 @@ func TestEvictOldest(t *testing.T) {
 		defer c.Close()
 		silent = append(silent, c)
 	}
-	waitFor(t, func() bool { return l.Stats().Handshaking == cap })
+	testutil.WaitFor(t, "the cap of handshakes", 5*time.Second, func() bool { return l.Stats().Handshaking == cap })
 	for i := range 3 {
 		if err := get(l, cliTLS); err != nil {
 			t.Fatalf("request %d with %d silent connections handshaking: %v", i, cap, err)
@@ -158,7 +159,7 @@ func TestEvictOldest(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		waitFor(t, func() bool { return l.Stats().Handshaking == cap })
+		testutil.WaitFor(t, "the cap of handshakes", 5*time.Second, func() bool { return l.Stats().Handshaking == cap })
 	}
 	if s := l.Stats(); s.Evicted != 3 || s.Failed != 0 {
 		t.Errorf("stats %+v, want 3 evicted, none failed", s)
@@ -200,7 +201,7 @@ func TestEvictSilentFirst(t *testing.T) {
 		defer c.Close()
 		silent = append(silent, c)
 	}
-	waitFor(t, func() bool { return l.Stats().Evicted == 1 })
+	testutil.WaitFor(t, "one eviction", 5*time.Second, func() bool { return l.Stats().Evicted == 1 })
 	closedWithin(t, silent[0], 2*time.Second)
 	close(release)
 	if err := <-done; err != nil {
@@ -233,7 +234,7 @@ func TestMaxConns(t *testing.T) {
 		t.Errorf("stats %+v, want 1 refused, 2 established", s)
 	}
 	held[0].CloseIdleConnections()
-	waitFor(t, func() bool { return l.Stats().Established == 1 })
+	testutil.WaitFor(t, "one established connection", 5*time.Second, func() bool { return l.Stats().Established == 1 })
 	if err := get(l, cliTLS); err != nil {
 		t.Errorf("after one connection closed: %v", err)
 	}
@@ -264,7 +265,7 @@ func TestPlainMaxConns(t *testing.T) {
 	defer b.Close()
 	closedWithin(t, b, 2*time.Second)
 	sa.Close()
-	waitFor(t, func() bool { return l.Stats().Established == 0 })
+	testutil.WaitFor(t, "no established connection", 5*time.Second, func() bool { return l.Stats().Established == 0 })
 	c, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -276,14 +277,4 @@ func TestPlainMaxConns(t *testing.T) {
 	if s := l.Stats(); s.Refused != 1 {
 		t.Errorf("stats %+v, want 1 refused", s)
 	}
-}
-
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if ok() {
-			return
-		}
-	}
-	t.Fatal("condition not met within 5s")
 }

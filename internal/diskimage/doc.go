@@ -11,8 +11,10 @@
 // symlinks, all owned by root. Squashfs and FAT32 turn a Tree into an image;
 // ESP adds the standard directories and label. Disk lays images out as GPT
 // partitions (Layout.Parts gives the standard ESP, ROOT-A, ROOT-B, STATE
-// table). GrowLastPartition, LastPartition, ResizePartition and
-// ReReadPartitions serve init on first boot.
+// table). GrowLastPartition serves init on first boot. LastPartition,
+// ResizePartition and ReReadPartitions tell the kernel about a grown table;
+// only tests call them today (init rereads the table itself, in initd's
+// disk.go: the STATE-disk code should use these when it moves out of initd).
 //
 // Squashfs runs mksquashfs (squashfs-tools) on a staged copy of the tree:
 // go-diskfs v1.9.4 cannot write symlinks whose targets do not exist on the

@@ -183,9 +183,9 @@ func setVolumeID(f *os.File) error {
 	return nil
 }
 
-// FATVolumeID returns the volume ID of the FAT32 image at path, as the
+// fatVolumeID returns the volume ID of the FAT32 image at path, as the
 // "XXXX-XXXX" string that blkid and /dev/disk/by-uuid show.
-func FATVolumeID(path string) (string, error) {
+func fatVolumeID(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err

@@ -39,7 +39,7 @@ func TestESP(t *testing.T) {
 	}
 
 	listing := run(t, "mdir", "-i", img, "-/", "-a", "::")
-	id, err := FATVolumeID(img)
+	id, err := fatVolumeID(img)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestESP(t *testing.T) {
 	if err := ESP(tr, DefaultLayout.ESP, other, testEpoch); err != nil {
 		t.Fatal(err)
 	}
-	if id2, _ := FATVolumeID(other); id2 == id {
+	if id2, _ := fatVolumeID(other); id2 == id {
 		t.Errorf("volume ID %s did not change with the contents", id)
 	}
 }

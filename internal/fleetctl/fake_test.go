@@ -1,7 +1,6 @@
 package fleetctl
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/api/schema"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
@@ -336,24 +336,6 @@ func (f *fakeFleet) requestLog() []string {
 	return append([]string(nil), f.requests...)
 }
 
-// syncBuffer is a bytes.Buffer safe to read while a command writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // runCtl runs fleetctl in-process against endpoint.
@@ -364,7 +346,7 @@ func runCtl(t testing.TB, endpoint string, args ...string) (stdout, stderr strin
 
 func runCtlEnv(t testing.TB, ctx context.Context, env map[string]string, args ...string) (string, string, int) {
 	t.Helper()
-	var out, errOut syncBuffer
+	var out, errOut testutil.Buffer
 	code := Run(ctx, args, Runtime{
 		Stdout:       &out,
 		Stderr:       &errOut,

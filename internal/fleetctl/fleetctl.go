@@ -180,10 +180,6 @@ func (a *app) stdout(format string, args ...any) {
 	fmt.Fprintf(a.rt.Stdout, format+"\n", args...)
 }
 
-func (a *app) stderr(format string, args ...any) {
-	fmt.Fprintf(a.rt.Stderr, format+"\n", args...)
-}
-
 func (a *app) versionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",

@@ -3,6 +3,7 @@ package fleetctl
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
 func TestStatus(t *testing.T) {
@@ -96,19 +99,20 @@ func TestJournalFollowStopsOnCancel(t *testing.T) {
 	f := clusterFixture(t)
 	f.lock(func() { f.journals["web.service"] = []string{"backlog"} })
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut testutil.Buffer
 	done := make(chan int)
 	go func() {
 		done <- Run(ctx, []string{"--endpoint", f.srv.URL, "journal", "-f", "web.service"}, Runtime{Stdout: &out, Stderr: &errOut})
 	}()
 	f.follow <- "live 1"
 	f.follow <- "live 2"
-	deadline := time.Now().Add(10 * time.Second)
-	for out.String() != "backlog\nlive 1\nlive 2\n" {
-		if time.Now().After(deadline) {
-			t.Fatalf("streamed %q so far", out.String())
+	if err := testutil.EventuallyEvery(5*time.Millisecond, 10*time.Second, func() error {
+		if got := out.String(); got != "backlog\nlive 1\nlive 2\n" {
+			return fmt.Errorf("streamed %q so far", got)
 		}
-		time.Sleep(5 * time.Millisecond)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	cancel() // what SIGINT does through Main's signal context
 	select {

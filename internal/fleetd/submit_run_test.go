@@ -7,37 +7,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
 	"github.com/flotilla-os/flotilla/internal/client"
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
-
-// lockedLog is fleetd's log, read while fleetd writes it.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // runFleetd runs one real fleetd (embedded etcd, native unit manager, the
 // API on a unix socket) over dir with --submit-units config, until stop is
 // called.
-func runFleetd(t *testing.T, dir, config string, ports []int) (c *client.Client, logs *lockedLog, stop func()) {
+func runFleetd(t *testing.T, dir, config string, ports []int) (c *client.Client, logs *testutil.Buffer, stop func()) {
 	t.Helper()
 	sock := filepath.Join(dir, "api.sock")
 	cfg, err := ParseFlags([]string{"--name", "sub", "--data-dir", filepath.Join(dir, "data"), "--api-socket", sock,
@@ -46,7 +28,7 @@ func runFleetd(t *testing.T, dir, config string, ports []int) (c *client.Client,
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs = &lockedLog{}
+	logs = &testutil.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, log.New(logs, "", 0)) }()
@@ -70,14 +52,15 @@ func runFleetd(t *testing.T, dir, config string, ports []int) (c *client.Client,
 }
 
 // waitLog waits for fleetd to log line.
-func waitLog(t *testing.T, logs *lockedLog, line string) {
+func waitLog(t *testing.T, logs *testutil.Buffer, line string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(logs.String(), line+"\n") {
-		if time.Now().After(deadline) {
-			t.Fatalf("fleetd never logged %q:\n%s", line, logs)
+	if err := testutil.Eventually(60*time.Second, func() error {
+		if !strings.Contains(logs.String(), line+"\n") {
+			return fmt.Errorf("fleetd never logged %q:\n%s", line, logs)
 		}
-		time.Sleep(50 * time.Millisecond)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -198,12 +181,13 @@ func TestSubmitUnitsRetries(t *testing.T) {
 	c, logs, stop := runFleetd(t, dir, config, ports)
 	defer stop()
 	waitLog(t, logs, "fleetd: submitted units ok.service")
-	deadline := time.Now().Add(30 * time.Second)
-	for strings.Count(logs.String(), "submit unit bad.service") < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no retry of bad.service:\n%s", logs)
+	if err := testutil.Eventually(30*time.Second, func() error {
+		if strings.Count(logs.String(), "submit unit bad.service") < 2 {
+			return fmt.Errorf("no retry of bad.service:\n%s", logs)
 		}
-		time.Sleep(50 * time.Millisecond)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	if !strings.Contains(logs.String(), "(retrying in 200ms)") {
 		t.Errorf("no retry line:\n%s", logs)

@@ -5,10 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/flotilla-os/flotilla/internal/testutil"
 	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/native"
 )
@@ -32,46 +32,17 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-// syncBuf is a console the services write to from several goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newTestServices(t *testing.T, b Backoff) (*Services, *syncBuf, string) {
+func newTestServices(t *testing.T, b Backoff) (*Services, *testutil.Buffer, string) {
 	t.Helper()
 	dir := t.TempDir()
 	sup, err := native.New(native.Config{Dir: dir, CloseTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	console := &syncBuf{}
+	console := &testutil.Buffer{}
 	s := NewServices(sup, console, b, t.Logf)
 	t.Cleanup(func() { s.Close() })
 	return s, console, dir
-}
-
-func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestServiceRestartsWithBackoff runs a real process that exits at once:
@@ -82,7 +53,7 @@ func TestServiceRestartsWithBackoff(t *testing.T) {
 	if err := s.Start(Service{Name: "crasher", Argv: []string{"/bin/sh", "-c", "echo hello from crasher; exit 3"}, Console: true}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "5 starts", 10*time.Second, func() bool { return s.Starts("crasher") >= 5 })
+	testutil.WaitFor(t, "5 starts", 10*time.Second, func() bool { return s.Starts("crasher") >= 5 })
 	out := console.String()
 	for _, want := range []string{"restarting in 50ms", "restarting in 100ms", "restarting in 200ms", "crasher: hello from crasher\n", "exit-code 3"} {
 		if !strings.Contains(out, want) {
@@ -108,7 +79,7 @@ func TestServiceArgvQuoting(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "argv: <a b><q\"t><50%><$HOME><back\\slash><k=v,k2=v2>\n"
-	waitFor(t, "the program's output", 5*time.Second, func() bool { return strings.Contains(console.String(), want) })
+	testutil.WaitFor(t, "the program's output", 5*time.Second, func() bool { return strings.Contains(console.String(), want) })
 }
 
 // TestServiceEnv: Env reaches the service's process word for word.
@@ -119,7 +90,7 @@ func TestServiceEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `env: </run/flotilla/fleetd.notify><a b "q" 50% \x $HOME>` + "\n"
-	waitFor(t, "the program's environment", 5*time.Second, func() bool { return strings.Contains(console.String(), want) })
+	testutil.WaitFor(t, "the program's environment", 5*time.Second, func() bool { return strings.Contains(console.String(), want) })
 }
 
 // TestServicesCloseStopsAndDoesNotRestart: Close stops a running service
@@ -130,7 +101,7 @@ func TestServicesCloseStopsAndDoesNotRestart(t *testing.T) {
 	if err := s.Start(Service{Name: "sleeper", Argv: []string{"/bin/sh", "-c", "echo $$ > " + pidFile + "; exec sleep 100"}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "sleeper active", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "sleeper active", 5*time.Second, func() bool {
 		st, _ := s.State("sleeper")
 		return st.Active == unit.ActiveActive
 	})

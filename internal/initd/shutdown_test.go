@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
 func TestActions(t *testing.T) {
@@ -31,12 +33,12 @@ func TestActions(t *testing.T) {
 // in for it) SIGUSR2.
 func TestSignalPoweroff(t *testing.T) {
 	cmd := exec.Command("/bin/sh", "-c", `trap 'echo got-usr2; exit 0' USR2; echo ready; while :; do sleep 0.05; done`)
-	out := &syncBuf{}
+	out := &testutil.Buffer{}
 	cmd.Stdout = out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the shell's trap", 5*time.Second, func() bool { return strings.Contains(out.String(), "ready") })
+	testutil.WaitFor(t, "the shell's trap", 5*time.Second, func() bool { return strings.Contains(out.String(), "ready") })
 	if err := Signal(cmd.Process.Pid, Poweroff); err != nil {
 		t.Fatal(err)
 	}

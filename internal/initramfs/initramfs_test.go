@@ -17,6 +17,7 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/kernel"
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/vm"
 )
 
 // buildTestInit builds testdata/testinit as a static binary.
@@ -306,8 +307,8 @@ func TestBootModules(t *testing.T) {
 	if err := Build(opts); err != nil {
 		t.Fatal(err)
 	}
-	log := runQEMU(t, 150*time.Second, "-kernel", k.Image, "-initrd", opts.Out,
-		"-append", "console=ttyS0 panic=-1 random.trust_cpu=on")
+	log := boot(t, 150*time.Second, vm.Options{Kernel: k.Image, Initrd: opts.Out,
+		Append: "console=ttyS0 panic=-1 random.trust_cpu=on"})
 	// Without UEFI firmware efivarfs has nothing to serve: ENODEV.
 	absent := regexp.MustCompile(`TESTINIT MODULE ABSENT (\S+)`).FindAllStringSubmatch(log, -1)
 	for _, m := range absent {
@@ -322,29 +323,16 @@ func TestBootModules(t *testing.T) {
 	t.Logf("%d modules loaded, %d absent", len(mods)-len(absent), len(absent))
 }
 
-// runQEMU boots the brief's machine with extra args, logs the command line,
-// and returns the serial console once the guest powers off. TCG unless
-// FLOTILLA_QEMU_ACCEL=kvm: on this host /dev/kvm opens but QEMU aborts
-// (MSR 0x10a) or hangs, so its mere presence proves nothing.
-func runQEMU(t *testing.T, timeout time.Duration, extra ...string) string {
+// boot runs a VM (internal/vm: it logs the command line and picks the
+// accelerator) with no network, and returns the serial console once the
+// guest powers off.
+func boot(t *testing.T, timeout time.Duration, opts vm.Options) string {
 	t.Helper()
-	accel := "tcg"
-	if os.Getenv("FLOTILLA_QEMU_ACCEL") == "kvm" {
-		accel = "kvm"
-	}
-	args := append([]string{"-machine", "q35", "-accel", accel, "-cpu", "max", "-m", "512",
-		"-nographic", "-no-reboot", "-nic", "none", "-device", "virtio-rng-pci"}, extra...)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
-	t.Logf("qemu-system-x86_64 %s", strings.Join(args, " "))
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	logPath := filepath.Join(t.TempDir(), "serial.log")
-	os.WriteFile(logPath, out, 0o644)
+	opts.Name, opts.Dir, opts.NoUserNet, opts.Logf = "boot", vm.LogDir(t), true, t.Logf
+	v, err := vm.Run(context.Background(), opts, timeout)
 	if err != nil {
-		t.Fatalf("QEMU: %v after %s (serial log %s):\n%s", err, time.Since(start).Round(time.Second), logPath, out)
+		t.Fatal(err)
 	}
-	t.Logf("QEMU powered off after %s", time.Since(start).Round(100*time.Millisecond))
-	return string(out)
+	t.Logf("QEMU powered off after %s", time.Since(v.Started()).Round(100*time.Millisecond))
+	return v.Log()
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/lifeline"
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/native"
 )
@@ -97,14 +98,29 @@ func startHelper(t *testing.T, mode string, env ...string) *exec.Cmd {
 
 func waitFile(t *testing.T, path string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(path); err == nil {
-			return
+	if err := testutil.EventuallyEvery(10*time.Millisecond, 10*time.Second, func() error {
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("%s never appeared", path)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never appeared", path)
-		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
+}
+
+// waitSleeps waits until 3 processes carry mark and returns them.
+func waitSleeps(t *testing.T, mark string) []string {
+	t.Helper()
+	var found []string
+	if err := testutil.EventuallyEvery(10*time.Millisecond, 5*time.Second, func() error {
+		if found = processesWith(mark); len(found) < 3 {
+			return fmt.Errorf("want 3 sleeps running, found %v", found)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return found
 }
 
 // processesWith lists pids whose command line has arg as a whole argument.
@@ -126,22 +142,19 @@ func TestSIGKILLTakesDaemonisedGrandchildren(t *testing.T) {
 	mark := fmt.Sprintf("%d.%d", 900000+os.Getpid()%1000, time.Now().UnixNano()%1000000)
 	cmd := startHelper(t, "units", "LIFELINE_TEST_DIR="+dir, "LIFELINE_TEST_MARK="+mark)
 	waitFile(t, filepath.Join(dir, "ready"))
-	var before []string
-	for deadline := time.Now().Add(5 * time.Second); len(before) < 3; time.Sleep(10 * time.Millisecond) {
-		if before = processesWith(mark); time.Now().After(deadline) {
-			t.Fatalf("want 3 sleeps running, found %v", before)
-		}
-	}
+	before := waitSleeps(t, mark)
 	cmd.Process.Kill()
 	cmd.Wait()
 	var left []string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if left = processesWith(mark); len(left) == 0 {
-			return
+	if err := testutil.EventuallyEvery(20*time.Millisecond, 5*time.Second, func() error {
+		if left = processesWith(mark); len(left) > 0 {
+			return fmt.Errorf("processes %v outlived the SIGKILLed daemon (were %v)", left, before)
 		}
+		return nil
+	}); err != nil {
+		killAll(left)
+		t.Fatal(err)
 	}
-	killAll(left)
-	t.Fatalf("processes %v outlived the SIGKILLed daemon (were %v)", left, before)
 }
 
 func killAll(pids []string) {
@@ -159,11 +172,7 @@ func TestWithoutLifelineDaemonsEscape(t *testing.T) {
 	mark := fmt.Sprintf("%d.%d", 800000+os.Getpid()%1000, time.Now().UnixNano()%1000000)
 	cmd := startHelper(t, "units-plain", "LIFELINE_TEST_DIR="+dir, "LIFELINE_TEST_MARK="+mark)
 	waitFile(t, filepath.Join(dir, "ready"))
-	for deadline := time.Now().Add(5 * time.Second); len(processesWith(mark)) < 3; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("want 3 sleeps running, found %v", processesWith(mark))
-		}
-	}
+	waitSleeps(t, mark)
 	cmd.Process.Kill()
 	cmd.Wait()
 	time.Sleep(300 * time.Millisecond)

@@ -86,14 +86,14 @@ func TestCompare(t *testing.T) {
 			t.Errorf("Compare(%s, %s) = %d, want %d", c.a, c.b, got, c.want)
 		}
 	}
-	if err := CheckUpgrade("1.0.0", "1.1.0", false); err != nil {
+	if err := checkUpgrade("1.0.0", "1.1.0", false); err != nil {
 		t.Error(err)
 	}
-	wantErr(t, CheckUpgrade("1.1.0", "1.0.0", false), "older than the running 1.1.0", "unless forced")
-	if err := CheckUpgrade("1.1.0", "1.0.0", true); err != nil {
+	wantErr(t, checkUpgrade("1.1.0", "1.0.0", false), "older than the running 1.1.0", "unless forced")
+	if err := checkUpgrade("1.1.0", "1.0.0", true); err != nil {
 		t.Errorf("forced downgrade: %v", err)
 	}
-	wantErr(t, CheckUpgrade("1.1.0", "1.1.0", true), "already running")
+	wantErr(t, checkUpgrade("1.1.0", "1.1.0", true), "already running")
 	if err := refuseVersion("1.0.0", CheckOptions{Current: "1.0.0"}); !errors.Is(err, ErrUpToDate) {
 		t.Errorf("same version: %v, want ErrUpToDate", err)
 	}

@@ -35,9 +35,9 @@ func Compare(a, b string) int {
 	return semver.Compare("v"+a, "v"+b)
 }
 
-// CheckUpgrade says whether moving from current to next is allowed: next must
+// checkUpgrade says whether moving from current to next is allowed: next must
 // be newer, unless force (then only equal is refused, as there is nothing to do).
-func CheckUpgrade(current, next string, force bool) error {
+func checkUpgrade(current, next string, force bool) error {
 	c := Compare(next, current)
 	switch {
 	case c == 0:

@@ -13,6 +13,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/clustertest"
 	"github.com/flotilla-os/flotilla/internal/etcdclient"
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 	"github.com/flotilla-os/flotilla/internal/version"
 )
 
@@ -65,7 +66,7 @@ func TestCluster(t *testing.T) {
 	}
 	c.WriteUnit("glob.service", "[Service]\nExecStart=/bin/sleep 1000\n[X-Fleet]\nGlobal=true\n")
 	c.MustFleetctl(append([]string{"start", "--no-block", "glob.service"}, names...)...)
-	if err := clustertest.Eventually(60*time.Second, func() error {
+	if err := testutil.Eventually(60*time.Second, func() error {
 		st, err := c.States()
 		if err != nil {
 			return err
@@ -91,7 +92,7 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("Drain: %v", err)
 	}
 	t.Logf("drained %s in %s", n1.Name, time.Since(start).Round(time.Millisecond))
-	if err := clustertest.Eventually(30*time.Second, func() error {
+	if err := testutil.Eventually(30*time.Second, func() error {
 		st, err := c.States()
 		if err != nil {
 			return err
@@ -136,7 +137,7 @@ func TestCluster(t *testing.T) {
 		more = append(more, name)
 	}
 	c.MustFleetctl(append([]string{"start", "--no-block"}, more...)...)
-	if err := clustertest.Eventually(60*time.Second, func() error {
+	if err := testutil.Eventually(60*time.Second, func() error {
 		st, err := c.States()
 		if err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/initramfs"
 	"github.com/flotilla-os/flotilla/internal/kernel"
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/vm"
 )
 
 func needStub(t *testing.T) {
@@ -174,7 +175,7 @@ func TestBootOVMF(t *testing.T) {
 	for _, c := range []string{"qemu-system-x86_64", "mformat", "mcopy", "mmd"} {
 		testenv.NeedCommand(t, c)
 	}
-	for _, f := range []string{ovmfCode, ovmfVars} {
+	for _, f := range []string{vm.OVMFCode, vm.OVMFVars} {
 		if _, err := os.Stat(f); err != nil {
 			t.Skipf("needs %s (Debian's ovmf; the setup script installs it)", f)
 		}
@@ -219,11 +220,7 @@ func TestBootOVMF(t *testing.T) {
 			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, b)
 		}
 	}
-	vars := writeFile(t, "OVMF_VARS.fd", mustRead(t, ovmfVars))
-	log := runQEMU(t, 4*time.Minute,
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfCode,
-		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
-		"-drive", "file="+esp+",format=raw,if=virtio")
+	log := boot(t, 4*time.Minute, vm.Options{Disk: esp})
 	if !regexp.MustCompile(`Kernel command line: .*` + regexp.QuoteMeta(marker)).MatchString(log) {
 		t.Errorf("the kernel did not get .cmdline; console:\n%s", log)
 	}
@@ -231,11 +228,6 @@ func TestBootOVMF(t *testing.T) {
 		t.Errorf("init did not load efivarfs under UEFI; console:\n%s", log)
 	}
 }
-
-const (
-	ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	ovmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
-)
 
 func mustRead(t *testing.T, p string) []byte {
 	t.Helper()
@@ -246,28 +238,16 @@ func mustRead(t *testing.T, p string) []byte {
 	return b
 }
 
-// runQEMU boots with extra args, logs the command line, and returns the
-// serial console once the guest powers off. TCG unless
-// FLOTILLA_QEMU_ACCEL=kvm: /dev/kvm on this host opens, yet QEMU aborts
-// (MSR 0x10a) or hangs with it.
-func runQEMU(t *testing.T, timeout time.Duration, extra ...string) string {
+// boot runs a VM (internal/vm: it logs the command line, picks the
+// accelerator and boots a disk through OVMF) with no network, and returns
+// the serial console once the guest powers off.
+func boot(t *testing.T, timeout time.Duration, opts vm.Options) string {
 	t.Helper()
-	accel := "tcg"
-	if os.Getenv("FLOTILLA_QEMU_ACCEL") == "kvm" {
-		accel = "kvm"
-	}
-	args := append([]string{"-machine", "q35", "-accel", accel, "-cpu", "max", "-m", "512",
-		"-nographic", "-no-reboot", "-nic", "none", "-device", "virtio-rng-pci"}, extra...)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	t.Logf("qemu-system-x86_64 %s", strings.Join(args, " "))
-	start := time.Now()
-	out, err := exec.CommandContext(ctx, "qemu-system-x86_64", args...).CombinedOutput()
-	logPath := filepath.Join(t.TempDir(), "serial.log")
-	os.WriteFile(logPath, out, 0o644)
+	opts.Name, opts.Dir, opts.NoUserNet, opts.Logf = "boot", vm.LogDir(t), true, t.Logf
+	v, err := vm.Run(context.Background(), opts, timeout)
 	if err != nil {
-		t.Fatalf("QEMU: %v after %s (serial log %s):\n%s", err, time.Since(start).Round(time.Second), logPath, out)
+		t.Fatal(err)
 	}
-	t.Logf("QEMU powered off after %s", time.Since(start).Round(100*time.Millisecond))
-	return string(out)
+	t.Logf("QEMU powered off after %s", time.Since(v.Started()).Round(100*time.Millisecond))
+	return v.Log()
 }

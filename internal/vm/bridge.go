@@ -72,11 +72,6 @@ func (b *Bridge) Tap(mac string) (*Tap, error) {
 	return &Tap{Name: name, MAC: mac, File: f}, nil
 }
 
-// Exec runs a command inside the namespace.
-func (b *Bridge) Exec(name string, args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", b.Netns, name}, args...)...)
-}
-
 // openTapIn opens /dev/net/tun and creates tap name while the calling thread
 // sits in the namespace, then returns the thread to its own namespace.
 func openTapIn(netns, name string) (*os.File, error) {
@@ -118,6 +113,3 @@ func ip(args ...string) (string, error) {
 	out, err := exec.Command("ip", args...).CombinedOutput()
 	return string(out), err
 }
-
-// MAC returns a locally administered MAC for NIC nic of VM n.
-func MAC(n, nic int) string { return fmt.Sprintf("52:54:00:%02x:%02x:%02x", nic, n>>8&0xff, n&0xff) }

@@ -51,6 +51,9 @@ type Options struct {
 	// Reboots lets the guest reboot (updates); by default a reboot ends
 	// QEMU like a poweroff (-no-reboot).
 	Reboots bool
+	// Logf, when set, receives the QEMU command line before QEMU starts
+	// (tests pass t.Logf, so the line is in the test's output).
+	Logf func(format string, args ...any)
 }
 
 // VM is a running QEMU.
@@ -73,11 +76,11 @@ type VM struct {
 
 var kvmOnce = sync.OnceValue(probeKVM)
 
-// KVM reports whether hardware acceleration works: /dev/kvm opens and a
+// kvm reports whether hardware acceleration works: /dev/kvm opens and a
 // stopped QEMU (-S) with -accel kvm survives its first second (on some
 // hosts /dev/kvm exists but QEMU aborts setting up the vCPU). The
 // environment can force the answer: FLOTILLA_QEMU_ACCEL=kvm or tcg.
-func KVM() bool { return kvmOnce() }
+func kvm() bool { return kvmOnce() }
 
 func probeKVM() bool {
 	switch os.Getenv("FLOTILLA_QEMU_ACCEL") {
@@ -108,9 +111,9 @@ func probeKVM() bool {
 	}
 }
 
-// Args builds the QEMU command line for opts (extra files for taps are
+// qemuArgs builds the QEMU command line for opts (extra files for taps are
 // numbered from 3 in the order of opts.Taps).
-func Args(opts Options) ([]string, error) {
+func qemuArgs(opts Options) ([]string, error) {
 	if opts.MemoryMB == 0 {
 		opts.MemoryMB = 512
 	}
@@ -123,7 +126,7 @@ func Args(opts Options) ([]string, error) {
 	if !opts.Reboots {
 		args = append(args, "-no-reboot")
 	}
-	if KVM() {
+	if kvm() {
 		args = append(args, "-accel", "kvm", "-cpu", "host")
 	} else {
 		args = append(args, "-accel", "tcg", "-cpu", "max")
@@ -193,7 +196,7 @@ func Start(ctx context.Context, opts Options) (*VM, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	args, err := Args(opts)
+	args, err := qemuArgs(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -204,6 +207,9 @@ func Start(ctx context.Context, opts Options) (*VM, error) {
 		return nil, err
 	}
 	fmt.Fprintf(logFile, "# %s\n", shellJoin(v.Cmdline))
+	if opts.Logf != nil {
+		opts.Logf("%s", shellJoin(v.Cmdline))
+	}
 	if err := os.WriteFile(filepath.Join(opts.Dir, opts.Name+".cmdline"), []byte(shellJoin(v.Cmdline)+"\n"), 0o644); err != nil {
 		return nil, err
 	}
@@ -232,6 +238,43 @@ func Start(ctx context.Context, opts Options) (*VM, error) {
 		v.notify()
 	}()
 	return v, nil
+}
+
+// Run boots a VM and waits for QEMU to exit, as it does when the guest
+// powers off (and, without Reboots, when it reboots, e.g. a kernel with
+// panic=-1 that panics). It returns the VM, whose Log is the console, and
+// an error naming the serial log, with the whole console, when QEMU fails
+// or is still running after timeout (it is then killed).
+func Run(ctx context.Context, opts Options, timeout time.Duration) (*VM, error) {
+	v, err := Start(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-v.done:
+	case <-time.After(timeout):
+		v.Kill()
+		return v, fmt.Errorf("vm %s: still running after %s (log %s):\n%s", v.Opts.Name, timeout, v.LogPath, v.Log())
+	}
+	if v.err != nil {
+		return v, fmt.Errorf("vm %s: QEMU: %w after %s (log %s):\n%s", v.Opts.Name, v.err,
+			time.Since(v.start).Round(time.Second), v.LogPath, v.Log())
+	}
+	return v, nil
+}
+
+// LogDir is where a test's VM files go (serial logs, command lines, OVMF
+// variables): $FLOTILLA_VM_LOGS/<test name> when that is set, so that they
+// outlive the test, else the test's temp dir. t is a testing.TB; vm does
+// not import testing, since the cluster script links it too.
+func LogDir(t interface {
+	Name() string
+	TempDir() string
+}) string {
+	if d := os.Getenv("FLOTILLA_VM_LOGS"); d != "" {
+		return filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_"))
+	}
+	return t.TempDir()
 }
 
 // Type sends s to the guest's serial console, as if typed on it.

@@ -1,12 +1,17 @@
 package vm
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flotilla-os/flotilla/internal/kernel"
+	"github.com/flotilla-os/flotilla/internal/testenv"
 )
 
 // The command line carries what each option asks for, and nothing it
@@ -14,9 +19,11 @@ import (
 // off these exact flags.
 func TestArgs(t *testing.T) {
 	t.Setenv("FLOTILLA_QEMU_ACCEL", "tcg")
+	saved := kvmOnce
 	kvmOnce = func() bool { return probeKVM() }
+	t.Cleanup(func() { kvmOnce = saved })
 	dir := t.TempDir()
-	args, err := Args(Options{Name: "n1", Dir: dir, Disk: "/d.img", Kernel: "/k", Initrd: "/i", Append: "flotilla.slot=A",
+	args, err := qemuArgs(Options{Name: "n1", Dir: dir, Disk: "/d.img", Kernel: "/k", Initrd: "/i", Append: "flotilla.slot=A",
 		Forwards: map[int]int{17700: 7700}, UserMAC: "52:54:00:10:00:01",
 		Taps: []*Tap{{MAC: "52:54:00:11:00:01"}}, FwCfg: map[string]string{"opt/flotilla/config.json": "/c.json"}})
 	if err != nil {
@@ -37,7 +44,7 @@ func TestArgs(t *testing.T) {
 		t.Errorf("-kernel boot also loads OVMF:\n%s", line)
 	}
 
-	args, err = Args(Options{Name: "n2", Dir: dir, Disk: "/d.img", Reboots: true, NoUserNet: true, CPUs: 2, MemoryMB: 1024})
+	args, err = qemuArgs(Options{Name: "n2", Dir: dir, Disk: "/d.img", Reboots: true, NoUserNet: true, CPUs: 2, MemoryMB: 1024})
 	if _, statErr := os.Stat(OVMFCode); statErr != nil {
 		if err == nil || !strings.Contains(err.Error(), "ovmf") {
 			t.Fatalf("without OVMF: %v", err)
@@ -84,5 +91,83 @@ func TestSerialLogStamps(t *testing.T) {
 	}
 	if got := v.Log(); got != "abc\nd\ne\nf\n" {
 		t.Errorf("in-memory log %q", got)
+	}
+}
+
+// TestRunQEMUFails: Run reports a QEMU that exits with an error, naming the
+// serial log, and Logf got the command line before the start.
+func TestRunQEMUFails(t *testing.T) {
+	testenv.NeedCommand(t, "qemu-system-x86_64")
+	var logged []string
+	dir := t.TempDir()
+	v, err := Run(context.Background(), Options{Name: "bad", Dir: dir, Kernel: "/nonexistent/vmlinuz", NoUserNet: true,
+		Logf: func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) }}, time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "QEMU") || !strings.Contains(err.Error(), filepath.Join(dir, "bad.serial.log")) {
+		t.Fatalf("Run with a missing kernel = %v, want a QEMU error naming the serial log", err)
+	}
+	if !v.Exited() {
+		t.Error("Run returned with QEMU still running")
+	}
+	if len(logged) != 1 || !strings.Contains(logged[0], "-kernel /nonexistent/vmlinuz") {
+		t.Errorf("Logf got %q, want the one command line", logged)
+	}
+	b, _ := os.ReadFile(v.LogPath)
+	if !strings.HasPrefix(string(b), "# "+logged[0]) {
+		t.Errorf("serial log does not start with the command line:\n%s", b)
+	}
+}
+
+// TestRunTimeout: a guest that never powers off (OVMF with nothing to boot
+// waits in its shell) is killed after the timeout and reported.
+func TestRunTimeout(t *testing.T) {
+	testenv.NeedCommand(t, "qemu-system-x86_64")
+	if _, err := os.Stat(OVMFCode); err != nil {
+		t.Skipf("needs %s (Debian's ovmf)", OVMFCode)
+	}
+	start := time.Now()
+	v, err := Run(context.Background(), Options{Name: "idle", Dir: t.TempDir(), NoUserNet: true}, 2*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "still running after 2s") {
+		t.Fatalf("Run of an idle guest = %v, want a timeout", err)
+	}
+	if took := time.Since(start); took < 2*time.Second || took > time.Minute {
+		t.Errorf("Run returned after %s, want just after the 2s timeout", took)
+	}
+	if !v.Exited() {
+		t.Error("QEMU still runs after the timeout")
+	}
+}
+
+// TestRunPowersOff boots the host's kernel with no root: it panics, and
+// with panic=-1 and -no-reboot QEMU exits cleanly, the console kept.
+func TestRunPowersOff(t *testing.T) {
+	testenv.NeedSlow(t)
+	testenv.NeedCommand(t, "qemu-system-x86_64")
+	k, err := kernel.Find("/")
+	if err != nil {
+		t.Skipf("needs Debian's linux-image-amd64: %v", err)
+	}
+	v, err := Run(context.Background(), Options{Name: "panic", Dir: LogDir(t), Kernel: k.Image, NoUserNet: true,
+		Append: "console=ttyS0 panic=-1", Logf: t.Logf}, 3*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if log := v.Log(); !strings.Contains(log, "Linux version") || !strings.Contains(log, "Kernel panic") {
+		t.Errorf("console lacks the kernel's banner or its panic:\n%s", log)
+	}
+}
+
+func TestLogDir(t *testing.T) {
+	t.Setenv("FLOTILLA_VM_LOGS", "/var/tmp/vmlogs")
+	if got := LogDir(t); got != "/var/tmp/vmlogs/TestLogDir" {
+		t.Errorf("LogDir with FLOTILLA_VM_LOGS = %q", got)
+	}
+	t.Run("sub/test", func(t *testing.T) {
+		if got := LogDir(t); got != "/var/tmp/vmlogs/TestLogDir_sub_test" {
+			t.Errorf("LogDir of a subtest = %q", got)
+		}
+	})
+	t.Setenv("FLOTILLA_VM_LOGS", "")
+	if got := LogDir(t); !strings.HasPrefix(got, os.TempDir()) {
+		t.Errorf("LogDir without FLOTILLA_VM_LOGS = %q, want a temp dir", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/flotilla-os/flotilla/internal/testutil"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
@@ -96,18 +97,6 @@ func waitState(t *testing.T, s *Supervisor, name, active, sub string, within tim
 	}
 }
 
-// waitFor polls cond until it holds or fails the test.
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func readFile(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b)
@@ -118,7 +107,7 @@ func pidAlive(pid int) bool { return unix.Kill(pid, 0) == nil }
 func readPID(t *testing.T, path string) int {
 	t.Helper()
 	var pid int
-	waitFor(t, "pid in "+path, 5*time.Second, func() bool {
+	testutil.WaitFor(t, "pid in "+path, 5*time.Second, func() bool {
 		n, err := strconv.Atoi(strings.TrimSpace(readFile(path)))
 		pid = n
 		return err == nil && n > 0
@@ -133,24 +122,6 @@ func journal(t *testing.T, s *Supervisor, name string, lines int) string {
 		t.Fatal(err)
 	}
 	return b.String()
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func tmpPath(t *testing.T, name string) string { return filepath.Join(t.TempDir(), name) }

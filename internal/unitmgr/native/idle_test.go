@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
 func TestStopDuringStartPre(t *testing.T) {
@@ -29,7 +30,7 @@ func TestStartWhileStoppingRestarts(t *testing.T) {
 	s.Stop("bounce.service")
 	waitState(t, s, "bounce.service", "deactivating", "", 5*time.Second)
 	s.Start("bounce.service")
-	waitFor(t, "a new main process", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "a new main process", 5*time.Second, func() bool {
 		st2, _ := s.State("bounce.service")
 		return st2.Sub == "running" && st2.PID != st.PID
 	})

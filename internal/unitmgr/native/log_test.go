@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
 func TestLogRotationAndTail(t *testing.T) {
@@ -16,7 +18,7 @@ func TestLogRotationAndTail(t *testing.T) {
 	s := newTestSupervisor(t, Config{LogMaxBytes: max, LogKeep: keep})
 	startUnit(t, s, "chatty.service", "Type=oneshot\n"+
 		"ExecStart=/bin/sh -c 'i=0; while [ $$i -lt 3000 ]; do i=$$((i+1)); echo \"line $$i padding padding\"; done'\n")
-	waitFor(t, "the last line in the journal", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "the last line in the journal", 10*time.Second, func() bool {
 		return strings.Contains(journal(t, s, "chatty.service", 20), "line 3000 ")
 	})
 	var total int64
@@ -55,14 +57,14 @@ func TestJournalFollow(t *testing.T) {
 	dir := t.TempDir()
 	startUnit(t, s, "talk.service", fmt.Sprintf("WorkingDirectory=%s\n"+
 		"ExecStart=/bin/sh -c 'echo first; while [ ! -e go ]; do sleep 0.02; done; echo second; exec sleep 1000'\n", dir))
-	waitFor(t, "first line", 5*time.Second, func() bool { return strings.Contains(journal(t, s, "talk.service", -1), "first\n") })
+	testutil.WaitFor(t, "first line", 5*time.Second, func() bool { return strings.Contains(journal(t, s, "talk.service", -1), "first\n") })
 	ctx, cancel := context.WithCancel(t.Context())
-	var buf syncBuffer
+	var buf testutil.Buffer
 	done := make(chan error, 1)
 	go func() { done <- s.Journal(ctx, "talk.service", 1, true, &buf) }()
-	waitFor(t, "the tail line", 5*time.Second, func() bool { return buf.String() != "" })
+	testutil.WaitFor(t, "the tail line", 5*time.Second, func() bool { return buf.String() != "" })
 	os.WriteFile(filepath.Join(dir, "go"), nil, 0o644)
-	waitFor(t, "the followed line", 5*time.Second, func() bool { return strings.Contains(buf.String(), "second\n") })
+	testutil.WaitFor(t, "the followed line", 5*time.Second, func() bool { return strings.Contains(buf.String(), "second\n") })
 	cancel()
 	select {
 	case err := <-done:

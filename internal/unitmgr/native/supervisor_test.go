@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
@@ -94,7 +95,7 @@ func TestOneshot(t *testing.T) {
 	}
 
 	startUnit(t, s, "gone.service", "Type=oneshot\nExecStart=/bin/true\n")
-	waitFor(t, "oneshot without RemainAfterExit to end", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "oneshot without RemainAfterExit to end", 5*time.Second, func() bool {
 		return strings.Contains(journal(t, s, "gone.service", -1), "Stopped gone.service.")
 	})
 	if st, _ := s.State("gone.service"); st.Active != "inactive" {
@@ -109,7 +110,7 @@ func TestRestartOnFailureHitsStartLimit(t *testing.T) {
 	start := time.Now()
 	startUnit(t, s, "crash.service", fmt.Sprintf("ExecStart=/bin/sh -c 'echo run >> %s; exit 3'\n"+
 		"Restart=on-failure\nRestartSec=200ms\n", out))
-	waitFor(t, "first run", 5*time.Second, func() bool { return readFile(out) != "" })
+	testutil.WaitFor(t, "first run", 5*time.Second, func() bool { return readFile(out) != "" })
 	if st, _ := s.State("crash.service"); st.Sub == "failed" {
 		t.Fatalf("failed after one run: %+v", st)
 	}
@@ -131,7 +132,7 @@ func TestRestartAlwaysAfterKill(t *testing.T) {
 	startUnit(t, s, "always.service", "ExecStart=/bin/sleep 1000\nRestart=always\n")
 	st := waitState(t, s, "always.service", "active", "running", 5*time.Second)
 	unix.Kill(st.PID, unix.SIGKILL)
-	waitFor(t, "a new main pid", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "a new main pid", 5*time.Second, func() bool {
 		st2, _ := s.State("always.service")
 		return st2.Sub == "running" && st2.PID != 0 && st2.PID != st.PID
 	})
@@ -204,7 +205,7 @@ func TestEnvironmentAndWorkingDirectory(t *testing.T) {
 	if got, want := readFile(filepath.Join(dir, "out")), "hello world|from-file|3|quoted x|"+dir+"\n"; got != want {
 		t.Fatalf("environment seen %q, want %q", got, want)
 	}
-	waitFor(t, "echo output in the journal", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "echo output in the journal", 5*time.Second, func() bool {
 		return strings.Contains(journal(t, s, "env.service", -1), "hello world hello world\n")
 	})
 }
@@ -214,7 +215,7 @@ func TestUserNobody(t *testing.T) {
 	t.Parallel()
 	s := newTestSupervisor(t, Config{})
 	startUnit(t, s, "nobody.service", "Type=oneshot\nUser=nobody\nExecStart=/bin/sh -c 'echo uid=$$(id -u) gid=$$(id -g) groups=$$(id -G)'\n")
-	waitFor(t, "id output", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "id output", 5*time.Second, func() bool {
 		return strings.Contains(journal(t, s, "nobody.service", -1), "uid=65534 gid=65534 groups=65534\n")
 	})
 }
@@ -288,7 +289,7 @@ func TestChangesAndUnload(t *testing.T) {
 	if _, ok := s.State("ch.service"); ok {
 		t.Fatal("unit still loaded after Unload")
 	}
-	waitFor(t, "unloaded unit's process to die", 5*time.Second, func() bool { return !pidAlive(st.PID) })
+	testutil.WaitFor(t, "unloaded unit's process to die", 5*time.Second, func() bool { return !pidAlive(st.PID) })
 }
 
 func TestLoadErrors(t *testing.T) {
@@ -361,7 +362,7 @@ func TestStartRightAfterExit(t *testing.T) {
 			t.Fatalf("start %d was lost: the unit is inactive and ran %d times", started, done)
 		}
 	}
-	waitFor(t, fmt.Sprintf("%d runs", runs), 10*time.Second, func() bool { return strings.Count(readFile(out), "run") == runs })
+	testutil.WaitFor(t, fmt.Sprintf("%d runs", runs), 10*time.Second, func() bool { return strings.Count(readFile(out), "run") == runs })
 }
 
 // TestParallelStartsBounded: with MaxParallelStarts=2, no more than two units

@@ -9,6 +9,7 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/clustertest"
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
 // TestFleetdRestartKeepsUnits runs the real fleetd against a unit manager
@@ -31,7 +32,7 @@ func TestFleetdRestartKeepsUnits(t *testing.T) {
 	c.WriteUnit(name, sleeper)
 	c.MustFleetctl("start", "--no-block", name)
 	var pid int
-	if err := clustertest.Eventually(60*time.Second, func() error {
+	if err := testutil.Eventually(60*time.Second, func() error {
 		if pid = statePID(t, c, name); pid == 0 {
 			return fmt.Errorf("%s not active yet", name)
 		}
@@ -55,7 +56,7 @@ func TestFleetdRestartKeepsUnits(t *testing.T) {
 	if !alive(pid) {
 		t.Fatalf("unit pid %d gone after fleetd's restart", pid)
 	}
-	if err := clustertest.Eventually(10*time.Second, func() error {
+	if err := testutil.Eventually(10*time.Second, func() error {
 		if got := statePID(t, c, name); got != pid {
 			return fmt.Errorf("%s reports pid %d, want %d", name, got, pid)
 		}

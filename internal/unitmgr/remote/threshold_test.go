@@ -13,6 +13,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/clustertest"
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 	"github.com/flotilla-os/flotilla/internal/ttl"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
 )
@@ -78,7 +79,7 @@ func TestShortTTLNoOverlap(t *testing.T) {
 	c.WriteUnit(name, sleeper+"[X-Fleet]\nMachineMetadata=role=host\n")
 	c.MustFleetctl("start", "--no-block", name)
 	var pid int
-	if err := clustertest.Eventually(60*time.Second, func() error {
+	if err := testutil.Eventually(60*time.Second, func() error {
 		if pid = statePID(t, c, name); pid == 0 {
 			return fmt.Errorf("%s not active yet", name)
 		}

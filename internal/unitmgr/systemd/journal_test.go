@@ -8,10 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/flotilla-os/flotilla/internal/testutil"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 )
 
@@ -30,24 +30,6 @@ case " $* " in *" -f "*) while :; do echo more; sleep 0.01; done;; esac
 		t.Fatal(err)
 	}
 	return p
-}
-
-// syncBuffer is a bytes.Buffer safe for the copying goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestJournalRunsJournalctl(t *testing.T) {
@@ -71,7 +53,7 @@ func TestJournalRunsJournalctl(t *testing.T) {
 
 	// Follow streams until ctx ends, then returns nil.
 	ctx, cancel := context.WithCancel(context.Background())
-	var sb syncBuffer
+	var sb testutil.Buffer
 	errc := make(chan error, 1)
 	go func() { errc <- m.Journal(ctx, "web.service", 5, true, &sb) }()
 	deadline := time.Now().Add(3 * time.Second)
