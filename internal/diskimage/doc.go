@@ -11,10 +11,8 @@
 // symlinks, all owned by root. Squashfs and FAT32 turn a Tree into an image;
 // ESP adds the standard directories and label. Disk lays images out as GPT
 // partitions (Layout.Parts gives the standard ESP, ROOT-A, ROOT-B, STATE
-// table). GrowLastPartition serves init on first boot. LastPartition,
-// ResizePartition and ReReadPartitions tell the kernel about a grown table;
-// only tests call them today (init rereads the table itself, in initd's
-// disk.go: the STATE-disk code should use these when it moves out of initd).
+// table). GrowLastPartition serves init on first boot (internal/statedisk), and
+// ReReadPartitions tells the kernel about the grown table.
 //
 // Squashfs runs mksquashfs (squashfs-tools) on a staged copy of the tree:
 // go-diskfs v1.9.4 cannot write symlinks whose targets do not exist on the
@@ -23,6 +21,6 @@
 // there); calls are serialised, but other goroutines can see the variable.
 //
 // This package writes only the files it is given as outputs; it never mounts,
-// never touches block devices other than the one passed to GrowLastPartition,
-// ResizePartition or ReReadPartitions.
+// never touches block devices other than the one passed to GrowLastPartition
+// or ReReadPartitions.
 package diskimage

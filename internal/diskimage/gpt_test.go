@@ -221,9 +221,6 @@ func TestGrowLastPartition(t *testing.T) {
 	if b := readAt(t, img, 898*MiB-512, 8); string(b) == "EFI PART" {
 		t.Error("old backup GPT header still there")
 	}
-	if pno, start, length, err := LastPartition(img); err != nil || pno != 4 || start != 641*MiB || length != 1281*MiB {
-		t.Errorf("LastPartition = %d %d %d %v", pno, start, length, err)
-	}
 
 	sum := func() []byte { // MBR, primary and backup GPT
 		return append(readAt(t, img, 0, 34*512), readAt(t, img, newSize-33*512, 33*512)...)
@@ -274,16 +271,6 @@ func TestGrowLoopDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	pno, start, length, err := LastPartition(dev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ResizePartition(f, pno, start, length); err != nil {
-		t.Fatal(err)
-	}
-	if s := sysSize("p4"); s != "729088" {
-		t.Errorf("p4 size %s after BLKPG, want 729088 sectors (356 MiB)", s)
-	}
 	if err := ReReadPartitions(f); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"unsafe"
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/partition/gpt"
@@ -122,52 +121,10 @@ func fixProtectiveMBR(f *os.File, size int64) error {
 
 // ReReadPartitions asks the kernel to re-read the partition table of the
 // whole-disk block device f (BLKRRPART). It fails with EBUSY while any
-// partition of the disk is in use; use ResizePartition then.
+// partition of the disk is in use.
 func ReReadPartitions(f *os.File) error {
 	if err := unix.IoctlSetInt(int(f.Fd()), unix.BLKRRPART, 0); err != nil {
 		return fmt.Errorf("diskimage: BLKRRPART on %s: %w", f.Name(), err)
 	}
 	return nil
-}
-
-// ResizePartition tells the kernel that partition number pno (1-based) of
-// the whole-disk block device f now spans [start, start+length) bytes
-// (BLKPG_RESIZE_PARTITION). It works while partitions are mounted.
-func ResizePartition(f *os.File, pno int, start, length int64) error {
-	p := unix.BlkpgPartition{Start: start, Length: length, Pno: int32(pno)}
-	arg := unix.BlkpgIoctlArg{
-		Op:      unix.BLKPG_RESIZE_PARTITION,
-		Datalen: int32(unsafe.Sizeof(p)),
-		Data:    (*byte)(unsafe.Pointer(&p)),
-	}
-	_, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.BLKPG, uintptr(unsafe.Pointer(&arg)))
-	if errno != 0 {
-		return fmt.Errorf("diskimage: BLKPG resize of partition %d on %s: %w", pno, f.Name(), errno)
-	}
-	return nil
-}
-
-// LastPartition returns the number (1-based), start and length in bytes of
-// the partition that ends last on the GPT disk at dev, for ResizePartition
-// after GrowLastPartition.
-func LastPartition(dev string) (pno int, start, length int64, err error) {
-	b, err := file.OpenFromPath(dev, true)
-	if err != nil {
-		return 0, 0, 0, fmt.Errorf("diskimage: %w", err)
-	}
-	defer b.Close()
-	table, err := gpt.Read(b, SectorSize, SectorSize)
-	if err != nil {
-		return 0, 0, 0, fmt.Errorf("diskimage: read GPT of %s: %w", dev, err)
-	}
-	var last *gpt.Partition
-	for _, p := range table.Partitions {
-		if last == nil || p.End > last.End {
-			last = p
-		}
-	}
-	if last == nil {
-		return 0, 0, 0, fmt.Errorf("diskimage: GPT of %s has no partitions", dev)
-	}
-	return last.Index, int64(last.Start) * SectorSize, int64(last.End-last.Start+1) * SectorSize, nil
 }

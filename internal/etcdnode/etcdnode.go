@@ -79,9 +79,6 @@ func (n *Node) Err() <-chan error {
 	return n.etcd.Err()
 }
 
-// IsMember reports whether this node runs an etcd member.
-func (n *Node) IsMember() bool { return n.etcd != nil }
-
 // Close closes the client and stops the member; later calls do nothing.
 func (n *Node) Close() { n.closed.Do(n.close) }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/etcdclient"
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
 	"github.com/flotilla-os/flotilla/internal/node"
+	"github.com/flotilla-os/flotilla/internal/ttl"
 )
 
 // Config is everything one fleetd needs.
@@ -58,7 +59,7 @@ const (
 	defaultDataDir = node.FleetdDefaultDataDir
 	// DefaultSocket is where fleetctl looks by default.
 	DefaultSocket = node.FleetdSocket
-	maxTTL        = 5 * time.Second
+	maxTTL        = ttl.Default
 )
 
 // ParseFlags reads fleetd's command line.

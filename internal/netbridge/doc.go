@@ -66,10 +66,10 @@
 //
 // # Modes
 //
-// ParseMode reads Network=. ModeBridge: the caller starts the container with
-// CLONE_NEWNET and calls Attach with its pid, Detach when it stops.
-// ModeNone: CLONE_NEWNET too, then LoopbackUp; nothing else. ModeHost: no
-// new network namespace; nothing to do here.
+// The [Container] grammar (internal/container) reads Network=. bridge: the
+// caller starts the container with CLONE_NEWNET and calls Attach with its
+// pid, Detach when it stops. none: CLONE_NEWNET too, then LoopbackUp;
+// nothing else. host: no new network namespace; nothing to do here.
 //
 // # Example
 //

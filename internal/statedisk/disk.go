@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/flotilla-os/flotilla/internal/diskimage"
 	"github.com/flotilla-os/flotilla/internal/node"
 )
@@ -125,17 +123,14 @@ func BlockSize(sysBlock, name string) (int64, error) {
 }
 
 // RereadPartitions asks the kernel to reread dev's partition table
-// (BLKRRPART); nothing on the disk may be mounted.
+// (diskimage.ReReadPartitions); nothing on the disk may be mounted.
 func RereadPartitions(dev string) error {
 	f, err := os.OpenFile(dev, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if err := unix.IoctlSetInt(int(f.Fd()), unix.BLKRRPART, 0); err != nil {
-		return fmt.Errorf("BLKRRPART %s: %w", dev, err)
-	}
-	return nil
+	return diskimage.ReReadPartitions(f)
 }
 
 // Ext4Size reads dev's ext4 superblock and returns the file system's size
