@@ -5,12 +5,13 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"github.com/flotilla-os/flotilla/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 	"unicode/utf16"
+
+	"github.com/flotilla-os/flotilla/internal/atomicfile"
 )
 
 // LoaderGUID is the vendor GUID of systemd-boot's EFI variables.

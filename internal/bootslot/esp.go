@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/flotilla-os/flotilla/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/flotilla-os/flotilla/internal/atomicfile"
 )
 
 // ErrESPFull is wrapped by InstallUKI when the ESP has no room.

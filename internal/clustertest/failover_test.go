@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/testenv"
 	"github.com/flotilla-os/flotilla/internal/testutil"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // startSleepers starts n plain units named prefix-i and waits until all run.

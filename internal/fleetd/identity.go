@@ -5,10 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/flotilla-os/flotilla/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/flotilla-os/flotilla/internal/atomicfile"
 )
 
 // machineID reads DataDir/machine-id, creating it on first start. Each data

@@ -13,10 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flotilla-os/flotilla/internal/image/imagetest"
-	"github.com/flotilla-os/flotilla/internal/testenv"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/flotilla-os/flotilla/internal/image/imagetest"
+	"github.com/flotilla-os/flotilla/internal/testenv"
 )
 
 // writeBenchLayer writes a ~100 MB layer tar: 5 incompressible 12 MiB

@@ -12,11 +12,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flotilla-os/flotilla/internal/image/imagetest"
-	"github.com/flotilla-os/flotilla/internal/testenv"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sys/unix"
+
+	"github.com/flotilla-os/flotilla/internal/image/imagetest"
+	"github.com/flotilla-os/flotilla/internal/testenv"
 )
 
 // sparseTar is a tar holding one GNU PAX sparse (format 0.1) entry name of

@@ -10,8 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flotilla-os/flotilla/internal/image/imagetest"
 	"golang.org/x/sys/unix"
+
+	"github.com/flotilla-os/flotilla/internal/image/imagetest"
 )
 
 // tarDir writes dir as a tar at path, with extra entries appended and the

@@ -17,10 +17,11 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/flotilla-os/flotilla/internal/image/imagetest"
-	"github.com/flotilla-os/flotilla/internal/testenv"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
+
+	"github.com/flotilla-os/flotilla/internal/image/imagetest"
+	"github.com/flotilla-os/flotilla/internal/testenv"
 )
 
 func newStore(t *testing.T) *Store {

@@ -10,10 +10,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flotilla-os/flotilla/internal/image/imagetest"
-	"github.com/flotilla-os/flotilla/internal/testenv"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
+
+	"github.com/flotilla-os/flotilla/internal/image/imagetest"
+	"github.com/flotilla-os/flotilla/internal/testenv"
 )
 
 // sandbox returns a root dir to unpack into, inside a parent whose other

@@ -14,11 +14,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/flotilla-os/flotilla/internal/atomicfile"
-
 	"github.com/u-root/u-root/pkg/mount"
 	"golang.org/x/sys/unix"
 
+	"github.com/flotilla-os/flotilla/internal/atomicfile"
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
 	"github.com/flotilla-os/flotilla/internal/hostnet"
 	"github.com/flotilla-os/flotilla/internal/image/imagehttp"

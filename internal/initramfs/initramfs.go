@@ -10,12 +10,13 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/flotilla-os/flotilla/internal/kernel"
-	"github.com/flotilla-os/flotilla/internal/node"
 	"github.com/u-root/gobusybox/src/pkg/golang"
 	"github.com/u-root/mkuimage/cpio"
 	"github.com/u-root/mkuimage/uimage"
 	"github.com/u-root/uio/llog"
+
+	"github.com/flotilla-os/flotilla/internal/kernel"
+	"github.com/flotilla-os/flotilla/internal/node"
 )
 
 // DefaultCommands are the u-root commands of the debug shell, built into

@@ -14,9 +14,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/flotilla-os/flotilla/internal/testenv"
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
+
+	"github.com/flotilla-os/flotilla/internal/testenv"
 )
 
 // TestMain checks the tests left the host's own namespace as they found it.

@@ -4,10 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/flotilla-os/flotilla/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/flotilla-os/flotilla/internal/atomicfile"
 )
 
 // WriteFileAtomic replaces path with data durably and atomically (see

@@ -5,8 +5,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/flotilla-os/flotilla/internal/unit"
 	"golang.org/x/sys/unix"
+
+	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
 // finalKillWait bounds the wait after SIGKILL (a process stuck in the

@@ -7,8 +7,9 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/dbus"
-	"github.com/flotilla-os/flotilla/internal/unit"
 	"golang.org/x/sys/unix"
+
+	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
 // fencePoll is how often Fence and Close re-read units while waiting.

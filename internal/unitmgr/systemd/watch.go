@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/dbus"
-	"github.com/flotilla-os/flotilla/internal/unit"
 	"golang.org/x/sys/unix"
+
+	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
 // notOurs is the subscription's filter: true drops the unit.
