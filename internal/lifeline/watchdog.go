@@ -125,7 +125,7 @@ func (w *watchdog) expire() {
 		return // re-armed or disarmed meanwhile
 	}
 	w.fired = true
-	w.logf("lifeline: watchdog: pid %d gave no sign of life by its deadline (%v ago): SIGKILL to it and every process of its namespace", w.p.Pid, time.Duration(late).Round(time.Millisecond))
+	w.logf("lifeline: watchdog: pid %d gave no sign of life by its deadline (missed by %v): SIGKILL to it and every process of its namespace", w.p.Pid, time.Duration(late).Round(time.Millisecond))
 	if err := w.p.Signal(syscall.SIGKILL); err != nil {
 		w.logf("lifeline: watchdog: kill pid %d: %v", w.p.Pid, err)
 	}
