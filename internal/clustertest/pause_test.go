@@ -147,6 +147,7 @@ func TestPausedFleetdUnitsDieBeforeTheyMove(t *testing.T) {
 
 	// The outer process exits with a failure for its supervisor to restart
 	// it; the old code resumes instead. Either way the node rejoins.
+	restarted := false
 	select {
 	case err := <-exited:
 		var ee *exec.ExitError
@@ -156,6 +157,7 @@ func TestPausedFleetdUnitsDieBeforeTheyMove(t *testing.T) {
 		victim.cmd = nil
 		victim.log.Close()
 		c.Start(victim)
+		restarted = true
 	case <-time.After(2 * time.Second):
 		t.Errorf("%s's fleetd still runs after its pause: no watchdog", victim.Name)
 		victim.cmd = nil // reaped by the goroutine above when killed
@@ -231,4 +233,22 @@ func TestPausedFleetdUnitsDieBeforeTheyMove(t *testing.T) {
 			t.Errorf("%s written recently from %v, want exactly one place", u, recent)
 		}
 	}
+	if !restarted {
+		return
+	}
+	// A graceful stop is no watchdog kill: the agent stops renewing while
+	// fleetd stops its units and leaves, and it still exits 0.
+	victim.cmd.Process.Signal(syscall.SIGTERM)
+	stop := make(chan error, 1)
+	go func() { stop <- victim.cmd.Wait() }()
+	select {
+	case err := <-stop:
+		if err != nil {
+			t.Errorf("fleetd stopped by SIGTERM exited %v, want status 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("fleetd still runs 30s after SIGTERM")
+	}
+	victim.cmd = nil
+	victim.log.Close()
 }

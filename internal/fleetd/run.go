@@ -170,6 +170,9 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	if cerr := mgr.Close(); cerr != nil {
 		logf("fleetd: stop units: %v", cerr)
 	}
+	// Units stopped: leaving and stopping etcd may outlast the kill
+	// deadline of the agent's last renewal without the watchdog's kill.
+	lifeline.Alive(time.Time{})
 	if !um.hosted {
 		leave(reg, id)
 	}
