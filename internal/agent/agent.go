@@ -18,6 +18,12 @@ type Config struct {
 	Machine registry.MachineRecord
 	TTL     time.Duration // machine lease; default ttl.Default
 	Logf    func(format string, args ...any)
+	// Alive, when set, is told after each answered renewal by when this
+	// machine's units must be dead if the agent says nothing more (the
+	// last renewal's send time plus ttl.Timing.KillDeadline), and the zero
+	// time once there is nothing to protect (fenced). An outside watchdog
+	// (internal/lifeline) kills them if the agent stalls. It must not block.
+	Alive func(deadline time.Time)
 }
 
 // Agent runs the units placed on one machine.
@@ -56,6 +62,9 @@ func New(reg *registry.Registry, mgr unitmgr.Manager, cfg Config) *Agent {
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.Alive == nil {
+		cfg.Alive = func(time.Time) {}
 	}
 	a := &Agent{
 		reg: reg, mgr: mgr, cfg: cfg, t: ttl.Of(cfg.TTL),
@@ -114,6 +123,7 @@ func (a *Agent) session(ctx context.Context) error {
 		return err
 	}
 	a.renewed(sent)
+	a.arm()
 	a.states.setLease(lease)
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -174,6 +184,7 @@ func (a *Agent) renew(ctx context.Context, lease registry.LeaseID) error {
 			}
 			failing = false
 			a.renewed(r.sent)
+			a.arm()
 		case !errors.Is(r.err, registry.ErrLeaseNotFound):
 			if !failing && ctx.Err() == nil {
 				a.cfg.Logf("agent: %v", r.err)
@@ -236,7 +247,19 @@ func (a *Agent) fence(deadline time.Time) {
 	if err := a.mgr.Fence(deadline); err != nil {
 		a.cfg.Logf("agent: fence: %v", err)
 	}
+	a.cfg.Alive(time.Time{}) // nothing left to protect
 	a.applied = map[string]applied{}
+}
+
+// arm tells the watchdog by when the units must be dead if no renewal
+// answers again; a fenced agent has no units to protect. Under a.mu, so
+// that an arm never overtakes a fence's disarm.
+func (a *Agent) arm() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.fenced {
+		a.cfg.Alive(a.lastRenew.Add(a.t.KillDeadline()))
+	}
 }
 
 func (a *Agent) unfence() {

@@ -320,3 +320,54 @@ func delayProxy(t *testing.T, target string, delay time.Duration) string {
 	}()
 	return l.Addr().String()
 }
+
+// TestAliveTracksTheKillDeadline: every answered renewal tells Alive a
+// deadline before the lease could expire; fencing disarms it, and nothing
+// re-arms it while fenced.
+func TestAliveTracksTheKillDeadline(t *testing.T) {
+	node := clustertest.Etcd(t)
+	reg := registry.New(node.Client)
+	const ttl = 2 * time.Second
+	var mu sync.Mutex
+	var calls []time.Time // the deadlines, zero for a disarm
+	var at []time.Time    // when each came
+	alive := func(d time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls, at = append(calls, d), append(at, time.Now())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	ag := agent.New(reg, sim.New(), agent.Config{Machine: registry.MachineRecord{ID: "m1", Name: "m1"}, TTL: ttl, Logf: t.Logf, Alive: alive})
+	wg.Go(func() { _ = ag.Run(ctx) })
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(calls) }
+	testutil.WaitFor(t, "three renewals told to Alive", 10*time.Second, func() bool { return count() >= 3 })
+	node.Close()
+	closed := time.Now()
+	testutil.WaitFor(t, "a disarm after etcd went away", 2*ttl, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls[len(calls)-1].IsZero()
+	})
+	time.Sleep(ttl / 2) // no re-arm while fenced
+	mu.Lock()
+	defer mu.Unlock()
+	for i, d := range calls[:len(calls)-1] {
+		if d.IsZero() {
+			continue
+		}
+		if left := d.Sub(at[i]); left <= 0 || left > ttl*4/5 {
+			t.Errorf("call %d: deadline %s after the call, want within the kill deadline (%s)", i, left, ttl*4/5)
+		}
+	}
+	last := calls[len(calls)-1]
+	if !last.IsZero() {
+		t.Errorf("armed again (%s) while fenced", last)
+	}
+	for i := range calls {
+		if calls[i].IsZero() && at[i].Sub(closed) >= ttl {
+			t.Errorf("disarmed %s after etcd went away, after the lease could expire", at[i].Sub(closed))
+		}
+	}
+}

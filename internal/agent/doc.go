@@ -8,7 +8,9 @@
 // of the TTL, so its units are gone before the lease can expire and the
 // engine can move them. Every such fraction comes from ttl.Timing. If the lease survives, it starts them
 // again; if the lease is lost, it registers anew and follows the placements
-// it then finds.
+// it then finds. The fence timer freezes with the agent's process, so
+// Config.Alive hands each renewal's kill deadline to a watchdog outside it
+// (internal/lifeline) and disarms it once fenced.
 //
 // It never places units (the engine does) and never writes outside its own
 // machine's keys.

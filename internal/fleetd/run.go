@@ -23,6 +23,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/engine"
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
 	"github.com/flotilla-os/flotilla/internal/image/imagehttp"
+	"github.com/flotilla-os/flotilla/internal/lifeline"
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/ttl"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
@@ -102,7 +103,7 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	ag := agent.New(reg, mgr, agent.Config{Machine: machine, TTL: cfg.TTL, Logf: logf})
+	ag := agent.New(reg, mgr, agent.Config{Machine: machine, TTL: cfg.TTL, Logf: logf, Alive: lifeline.Alive})
 	eng := engine.New(reg, engine.Config{MachineID: id, TTL: cfg.TTL, Logf: logf})
 	wg.Go(func() { _ = ag.Run(runCtx) })
 	wg.Go(func() { _ = eng.Run(runCtx) })
@@ -169,6 +170,9 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	if cerr := mgr.Close(); cerr != nil {
 		logf("fleetd: stop units: %v", cerr)
 	}
+	// Units stopped: leaving and stopping etcd may outlast the kill
+	// deadline of the agent's last renewal without the watchdog's kill.
+	lifeline.Alive(time.Time{})
 	if !um.hosted {
 		leave(reg, id)
 	}

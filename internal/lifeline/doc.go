@@ -24,6 +24,20 @@
 // do not propagate out) with a /proc of the new PID namespace, so that the
 // pids fork returns mean the same in /proc (netns lookups by pid need that).
 //
+// The outer process is also a watchdog that does not freeze with the
+// program. It holds the read end of a pipe whose write end the child
+// inherits (named by FLOTILLA_LIFELINE_WATCHDOG, made close-on-exec inside
+// so units never see it). Alive(deadline) writes one 8-byte CLOCK_MONOTONIC
+// instant (0 disarms); when an armed deadline passes with no newer one, the
+// outer process logs why, SIGKILLs the child (a stopped one too), the
+// kernel kills every process of the namespace with it, and the outer
+// process exits with WatchdogExit (1) so that a supervisor's
+// Restart=on-failure starts the program again. fleetd's agent arms it after
+// every answered renewal with the renewal's kill deadline and disarms it
+// when fenced: a SIGSTOPped or deadlocked agent cannot leave its units
+// running after its lease expires. Nothing wakes the outer process but
+// those writes.
+//
 // Lifeline owns the process's first moments only: it must not be called
 // after other goroutines have started children, and it keeps one locked OS
 // thread for the life of the outer process (the parent-death signal fires

@@ -3,6 +3,7 @@ package lifeline
 import (
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -32,20 +33,36 @@ func Enter() error {
 	default:
 		os.Unsetenv(EnvMarker)
 		inside = true
+		openWatchdog()
 		return mountProc()
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("lifeline: not root, cannot create a pid namespace")
 	}
 	cmd := command()
+	// The watchdog pipe: the child writes its deadlines to w, we read r.
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("lifeline: watchdog pipe: %w", err)
+	}
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.Env = append(cmd.Env, EnvWatchdog+"=3")
 	sigc := make(chan os.Signal, 4)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	if err := startLocked(cmd); err != nil {
 		signal.Stop(sigc)
+		r.Close()
+		w.Close()
 		return fmt.Errorf("lifeline: re-exec in a new pid namespace: %w", err)
 	}
+	w.Close()
 	go forward(sigc, cmd.Process)
+	wd := newWatchdog(cmd.Process, log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds).Printf)
+	go wd.read(r)
 	cmd.Wait()
+	if wd.Fired() {
+		os.Exit(WatchdogExit)
+	}
 	exitLike(cmd.ProcessState)
 	return nil // not reached
 }

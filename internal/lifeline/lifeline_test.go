@@ -55,6 +55,24 @@ func helper(mode string) {
 		os.Exit(5)
 	case "units":
 		runUnits()
+	case "stall":
+		// Alive while the units start, then silent, as a SIGSTOPped agent.
+		go func() {
+			ready := filepath.Join(os.Getenv("LIFELINE_TEST_DIR"), "ready")
+			for {
+				lifeline.Alive(time.Now().Add(500 * time.Millisecond))
+				if _, err := os.Stat(ready); err == nil {
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+		runUnits()
+	case "disarm":
+		lifeline.Alive(time.Now().Add(100 * time.Millisecond))
+		lifeline.Alive(time.Time{})
+		time.Sleep(time.Second)
+		os.Exit(7)
 	}
 }
 
@@ -215,5 +233,51 @@ func TestDisabled(t *testing.T) {
 	t.Setenv(lifeline.EnvMarker, "0")
 	if err := lifeline.Enter(); err == nil || !strings.Contains(err.Error(), "disabled") {
 		t.Fatalf("Enter with %s=0 = %v", lifeline.EnvMarker, err)
+	}
+}
+
+// TestWatchdogKillsAStalledDaemon: the daemon stops saying it is alive; by
+// its last deadline the outer process SIGKILLs it and its units and exits
+// with WatchdogExit.
+func TestWatchdogKillsAStalledDaemon(t *testing.T) {
+	testenv.NeedRoot(t)
+	dir := t.TempDir()
+	mark := fmt.Sprintf("%d.%d", 700000+os.Getpid()%1000, time.Now().UnixNano()%1000000)
+	cmd := startHelper(t, "stall", "LIFELINE_TEST_DIR="+dir, "LIFELINE_TEST_MARK="+mark)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stalled daemon still runs 10s on: no watchdog")
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != lifeline.WatchdogExit {
+		t.Fatalf("outer exit = %v, want status %d", err, lifeline.WatchdogExit)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ready")); err != nil {
+		t.Fatal("killed before its unit started: nothing shown about the units")
+	}
+	var left []string
+	if err := testutil.EventuallyEvery(20*time.Millisecond, 5*time.Second, func() error {
+		if left = processesWith(mark); len(left) > 0 {
+			return fmt.Errorf("processes %v outlived the watchdog's kill", left)
+		}
+		return nil
+	}); err != nil {
+		killAll(left)
+		t.Fatal(err)
+	}
+}
+
+// TestWatchdogDisarmed: a zero deadline disarms it; the daemon outlives
+// its old deadline and exits on its own.
+func TestWatchdogDisarmed(t *testing.T) {
+	testenv.NeedRoot(t)
+	cmd := startHelper(t, "disarm")
+	var ee *exec.ExitError
+	if err := cmd.Wait(); !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Fatalf("outer exit = %v, want the daemon's own status 7", err)
 	}
 }
