@@ -7,5 +7,10 @@
 // schedule.Place where everything goes, and writes the difference in batched
 // transactions guarded by its leadership key, so a deposed leader cannot write.
 //
+// When more machines that hold units vanish than remain registered, it
+// writes nothing until they are back or one TTL has passed (holdMassLoss):
+// a resumed stale etcd raft leader can revoke live machines' leases, and
+// their agents register again within a Retry.
+//
 // It does not run units (the agent does) nor validate user input (the API does).
 package engine

@@ -34,6 +34,9 @@ type Engine struct {
 	reg    *registry.Registry
 	cfg    Config
 	fleets *fleetCache
+	// lossSince is when a reconcile first found more machines with
+	// placements vanished than registered (zero when it did not).
+	lossSince time.Time
 }
 
 // New returns an engine over reg.
@@ -101,8 +104,10 @@ func (e *Engine) lead(ctx context.Context, guard registry.Guard) error {
 	e.reg.WatchEngine(ctx, events)
 	resync := time.NewTicker(e.cfg.Resync)
 	defer resync.Stop()
+	e.lossSince = time.Time{}
 	for {
-		if err := e.Reconcile(ctx, guard); err != nil {
+		hold, err := e.reconcile(ctx, guard, time.Now())
+		if err != nil {
 			if errors.Is(err, registry.ErrNotLeader) || ctx.Err() != nil {
 				return fmt.Errorf("leadership lost: %w", err)
 			}
@@ -114,11 +119,16 @@ func (e *Engine) lead(ctx context.Context, guard registry.Guard) error {
 			}
 			continue
 		}
+		var held <-chan time.Time // a timer only while a mass loss is held
+		if hold > 0 {
+			held = time.After(hold)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-events:
 		case <-resync.C:
+		case <-held:
 		}
 		e.settle(ctx, events)
 	}
@@ -142,17 +152,69 @@ func (e *Engine) settle(ctx context.Context, events chan struct{}) {
 
 // Reconcile reads the registry once and writes what differs from the plan.
 func (e *Engine) Reconcile(ctx context.Context, guard registry.Guard) error {
+	_, err := e.reconcile(ctx, guard, time.Now())
+	return err
+}
+
+// reconcile is Reconcile; while it holds placements after a mass loss
+// (holdMassLoss) it writes nothing and says when to look again.
+func (e *Engine) reconcile(ctx context.Context, guard registry.Guard, now time.Time) (hold time.Duration, err error) {
 	snap, err := e.reg.Snapshot(ctx)
 	if err != nil {
-		return err
+		return 0, err
+	}
+	if hold := e.holdMassLoss(snap, now); hold > 0 {
+		return hold, nil
 	}
 	changes := Plan(snap, e.fleets.parse)
 	e.fleets.retain(snap.Units)
 	if len(changes) == 0 {
-		return nil
+		return 0, nil
 	}
 	_, err = e.reg.Apply(ctx, guard, changes)
-	return err
+	return 0, err
+}
+
+// holdMassLoss returns how long to leave placements alone: once more
+// machines that hold placements have vanished than are registered, until
+// every one of them is back, for at most MassLossHold. A resumed stale
+// etcd raft leader can revoke every lease that expired in its frozen view,
+// the healthy machines' included (etcd-io/etcd#15247: its leadership check
+// passes on a fresh raft tick, and the revoke is forwarded to the new
+// leader once it steps down); those machines register again within a
+// Retry, and moving their units meanwhile would pile them all onto
+// whichever machine registered first. One machine of three dying is not a
+// mass loss and moves at once.
+func (e *Engine) holdMassLoss(snap *registry.Snapshot, now time.Time) time.Duration {
+	lost, alive := MassLoss(snap)
+	switch {
+	case lost == 0:
+		if !e.lossSince.IsZero() {
+			e.cfg.Logf("engine: every vanished machine registered again after %s", now.Sub(e.lossSince).Round(time.Millisecond))
+		}
+		e.lossSince = time.Time{}
+		return 0
+	case e.lossSince.IsZero() && lost <= alive:
+		return 0
+	case e.lossSince.IsZero():
+		e.lossSince = now
+		e.cfg.Logf("engine: %d machines with units vanished, %d registered: holding placements for up to %s", lost, alive, ttl.Of(e.cfg.TTL).MassLossHold())
+	}
+	return max(e.lossSince.Add(ttl.Of(e.cfg.TTL).MassLossHold()).Sub(now), 0)
+}
+
+// MassLoss counts the machines that hold placements but are not
+// registered (lost) and the machines registered (alive).
+func MassLoss(snap *registry.Snapshot) (lost, alive int) {
+	gone := map[string]bool{}
+	for _, ps := range snap.Placements {
+		for _, p := range ps {
+			if snap.Machines[p.Machine] == nil {
+				gone[p.Machine] = true
+			}
+		}
+	}
+	return len(gone), len(snap.Machines)
 }
 
 // ParseFunc reads a stored unit's [X-Fleet] options.

@@ -54,3 +54,10 @@ func (t Timing) Election() time.Duration { return t.TTL * 2 / 5 }
 // was at most Renew before d: the units die by d + 3/5 TTL, the lease
 // lives until at least d + 4/5 TTL.
 func (t Timing) ManagerFence() time.Duration { return t.Fence() }
+
+// MassLossHold is how long the engine leaves placements alone while more
+// machines that hold units have vanished than remain (one TTL): a stale
+// etcd leader that resumes can revoke the leases of live machines
+// (etcd-io/etcd#15247), which then register again within Retry. A real
+// loss of most machines moves units one TTL later.
+func (t Timing) MassLossHold() time.Duration { return t.TTL }

@@ -1,0 +1,78 @@
+package clustertest
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
+)
+
+// TestRaftLeaderFailover (issue 18, point 6) reports the failover time when
+// the node SIGKILLed is etcd's raft leader: from the kill until all of its
+// units run elsewhere, the median of five fresh clusters. It fails only
+// when the units do not move within 30 s; the figure (≤ 6 s is the aim)
+// is in the log.
+func TestRaftLeaderFailover(t *testing.T) {
+	testenv.NeedSlow(t)
+	const rounds = 5
+	var took []time.Duration
+	for r := range rounds {
+		took = append(took, raftLeaderFailover(t, r))
+	}
+	slices.Sort(took)
+	t.Logf("raft leader failover over %d kills: median %s, min %s, max %s", rounds,
+		took[rounds/2].Round(time.Millisecond), took[0].Round(time.Millisecond), took[rounds-1].Round(time.Millisecond))
+}
+
+func raftLeaderFailover(t *testing.T, round int) time.Duration {
+	c := New(t, 3, 0)
+	c.StartAll()
+	defer c.KillAll()
+	var leader string
+	if err := testutil.Eventually(20*time.Second, func() error {
+		roles, err := etcdRoles(c)
+		if err != nil {
+			return err
+		}
+		leader, err = leaderOf(roles)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var victim, watcher *Node
+	for _, n := range c.Nodes {
+		if n.Name == leader {
+			victim = n
+		} else {
+			watcher = n
+		}
+	}
+	prefix := fmt.Sprintf("rl%d", round)
+	var names []string
+	for i := range 6 {
+		names = append(names, fmt.Sprintf("%s-%d.service", prefix, i))
+	}
+	startSleepers(t, c, prefix, 6)
+	killed := time.Now()
+	c.Kill(victim)
+	if err := testutil.Eventually(30*time.Second, func() error {
+		on, err := unitsOn(c, watcher, names)
+		if err != nil {
+			return err
+		}
+		for _, u := range names {
+			if m := on[u]; m == "" || m == victim.MachineID() {
+				return fmt.Errorf("%s on %q", u, m)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d := time.Since(killed)
+	t.Logf("round %d: raft leader %s killed, its units ran elsewhere after %s", round, victim.Name, d.Round(time.Millisecond))
+	return d
+}
