@@ -100,19 +100,25 @@ func partition(t *testing.T, member bool) {
 		t.Errorf("isolated copy kept running %s after the cut, longer than the TTL", fenced)
 	}
 
-	// Stay cut until the isolated node's lease is surely gone, as in a
-	// real partition longer than the TTL.
-	time.Sleep(time.Until(cut.Add(8 * time.Second)))
+	// Stay cut for 15 s, as the fault injector of issue 18 did: the
+	// node's lease is gone and its etcd client has backed off for a while.
+	time.Sleep(time.Until(cut.Add(15 * time.Second)))
 	ns.Restore()
 	healed := time.Now()
 	c.WaitMachines(4, 30*time.Second)
 	rejoin := time.Since(healed)
 	t.Logf("isolated node listed again %s after the link healed", rejoin.Round(time.Millisecond))
-	// A restarted node is listed in 0.1–0.3 s; a healed one must not wait
-	// on a client's reconnect backoff. The bound leaves room for a loaded
-	// 2-core machine.
-	if rejoin > 4*time.Second {
-		t.Errorf("isolated node listed again only %s after the link healed, want within 4 s", rejoin.Round(time.Millisecond))
+	// A restarted node is listed in 0.1–0.3 s; a healed client node must
+	// not wait on its etcd client's reconnect backoff (1.8 s measured, 3.3 s
+	// with gRPC's default backoff). A healed member waits until the others'
+	// raft traffic reaches its etcd again (11–13 s measured, see the
+	// report of issue 18): bounded here only against getting worse.
+	bound := 3 * time.Second
+	if member {
+		bound = 20 * time.Second
+	}
+	if rejoin > bound {
+		t.Errorf("isolated node listed again only %s after the link healed, want within %s", rejoin.Round(time.Millisecond), bound)
 	}
 
 	// One row per unit: the isolated node, registered anew, reports no
