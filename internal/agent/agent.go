@@ -305,6 +305,11 @@ func (a *Agent) watch(ctx context.Context) error {
 	a.mu.Lock()
 	a.desired = ps
 	a.mu.Unlock()
+	// States are reported only for placed units: those read just now are
+	// checked again (a write only where they differ from the last one).
+	for name := range ps {
+		a.states.mark(name)
+	}
 	a.poke()
 	return a.reg.WatchPlacements(ctx, a.cfg.Machine.ID, rev+1, func(evs []registry.PlacementEvent) {
 		a.mu.Lock()
@@ -354,7 +359,17 @@ func (a *Agent) apply() {
 		}
 		a.states.mark(name)
 	}
+	// A fence forgets what was applied but leaves the units loaded, so the
+	// manager's own list is read too: a unit moved away while this machine
+	// was fenced is unloaded, and its state row goes with it.
+	gone := map[string]bool{}
 	for name := range a.applied {
+		gone[name] = true
+	}
+	for _, name := range a.mgr.Units() {
+		gone[name] = true
+	}
+	for name := range gone {
 		if _, ok := a.desired[name]; ok {
 			continue
 		}

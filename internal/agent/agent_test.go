@@ -371,3 +371,140 @@ func TestAliveTracksTheKillDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestLostLeaseForgetsMovedUnits: when the machine's lease is lost (the
+// agent fences) and the engine moves a unit elsewhere meanwhile, the agent's
+// new session reports only the units still placed here. The moved one is
+// unloaded and has no state row: list-units shows one row per unit, not an
+// `inactive` leftover on the old machine.
+func TestLostLeaseForgetsMovedUnits(t *testing.T) {
+	node, files := clustertest.EtcdTLS(t)
+	reg := registry.New(node.Client) // the engine's view, never cut
+	link := cutProxy(t, strings.TrimPrefix(node.Client.Endpoints()[0], "https://"))
+	cli, err := clientv3.New(clustertest.EtcdConfig(t, files, "https://"+link.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	mgr := sim.New()
+	startAgent(t, registry.New(cli), mgr, time.Second)
+	place(t, reg, "stay.service", registry.TargetLaunched)
+	place(t, reg, "moved.service", registry.TargetLaunched)
+	waitActive(t, mgr, "stay.service", unit.ActiveActive, 5*time.Second)
+	waitActive(t, mgr, "moved.service", unit.ActiveActive, 5*time.Second)
+	ctx := context.Background()
+	if err := testutil.Eventually(5*time.Second, func() error {
+		if sts, err := reg.States(ctx); err != nil || len(sts) != 2 {
+			return fmt.Errorf("states %v (%v), want 2", sts, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// m1's link is cut: it fences its units. Its lease is lost (revoked
+	// here rather than waited for) and the engine moves moved.service off
+	// m1 while m1 cannot see it. Then the link heals.
+	link.cut(true)
+	waitActive(t, mgr, "moved.service", unit.ActiveInactive, 5*time.Second)
+	if err := reg.RevokeMachine(ctx, "m1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Apply(ctx, always, []registry.Change{registry.DeletePlacement("moved.service", "m1")}); err != nil {
+		t.Fatal(err)
+	}
+
+	link.cut(false)
+	// The agent registers again and restarts what is still placed here.
+	if err := testutil.Eventually(10*time.Second, func() error {
+		ms, err := reg.Machines(ctx)
+		if err != nil || len(ms) != 1 {
+			return fmt.Errorf("machines %v (%v), want m1 registered again", ms, err)
+		}
+		if st, _ := mgr.State("stay.service"); st.Active != unit.ActiveActive {
+			return fmt.Errorf("stay.service is %q, want it restored", st.Active)
+		}
+		sts, err := reg.States(ctx)
+		if err != nil || len(sts) != 1 || sts[0].Unit != "stay.service" || sts[0].State.Active != unit.ActiveActive {
+			return fmt.Errorf("states %s (%v), want stay.service active alone", statesString(sts), err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// And it stays so: no stale row comes back once things settle.
+	time.Sleep(time.Second)
+	sts, err := reg.States(ctx)
+	if err != nil || len(sts) != 1 {
+		t.Fatalf("states %s (%v), want stay.service alone", statesString(sts), err)
+	}
+	if _, ok := mgr.State("moved.service"); ok {
+		t.Errorf("moved.service, placed elsewhere now, is still loaded on m1")
+	}
+}
+
+func statesString(sts []*registry.StateRecord) string {
+	var b strings.Builder
+	for _, s := range sts {
+		fmt.Fprintf(&b, "[%s on %s: %s] ", s.Unit, s.Machine, s.State.Active)
+	}
+	return b.String()
+}
+
+// link is a loopback TCP proxy whose connections can be cut and healed.
+type link struct {
+	addr  string
+	mu    sync.Mutex
+	down  bool
+	conns []net.Conn
+}
+
+// cut drops every connection and refuses new ones while down.
+func (l *link) cut(down bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.down = down
+	if down {
+		for _, c := range l.conns {
+			c.Close()
+		}
+		l.conns = nil
+	}
+}
+
+func cutProxy(t *testing.T, target string) *link {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	l := &link{addr: ln.Addr().String()}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			l.mu.Lock()
+			down := l.down
+			l.mu.Unlock()
+			if down {
+				c.Close()
+				continue
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			l.mu.Lock()
+			l.conns = append(l.conns, c, s)
+			l.mu.Unlock()
+			go func() { _, _ = io.Copy(s, c); s.Close() }()
+			go func() { _, _ = io.Copy(c, s); c.Close() }()
+		}
+	}()
+	t.Cleanup(func() { l.cut(true) })
+	return l
+}

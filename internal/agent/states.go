@@ -163,7 +163,11 @@ func (w *stateWriter) requeue(names map[string]bool) {
 }
 
 // record is what this machine reports for a unit now; ok is false when the
-// unit is not ours any more.
+// unit is not ours any more. Only a unit placed here is ours: one the
+// manager still holds after its placement left (a fence leaves units
+// loaded, and the engine may move them meanwhile) has no state row, or
+// list-units would show an inactive leftover on this machine beside the
+// unit's row where it runs now.
 func (a *Agent) record(name string) (registry.StateRecord, bool) {
 	a.mu.Lock()
 	p, placed := a.desired[name]
@@ -171,10 +175,11 @@ func (a *Agent) record(name string) (registry.StateRecord, bool) {
 	loadErr := a.loadErr[name]
 	a.mu.Unlock()
 	rec := registry.StateRecord{Unit: name, Machine: a.cfg.Machine.ID, Applied: ap.target}
-	if placed {
-		rec.Hash = p.Hash
+	if !placed {
+		return rec, false
 	}
-	if loadErr != "" && placed {
+	rec.Hash = p.Hash
+	if loadErr != "" {
 		rec.State = unit.State{Load: unit.LoadError, Active: unit.ActiveFailed, Sub: "failed", Reason: loadErr}
 		return rec, true
 	}
