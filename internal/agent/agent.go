@@ -20,8 +20,9 @@ type Config struct {
 	Logf    func(format string, args ...any)
 	// Alive, when set, is told after each answered renewal by when this
 	// machine's units must be dead if the agent says nothing more (the
-	// last renewal's send time plus ttl.Timing.KillDeadline), and the zero
-	// time once there is nothing to protect (fenced). An outside watchdog
+	// last renewal's send time plus ttl.Timing.Watchdog, after the agent's
+	// own kill), and the zero time once there is nothing to protect
+	// (fenced). An outside watchdog
 	// (internal/lifeline) kills them if the agent stalls. It must not block.
 	Alive func(deadline time.Time)
 }
@@ -37,10 +38,12 @@ type Agent struct {
 	desired map[string]*registry.Placement
 	applied map[string]applied
 	loadErr map[string]string
-	fenced  bool
+	fenced  bool // units killed; restored by a timely renewal
+	frozen  bool // units frozen; thawed by a renewal before killTimer
 
 	lastRenew  time.Time   // when the last successful renewal was sent
 	fenceTimer *time.Timer // fires t.Fence() after lastRenew
+	killTimer  *time.Timer // while frozen: fires t.KillDeadline() after lastRenew
 
 	kick   chan struct{} // placements or fencing changed: apply again
 	states *stateWriter
@@ -92,6 +95,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	// watches in between.
 	a.fenceTimer = time.AfterFunc(a.t.Fence(), a.fenceTimerFired)
 	defer a.fenceTimer.Stop()
+	defer func() {
+		a.mu.Lock()
+		if a.killTimer != nil {
+			a.killTimer.Stop()
+		}
+		a.mu.Unlock()
+	}()
 	a.renewed(time.Now())
 	for ctx.Err() == nil {
 		err := a.session(ctx)
@@ -204,7 +214,10 @@ func (a *Agent) renew(ctx context.Context, lease registry.LeaseID) error {
 }
 
 // renewed records that the lease was alive at (or after) sent. Renewals
-// overlap, so an answer to an older one changes nothing. A fenced agent
+// overlap, so an answer to an older one changes nothing. Frozen units thaw
+// when the answer leaves time before the fence point (no restart, same
+// processes); otherwise they stay frozen and the kill moves to KillDeadline
+// after sent. A fenced (killed) agent
 // restores its units only when the answer leaves at least RestoreMargin
 // (TTL/5) before the
 // fence would fire again: a late answer (sent nearly 3/5 TTL ago) would
@@ -217,25 +230,79 @@ func (a *Agent) renewed(sent time.Time) {
 		return
 	}
 	a.lastRenew = sent
-	a.mu.Unlock()
 	left := time.Until(sent.Add(a.t.Fence()))
 	a.fenceTimer.Reset(left)
+	thawed := a.frozen && left > 0 && a.thaw()
+	if a.frozen {
+		// Still past the fence point: stay frozen, kill later.
+		a.killTimer.Reset(time.Until(sent.Add(a.t.KillDeadline())))
+	}
+	a.mu.Unlock()
+	if thawed {
+		a.poke() // placements may have changed while frozen
+	}
 	if left >= a.t.RestoreMargin() {
 		a.unfence()
 	}
 }
 
-// fenceTimerFired: no renewal for Fence (3/5 of the TTL). Units must be
-// dead by KillDeadline (4/5 of it), before the lease can expire on the etcd
-// side.
+// fenceTimerFired: no renewal for Fence (3/5 of the TTL). The units are no
+// longer provably ours, but a renewal may yet land: freeze them (they run
+// nothing, so they cannot run twice) and kill them only at KillDeadline
+// (4/5 of the TTL), before the lease can expire on the etcd side. A
+// manager that cannot freeze gets them killed now.
 func (a *Agent) fenceTimerFired() {
 	a.mu.Lock()
+	if a.fenced || a.frozen || time.Until(a.lastRenew.Add(a.t.Fence())) > 0 {
+		a.mu.Unlock()
+		return // a renewal landed as the timer fired
+	}
 	deadline := a.lastRenew.Add(a.t.KillDeadline())
+	a.cfg.Logf("agent: cannot renew lease of %s: freezing local units", a.cfg.Machine.ID)
+	err := a.mgr.Freeze()
+	if err == nil {
+		a.frozen = true
+		if a.killTimer == nil {
+			a.killTimer = time.AfterFunc(time.Until(deadline), a.killTimerFired)
+		} else {
+			a.killTimer.Reset(time.Until(deadline))
+		}
+		a.mu.Unlock()
+		return
+	}
+	a.cfg.Logf("agent: freeze: %v; killing instead", err)
 	a.mu.Unlock()
 	a.fence(deadline)
 }
 
-// fence kills every local unit; they are no longer provably ours.
+// killTimerFired: the units stayed frozen until KillDeadline with no
+// renewal: kill them. Killing frozen processes is immediate.
+func (a *Agent) killTimerFired() {
+	a.mu.Lock()
+	deadline := a.lastRenew.Add(a.t.KillDeadline())
+	if !a.frozen || time.Until(deadline) > 0 {
+		a.mu.Unlock()
+		return // thawed, or a late renewal moved the deadline
+	}
+	a.mu.Unlock()
+	a.fence(time.Now().Add(a.t.LostKill()))
+}
+
+// thaw resumes frozen units; a.mu is held. It reports whether they run
+// again; when Thaw fails the units stay frozen until killed.
+func (a *Agent) thaw() bool {
+	if err := a.mgr.Thaw(); err != nil {
+		a.cfg.Logf("agent: thaw: %v", err)
+		return false
+	}
+	a.frozen = false
+	a.killTimer.Stop()
+	a.cfg.Logf("agent: lease renewed again: thawed units")
+	return true
+}
+
+// fence kills every local unit (frozen or not); they are no longer
+// provably ours.
 func (a *Agent) fence(deadline time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -243,6 +310,10 @@ func (a *Agent) fence(deadline time.Time) {
 		return
 	}
 	a.fenced = true
+	if a.frozen {
+		a.frozen = false
+		a.killTimer.Stop()
+	}
 	a.cfg.Logf("agent: cannot renew lease of %s: fencing local units", a.cfg.Machine.ID)
 	if err := a.mgr.Fence(deadline); err != nil {
 		a.cfg.Logf("agent: fence: %v", err)
@@ -258,7 +329,7 @@ func (a *Agent) arm() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.fenced {
-		a.cfg.Alive(a.lastRenew.Add(a.t.KillDeadline()))
+		a.cfg.Alive(a.lastRenew.Add(a.t.Watchdog()))
 	}
 }
 
@@ -340,7 +411,7 @@ func (a *Agent) applyLoop(ctx context.Context) {
 func (a *Agent) apply() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.fenced {
+	if a.fenced || a.frozen {
 		return
 	}
 	for name, p := range a.desired {

@@ -257,10 +257,95 @@ func TestVerySlowEtcdFencesOnce(t *testing.T) {
 	}
 }
 
-// fenceCounter counts Fence calls.
+// gapAgent runs an agent (TTL 5 s: fence 3 s, kill deadline 4 s) whose
+// etcd replies pass through a gap proxy, with g.service active.
+func gapAgent(t *testing.T) (*fenceCounter, *gap) {
+	node, files := clustertest.EtcdTLS(t)
+	g := &gap{}
+	addr := proxy(t, strings.TrimPrefix(node.Client.Endpoints()[0], "https://"), 0, g)
+	cli, err := clientv3.New(clustertest.EtcdConfig(t, files, "https://"+addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	place(t, registry.New(node.Client), "g.service", registry.TargetLaunched)
+	mgr := &fenceCounter{Manager: sim.New()}
+	startAgent(t, registry.New(cli), mgr, 5*time.Second)
+	waitActive(t, mgr, "g.service", unit.ActiveActive, 10*time.Second)
+	time.Sleep(2 * time.Second) // settle: the agent is idle but for renewals
+	mgr.fences.Store(0)
+	mgr.freezes.Store(0)
+	return mgr, g
+}
+
+// TestRenewalGapFreezesAndThaws: with no renewal answered for 3.5 s since
+// the last answered one (past the 3 s fence point, before the 4 s kill
+// deadline) the agent freezes its units and thaws them when the held
+// answers land: no kill, no restart. The gap proper is 2.5 s: it starts at
+// the renewal after the last answered one (measured: the kill of
+// TestLongRenewalGapKills comes 3 s into its gap, 4 s after that renewal).
+func TestRenewalGapFreezesAndThaws(t *testing.T) {
+	mgr, g := gapAgent(t)
+	before, _ := mgr.State("g.service")
+	g.arm(2500 * time.Millisecond)
+	start := <-g.start
+	var frozeAt time.Duration
+	for end := start.Add(6 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if frozeAt == 0 && mgr.Manager.(*sim.Manager).Frozen() {
+			frozeAt = time.Since(start)
+		}
+		if st, _ := mgr.State("g.service"); st.Active != unit.ActiveActive {
+			t.Fatalf("g.service went %q during a renewal gap shorter than the kill deadline", st.Active)
+		}
+	}
+	t.Logf("frozen %s into the gap; %d freezes, %d thaws, %d fences", frozeAt.Round(time.Millisecond), mgr.freezes.Load(), mgr.thaws.Load(), mgr.fences.Load())
+	if n := mgr.fences.Load(); n != 0 {
+		t.Errorf("%d fences (kills) for a 3.5 s renewal gap; want none (kill deadline 4 s)", n)
+	}
+	if n := mgr.freezes.Load(); n != 1 || frozeAt == 0 {
+		t.Errorf("%d freezes (frozen seen at %s); want the units frozen once, at the 3 s fence point", n, frozeAt)
+	}
+	if mgr.Manager.(*sim.Manager).Frozen() {
+		t.Errorf("units still frozen after the gap")
+	}
+	if after, _ := mgr.State("g.service"); !after.Since.Equal(before.Since) {
+		t.Errorf("g.service changed state (since %s, was %s): restarted", after.Since, before.Since)
+	}
+}
+
+// TestLongRenewalGapKills: with no renewal answered for 7 s the frozen
+// units are killed at the kill deadline (4 s), before the lease (5 s)
+// could expire, and restored once renewals land again.
+func TestLongRenewalGapKills(t *testing.T) {
+	mgr, g := gapAgent(t)
+	g.arm(6 * time.Second)
+	start := <-g.start
+	waitActive(t, mgr, "g.service", unit.ActiveInactive, 6*time.Second)
+	t.Logf("killed %s into the gap; %d freezes, %d fences", time.Since(start).Round(time.Millisecond), mgr.freezes.Load(), mgr.fences.Load())
+	// The last answered renewal went out 1 s before the gap (see above).
+	if d := time.Since(start) + time.Second; d >= 5*time.Second {
+		t.Errorf("killed %s after the last answered renewal, not before the 5 s lease could expire", d)
+	}
+	if n := mgr.freezes.Load(); n != 1 {
+		t.Errorf("%d freezes before the kill; want 1", n)
+	}
+	waitActive(t, mgr, "g.service", unit.ActiveActive, 10*time.Second)
+}
+
+// fenceCounter counts Fence, Freeze and Thaw calls.
 type fenceCounter struct {
 	unitmgr.Manager
-	fences atomic.Int32
+	fences, freezes, thaws atomic.Int32
+}
+
+func (f *fenceCounter) Freeze() error {
+	f.freezes.Add(1)
+	return f.Manager.Freeze()
+}
+
+func (f *fenceCounter) Thaw() error {
+	f.thaws.Add(1)
+	return f.Manager.Thaw()
 }
 
 func (f *fenceCounter) Fence(deadline time.Time) error {
@@ -271,7 +356,60 @@ func (f *fenceCounter) Fence(deadline time.Time) error {
 // delayProxy forwards loopback TCP connections to target, delivering every
 // chunk from target delay after it arrived (order kept, no bandwidth cap).
 func delayProxy(t *testing.T, target string, delay time.Duration) string {
+	return proxy(t, target, delay, nil)
+}
+
+// gap holds a proxy's replies: armed with a length, it starts at the next
+// chunk the client sends after 300 ms of silence (the agent's next renewal
+// when it is idle, not the acknowledgements that follow the answer to the
+// last one), and every reply arriving before it ends is delivered only at
+// its end.
+type gap struct {
+	mu     sync.Mutex
+	length time.Duration // armed: the next client chunk starts a gap this long
+	until  time.Time
+	last   time.Time      // when the client last sent
+	start  chan time.Time // when the gap started
+}
+
+func (g *gap) arm(length time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.length = length
+	g.start = make(chan time.Time, 1)
+}
+
+func (g *gap) sent() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
+	quiet := now.Sub(g.last) >= 300*time.Millisecond
+	g.last = now
+	if g.length > 0 && quiet {
+		g.until = now.Add(g.length)
+		g.length = 0
+		g.start <- now
+	}
+}
+
+// deliverAt is when a reply arriving at t goes out.
+func (g *gap) deliverAt(t time.Time) time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t.Before(g.until) {
+		return g.until
+	}
+	return t
+}
+
+// proxy forwards loopback TCP connections to target, delivering every chunk
+// from target delay after it arrived, or at the end of a gap of g (nil: no
+// gaps), order kept.
+func proxy(t *testing.T, target string, delay time.Duration, g *gap) string {
 	t.Helper()
+	if g == nil {
+		g = &gap{}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +426,22 @@ func delayProxy(t *testing.T, target string, delay time.Duration) string {
 				c.Close()
 				continue
 			}
-			go func() { _, _ = io.Copy(s, c); s.Close() }()
+			go func() {
+				defer s.Close()
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						g.sent()
+						if _, err := s.Write(buf[:n]); err != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
 			go func() {
 				type chunk struct {
 					at time.Time
@@ -301,7 +454,8 @@ func delayProxy(t *testing.T, target string, delay time.Duration) string {
 						buf := make([]byte, 32<<10)
 						n, err := s.Read(buf)
 						if n > 0 {
-							q <- chunk{time.Now().Add(delay), buf[:n]}
+							now := time.Now()
+							q <- chunk{g.deliverAt(now).Add(delay), buf[:n]}
 						}
 						if err != nil {
 							return
@@ -321,10 +475,10 @@ func delayProxy(t *testing.T, target string, delay time.Duration) string {
 	return l.Addr().String()
 }
 
-// TestAliveTracksTheKillDeadline: every answered renewal tells Alive a
+// TestAliveTracksTheWatchdogDeadline: every answered renewal tells Alive a
 // deadline before the lease could expire; fencing disarms it, and nothing
 // re-arms it while fenced.
-func TestAliveTracksTheKillDeadline(t *testing.T) {
+func TestAliveTracksTheWatchdogDeadline(t *testing.T) {
 	node := clustertest.Etcd(t)
 	reg := registry.New(node.Client)
 	const ttl = 2 * time.Second
@@ -357,8 +511,8 @@ func TestAliveTracksTheKillDeadline(t *testing.T) {
 		if d.IsZero() {
 			continue
 		}
-		if left := d.Sub(at[i]); left <= 0 || left > ttl*4/5 {
-			t.Errorf("call %d: deadline %s after the call, want within the kill deadline (%s)", i, left, ttl*4/5)
+		if left := d.Sub(at[i]); left <= 0 || left > ttl*9/10 {
+			t.Errorf("call %d: deadline %s after the call, want within the watchdog's (%s)", i, left, ttl*9/10)
 		}
 	}
 	last := calls[len(calls)-1]

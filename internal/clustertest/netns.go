@@ -21,7 +21,7 @@ func NewNetns(t testing.TB) *Netns {
 	id := rand.IntN(200) + 20
 	n := &Netns{Name: fmt.Sprintf("flt-test-%d", id), HostIf: fmt.Sprintf("flth%d", id),
 		HostIP: fmt.Sprintf("10.213.%d.1", id), NsIP: fmt.Sprintf("10.213.%d.2", id), t: t}
-	n.ip("netns", "del", n.Name) // leftovers of an earlier run
+	n.Delete() // leftovers of an earlier run
 	steps := [][]string{
 		{"netns", "add", n.Name},
 		{"link", "add", n.HostIf, "type", "veth", "peer", "name", "eth0", "netns", n.Name},
@@ -30,6 +30,11 @@ func NewNetns(t testing.TB) *Netns {
 		{"-n", n.Name, "addr", "add", n.NsIP + "/30", "dev", "eth0"},
 		{"-n", n.Name, "link", "set", "eth0", "up"},
 		{"-n", n.Name, "link", "set", "lo", "up"},
+		// While the link is down its connected route is gone, and the
+		// host would send the namespace's traffic out of its default
+		// route, off this machine. A blackhole behind the connected route
+		// drops it instead, as a cut cable does.
+		{"route", "add", "blackhole", n.subnet(), "metric", "4000"},
 	}
 	t.Cleanup(n.Delete)
 	for _, s := range steps {
@@ -59,8 +64,14 @@ func (n *Netns) Restore() {
 	}
 }
 
-// Delete removes the namespace and its link.
+// subnet is the link's /30.
+func (n *Netns) subnet() string {
+	return strings.TrimSuffix(n.HostIP, ".1") + ".0/30"
+}
+
+// Delete removes the namespace, its link and the blackhole route.
 func (n *Netns) Delete() {
 	n.ip("link", "del", n.HostIf)
+	n.ip("route", "del", "blackhole", n.subnet(), "metric", "4000")
 	n.ip("netns", "del", n.Name)
 }

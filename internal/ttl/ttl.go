@@ -23,6 +23,13 @@ func (t Timing) Renew() time.Duration { return t.TTL / 5 }
 // units (3/5 TTL). It also bounds how long one renewal may wait.
 func (t Timing) Fence() time.Duration { return t.TTL * 3 / 5 }
 
+// Watchdog is by when, after the last answered renewal, the watchdog
+// outside the agent (the lifeline) kills fleetd and its units: after the
+// agent's own kill at KillDeadline, which freeze-first fencing reaches
+// only then, and before the lease can expire (a full TTL after that
+// renewal was sent, at the earliest).
+func (t Timing) Watchdog() time.Duration { return t.TTL * 9 / 10 }
+
 // KillDeadline is by when, after the last answered renewal, fenced units
 // must be dead (4/5 TTL): before the lease can expire.
 func (t Timing) KillDeadline() time.Duration { return t.TTL * 4 / 5 }

@@ -15,6 +15,7 @@ func TestDefault(t *testing.T) {
 		{"renew", tm.Renew(), time.Second},
 		{"fence", tm.Fence(), 3 * time.Second},
 		{"kill deadline", tm.KillDeadline(), 4 * time.Second},
+		{"watchdog", tm.Watchdog(), 4500 * time.Millisecond},
 		{"lost kill", tm.LostKill(), time.Second},
 		{"restore margin", tm.RestoreMargin(), time.Second},
 		{"retry", tm.Retry(), 500 * time.Millisecond},
@@ -35,6 +36,9 @@ func TestOrder(t *testing.T) {
 		tm := Of(ttl)
 		if !(tm.Renew() < tm.Fence() && tm.Fence() < tm.KillDeadline() && tm.KillDeadline() < ttl) {
 			t.Errorf("ttl %s: renew %s, fence %s, kill %s out of order", ttl, tm.Renew(), tm.Fence(), tm.KillDeadline())
+		}
+		if !(tm.KillDeadline() < tm.Watchdog() && tm.Watchdog() < ttl) {
+			t.Errorf("ttl %s: the watchdog at %s must come after the agent's kill at %s and before the lease ends", ttl, tm.Watchdog(), tm.KillDeadline())
 		}
 		if tm.ManagerFence() >= ttl-tm.Renew() {
 			t.Errorf("ttl %s: the unit manager fences at %s, the lease may expire %s after fleetd's death", ttl, tm.ManagerFence(), ttl-tm.Renew())

@@ -38,6 +38,16 @@ type Manager interface {
 	// deadline, for them to be gone. Units stay loaded and end inactive.
 	// It is what an agent calls when it can no longer prove it owns them.
 	Fence(deadline time.Time) error
+	// Freeze stops every unit's processes where they are: they run nothing
+	// until Thaw, keep their pids, and their State is unchanged (still
+	// active: like systemd, which reports FreezerState apart from
+	// ActiveState). An agent freezes its units when it can no longer prove
+	// it owns them but may yet: a renewal that lands in time thaws them, a
+	// lost lease kills them (Fence). An error means some unit may still
+	// run; the caller must then Fence.
+	Freeze() error
+	// Thaw resumes every frozen unit. Thawing running units is a no-op.
+	Thaw() error
 	// Journal writes the last lines of the unit's log to w; with follow it
 	// then streams new output until ctx is done.
 	Journal(ctx context.Context, name string, lines int, follow bool, w io.Writer) error

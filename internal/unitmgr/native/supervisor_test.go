@@ -452,3 +452,67 @@ func TestStateHashFollowsRuns(t *testing.T) {
 		t.Errorf("restarted on v2: Hash %q, want %q", st.Hash, hashOf(v2))
 	}
 }
+
+// TestFreezeThaw: a frozen unit makes no progress and stays active; thawed
+// it carries on with the same process; a frozen unit can still be fenced.
+func TestFreezeThaw(t *testing.T) {
+	t.Parallel()
+	s := newTestSupervisor(t, Config{})
+	dir := t.TempDir()
+	startUnit(t, s, "c.service", fmt.Sprintf("WorkingDirectory=%s\n"+
+		"ExecStart=/bin/sh -c 'echo $$$$ > pid; i=0; while :; do i=$$((i+1)); echo $$i > n.tmp; mv n.tmp n; sleep 0.02; done'\n", dir))
+	pid := readPID(t, filepath.Join(dir, "pid"))
+	count := func() string { return readFile(filepath.Join(dir, "n")) }
+	if err := testutil.Eventually(5*time.Second, func() error {
+		if count() == "" {
+			return fmt.Errorf("no count yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := s.State("c.service")
+	if err := s.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // a write begun before the stop lands
+	frozen := count()
+	time.Sleep(700 * time.Millisecond)
+	if n := count(); n != frozen {
+		t.Errorf("frozen unit counted on: %s then %s", frozen, n)
+	}
+	if st, _ := s.State("c.service"); st.Active != unit.ActiveActive || !st.Since.Equal(before.Since) {
+		t.Errorf("frozen unit is %s/%s since %s; want it still active since %s", st.Active, st.Sub, st.Since, before.Since)
+	}
+	if err := s.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.Eventually(5*time.Second, func() error {
+		if n := count(); n == frozen {
+			return fmt.Errorf("thawed unit still at %s", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !pidAlive(pid) || readPID(t, filepath.Join(dir, "pid")) != pid {
+		t.Errorf("thawed unit is not the same process %d", pid)
+	}
+	if st, _ := s.State("c.service"); !st.Since.Equal(before.Since) {
+		t.Errorf("unit changed state across freeze and thaw (since %s, was %s)", st.Since, before.Since)
+	}
+	// Frozen, then fenced: killed at once.
+	if err := s.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := s.Fence(time.Now().Add(3 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if pidAlive(pid) {
+		t.Errorf("frozen pid %d survived Fence (%s)", pid, time.Since(t0))
+	}
+	if st, _ := s.State("c.service"); st.Active != unit.ActiveInactive {
+		t.Errorf("fenced frozen unit ended %s/%s", st.Active, st.Sub)
+	}
+}

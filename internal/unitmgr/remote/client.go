@@ -293,6 +293,21 @@ func (c *Client) Fence(deadline time.Time) error {
 	return c.call(ctx, http.MethodPost, "/v1/fence", bytes.NewReader(b), "application/json", nil)
 }
 
+// Freeze asks the server to freeze every unit (Manager.Freeze).
+func (c *Client) Freeze() error { return c.post("/v1/freeze") }
+
+// Thaw asks the server to thaw every unit (Manager.Thaw).
+func (c *Client) Thaw() error { return c.post("/v1/thaw") }
+
+func (c *Client) post(path string) error {
+	if c.ctx.Err() != nil {
+		return ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+	defer cancel()
+	return c.call(ctx, http.MethodPost, path, nil, "", nil)
+}
+
 // Journal copies the unit's log to w; with follow it streams until ctx is done.
 func (c *Client) Journal(ctx context.Context, name string, lines int, follow bool, w io.Writer) error {
 	q := url.Values{"lines": {strconv.Itoa(lines)}}

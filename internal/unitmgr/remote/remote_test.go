@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -318,5 +319,45 @@ func drain(ch <-chan string) {
 		case <-time.After(200 * time.Millisecond):
 			return
 		}
+	}
+}
+
+// TestFreezeThawOverSocket: Freeze and Thaw reach the server's manager: the
+// unit's process is stopped, then runs again with the same PID, active
+// throughout.
+func TestFreezeThawOverSocket(t *testing.T) {
+	testenv.NeedRoot(t)
+	sock := serveInProcess(t, 0)
+	c := dial(t, sock)
+	const name = "freeze.service"
+	if err := c.Load(name, parse(t, name, sleeper)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(name); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, c, name, 10*time.Second, running)
+	procState := func() string {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", st.PID))
+		if err != nil {
+			return "gone"
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		return f[0]
+	}
+	if err := c.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	if s := procState(); s != "T" {
+		t.Errorf("after Freeze pid %d is in state %s, want T (stopped)", st.PID, s)
+	}
+	if s, _ := c.State(name); s.Active != unit.ActiveActive || s.PID != st.PID {
+		t.Errorf("frozen unit reported %s pid %d, want active pid %d", s.Active, s.PID, st.PID)
+	}
+	if err := c.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	if s := procState(); s == "T" || s == "gone" {
+		t.Errorf("after Thaw pid %d is in state %s", st.PID, s)
 	}
 }

@@ -124,6 +124,8 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("DELETE /v1/units/{name}", s.action(s.m.Unload))
 	mux.HandleFunc("GET /v1/units/{name}/journal", s.journal)
 	mux.HandleFunc("POST /v1/fence", s.fenceNow)
+	mux.HandleFunc("POST /v1/freeze", s.all(s.m.Freeze))
+	mux.HandleFunc("POST /v1/thaw", s.all(s.m.Thaw))
 	mux.HandleFunc("GET /v1/changes", s.changes)
 	mux.Handle("/", s.opts.Also)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -260,6 +262,17 @@ func (s *server) fenceNow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// all serves an operation on every unit (freeze, thaw).
+func (s *server) all(op func() error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := op(); err != nil {
+			fail(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 func (s *server) journal(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package systemd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -92,3 +93,13 @@ func (m *Manager) waitInactive(ctx context.Context, names []string, down func(co
 		}
 	}
 }
+
+// ErrNoFreeze is Freeze's answer: this backend does not freeze units yet
+// (systemd's FreezeUnit is not wired), so the agent falls back to Fence.
+var ErrNoFreeze = errors.New("systemd: freezing units is not supported; fence instead")
+
+// Freeze returns ErrNoFreeze.
+func (m *Manager) Freeze() error { return ErrNoFreeze }
+
+// Thaw is a no-op: nothing is ever frozen.
+func (m *Manager) Thaw() error { return nil }
