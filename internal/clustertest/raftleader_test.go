@@ -58,20 +58,7 @@ func raftLeaderFailover(t *testing.T, round int) time.Duration {
 	startSleepers(t, c, prefix, 6)
 	killed := time.Now()
 	c.Kill(victim)
-	if err := testutil.Eventually(30*time.Second, func() error {
-		on, err := unitsOn(c, watcher, names)
-		if err != nil {
-			return err
-		}
-		for _, u := range names {
-			if m := on[u]; m == "" || m == victim.MachineID() {
-				return fmt.Errorf("%s on %q", u, m)
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	waitMovedOff(t, c, watcher, victim, names)
 	d := time.Since(killed)
 	t.Logf("round %d: raft leader %s killed, its units ran elsewhere after %s", round, victim.Name, d.Round(time.Millisecond))
 	return d

@@ -53,6 +53,26 @@ func unitsOn(c *Cluster, n *Node, units []string) (map[string]string, error) {
 	return out, nil
 }
 
+// waitMovedOff waits, asking n, until every unit of names runs on a machine
+// other than victim's.
+func waitMovedOff(t *testing.T, c *Cluster, n, victim *Node, names []string) {
+	t.Helper()
+	if err := testutil.Eventually(30*time.Second, func() error {
+		on, err := unitsOn(c, n, names)
+		if err != nil {
+			return err
+		}
+		for _, u := range names {
+			if m := on[u]; m == "" || m == victim.MachineID() {
+				return fmt.Errorf("%s on %q", u, m)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestStaleLeaderResume (issue 18, point 2): SIGSTOP the fleetd whose etcd
 // is raft's leader for longer than the TTL, then SIGCONT it. The other two
 // elected a new leader and kept renewing; the resumed member's lessor
@@ -111,20 +131,7 @@ func TestStaleLeaderResume(t *testing.T) {
 		}
 	}()
 	// The healthy two take the victim's units while it is frozen.
-	if err := testutil.Eventually(30*time.Second, func() error {
-		on, err := unitsOn(c, healthy[0], names)
-		if err != nil {
-			return err
-		}
-		for _, u := range names {
-			if m := on[u]; m == "" || m == victim.MachineID() {
-				return fmt.Errorf("%s on %q", u, m)
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	waitMovedOff(t, c, healthy[0], victim, names)
 	// Twelve seconds, well past the TTL (5 s): every lease has expired in
 	// the frozen lessor's view.
 	time.Sleep(time.Until(frozen.Add(12 * time.Second)))
