@@ -84,7 +84,7 @@ func TestContainerRefusals(t *testing.T) {
 		{"[Container]\nImage=busybox\nNetwork=host\nPublishPort=80:80\n", "Container", "PublishPort", "bridge"},
 		{"[Container]\nImage=busybox\nNetwork=none\nUserNS=auto\n", "Container", "UserNS", "native"},
 		{"[Container]\nImage=busybox\nNetwork=none\nHostName=x\n", "Container", "HostName", "native"},
-		{"[Container]\nImage=busybox\nNetwork=none\nVolume=data:/data\n", "Container", "Volume", "absolute host path"},
+		{"[Container]\nImage=busybox\nNetwork=none\nVolume=./data:/data\n", "Container", "Volume", "relative source"},
 		{"[Container]\nImage=busybox\nNetwork=none\nFrobnicate=1\n", "Container", "Frobnicate", "unknown key"},
 		{"[Container]\nNetwork=none\n", "Container", "Image", "needs Image="},
 		{"[Container]\nImage=busybox\nNetwork=none\n[Service]\nMemoryMax=lots\n", "Service", "", "MemoryMax"},
