@@ -48,7 +48,8 @@ func unmountRoot(path string) error {
 
 // sandboxSpec merges the image's config with the unit's [Container] keys,
 // and returns the container's device allow-list for its cgroup.
-func sandboxSpec(s *Spec, img *image.Image, rootfs string) (ss sandbox.Spec, allow []cgroups.Device, err error) {
+// mounts are the unit's volumes, resolved by Runtime.volumeMounts.
+func sandboxSpec(s *Spec, img *image.Image, rootfs string, mounts []sandbox.Mount) (ss sandbox.Spec, allow []cgroups.Device, err error) {
 	args := img.Config.Entrypoint
 	if s.Entrypoint != nil {
 		args = s.Entrypoint
@@ -75,9 +76,8 @@ func sandboxSpec(s *Spec, img *image.Image, rootfs string) (ss sandbox.Spec, all
 		return ss, nil, err
 	}
 	ss.Capabilities = capabilities(s.AddCaps, s.DropCaps)
-	for _, v := range s.Volumes {
-		ss.Mounts = append(ss.Mounts, mountOf(v))
-	}
+	ss.Mounts = mounts
+	ss.Tmpfs = tmpfsMounts(s)
 	if ss.Devices, allow, err = resolveDevices(s.Devices); err != nil {
 		return ss, nil, err
 	}

@@ -66,6 +66,7 @@ type Run struct {
 	none    bool // Network=none: only lo
 	rootfs  string
 	mounted bool
+	anon    []string // anonymous volumes, removed when it exits
 }
 
 // Prepare makes everything but the process: the image (pulled if missing),
@@ -98,7 +99,12 @@ func (r *Runtime) Prepare(ctx context.Context, unit string, s *Spec) (_ *Run, er
 		return nil, err
 	}
 	run.mounted = true
-	ss, allow, err := sandboxSpec(s, img, run.rootfs)
+	mounts, anon, err := r.volumeMounts(unit, s)
+	run.anon = anon
+	if err != nil {
+		return nil, err
+	}
+	ss, allow, err := sandboxSpec(s, img, run.rootfs, mounts)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPermanent, err)
 	}
@@ -212,6 +218,12 @@ func (run *Run) Exited() (reason string) {
 		}
 		run.mounted = false
 	}
+	for _, d := range run.anon {
+		if err := os.RemoveAll(d); err != nil {
+			run.r.cfg.Logf("container %s: remove anonymous volume: %v", run.unit, err)
+		}
+	}
+	run.anon = nil
 	return reason
 }
 

@@ -96,12 +96,14 @@ func checkContainer(name string, f *unit.File, cs *container.Spec) error {
 	case cs.HostName != "":
 		return cerr("HostName", "HostName= needs the native unit manager: the systemd backend cannot give a unit its own hostname")
 	}
+	for _, v := range cs.Volumes {
+		if v.Source == "" && v.Name == "" {
+			return cerr("Volume", "an anonymous volume (Volume="+v.Target+") needs the native unit manager, which makes one for each start: name it (NAME:"+v.Target+")")
+		}
+	}
 	for _, o := range f.Section("Service") {
 		if ownedKeys[o.Name] {
 			return &unit.Error{Unit: name, Section: "Service", Field: o.Name, Msg: "a container unit's " + o.Name + "= comes from its [Container] section (and the image): remove it"}
-		}
-		if o.Name == "Type" && o.Value == "oneshot" {
-			return &unit.Error{Unit: name, Section: "Service", Field: "Type", Msg: "a container unit cannot be Type=oneshot"}
 		}
 	}
 	return nil
@@ -179,6 +181,20 @@ func generate(name string, f *unit.File, root *container.Root) (string, error) {
 	}
 	if root.ReadOnly {
 		add("ReadOnlyPaths", "/")
+	}
+	for _, t := range root.Tmpfs {
+		// PrivateTmp= above already gives a writable /tmp and /var/tmp.
+		if t.Target == "/tmp" || t.Target == "/var/tmp" {
+			continue
+		}
+		opts := "nosuid,nodev"
+		if t.NoExec {
+			opts += ",noexec"
+		}
+		if t.Size != "" {
+			opts += ",size=" + t.Size
+		}
+		add("TemporaryFileSystem", pathWord(t.Target)+":"+opts)
 	}
 	switch root.Network {
 	case container.NetworkNone:
