@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/flotilla-os/flotilla/internal/cgroups"
@@ -29,7 +30,9 @@ type ParseOptions struct {
 	// State of one ParseQuadlet.
 	warnings  []string
 	remap     remap
-	userNSSet bool // a non-empty UserNS=
+	userNSSet bool  // a non-empty UserNS=
+	memory    int64 // Memory=, bytes
+	pids      int64 // PidsLimit=
 }
 
 // remap is what a unit's deprecated Remap* keys say.
@@ -105,6 +108,20 @@ var containerKeys = map[string]func(cs *Spec, v string, o *ParseOptions) error{
 		}
 		return fmt.Errorf("AppArmor profile %q: Flotilla does not apply AppArmor profiles (Podman refuses a profile too where AppArmor is not enabled); remove AppArmor= or set it to unconfined", v)
 	}),
+	"Memory": single(func(_ *Spec, v string, o *ParseOptions) error {
+		n, err := parseRAM(v)
+		o.memory = n
+		return err
+	}),
+	"PidsLimit": single(func(_ *Spec, v string, o *ParseOptions) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < -1 {
+			return fmt.Errorf("%q is not a number of processes (-1 or 0: no limit)", v)
+		}
+		o.pids = max(n, 0)
+		return nil
+	}),
+	"Tmpfs": multi(func(cs *Spec) { cs.Tmpfs = nil }, setTmpfs),
 	// Quadlet's deprecated spellings of UserNS=, applied by remapUsers.
 	"RemapUsers":   single(func(_ *Spec, v string, o *ParseOptions) error { o.remap.users = v; return nil }),
 	"RemapUid":     func(_ *Spec, v string, o *ParseOptions) error { o.remap.uids = v != ""; return nil },
@@ -125,13 +142,13 @@ var quadletUnsupported = map[string]bool{
 	"HealthStartupRetries": true, "HealthStartupSuccess": true, "HealthStartupTimeout": true,
 	"HealthLogDestination": true, "HealthMaxLogCount": true, "HealthMaxLogSize": true,
 	"HttpProxy": true, "IP": true, "IP6": true, "Label": true, "LogDriver": true,
-	"LogOpt": true, "Mount": true, "NetworkAlias": true, "Notify": true, "PidsLimit": true,
+	"LogOpt": true, "Mount": true, "NetworkAlias": true, "Notify": true,
 	"Pod": true, "PodmanArgs": true, "Pull": true, "ReloadCmd": true, "ReloadSignal": true,
 	"Retry": true, "RetryDelay": true, "RunInit": true, "Secret": true, "ServiceName": true,
 	"SecurityLabelDisable": true, "SecurityLabelFileType": true, "SecurityLabelLevel": true,
 	"SecurityLabelNested": true, "SecurityLabelType": true, "ShmSize": true, "StartWithPod": true,
 	"StopSignal": true, "StopTimeout": true, "Sysctl": true,
-	"Timezone": true, "Tmpfs": true, "Ulimit": true, "Unmask": true, "Memory": true,
+	"Timezone": true, "Ulimit": true, "Unmask": true,
 }
 
 // quadletRefused are Quadlet keys we know and cannot honour where running
@@ -153,7 +170,7 @@ var resourceKeys = map[string]bool{
 }
 
 // supportedKeys names the implemented keys in an unknown key's error.
-const supportedKeys = "Image, Exec, Entrypoint, Environment, Volume, PublishPort, Network, User, Group, ReadOnly, ReadOnlyTmpfs, VolatileTmp, WorkingDir, HostName, UserNS, AddCapability, DropCapability, AddDevice, NoNewPrivileges, SeccompProfile, AppArmor, RemapUsers"
+const supportedKeys = "Image, Exec, Entrypoint, Environment, Volume, Tmpfs, PublishPort, Network, User, Group, ReadOnly, ReadOnlyTmpfs, VolatileTmp, WorkingDir, HostName, UserNS, AddCapability, DropCapability, AddDevice, NoNewPrivileges, SeccompProfile, AppArmor, Memory, PidsLimit, RemapUsers"
 
 // ParseQuadlet reads a unit's [Container] section and its [Service]
 // resource keys (MemoryMax=, CPUQuota=, ...) into a Spec: nil when the unit
@@ -184,7 +201,7 @@ func ParseQuadlet(name string, f *unit.File, o ParseOptions) (cs *Spec, warnings
 		return nil, nil, nil
 	}
 	cs = &Spec{ReadOnlyTmpfs: true} // Podman's --read-only-tmpfs defaults to true
-	o.warnings, o.remap, o.userNSSet = nil, remap{}, false
+	o.warnings, o.remap, o.userNSSet, o.memory, o.pids = nil, remap{}, false, 0, 0
 	for _, opt := range opts {
 		fn, ok := containerKeys[opt.Name]
 		if !ok {
@@ -216,6 +233,9 @@ func ParseQuadlet(name string, f *unit.File, o ParseOptions) (cs *Spec, warnings
 	if err != nil {
 		return nil, nil, &unit.Error{Unit: name, Section: "Service", Msg: err.Error()}
 	}
+	// Podman's --memory and --pids-limit limit the container, systemd's
+	// keys the service around it: the lower limit holds.
+	r.MemoryMax, r.TasksMax = lowerLimit(r.MemoryMax, o.memory), lowerLimit(r.TasksMax, o.pids)
 	cs.Resources = r
 	return cs, o.warnings, nil
 }
@@ -550,3 +570,72 @@ func parseBoolInto(b *bool, v string) error {
 // IsResourceKey reports whether a [Service] key is one of the resource
 // limits ParseQuadlet reads for a container unit (MemoryMax=, CPUQuota=...).
 func IsResourceKey(key string) bool { return resourceKeys[key] }
+
+// lowerLimit is the lower of two limits where 0 is none.
+func lowerLimit(a, b int64) int64 {
+	if a == 0 || b != 0 && b < a {
+		return b
+	}
+	return a
+}
+
+// parseRAM reads podman's --memory: a number with an optional unit b, k,
+// m, g, t or p (powers of 1024), as docker's units.RAMInBytes.
+func parseRAM(v string) (int64, error) {
+	num := strings.TrimRight(strings.TrimSpace(v), "bBiI")
+	mult := 1.0
+	if i := len(num) - 1; i >= 0 {
+		if p := strings.IndexByte("kmgtp", num[i]|0x20); p >= 0 && num[i] >= 'A' {
+			for range p + 1 {
+				mult *= 1024
+			}
+			num = strings.TrimSpace(num[:i])
+		}
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f <= 0 || f*mult >= 1<<62 || strings.ContainsAny(num, "eExX+-") {
+		return 0, fmt.Errorf("%q is not a memory size such as 512m or 1g", v)
+	}
+	return int64(f * mult), nil
+}
+
+// setTmpfs reads Tmpfs= as podman's --tmpfs: PATH[:OPTIONS], options
+// rw, ro, size=, mode=, [no]exec, nosuid, nodev, [no]tmpcopyup. As in
+// podman, a tmpfs is noexec, nosuid and nodev unless it says exec; suid
+// and dev are refused (a tmpfs that could hold them would let a container
+// make setuid programs or device nodes for itself).
+func setTmpfs(cs *Spec, v string, _ *ParseOptions) error {
+	target, options, _ := strings.Cut(v, ":")
+	if !strings.HasPrefix(target, "/") || filepath.Clean(target) == "/" {
+		return fmt.Errorf("%q: the path must be absolute and below /", v)
+	}
+	t := Tmpfs{Target: filepath.Clean(target), NoExec: true}
+	for _, o := range strings.Split(options, ",") {
+		k, val, _ := strings.Cut(o, "=")
+		switch k {
+		case "", "rw", "nosuid", "nodev", "rprivate", "private", "tmpcopyup":
+		case "ro":
+			t.ReadOnly = true
+		case "exec":
+			t.NoExec = false
+		case "noexec":
+			t.NoExec = true
+		case "notmpcopyup":
+			t.NoCopy = true
+		case "size":
+			if _, err := parseRAM(strings.TrimSuffix(val, "%")); err != nil || strings.ContainsAny(val, ",") {
+				return fmt.Errorf("%q: bad size %q", v, val)
+			}
+			t.Size = val
+		case "mode":
+			if _, err := strconv.ParseUint(val, 8, 32); err != nil {
+				return fmt.Errorf("%q: mode %q is not octal", v, val)
+			}
+			t.Mode = val
+		default:
+			return fmt.Errorf("%q: unknown or unsupported tmpfs option %q (rw, ro, size=, mode=, exec, noexec, notmpcopyup)", v, o)
+		}
+	}
+	cs.Tmpfs = append(cs.Tmpfs, t)
+	return nil
+}

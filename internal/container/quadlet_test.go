@@ -215,6 +215,18 @@ func TestParseQuadletValues(t *testing.T) {
 		{"UserNS=auto:size=1000", func(cs *Spec) bool { return cs.UserNS }},
 		{"RemapUsers=auto", func(cs *Spec) bool { return cs.UserNS }},
 		{"AppArmor=unconfined", func(cs *Spec) bool { return true }},
+		// Memory= and PidsLimit= (podman's --memory, --pids-limit) and
+		// systemd's keys: the lower limit holds.
+		{"Memory=512m", func(cs *Spec) bool { return cs.Resources.MemoryMax == 512<<20 }},
+		{"Memory=1g\n[Service]\nMemoryMax=64M", func(cs *Spec) bool { return cs.Resources.MemoryMax == 64<<20 }},
+		{"Memory=1.5k", func(cs *Spec) bool { return cs.Resources.MemoryMax == 1536 }},
+		{"Memory=100", func(cs *Spec) bool { return cs.Resources.MemoryMax == 100 }},
+		{"PidsLimit=100\n[Service]\nTasksMax=200", func(cs *Spec) bool { return cs.Resources.TasksMax == 100 }},
+		{"PidsLimit=-1\n[Service]\nTasksMax=200", func(cs *Spec) bool { return cs.Resources.TasksMax == 200 }},
+		{"Tmpfs=/run/app:mode=0700,size=1m,exec\nTmpfs=/cache", func(cs *Spec) bool {
+			return reflect.DeepEqual(cs.Tmpfs, []Tmpfs{{Target: "/run/app", Mode: "0700", Size: "1m"}, {Target: "/cache", NoExec: true}})
+		}},
+		{"Tmpfs=/a\nTmpfs=", func(cs *Spec) bool { return cs.Tmpfs == nil }},
 		{"NoNewPrivileges=no", func(cs *Spec) bool { return true }},
 	} {
 		cs, _, err := parseQuadlet(t, "[Container]\nImage=i\n"+tc.body+"\n", ParseOptions{})
@@ -269,6 +281,13 @@ func TestParseQuadletWarns(t *testing.T) {
 		"Volume=/a:/b:U":               "Volume",
 		"Environment==x":               "Environment",
 		"Rootfs=/srv/root":             "Rootfs",
+		"Memory=lots":                  "Memory",
+		"Memory=-1":                    "Memory",
+		"Memory=1e9":                   "Memory",
+		"PidsLimit=many":               "PidsLimit",
+		"Tmpfs=rel":                    "Tmpfs",
+		"Tmpfs=/x:suid":                "Tmpfs",
+		"Tmpfs=/x:mode=9":              "Tmpfs",
 	} {
 		_, _, err := parseQuadlet(t, "[Container]\nImage=i\n"+body+"\n", ParseOptions{})
 		var ue *unit.Error

@@ -40,7 +40,8 @@ type Spec struct {
 	// /var/tmp, as Podman's --read-only-tmpfs (ParseQuadlet sets it by
 	// default, as Podman does).
 	ReadOnlyTmpfs bool
-	VolatileTmp   bool // VolatileTmp= (deprecated in Quadlet): a tmpfs on /tmp
+	VolatileTmp   bool    // VolatileTmp= (deprecated in Quadlet): a tmpfs on /tmp
+	Tmpfs         []Tmpfs // Tmpfs=
 	WorkingDir    string
 	HostName      string
 	UserNS        bool         // UserNS=auto: a user namespace mapping root to an unprivileged range
@@ -51,4 +52,14 @@ type Spec struct {
 	// Seccomp is SeccompProfile=: nil is Docker's default profile,
 	// seccomp.Unconfined none. Compiled for the container's capabilities.
 	Seccomp *seccomp.Profile
+}
+
+// Tmpfs is one Tmpfs=PATH[:OPTIONS] (podman's --tmpfs).
+type Tmpfs struct {
+	Target   string
+	Size     string // size= as given ("64m", "10%"); "" is the kernel's default
+	Mode     string // mode= in octal; "" is 1777
+	ReadOnly bool
+	NoExec   bool
+	NoCopy   bool // notmpcopyup: not filled with the image's files
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/flotilla-os/flotilla/internal/sandbox"
 )
@@ -83,15 +85,20 @@ func removeAll(dirs []string) {
 	}
 }
 
-// readOnlyTmpfs are the tmpfs mounts Podman gives a read-only container
-// (--read-only-tmpfs, its default): /tmp and /var/tmp, and /run noexec
-// and at most 64 MiB, each skipped where a volume is mounted.
+// tmpfsMounts are the unit's Tmpfs= mounts and those Podman gives a
+// read-only container (--read-only-tmpfs, its default): /tmp and /var/tmp,
+// and /run noexec and at most 64 MiB, each skipped where a volume or a
+// Tmpfs= is mounted. They are ordered parents first.
 func tmpfsMounts(s *Spec) []sandbox.Tmpfs {
 	taken := map[string]bool{}
 	for _, v := range s.Volumes {
 		taken[filepath.Clean(v.Target)] = true
 	}
 	var out []sandbox.Tmpfs
+	for _, t := range s.Tmpfs {
+		out = append(out, sandbox.Tmpfs{Target: t.Target, Size: t.Size, Mode: t.Mode, ReadOnly: t.ReadOnly, NoExec: t.NoExec, NoCopy: t.NoCopy})
+		taken[t.Target] = true
+	}
 	add := func(t sandbox.Tmpfs) {
 		if !taken[t.Target] {
 			out = append(out, t)
@@ -106,5 +113,8 @@ func tmpfsMounts(s *Spec) []sandbox.Tmpfs {
 		// Quadlet's VolatileTmp=: --tmpfs /tmp:rw,size=512M,mode=1777.
 		add(sandbox.Tmpfs{Target: "/tmp", Size: "512m"})
 	}
+	slices.SortStableFunc(out, func(a, b sandbox.Tmpfs) int {
+		return strings.Count(a.Target, "/") - strings.Count(b.Target, "/")
+	})
 	return out
 }

@@ -36,6 +36,15 @@ func TestReadOnlyTmpfs(t *testing.T) {
 			t.Errorf("ReadOnly=yes: output lacks %q (status %v):\n%s", want, ws, out)
 		}
 	}
+	// Tmpfs=, nested in the /run tmpfs, with its own mode.
+	tbody := "[Container]\nImage=" + ref + "\nNetwork=none\nReadOnly=yes\nTmpfs=/run/app:mode=0710,size=1m\nTmpfs=/etc/opq:ro\n" +
+		"Exec=/bin/sh -c 'touch /run/app/x && echo app-ok; ls -ld /run/app | cut -c1-10; ls /etc/opq; touch /etc/opq/y'\n"
+	out, _ = runContainer(t, rt, "ro.service", quadletSpec(t, "ro.service", tbody))
+	for _, want := range []string{"app-ok", "drwx--x---", "c\n", "touch: /etc/opq/y: Read-only file system"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("Tmpfs=: output lacks %q:\n%s", want, out)
+		}
+	}
 	out, _ = runContainer(t, rt, "ro.service", quadletSpec(t, "ro.service", body+"ReadOnlyTmpfs=no\n"))
 	if strings.Contains(out, "run-ok") || strings.Contains(out, "tmp-ok") {
 		t.Errorf("ReadOnlyTmpfs=no: /run or /tmp writable:\n%s", out)

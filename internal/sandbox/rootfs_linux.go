@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -319,23 +320,34 @@ func mountTmpfs(root string, m Tmpfs) error {
 	if m.NoExec {
 		flags |= unix.MS_NOEXEC
 	}
-	data := "mode=1777"
+	data := "mode=" + cmp.Or(m.Mode, "1777")
 	if m.Size != "" {
 		data += ",size=" + m.Size
 	}
 	if err := unix.Mount("tmpfs", dst, "tmpfs", flags, data); err != nil {
 		return err
 	}
-	if !had {
-		return nil
+	if had && !m.NoCopy {
+		// src still opens the image's directory under the new mount.
+		dfd, err := unix.Open(dst, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(dfd)
+		if err := copyTree(src, dfd); err != nil {
+			return err
+		}
+		if m.Mode != "" {
+			mode, _ := strconv.ParseUint(m.Mode, 8, 32)
+			if err := unix.Fchmod(dfd, uint32(mode)); err != nil {
+				return err
+			}
+		}
 	}
-	// src still opens the image's directory under the new mount.
-	dfd, err := unix.Open(dst, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
+	if m.ReadOnly {
+		return setattr(dst, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}, false)
 	}
-	defer unix.Close(dfd)
-	return copyTree(src, dfd)
+	return nil
 }
 
 // bindVolume binds m.Source onto m.Target in the rootfs (recursively),

@@ -1,10 +1,12 @@
 package sandbox
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/moby/sys/capability"
@@ -23,9 +25,12 @@ type Mount struct {
 // what the image has there (runc's tmpcopyup), as Podman mounts on /run,
 // /tmp and /var/tmp of a read-only container.
 type Tmpfs struct {
-	Target string
-	Size   string // tmpfs size= ("65536k"); "" is the kernel's default (half of RAM)
-	NoExec bool
+	Target   string
+	Size     string // tmpfs size= ("65536k", "10%"); "" is the kernel's default (half of RAM)
+	Mode     string // octal mode of its root; "" is 1777, or the image directory's when copied
+	ReadOnly bool
+	NoExec   bool
+	NoCopy   bool // not filled from the image
 }
 
 // Device is a host device node made in the container's /dev (AddDevice=).
@@ -153,6 +158,9 @@ func (s *Spec) validate() error {
 		}
 		if strings.ContainsAny(m.Size, ",=") {
 			bad(fmt.Sprintf("Tmpfs[%d].Size", i), "%q is not a size", m.Size)
+		}
+		if _, err := strconv.ParseUint(cmp.Or(m.Mode, "0"), 8, 32); err != nil {
+			bad(fmt.Sprintf("Tmpfs[%d].Mode", i), "%q is not an octal mode", m.Mode)
 		}
 	}
 	for i, d := range s.Devices {

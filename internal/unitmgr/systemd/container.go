@@ -191,8 +191,14 @@ func generate(name string, f *unit.File, root *container.Root) (string, error) {
 		if t.NoExec {
 			opts += ",noexec"
 		}
+		if t.ReadOnly {
+			opts += ",ro"
+		}
 		if t.Size != "" {
 			opts += ",size=" + t.Size
+		}
+		if t.Mode != "" {
+			opts += ",mode=" + t.Mode
 		}
 		add("TemporaryFileSystem", pathWord(t.Target)+":"+opts)
 	}
