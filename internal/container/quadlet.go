@@ -122,6 +122,16 @@ var containerKeys = map[string]func(cs *Spec, v string, o *ParseOptions) error{
 		return nil
 	}),
 	"Tmpfs": multi(func(cs *Spec) { cs.Tmpfs = nil }, setTmpfs),
+	"PodmanArgs": func(_ *Spec, v string, o *ParseOptions) error {
+		if v == "" {
+			return nil
+		}
+		if err := checkPodmanArgs(v, o); err != nil {
+			return err
+		}
+		o.warn("[Container] PodmanArgs= is a Quadlet key Flotilla does not support; ignored")
+		return nil
+	},
 	// Quadlet's deprecated spellings of UserNS=, applied by remapUsers.
 	"RemapUsers":   single(func(_ *Spec, v string, o *ParseOptions) error { o.remap.users = v; return nil }),
 	"RemapUid":     func(_ *Spec, v string, o *ParseOptions) error { o.remap.uids = v != ""; return nil },
@@ -143,7 +153,7 @@ var quadletUnsupported = map[string]bool{
 	"HealthLogDestination": true, "HealthMaxLogCount": true, "HealthMaxLogSize": true,
 	"HttpProxy": true, "IP": true, "IP6": true, "Label": true, "LogDriver": true,
 	"LogOpt": true, "Mount": true, "NetworkAlias": true, "Notify": true,
-	"Pod": true, "PodmanArgs": true, "Pull": true, "ReloadCmd": true, "ReloadSignal": true,
+	"Pod": true, "Pull": true, "ReloadCmd": true, "ReloadSignal": true,
 	"Retry": true, "RetryDelay": true, "RunInit": true, "Secret": true, "ServiceName": true,
 	"SecurityLabelDisable": true, "SecurityLabelFileType": true, "SecurityLabelLevel": true,
 	"SecurityLabelNested": true, "SecurityLabelType": true, "ShmSize": true, "StartWithPod": true,
@@ -637,5 +647,33 @@ func setTmpfs(cs *Spec, v string, _ *ParseOptions) error {
 		}
 	}
 	cs.Tmpfs = append(cs.Tmpfs, t)
+	return nil
+}
+
+// confiningPodmanFlags are podman run flags that confine a container more
+// than it would be without them: PodmanArgs= carrying one is refused, as
+// ignoring it (as other PodmanArgs= are) would run the container with less
+// confinement than asked. Most have a [Container] key Flotilla implements.
+var confiningPodmanFlags = map[string]string{
+	"--cap-drop": "DropCapability=", "--security-opt": "NoNewPrivileges=, SeccompProfile=",
+	"--read-only": "ReadOnly=", "--user": "User=", "-u": "User=", "--userns": "UserNS=",
+	"--uidmap": "UserNS=auto", "--gidmap": "UserNS=auto", "--memory": "Memory=", "-m": "Memory=",
+	"--pids-limit": "PidsLimit=", "--cpus": "[Service] CPUQuota=", "--cpu-quota": "[Service] CPUQuota=",
+	"--network": "Network=", "--net": "Network=", "--tmpfs": "Tmpfs=", "--ulimit": "[Service] TasksMax=",
+}
+
+// checkPodmanArgs refuses a PodmanArgs= value holding a flag that would
+// confine the container, naming the key to use instead.
+func checkPodmanArgs(v string, o *ParseOptions) error {
+	ws, err := unit.SplitWords(v, o.Specifiers.Lookup)
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		flag, _, _ := strings.Cut(w, "=")
+		if key, ok := confiningPodmanFlags[flag]; ok {
+			return fmt.Errorf("%s would confine the container, and Flotilla does not run PodmanArgs=: use %s instead", flag, key)
+		}
+	}
 	return nil
 }

@@ -2,6 +2,7 @@ package container
 
 import (
 	"errors"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -162,6 +163,21 @@ Entrypoint=/bin/%p
 	}
 }
 
+// TestParseQuadletHomeVolume: Volume=%h/... binds below the home of the
+// unit's user (root's for a system service, as Quadlet's system units),
+// once the expander knows %h.
+func TestParseQuadletHomeVolume(t *testing.T) {
+	sp := unit.SubmitSpecifiers("c.service")
+	home, err := sp.Lookup('h')
+	if err != nil {
+		t.Skipf("the specifier expander has no %%h yet: %v", err)
+	}
+	cs, _, err := parseQuadlet(t, "[Container]\nImage=i\nVolume=%h/cfg:/cfg\n", ParseOptions{Specifiers: sp})
+	if err != nil || len(cs.Volumes) != 1 || cs.Volumes[0].Source != home+"/cfg" || !filepath.IsAbs(cs.Volumes[0].Source) {
+		t.Fatalf("Volume=%%h/cfg:/cfg: %+v, %v; want a bind of %s/cfg", cs, err, home)
+	}
+}
+
 // TestParseQuadletValues: values read as Quadlet reads them (checked
 // against podman's pkg/systemd/quadlet and its test/e2e/quadlet fixtures).
 func TestParseQuadletValues(t *testing.T) {
@@ -258,41 +274,78 @@ func TestParseQuadletWarns(t *testing.T) {
 		t.Errorf("warnings %q (%v), want four", warnings, err)
 	}
 	for body, field := range map[string]string{
-		"UIDMap=0:10000:10":            "UIDMap",
-		"GIDMap=0:10000:10":            "GIDMap",
-		"SubUIDMap=app":                "SubUIDMap",
-		"SubGIDMap=app":                "SubGIDMap",
-		"Mask=/proc/x":                 "Mask",
-		"AppArmor=my-profile":          "AppArmor",
-		"UserNS=keep-id":               "UserNS",
-		"UserNS=keep-id:uid=200":       "UserNS",
-		"UserNS=nomap":                 "UserNS",
-		"RemapUsers=keep-id":           "RemapUsers",
-		"RemapUsers=manual":            "RemapUsers",
-		"RemapUid=0:1000:10":           "RemapUid",
-		"RemapUsers=auto\nUserNS=auto": "RemapUsers",
-		"Group=g":                      "Group",
-		"Volume=./rel:/x":              "Volume",
-		"Volume=../rel:/x":             "Volume",
-		"Volume=data.volume:/x":        "Volume",
-		"Volume=bad/name:/x":           "Volume",
-		"Volume=data:rel":              "Volume",
-		"Volume=/a:/":                  "Volume",
-		"Volume=/a:/b:U":               "Volume",
-		"Environment==x":               "Environment",
-		"Rootfs=/srv/root":             "Rootfs",
-		"Memory=lots":                  "Memory",
-		"Memory=-1":                    "Memory",
-		"Memory=1e9":                   "Memory",
-		"PidsLimit=many":               "PidsLimit",
-		"Tmpfs=rel":                    "Tmpfs",
-		"Tmpfs=/x:suid":                "Tmpfs",
-		"Tmpfs=/x:mode=9":              "Tmpfs",
+		"UIDMap=0:10000:10":                        "UIDMap",
+		"GIDMap=0:10000:10":                        "GIDMap",
+		"SubUIDMap=app":                            "SubUIDMap",
+		"SubGIDMap=app":                            "SubGIDMap",
+		"Mask=/proc/x":                             "Mask",
+		"AppArmor=my-profile":                      "AppArmor",
+		"UserNS=keep-id":                           "UserNS",
+		"UserNS=keep-id:uid=200":                   "UserNS",
+		"UserNS=nomap":                             "UserNS",
+		"RemapUsers=keep-id":                       "RemapUsers",
+		"RemapUsers=manual":                        "RemapUsers",
+		"RemapUid=0:1000:10":                       "RemapUid",
+		"RemapUsers=auto\nUserNS=auto":             "RemapUsers",
+		"Group=g":                                  "Group",
+		"Volume=./rel:/x":                          "Volume",
+		"Volume=../rel:/x":                         "Volume",
+		"Volume=data.volume:/x":                    "Volume",
+		"Volume=bad/name:/x":                       "Volume",
+		"Volume=data:rel":                          "Volume",
+		"Volume=/a:/":                              "Volume",
+		"Volume=/a:/b:U":                           "Volume",
+		"Environment==x":                           "Environment",
+		"Rootfs=/srv/root":                         "Rootfs",
+		"PodmanArgs=--cap-drop=all":                "PodmanArgs",
+		"PodmanArgs=--log-level debug --read-only": "PodmanArgs",
+		"Memory=lots":                              "Memory",
+		"Memory=-1":                                "Memory",
+		"Memory=1e9":                               "Memory",
+		"PidsLimit=many":                           "PidsLimit",
+		"Tmpfs=rel":                                "Tmpfs",
+		"Tmpfs=/x:suid":                            "Tmpfs",
+		"Tmpfs=/x:mode=9":                          "Tmpfs",
 	} {
 		_, _, err := parseQuadlet(t, "[Container]\nImage=i\n"+body+"\n", ParseOptions{})
 		var ue *unit.Error
 		if !errors.As(err, &ue) || ue.Field != field || ue.Section != "Container" {
 			t.Errorf("%q: error %v, want one naming [Container] %s", body, err, field)
+		}
+	}
+}
+
+// quadletContainerKeys are the [Container] keys of Podman's Quadlet
+// (pkg/systemd/quadlet/quadlet.go, groupsInfo[ContainerGroup], plus
+// AppArmor= and HttpProxy= of later releases).
+var quadletContainerKeys = []string{"AddCapability", "AddDevice", "AddHost", "Annotation", "AppArmor", "AutoUpdate",
+	"CgroupsMode", "ContainerName", "ContainersConfModule", "DNS", "DNSOption", "DNSSearch", "DropCapability",
+	"Entrypoint", "Environment", "EnvironmentFile", "EnvironmentHost", "Exec", "ExposeHostPort", "GIDMap",
+	"GlobalArgs", "Group", "GroupAdd", "HealthCmd", "HealthInterval", "HealthLogDestination", "HealthMaxLogCount",
+	"HealthMaxLogSize", "HealthOnFailure", "HealthRetries", "HealthStartPeriod", "HealthStartupCmd",
+	"HealthStartupInterval", "HealthStartupRetries", "HealthStartupSuccess", "HealthStartupTimeout", "HealthTimeout",
+	"HostName", "HttpProxy", "IP", "IP6", "Image", "Label", "LogDriver", "LogOpt", "Mask", "Memory", "Mount",
+	"Network", "NetworkAlias", "NoNewPrivileges", "Notify", "PidsLimit", "Pod", "PodmanArgs", "PublishPort", "Pull",
+	"ReadOnly", "ReadOnlyTmpfs", "ReloadCmd", "ReloadSignal", "RemapGid", "RemapUid", "RemapUidSize", "RemapUsers",
+	"Retry", "RetryDelay", "Rootfs", "RunInit", "SeccompProfile", "Secret", "SecurityLabelDisable",
+	"SecurityLabelFileType", "SecurityLabelLevel", "SecurityLabelNested", "SecurityLabelType", "ServiceName",
+	"ShmSize", "StartWithPod", "StopSignal", "StopTimeout", "SubGIDMap", "SubUIDMap", "Sysctl", "Timezone", "Tmpfs",
+	"UIDMap", "Ulimit", "Unmask", "User", "UserNS", "VolatileTmp", "Volume", "WorkingDir"}
+
+// TestQuadletKeysClassified: every Quadlet [Container] key is implemented,
+// warns, or is refused for a stated reason: none is an unknown-key error.
+func TestQuadletKeysClassified(t *testing.T) {
+	for _, k := range quadletContainerKeys {
+		_, impl := containerKeys[k]
+		_, refused := quadletRefused[k]
+		n := 0
+		for _, b := range []bool{impl, quadletUnsupported[k], refused} {
+			if b {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: implemented %v, warns %v, refused %v; want exactly one", k, impl, quadletUnsupported[k], refused)
 		}
 	}
 }
