@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -122,6 +123,23 @@ var containerKeys = map[string]func(cs *Spec, v string, o *ParseOptions) error{
 		return nil
 	}),
 	"Tmpfs": multi(func(cs *Spec) { cs.Tmpfs = nil }, setTmpfs),
+	"EnvironmentFile": func(cs *Spec, v string, o *ParseOptions) error {
+		if v == "" {
+			cs.EnvFiles = nil
+			return nil
+		}
+		ws, err := unit.SplitWords(v, o.Specifiers.Lookup)
+		if err != nil {
+			return err
+		}
+		for _, w := range ws {
+			if !filepath.IsAbs(w) {
+				return fmt.Errorf("%q: a relative path is resolved against the unit file's directory, which fleetctl submit does; give an absolute path when submitting otherwise", w)
+			}
+			cs.EnvFiles = append(cs.EnvFiles, w)
+		}
+		return nil
+	},
 	"PodmanArgs": func(_ *Spec, v string, o *ParseOptions) error {
 		if v == "" {
 			return nil
@@ -146,7 +164,7 @@ var containerKeys = map[string]func(cs *Spec, v string, o *ParseOptions) error{
 var quadletUnsupported = map[string]bool{
 	"AddHost": true, "Annotation": true, "AutoUpdate": true, "CgroupsMode": true,
 	"ContainerName": true, "ContainersConfModule": true, "DNS": true, "DNSOption": true, "DNSSearch": true,
-	"EnvironmentFile": true, "EnvironmentHost": true, "ExposeHostPort": true, "GlobalArgs": true,
+	"EnvironmentHost": true, "ExposeHostPort": true, "GlobalArgs": true,
 	"GroupAdd": true, "HealthCmd": true, "HealthInterval": true, "HealthOnFailure": true, "HealthRetries": true,
 	"HealthStartPeriod": true, "HealthTimeout": true, "HealthStartupCmd": true, "HealthStartupInterval": true,
 	"HealthStartupRetries": true, "HealthStartupSuccess": true, "HealthStartupTimeout": true,
@@ -180,7 +198,7 @@ var resourceKeys = map[string]bool{
 }
 
 // supportedKeys names the implemented keys in an unknown key's error.
-const supportedKeys = "Image, Exec, Entrypoint, Environment, Volume, Tmpfs, PublishPort, Network, User, Group, ReadOnly, ReadOnlyTmpfs, VolatileTmp, WorkingDir, HostName, UserNS, AddCapability, DropCapability, AddDevice, NoNewPrivileges, SeccompProfile, AppArmor, Memory, PidsLimit, RemapUsers"
+const supportedKeys = "Image, Exec, Entrypoint, Environment, EnvironmentFile, Volume, Tmpfs, PublishPort, Network, User, Group, ReadOnly, ReadOnlyTmpfs, VolatileTmp, WorkingDir, HostName, UserNS, AddCapability, DropCapability, AddDevice, NoNewPrivileges, SeccompProfile, AppArmor, Memory, PidsLimit, RemapUsers"
 
 // ParseQuadlet reads a unit's [Container] section and its [Service]
 // resource keys (MemoryMax=, CPUQuota=, ...) into a Spec: nil when the unit
@@ -238,7 +256,11 @@ func ParseQuadlet(name string, f *unit.File, o ParseOptions) (cs *Spec, warnings
 		// Quadlet's handleUser refuses the same.
 		return nil, nil, &unit.Error{Unit: name, Section: "Container", Field: "Group", Msg: "Group= without User= (Quadlet refuses it too): add User="}
 	}
-	cs.Env = resolveBareEnv(cs.Env, serviceEnv(name, f, &o))
+	host := serviceEnv(name, f, &o)
+	cs.Env = resolveBareEnv(cs.Env, host)
+	if len(cs.EnvFiles) > 0 {
+		cs.hostEnv = host
+	}
 	r, err := cgroups.ParseResources(func(k string) (string, bool) { v, ok := res[k]; return v, ok })
 	if err != nil {
 		return nil, nil, &unit.Error{Unit: name, Section: "Service", Msg: err.Error()}
@@ -676,4 +698,38 @@ func checkPodmanArgs(v string, o *ParseOptions) error {
 		}
 	}
 	return nil
+}
+
+// readEnvFiles reads s.EnvFiles as podman's --env-file, in order: lines
+// of NAME=value (the value as written, to the end of the line), blank
+// lines and lines starting with "#" skipped, leading blanks ignored, and a
+// bare NAME taken from the environment podman would run with (dropped when
+// unset there).
+func readEnvFiles(s *Spec) ([]string, error) {
+	var env []string
+	for _, p := range s.EnvFiles {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("EnvironmentFile=%s: %w", p, err)
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			line = strings.TrimLeft(strings.TrimSuffix(line, "\r"), " \t")
+			if line == "" || line[0] == '#' {
+				continue
+			}
+			name, _, hasValue := strings.Cut(line, "=")
+			if name == "" || strings.ContainsAny(name, " \t") {
+				return nil, fmt.Errorf("EnvironmentFile=%s: line %d: %q is not NAME=value", p, i+1, line)
+			}
+			if !hasValue {
+				v, ok := s.hostEnv[name]
+				if !ok {
+					continue
+				}
+				line += "=" + v
+			}
+			env = append(env, line)
+		}
+	}
+	return env, nil
 }

@@ -243,6 +243,10 @@ func TestParseQuadletValues(t *testing.T) {
 			return reflect.DeepEqual(cs.Tmpfs, []Tmpfs{{Target: "/run/app", Mode: "0700", Size: "1m"}, {Target: "/cache", NoExec: true}})
 		}},
 		{"Tmpfs=/a\nTmpfs=", func(cs *Spec) bool { return cs.Tmpfs == nil }},
+		{"EnvironmentFile=/etc/a.env \"/etc/b c.env\"\nEnvironmentFile=/x/%i.env", func(cs *Spec) bool {
+			return reflect.DeepEqual(cs.EnvFiles, []string{"/etc/a.env", "/etc/b c.env", "/x/1.env"})
+		}},
+		{"EnvironmentFile=/etc/a.env\nEnvironmentFile=", func(cs *Spec) bool { return cs.EnvFiles == nil }},
 		{"NoNewPrivileges=no", func(cs *Spec) bool { return true }},
 	} {
 		cs, _, err := parseQuadlet(t, "[Container]\nImage=i\n"+tc.body+"\n", ParseOptions{})

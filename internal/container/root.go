@@ -58,7 +58,14 @@ func (r *Runtime) PrepareRoot(ctx context.Context, unit string, s *Spec) (*Root,
 		}
 		return nil, err
 	}
-	ss, allow, err := sandboxSpec(s, img, dir, mounts)
+	fileEnv, err := readEnvFiles(s)
+	if err != nil {
+		if uerr := unmountRoot(dir); uerr != nil {
+			r.cfg.Logf("container %s: %v", unit, uerr)
+		}
+		return nil, fmt.Errorf("container %s: %w", unit, err)
+	}
+	ss, allow, err := sandboxSpec(s, img, dir, mounts, fileEnv)
 	if err != nil {
 		if uerr := unmountRoot(dir); uerr != nil {
 			r.cfg.Logf("container %s: %v", unit, uerr)

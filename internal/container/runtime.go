@@ -104,7 +104,13 @@ func (r *Runtime) Prepare(ctx context.Context, unit string, s *Spec) (_ *Run, er
 	if err != nil {
 		return nil, err
 	}
-	ss, allow, err := sandboxSpec(s, img, run.rootfs, mounts)
+	// Read at each start, as podman reads --env-file at each run; a
+	// missing file fails this start only.
+	fileEnv, err := readEnvFiles(s)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", unit, err)
+	}
+	ss, allow, err := sandboxSpec(s, img, run.rootfs, mounts, fileEnv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPermanent, err)
 	}

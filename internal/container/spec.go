@@ -30,6 +30,7 @@ type Spec struct {
 	Exec         []string // Exec=: arguments after the entrypoint (replace the image's Cmd)
 	Entrypoint   []string // Entrypoint=: replaces the image's entrypoint
 	Env          []string // Environment=, K=V
+	EnvFiles     []string // EnvironmentFile=: read at each start, under Env
 	Volumes      []Volume
 	PublishPorts []string // PublishPort= values, parsed by netbridge
 	Network      string   // bridge (default), host, none
@@ -52,6 +53,10 @@ type Spec struct {
 	// Seccomp is SeccompProfile=: nil is Docker's default profile,
 	// seccomp.Unconfined none. Compiled for the container's capabilities.
 	Seccomp *seccomp.Profile
+
+	// hostEnv is the environment podman would run with under Quadlet's
+	// unit (its [Service] Environment=), for bare NAMEs in EnvFiles.
+	hostEnv map[string]string
 }
 
 // Tmpfs is one Tmpfs=PATH[:OPTIONS] (podman's --tmpfs).

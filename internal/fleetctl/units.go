@@ -12,7 +12,7 @@ import (
 )
 
 // readUnitFile parses the unit file at file as unit name, resolving its
-// relative Volume= sources against the file's directory as Quadlet does.
+// relative [Container] paths against the file's directory as Quadlet does.
 func readUnitFile(name, file string) (*unit.File, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -22,7 +22,7 @@ func readUnitFile(name, file string) (*unit.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = quadletpath.ResolveRelativeVolumes(f, filepath.Dir(file))
+	_, err = quadletpath.ResolveRelativePaths(f, filepath.Dir(file))
 	return f, err
 }
 

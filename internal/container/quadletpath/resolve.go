@@ -7,27 +7,53 @@ import (
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
-// ResolveRelativeVolumes rewrites each [Container] Volume=SOURCE:TARGET[:OPTIONS]
-// of f whose SOURCE starts with "." to the path it names below dir, the
-// directory of the unit file, as Quadlet does (./data and ../shared both;
-// a source starting with a specifier or "/" and a volume name are left as
-// they are). dir is made absolute first. It reports how many it rewrote.
-func ResolveRelativeVolumes(f *unit.File, dir string) (int, error) {
+// ResolveRelativePaths rewrites the paths of f's [Container] section that
+// Quadlet resolves against the unit file's directory, dir (made absolute
+// first), and reports how many it rewrote:
+//
+//   - a Volume=SOURCE:TARGET[:OPTIONS] whose SOURCE starts with "."
+//     (handleStorageSource: ./data and ../shared; a volume name, an
+//     absolute path and a specifier are left alone);
+//   - each relative path of EnvironmentFile= that does not start with a
+//     specifier (getAbsolutePath). A value with quotes or escapes is left
+//     as written, and the node refuses it if it holds a relative path.
+func ResolveRelativePaths(f *unit.File, dir string) (int, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for i, o := range f.Options {
-		if o.Section != "Container" || o.Name != "Volume" || !strings.HasPrefix(o.Value, ".") {
+		if o.Section != "Container" {
 			continue
 		}
-		src, rest, ok := strings.Cut(o.Value, ":")
-		if !ok {
-			continue // ".x" alone is a target, which the node refuses as not absolute
+		switch o.Name {
+		case "Volume":
+			if !strings.HasPrefix(o.Value, ".") {
+				continue
+			}
+			src, rest, ok := strings.Cut(o.Value, ":")
+			if !ok {
+				continue // ".x" alone is a target, which the node refuses as not absolute
+			}
+			f.Options[i].Value = filepath.Join(abs, src) + ":" + rest
+			n++
+		case "EnvironmentFile":
+			if strings.ContainsAny(o.Value, "\"'\\") {
+				continue
+			}
+			ws := strings.Fields(o.Value)
+			changed := false
+			for j, w := range ws {
+				if !filepath.IsAbs(w) && !strings.HasPrefix(w, "%") {
+					ws[j], changed = filepath.Join(abs, w), true
+					n++
+				}
+			}
+			if changed {
+				f.Options[i].Value = strings.Join(ws, " ")
+			}
 		}
-		f.Options[i].Value = filepath.Join(abs, src) + ":" + rest
-		n++
 	}
 	return n, nil
 }

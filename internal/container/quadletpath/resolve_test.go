@@ -7,10 +7,10 @@ import (
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
-// TestResolveRelativeVolumes: relative sources resolve against the unit
+// TestResolveRelativePaths: relative sources resolve against the unit
 // file's directory as in Quadlet's handleStorageSource/getAbsolutePath
 // (source[0] == '.'); nothing else changes.
-func TestResolveRelativeVolumes(t *testing.T) {
+func TestResolveRelativePaths(t *testing.T) {
 	f, err := unit.Parse("web.service", []byte(`[Service]
 Volume=./not-container:/x
 [Container]
@@ -23,13 +23,18 @@ Volume=named:/n
 Volume=%h/cfg:/cfg
 Volume=/anon
 Volume=.alone
+EnvironmentFile=app.env /etc/abs.env ../shared.env %h/x.env
+EnvironmentFile="quoted file.env"
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := ResolveRelativeVolumes(f, "/srv/units/web")
-	if err != nil || n != 3 {
-		t.Fatalf("rewrote %d, %v; want 3", n, err)
+	n, err := ResolveRelativePaths(f, "/srv/units/web")
+	if err != nil || n != 5 {
+		t.Fatalf("rewrote %d, %v; want 5", n, err)
+	}
+	if got, want := f.Values("Container", "EnvironmentFile"), []string{"/srv/units/web/app.env /etc/abs.env /srv/units/shared.env %h/x.env", `"quoted file.env"`}; got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("EnvironmentFile = %q, want %q", got, want)
 	}
 	want := []string{"/srv/units/web/data:/data:ro", "/srv/units/shared:/shared", "/srv/units/web/.hidden:/h",
 		"/abs:/abs", "named:/n", "%h/cfg:/cfg", "/anon", ".alone"}
@@ -44,7 +49,7 @@ Volume=.alone
 	}
 	// A relative dir is made absolute.
 	f, _ = unit.Parse("w.service", []byte("[Container]\nVolume=./d:/d\n"))
-	if _, err := ResolveRelativeVolumes(f, "units"); err != nil {
+	if _, err := ResolveRelativePaths(f, "units"); err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := f.Value("Container", "Volume"); !filepath.IsAbs(v) {
