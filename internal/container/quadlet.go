@@ -371,7 +371,9 @@ func appendEnv(cs *Spec, v string, o *ParseOptions) error {
 	}
 	ws, err := unit.SplitWords(v, o.Specifiers.Lookup)
 	if err != nil {
-		return err
+		// Quadlet's LookupAllKeyVal skips such a line with a warning.
+		o.warn(fmt.Sprintf("[Container] Environment=%s: %v; line ignored", v, err))
+		return nil
 	}
 	for _, w := range ws {
 		if k, _, _ := strings.Cut(w, "="); k == "" {

@@ -216,6 +216,7 @@ func TestParseQuadletValues(t *testing.T) {
 		{"Environment=FOO BAR=1 MISSING\n[Service]\nEnvironment=FOO=from-service", func(cs *Spec) bool {
 			return reflect.DeepEqual(cs.Env, []string{"FOO=from-service", "BAR=1"})
 		}},
+		{"Environment=A=1\nEnvironment=B='open", func(cs *Spec) bool { return reflect.DeepEqual(cs.Env, []string{"A=1"}) }},
 		{"Environment=PODMAN_SYSTEMD_UNIT", func(cs *Spec) bool { return reflect.DeepEqual(cs.Env, []string{"PODMAN_SYSTEMD_UNIT=c@1.service"}) }},
 		// Volume= forms.
 		{"Volume=data:/var/lib/data", func(cs *Spec) bool {
