@@ -70,7 +70,7 @@ var containerKeys = map[string]func(cs *Spec, v string, o *ParseOptions) error{
 	"Network":    multi(func(cs *Spec) { cs.Network = "" }, setNetwork),
 	"User":       single(func(cs *Spec, v string, _ *ParseOptions) error { cs.User = v; return nil }),
 	"Group":      single(func(cs *Spec, v string, _ *ParseOptions) error { cs.Group = v; return nil }),
-	"ReadOnly":   single(func(cs *Spec, v string, _ *ParseOptions) error { return parseBoolInto(&cs.ReadOnly, v) }),
+	"ReadOnly":   boolKey(false, func(cs *Spec) *bool { return &cs.ReadOnly }),
 	"WorkingDir": single(func(cs *Spec, v string, _ *ParseOptions) error { cs.WorkingDir = v; return nil }),
 	"HostName":   single(func(cs *Spec, v string, _ *ParseOptions) error { cs.HostName = v; return nil }),
 	"UserNS":     single(setUserNS),
@@ -85,12 +85,14 @@ var containerKeys = map[string]func(cs *Spec, v string, o *ParseOptions) error{
 	"AddCapability":  wordsAppendKey(func(cs *Spec) *[]string { return &cs.AddCaps }),
 	"DropCapability": wordsAppendKey(func(cs *Spec) *[]string { return &cs.DropCaps }),
 	"SeccompProfile": single(setSeccompProfile),
-	"ReadOnlyTmpfs":  single(func(cs *Spec, v string, _ *ParseOptions) error { return parseBoolInto(&cs.ReadOnlyTmpfs, v) }),
-	"VolatileTmp":    single(func(cs *Spec, v string, _ *ParseOptions) error { return parseBoolInto(&cs.VolatileTmp, v) }),
+	"ReadOnlyTmpfs":  boolKey(true, func(cs *Spec) *bool { return &cs.ReadOnlyTmpfs }),
+	"VolatileTmp":    boolKey(false, func(cs *Spec) *bool { return &cs.VolatileTmp }),
 	"NoNewPrivileges": single(func(cs *Spec, v string, o *ParseOptions) error {
-		var b bool
-		if err := parseBoolInto(&b, v); err != nil {
-			return err
+		b := true
+		if v != "" {
+			if err := parseBoolInto(&b, v); err != nil {
+				return err
+			}
 		}
 		if !b {
 			// Podman's default is without no_new_privs; ours is with,
@@ -110,11 +112,19 @@ var containerKeys = map[string]func(cs *Spec, v string, o *ParseOptions) error{
 		return fmt.Errorf("AppArmor profile %q: Flotilla does not apply AppArmor profiles (Podman refuses a profile too where AppArmor is not enabled); remove AppArmor= or set it to unconfined", v)
 	}),
 	"Memory": single(func(_ *Spec, v string, o *ParseOptions) error {
+		if v == "" {
+			o.memory = 0
+			return nil
+		}
 		n, err := parseRAM(v)
 		o.memory = n
 		return err
 	}),
 	"PidsLimit": single(func(_ *Spec, v string, o *ParseOptions) error {
+		if v == "" {
+			o.pids = 0
+			return nil
+		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < -1 {
 			return fmt.Errorf("%q is not a number of processes (-1 or 0: no limit)", v)
@@ -590,6 +600,18 @@ func setSeccompProfile(cs *Spec, v string, o *ParseOptions) error {
 	}
 	cs.Seccomp = p
 	return nil
+}
+
+// boolKey reads a boolean key; empty is its default, as Quadlet, which
+// passes nothing for an empty value.
+func boolKey(def bool, field func(*Spec) *bool) func(*Spec, string, *ParseOptions) error {
+	return single(func(cs *Spec, v string, _ *ParseOptions) error {
+		if v == "" {
+			*field(cs) = def
+			return nil
+		}
+		return parseBoolInto(field(cs), v)
+	})
 }
 
 func parseBoolInto(b *bool, v string) error {

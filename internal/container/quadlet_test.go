@@ -204,6 +204,8 @@ func TestParseQuadletValues(t *testing.T) {
 		{"ReadOnly=yes", func(cs *Spec) bool { return cs.ReadOnly && cs.ReadOnlyTmpfs }},
 		{"ReadOnly=yes\nReadOnlyTmpfs=no", func(cs *Spec) bool { return cs.ReadOnly && !cs.ReadOnlyTmpfs }},
 		{"VolatileTmp=yes", func(cs *Spec) bool { return cs.VolatileTmp }},
+		{"ReadOnly=yes\nReadOnly=\nReadOnlyTmpfs=no\nReadOnlyTmpfs=", func(cs *Spec) bool { return !cs.ReadOnly && cs.ReadOnlyTmpfs }},
+		{"Memory=1g\nMemory=\nPidsLimit=5\nPidsLimit=", func(cs *Spec) bool { return cs.Resources.MemoryMax == 0 && cs.Resources.TasksMax == 0 }},
 		// An empty value empties a list key (LookupAll).
 		{"Environment=A=1\nEnvironment=\nEnvironment=B=2", func(cs *Spec) bool { return reflect.DeepEqual(cs.Env, []string{"B=2"}) }},
 		{"Volume=/a:/a\nVolume=\nVolume=/b:/b", func(cs *Spec) bool { return len(cs.Volumes) == 1 && cs.Volumes[0].Source == "/b" }},
