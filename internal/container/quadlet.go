@@ -74,14 +74,25 @@ var containerKeys = map[string]func(cs *Spec, v string, o *ParseOptions) error{
 	"WorkingDir": single(func(cs *Spec, v string, _ *ParseOptions) error { cs.WorkingDir = v; return nil }),
 	"HostName":   single(func(cs *Spec, v string, _ *ParseOptions) error { cs.HostName = v; return nil }),
 	"UserNS":     single(setUserNS),
-	"AddDevice": multi(func(cs *Spec) { cs.Devices = nil }, func(cs *Spec, v string, _ *ParseOptions) error {
-		d, err := ParseDevice(v)
+	// AddDevice= is a word list in Quadlet (LookupAllStrv).
+	"AddDevice": func(cs *Spec, v string, o *ParseOptions) error {
+		if v == "" {
+			cs.Devices = nil
+			return nil
+		}
+		ws, err := unit.SplitWords(v, o.Specifiers.Lookup)
 		if err != nil {
 			return err
 		}
-		cs.Devices = append(cs.Devices, d)
+		for _, w := range ws {
+			d, err := ParseDevice(w)
+			if err != nil {
+				return err
+			}
+			cs.Devices = append(cs.Devices, d)
+		}
 		return nil
-	}),
+	},
 	"AddCapability":  wordsAppendKey(func(cs *Spec) *[]string { return &cs.AddCaps }),
 	"DropCapability": wordsAppendKey(func(cs *Spec) *[]string { return &cs.DropCaps }),
 	"SeccompProfile": single(setSeccompProfile),
@@ -438,7 +449,7 @@ func resolveBareEnv(env []string, host map[string]string) []string {
 	return out
 }
 
-// volumeName is what podman accepts as a volume name.
+// validVolumeName reports whether podman accepts n as a volume name.
 func validVolumeName(n string) bool {
 	if n == "" || !isAlnum(n[0]) {
 		return false

@@ -246,6 +246,10 @@ func TestParseQuadletValues(t *testing.T) {
 			return reflect.DeepEqual(cs.Tmpfs, []Tmpfs{{Target: "/run/app", Mode: "0700", Size: "1m"}, {Target: "/cache", NoExec: true}})
 		}},
 		{"Tmpfs=/a\nTmpfs=", func(cs *Spec) bool { return cs.Tmpfs == nil }},
+		{"AddDevice=/dev/fuse -/dev/kvm:r", func(cs *Spec) bool {
+			return len(cs.Devices) == 2 && cs.Devices[1].Optional && cs.Devices[1].Access == "r"
+		}},
+		{"AddDevice=/dev/fuse\nAddDevice=", func(cs *Spec) bool { return cs.Devices == nil }},
 		{"EnvironmentFile=/etc/a.env \"/etc/b c.env\"\nEnvironmentFile=/x/%i.env", func(cs *Spec) bool {
 			return reflect.DeepEqual(cs.EnvFiles, []string{"/etc/a.env", "/etc/b c.env", "/x/1.env"})
 		}},
