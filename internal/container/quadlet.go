@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/flotilla-os/flotilla/internal/cgroups"
 	"github.com/flotilla-os/flotilla/internal/netbridge"
@@ -144,6 +147,13 @@ var containerKeys = map[string]func(cs *Spec, v string, o *ParseOptions) error{
 		return nil
 	}),
 	"Tmpfs": multi(func(cs *Spec) { cs.Tmpfs = nil }, setTmpfs),
+	"StopSignal": single(func(cs *Spec, v string, _ *ParseOptions) error {
+		if v != "" && StopSignalNumber(v) == 0 {
+			return fmt.Errorf("%q is not a signal (SIGQUIT, QUIT or 3)", v)
+		}
+		cs.StopSignal = v
+		return nil
+	}),
 	"EnvironmentFile": func(cs *Spec, v string, o *ParseOptions) error {
 		if v == "" {
 			cs.EnvFiles = nil
@@ -196,7 +206,7 @@ var quadletUnsupported = map[string]bool{
 	"Retry": true, "RetryDelay": true, "RunInit": true, "Secret": true, "ServiceName": true,
 	"SecurityLabelDisable": true, "SecurityLabelFileType": true, "SecurityLabelLevel": true,
 	"SecurityLabelNested": true, "SecurityLabelType": true, "ShmSize": true, "StartWithPod": true,
-	"StopSignal": true, "StopTimeout": true, "Sysctl": true,
+	"StopTimeout": true, "Sysctl": true,
 	"Timezone": true, "Ulimit": true, "Unmask": true,
 }
 
@@ -219,7 +229,7 @@ var resourceKeys = map[string]bool{
 }
 
 // supportedKeys names the implemented keys in an unknown key's error.
-const supportedKeys = "Image, Exec, Entrypoint, Environment, EnvironmentFile, Volume, Tmpfs, PublishPort, Network, User, Group, ReadOnly, ReadOnlyTmpfs, VolatileTmp, WorkingDir, HostName, UserNS, AddCapability, DropCapability, AddDevice, NoNewPrivileges, SeccompProfile, AppArmor, Memory, PidsLimit, RemapUsers"
+const supportedKeys = "Image, Exec, Entrypoint, Environment, EnvironmentFile, Volume, Tmpfs, PublishPort, Network, User, Group, ReadOnly, ReadOnlyTmpfs, VolatileTmp, WorkingDir, HostName, UserNS, AddCapability, DropCapability, AddDevice, NoNewPrivileges, SeccompProfile, AppArmor, Memory, PidsLimit, StopSignal, RemapUsers"
 
 // ParseQuadlet reads a unit's [Container] section and its [Service]
 // resource keys (MemoryMax=, CPUQuota=, ...) into a Spec: nil when the unit
@@ -767,4 +777,20 @@ func readEnvFiles(s *Spec) ([]string, error) {
 		}
 	}
 	return env, nil
+}
+
+// StopSignalNumber is the signal StopSignal= names (podman's --stop-signal:
+// SIGQUIT, QUIT or 3), or 0 when it names none.
+func StopSignalNumber(v string) syscall.Signal {
+	if n, err := strconv.Atoi(v); err == nil {
+		if n > 0 && n < 65 {
+			return syscall.Signal(n)
+		}
+		return 0
+	}
+	name := strings.ToUpper(v)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	return unix.SignalNum(name)
 }

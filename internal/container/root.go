@@ -29,6 +29,7 @@ type Root struct {
 	Network      string           // bridge, host or none (the default bridge made explicit)
 	Hostname     string           // HostName=, "" when unset
 	Seccomp      *seccomp.Profile // SeccompProfile=: Docker's default unless the unit names one (or Unconfined)
+	StopSignal   string           // StopSignal=, "" when unset
 }
 
 // PrepareRoot pulls the unit's image if needed and mounts its overlay root
@@ -78,7 +79,7 @@ func (r *Runtime) PrepareRoot(ctx context.Context, unit string, s *Spec) (*Root,
 	}
 	return &Root{Dir: dir, Args: ss.Args, Env: ss.Env, Cwd: ss.Cwd, UID: ss.UID, GID: ss.GID, Groups: ss.Groups,
 		Mounts: ss.Mounts, Tmpfs: ss.Tmpfs, Devices: ss.Devices, DeviceAllow: allow, Capabilities: ss.Capabilities, ReadOnly: ss.ReadOnly,
-		Network: network, Hostname: ss.Hostname, Seccomp: cmp.Or(s.Seccomp, seccomp.Default())}, nil
+		Network: network, Hostname: ss.Hostname, StopSignal: s.StopSignal, Seccomp: cmp.Or(s.Seccomp, seccomp.Default())}, nil
 }
 
 // ReleaseRoot unmounts the unit's root; its upper directory stays until

@@ -49,6 +49,7 @@ type Spec struct {
 	AddCaps       []string     // AddCapability=
 	DropCaps      []string     // DropCapability=
 	Devices       []DeviceSpec // AddDevice=
+	StopSignal    string       // StopSignal=: what stopping the unit sends first, unless [Service] KillSignal= says
 	Resources     cgroups.Resources
 	// Seccomp is SeccompProfile=: nil is Docker's default profile,
 	// seccomp.Unconfined none. Compiled for the container's capabilities.

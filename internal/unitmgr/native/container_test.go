@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -149,5 +150,28 @@ func TestContainerSeccompProfile(t *testing.T) {
 			!strings.Contains(err.Error(), tc.value) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("SeccompProfile=%s: %v; want a unit error naming c.service, SeccompProfile, the file and %q", tc.value, err, tc.want)
 		}
+	}
+}
+
+// TestContainerStopSignal: StopSignal= (podman's --stop-signal) is what
+// stopping a container unit sends first, unless [Service] KillSignal= says.
+func TestContainerStopSignal(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want syscall.Signal
+	}{
+		{"[Container]\nImage=x:1\n", syscall.SIGTERM},
+		{"[Container]\nImage=x:1\nStopSignal=SIGQUIT\n", syscall.SIGQUIT},
+		{"[Container]\nImage=x:1\nStopSignal=winch\n", syscall.SIGWINCH},
+		{"[Container]\nImage=x:1\nStopSignal=2\n", syscall.SIGINT},
+		{"[Container]\nImage=x:1\nStopSignal=SIGQUIT\n[Service]\nKillSignal=SIGHUP\n", syscall.SIGHUP},
+	} {
+		sp, err := parseUnit(t, tc.body)
+		if err != nil || sp.killSignal != tc.want {
+			t.Errorf("%q: signal %v, %v; want %v", tc.body, sp, err, tc.want)
+		}
+	}
+	if _, err := parseUnit(t, "[Container]\nImage=x:1\nStopSignal=SIGBOGUS\n"); err == nil || !strings.Contains(err.Error(), "StopSignal") {
+		t.Errorf("StopSignal=SIGBOGUS: %v, want an error naming StopSignal", err)
 	}
 }

@@ -128,6 +128,9 @@ func generate(name string, f *unit.File, root *container.Root) (string, error) {
 		// all the same: stop as the native backend and Podman do.
 		add("TimeoutStopSec", "10")
 	}
+	if root.StopSignal != "" && f.Values("Service", "KillSignal") == nil {
+		add("KillSignal", strconv.Itoa(int(container.StopSignalNumber(root.StopSignal))))
+	}
 	add("RootDirectory", escapePercent(root.Dir))
 	words := []string{quote(exe, true)}
 	for _, a := range root.Args[1:] {
