@@ -29,9 +29,20 @@
 // the unit file it is handed and nothing else, but the seccomp profile a
 // unit names (not at submit, ParseOptions.Submit).
 //
+// Volumes (volumes.go): Volume=/host:/x binds a host path; Volume=NAME:/x
+// a directory the node keeps for NAME (shared by the units naming it, kept
+// across restarts and Destroy, as Podman keeps named volumes); Volume=/x an
+// anonymous one, made for each start and removed when the container exits.
+// A new volume is filled with the image's files at its target, and a
+// ReadOnly= container gets writable tmpfs on /run, /tmp and /var/tmp, as
+// Podman does. A relative Volume= source is resolved by the client that
+// reads the unit file (quadletpath), never here.
+//
 // On-disk layout under Config.Dir:
 //
 //	units/<unit>/upper   the unit's writes (kept across restarts, removed by Destroy)
 //	units/<unit>/work    overlayfs work dir
 //	units/<unit>/rootfs  the merged root while the unit runs
+//	units/<unit>/anon/N  the unit's anonymous volumes while it runs
+//	volumes/<name>       named volumes
 package container

@@ -20,7 +20,8 @@ type Root struct {
 	Cwd          string
 	UID, GID     uint32
 	Groups       []uint32
-	Mounts       []sandbox.Mount
+	Mounts       []sandbox.Mount  // bind mounts; named volumes resolved to their directories
+	Tmpfs        []sandbox.Tmpfs  // writable tmpfs mounts (ReadOnlyTmpfs=, VolatileTmp=)
 	Devices      []sandbox.Device // AddDevice=, resolved on this host (beyond the default set)
 	DeviceAllow  []cgroups.Device // the device allow-list: cgroups.DefaultDevices and Devices
 	Capabilities []string         // nil = sandbox.DefaultCapabilities; names as given, with or without CAP_
@@ -28,6 +29,7 @@ type Root struct {
 	Network      string           // bridge, host or none (the default bridge made explicit)
 	Hostname     string           // HostName=, "" when unset
 	Seccomp      *seccomp.Profile // SeccompProfile=: Docker's default unless the unit names one (or Unconfined)
+	StopSignal   string           // StopSignal=, "" when unset
 }
 
 // PrepareRoot pulls the unit's image if needed and mounts its overlay root
@@ -46,7 +48,25 @@ func (r *Runtime) PrepareRoot(ctx context.Context, unit string, s *Spec) (*Root,
 	if err != nil {
 		return nil, err
 	}
-	ss, allow, err := sandboxSpec(s, img, dir)
+	mounts, anon, err := r.volumeMounts(unit, s)
+	if err == nil && len(anon) > 0 {
+		removeAll(anon)
+		err = fmt.Errorf("%w: container %s: anonymous volumes (Volume=/path) need the native unit manager", ErrPermanent, unit)
+	}
+	if err != nil {
+		if uerr := unmountRoot(dir); uerr != nil {
+			r.cfg.Logf("container %s: %v", unit, uerr)
+		}
+		return nil, err
+	}
+	fileEnv, err := readEnvFiles(s)
+	if err != nil {
+		if uerr := unmountRoot(dir); uerr != nil {
+			r.cfg.Logf("container %s: %v", unit, uerr)
+		}
+		return nil, fmt.Errorf("container %s: %w", unit, err)
+	}
+	ss, allow, err := sandboxSpec(s, img, dir, mounts, fileEnv)
 	if err != nil {
 		if uerr := unmountRoot(dir); uerr != nil {
 			r.cfg.Logf("container %s: %v", unit, uerr)
@@ -58,8 +78,8 @@ func (r *Runtime) PrepareRoot(ctx context.Context, unit string, s *Spec) (*Root,
 		network = NetworkBridge
 	}
 	return &Root{Dir: dir, Args: ss.Args, Env: ss.Env, Cwd: ss.Cwd, UID: ss.UID, GID: ss.GID, Groups: ss.Groups,
-		Mounts: ss.Mounts, Devices: ss.Devices, DeviceAllow: allow, Capabilities: ss.Capabilities, ReadOnly: ss.ReadOnly,
-		Network: network, Hostname: ss.Hostname, Seccomp: cmp.Or(s.Seccomp, seccomp.Default())}, nil
+		Mounts: ss.Mounts, Tmpfs: ss.Tmpfs, Devices: ss.Devices, DeviceAllow: allow, Capabilities: ss.Capabilities, ReadOnly: ss.ReadOnly,
+		Network: network, Hostname: ss.Hostname, StopSignal: s.StopSignal, Seccomp: cmp.Or(s.Seccomp, seccomp.Default())}, nil
 }
 
 // ReleaseRoot unmounts the unit's root; its upper directory stays until

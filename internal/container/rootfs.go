@@ -48,7 +48,9 @@ func unmountRoot(path string) error {
 
 // sandboxSpec merges the image's config with the unit's [Container] keys,
 // and returns the container's device allow-list for its cgroup.
-func sandboxSpec(s *Spec, img *image.Image, rootfs string) (ss sandbox.Spec, allow []cgroups.Device, err error) {
+// mounts are the unit's volumes, resolved by Runtime.volumeMounts, and
+// fileEnv what its EnvironmentFile= files hold (readEnvFiles).
+func sandboxSpec(s *Spec, img *image.Image, rootfs string, mounts []sandbox.Mount, fileEnv []string) (ss sandbox.Spec, allow []cgroups.Device, err error) {
 	args := img.Config.Entrypoint
 	if s.Entrypoint != nil {
 		args = s.Entrypoint
@@ -62,7 +64,8 @@ func sandboxSpec(s *Spec, img *image.Image, rootfs string) (ss sandbox.Spec, all
 		return ss, nil, fmt.Errorf("image %s has no entrypoint or command: give Exec=", img.Ref)
 	}
 	ss.Rootfs, ss.Args, ss.ReadOnly = rootfs, args, s.ReadOnly
-	ss.Env = mergeEnv(img.Config.Env, s.Env)
+	// As podman: the image's, then --env-file's, then --env's.
+	ss.Env = mergeEnv(mergeEnv(img.Config.Env, fileEnv), s.Env)
 	ss.Cwd = firstNonEmpty(s.WorkingDir, img.Config.WorkingDir, "/")
 	ss.Hostname = s.HostName
 	ss.HostNetwork = s.Network == NetworkHost
@@ -75,9 +78,8 @@ func sandboxSpec(s *Spec, img *image.Image, rootfs string) (ss sandbox.Spec, all
 		return ss, nil, err
 	}
 	ss.Capabilities = capabilities(s.AddCaps, s.DropCaps)
-	for _, v := range s.Volumes {
-		ss.Mounts = append(ss.Mounts, mountOf(v))
-	}
+	ss.Mounts = mounts
+	ss.Tmpfs = tmpfsMounts(s)
 	if ss.Devices, allow, err = resolveDevices(s.Devices); err != nil {
 		return ss, nil, err
 	}

@@ -66,6 +66,7 @@ type Run struct {
 	none    bool // Network=none: only lo
 	rootfs  string
 	mounted bool
+	anon    []string // anonymous volumes, removed when it exits
 }
 
 // Prepare makes everything but the process: the image (pulled if missing),
@@ -98,7 +99,18 @@ func (r *Runtime) Prepare(ctx context.Context, unit string, s *Spec) (_ *Run, er
 		return nil, err
 	}
 	run.mounted = true
-	ss, allow, err := sandboxSpec(s, img, run.rootfs)
+	mounts, anon, err := r.volumeMounts(unit, s)
+	run.anon = anon
+	if err != nil {
+		return nil, err
+	}
+	// Read at each start, as podman reads --env-file at each run; a
+	// missing file fails this start only.
+	fileEnv, err := readEnvFiles(s)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", unit, err)
+	}
+	ss, allow, err := sandboxSpec(s, img, run.rootfs, mounts, fileEnv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPermanent, err)
 	}
@@ -212,6 +224,12 @@ func (run *Run) Exited() (reason string) {
 		}
 		run.mounted = false
 	}
+	for _, d := range run.anon {
+		if err := os.RemoveAll(d); err != nil {
+			run.r.cfg.Logf("container %s: remove anonymous volume: %v", run.unit, err)
+		}
+	}
+	run.anon = nil
 	return reason
 }
 

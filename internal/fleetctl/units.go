@@ -7,16 +7,23 @@ import (
 	"path/filepath"
 
 	"github.com/flotilla-os/flotilla/internal/api/schema"
+	"github.com/flotilla-os/flotilla/internal/container/quadletpath"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
-// readUnitFile parses the unit file at file as unit name.
+// readUnitFile parses the unit file at file as unit name, resolving its
+// relative [Container] paths against the file's directory as Quadlet does.
 func readUnitFile(name, file string) (*unit.File, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	return unit.Parse(name, data)
+	f, err := unit.Parse(name, data)
+	if err != nil {
+		return nil, err
+	}
+	_, err = quadletpath.ResolveRelativePaths(f, filepath.Dir(file))
+	return f, err
 }
 
 // exists reports whether a path exists; other stat errors count as existing

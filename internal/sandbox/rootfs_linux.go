@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -73,6 +74,11 @@ func setupRootfs(s *Spec) error {
 		return err
 	}
 
+	for _, m := range s.Tmpfs {
+		if err := mountTmpfs(root, m); err != nil {
+			return fmt.Errorf("tmpfs %s: %w", m.Target, err)
+		}
+	}
 	for i, m := range s.Mounts {
 		if err := bindVolume(root, m); err != nil {
 			return fmt.Errorf("volume %d (%s): %w", i, m.Target, err)
@@ -296,12 +302,66 @@ func setupSys(root string, hostNetwork bool) error {
 	return mask(sys + "/firmware")
 }
 
+// mountTmpfs mounts a writable tmpfs at m.Target in the rootfs and copies
+// into it what the image has there.
+func mountTmpfs(root string, m Tmpfs) error {
+	src, had, err := openInRoot(root, m.Target)
+	if err != nil {
+		return err
+	}
+	if had {
+		defer unix.Close(src)
+	}
+	dst, err := target(root, m.Target, true)
+	if err != nil {
+		return err
+	}
+	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+	if m.NoExec {
+		flags |= unix.MS_NOEXEC
+	}
+	data := "mode=" + cmp.Or(m.Mode, "1777")
+	if m.Size != "" {
+		data += ",size=" + m.Size
+	}
+	if err := unix.Mount("tmpfs", dst, "tmpfs", flags, data); err != nil {
+		return err
+	}
+	if had && !m.NoCopy {
+		// src still opens the image's directory under the new mount.
+		dfd, err := unix.Open(dst, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(dfd)
+		if err := copyTree(src, dfd); err != nil {
+			return err
+		}
+		if m.Mode != "" {
+			mode, _ := strconv.ParseUint(m.Mode, 8, 32)
+			if err := unix.Fchmod(dfd, uint32(mode)); err != nil {
+				return err
+			}
+		}
+	}
+	if m.ReadOnly {
+		return setattr(dst, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}, false)
+	}
+	return nil
+}
+
 // bindVolume binds m.Source onto m.Target in the rootfs (recursively),
-// creating the target, and makes it read-only when asked.
+// creating the target, and makes it read-only when asked. With m.CopyUp it
+// first copies the image's files at the target into the source.
 func bindVolume(root string, m Mount) error {
 	fi, err := os.Stat(m.Source)
 	if err != nil {
 		return err
+	}
+	if m.CopyUp && fi.IsDir() {
+		if err := copyUpVolume(root, m); err != nil {
+			return err
+		}
 	}
 	dst, err := target(root, m.Target, fi.IsDir())
 	if err != nil {
@@ -369,6 +429,24 @@ func pivot(root string) error {
 	}
 	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("chdir /: %w", err)
+	}
+	return nil
+}
+
+// copyUpVolume copies the image's directory at m.Target into m.Source.
+func copyUpVolume(root string, m Mount) error {
+	src, ok, err := openInRoot(root, m.Target)
+	if err != nil || !ok {
+		return err
+	}
+	defer unix.Close(src)
+	dst, err := unix.Open(m.Source, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("copy-up into %s: %w", m.Source, err)
+	}
+	defer unix.Close(dst)
+	if err := copyTree(src, dst); err != nil {
+		return fmt.Errorf("copy-up into %s: %w", m.Source, err)
 	}
 	return nil
 }

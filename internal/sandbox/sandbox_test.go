@@ -467,3 +467,53 @@ func benchStartWith(b *testing.B, s sandbox.Spec, started func(pid int) (done fu
 	b.ReportMetric(ms(times[len(times)*9/10]), "p90-ms")
 	b.ReportMetric(ms(times[len(times)-1]), "max-ms")
 }
+
+// TestTmpfsAndCopyUp: a read-only root with Podman's --read-only-tmpfs
+// mounts (writable, filled with the image's files, links copied as links)
+// and a new volume filled from the image.
+func TestTmpfsAndCopyUp(t *testing.T) {
+	root := busyboxRootfs(t)
+	for _, d := range []string{"run/app", "data/sub"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(root, "tmp/seed"), []byte("image-tmp"), 0o640)
+	os.WriteFile(filepath.Join(root, "data/sub/seed"), []byte("image-data"), 0o600)
+	os.Symlink("/etc/shadow", filepath.Join(root, "run/app/link"))
+	os.Chown(filepath.Join(root, "data/sub/seed"), 1000, 1000)
+	vol := t.TempDir()
+	s := sandbox.Spec{Rootfs: root, ReadOnly: true,
+		Tmpfs:  []sandbox.Tmpfs{{Target: "/tmp"}, {Target: "/var/tmp"}, {Target: "/run", Size: "65536k", NoExec: true}},
+		Mounts: []sandbox.Mount{{Source: vol, Target: "/data", CopyUp: true}},
+	}
+	out := sh(t, s, `
+		touch /x 2>&1 && echo ROOT-WRITABLE
+		echo 1 > /run/app.pid && echo run-ok
+		touch /tmp/t /var/tmp/t && echo tmp-ok
+		cat /tmp/seed; echo
+		ls -ld /run/app | cut -c1-10
+		readlink /run/app/link
+		grep -E ' /run | /tmp ' /proc/self/mounts
+	`)
+	if strings.Contains(out, "ROOT-WRITABLE") {
+		t.Errorf("root writable:\n%s", out)
+	}
+	for _, want := range []string{"Read-only file system", "run-ok", "tmp-ok", "image-tmp\n", "drwxr-x---", "/etc/shadow\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lacks %q:\n%s", want, out)
+		}
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, " /run tmpfs ") && !(strings.Contains(l, "nosuid") && strings.Contains(l, "nodev") && strings.Contains(l, "noexec")) {
+			t.Errorf("/run not nosuid,nodev,noexec: %s", l)
+		}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(filepath.Join(vol, "sub/seed"), &st); err != nil || st.Uid != 1000 || st.Mode&0o777 != 0o600 {
+		t.Errorf("copy-up into the volume: %+v, %v; want sub/seed owned by 1000, mode 0600", st, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "tmp/t")); err == nil {
+		t.Error("a write to /tmp reached the image")
+	}
+}

@@ -1,10 +1,12 @@
 package sandbox
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/moby/sys/capability"
@@ -14,6 +16,21 @@ import (
 type Mount struct {
 	Source, Target string
 	ReadOnly       bool
+	// CopyUp first copies what the image has at Target into Source (a
+	// new volume), as Podman fills a new volume.
+	CopyUp bool
+}
+
+// Tmpfs is a writable tmpfs mounted at Target (nosuid, nodev), filled with
+// what the image has there (runc's tmpcopyup), as Podman mounts on /run,
+// /tmp and /var/tmp of a read-only container.
+type Tmpfs struct {
+	Target   string
+	Size     string // tmpfs size= ("65536k", "10%"); "" is the kernel's default (half of RAM)
+	Mode     string // octal mode of its root; "" is 1777, or the image directory's when copied
+	ReadOnly bool
+	NoExec   bool
+	NoCopy   bool // not filled from the image
 }
 
 // Device is a host device node made in the container's /dev (AddDevice=).
@@ -37,6 +54,7 @@ type Spec struct {
 	Cwd          string // default "/"
 	UID, GID     uint32
 	Groups       []uint32
+	Tmpfs        []Tmpfs // mounted before Mounts
 	Mounts       []Mount
 	Devices      []Device // host devices added to the default set in /dev
 	HostNetwork  bool     // share the host netns; otherwise a new netns
@@ -132,6 +150,17 @@ func (s *Spec) validate() error {
 		}
 		if !filepath.IsAbs(m.Target) || filepath.Clean(m.Target) == "/" {
 			bad(fmt.Sprintf("Mounts[%d].Target", i), "%q is not an absolute path below /", m.Target)
+		}
+	}
+	for i, m := range s.Tmpfs {
+		if !filepath.IsAbs(m.Target) || filepath.Clean(m.Target) == "/" {
+			bad(fmt.Sprintf("Tmpfs[%d].Target", i), "%q is not an absolute path below /", m.Target)
+		}
+		if strings.ContainsAny(m.Size, ",=") {
+			bad(fmt.Sprintf("Tmpfs[%d].Size", i), "%q is not a size", m.Size)
+		}
+		if _, err := strconv.ParseUint(cmp.Or(m.Mode, "0"), 8, 32); err != nil {
+			bad(fmt.Sprintf("Tmpfs[%d].Mode", i), "%q is not an octal mode", m.Mode)
 		}
 	}
 	for i, d := range s.Devices {

@@ -51,6 +51,38 @@ func (a *activation) spawnContainer() (*proc, error) {
 	return p, nil
 }
 
+// runContainerOnce runs a Type=oneshot container unit's container to its
+// end, as a oneshot's ExecStart= (Quadlet allows Type=oneshot and runs
+// podman run in the foreground): within TimeoutStartSec, or until a stop
+// request, which the stop steps then carry out. Its root is cleaned up as
+// soon as it exits, so a RemainAfterExit= unit keeps nothing mounted.
+func (a *activation) runContainerOnce() result {
+	p, err := a.spawnContainer()
+	if err != nil {
+		if permanent(err) {
+			return result{reason: err.Error(), permanent: true}
+		}
+		a.u.event("%s: %v", a.u.name, err)
+		return result{reason: err.Error()}
+	}
+	a.control = p
+	t := newTimeout(a.sp.timeoutStart)
+	defer t.Stop()
+	select {
+	case p.ws = <-p.exit:
+		p.exited = true
+	case <-t.C:
+		a.u.event("%s: Container timed out. Killing.", a.u.name)
+		unix.Kill(-p.pid, unix.SIGKILL)
+		p.ws, p.exited = <-p.exit, true
+		return a.containerExited(result{reason: "timeout", abnormal: true})
+	case <-a.stopc:
+		return result{ok: true}
+	}
+	a.u.event("%s: Main process exited, %s", a.u.name, describe(p.ws))
+	return a.containerExited(exitResult(p.ws))
+}
+
 // containerExited cleans up after the container and folds an OOM kill
 // into the result.
 func (a *activation) containerExited(res result) result {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,7 +59,7 @@ Conflicts=c*.service
 		Env:   []string{"A=1", "B=two words"},
 		Volumes: []container.Volume{{Source: "/srv/data", Target: "/data", ReadOnly: true},
 			{Source: "/srv/logs", Target: "/logs"}},
-		PublishPorts: []string{"8080:80"}, Network: "bridge", User: "app", ReadOnly: true,
+		PublishPorts: []string{"8080:80"}, Network: "bridge", User: "app", ReadOnly: true, ReadOnlyTmpfs: true,
 		WorkingDir: "/data", HostName: "cache", AddCaps: []string{"NET_ADMIN"}, DropCaps: []string{"MKNOD"},
 		Devices: []container.DeviceSpec{{Host: "/dev/fuse", Container: "/dev/fuse", Access: "rwm"},
 			{Host: "/dev/net/tun", Container: "/dev/tun0", Access: "rw", Optional: true},
@@ -86,7 +87,7 @@ func TestContainerSpecErrors(t *testing.T) {
 		{"[Container]\nExec=/bin/true\n", "Container", "Image"},
 		{"[Container]\nImage=\n", "Container", "Image"},
 		{"[Container]\nImage=x:1\n[Service]\nExecStart=/bin/true\n", "Service", "ExecStart"},
-		{"[Container]\nImage=x:1\nVolume=data:/data\n", "Container", "Volume"},
+		{"[Container]\nImage=x:1\nVolume=./data:/data\n", "Container", "Volume"},
 		{"[Container]\nImage=x:1\nVolume=/a:/b:rx\n", "Container", "Volume"},
 		{"[Container]\nImage=x:1\nNetwork=overlay\n", "Container", "Network"},
 		{"[Container]\nImage=x:1\nAddDevice=fuse\n", "Container", "AddDevice"},
@@ -94,8 +95,7 @@ func TestContainerSpecErrors(t *testing.T) {
 		{"[Container]\nImage=x:1\nAddDevice=/dev/fuse:/dev/fuse:rwx\n", "Container", "AddDevice"},
 		{"[Container]\nImage=x:1\nAddDevice=/dev/fuse:rw:x:y\n", "Container", "AddDevice"},
 		{"[Container]\nImage=x:1\nReadOnly=perhaps\n", "Container", "ReadOnly"},
-		{"[Container]\nImage=x:1\nNoNewPrivileges=false\n", "Container", "NoNewPrivileges"},
-		{"[Container]\nImage=x:1\nEnvironment=NOEQUALS\n", "Container", "Environment"},
+		{"[Container]\nImage=x:1\nEnvironment==x\n", "Container", "Environment"},
 		{"[Container]\nImage=x:1\nExec=/bin/sh -c 'unterminated\n", "Container", "Exec"},
 		{"[Service]\nExecStart=/bin/true\nMemoryMax=64M\n", "Service", "MemoryMax"},
 		{"[Container]\nImage=x:1\n[Service]\nMemoryMax=lots\n", "Service", "MemoryMax"},
@@ -150,5 +150,28 @@ func TestContainerSeccompProfile(t *testing.T) {
 			!strings.Contains(err.Error(), tc.value) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("SeccompProfile=%s: %v; want a unit error naming c.service, SeccompProfile, the file and %q", tc.value, err, tc.want)
 		}
+	}
+}
+
+// TestContainerStopSignal: StopSignal= (podman's --stop-signal) is what
+// stopping a container unit sends first, unless [Service] KillSignal= says.
+func TestContainerStopSignal(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want syscall.Signal
+	}{
+		{"[Container]\nImage=x:1\n", syscall.SIGTERM},
+		{"[Container]\nImage=x:1\nStopSignal=SIGQUIT\n", syscall.SIGQUIT},
+		{"[Container]\nImage=x:1\nStopSignal=winch\n", syscall.SIGWINCH},
+		{"[Container]\nImage=x:1\nStopSignal=2\n", syscall.SIGINT},
+		{"[Container]\nImage=x:1\nStopSignal=SIGQUIT\n[Service]\nKillSignal=SIGHUP\n", syscall.SIGHUP},
+	} {
+		sp, err := parseUnit(t, tc.body)
+		if err != nil || sp.killSignal != tc.want {
+			t.Errorf("%q: signal %v, %v; want %v", tc.body, sp, err, tc.want)
+		}
+	}
+	if _, err := parseUnit(t, "[Container]\nImage=x:1\nStopSignal=SIGBOGUS\n"); err == nil || !strings.Contains(err.Error(), "StopSignal") {
+		t.Errorf("StopSignal=SIGBOGUS: %v, want an error naming StopSignal", err)
 	}
 }

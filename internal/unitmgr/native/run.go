@@ -179,7 +179,12 @@ func (a *activation) cycle() result {
 func (a *activation) startMain() (res result, started bool) {
 	if a.sp.typ == "oneshot" {
 		a.set(unit.ActiveActivating, "start", "")
-		if res = a.runAll(a.sp.start, a.sp.timeoutStart, true); !res.ok || a.stopping() {
+		if a.sp.container != nil {
+			res = a.runContainerOnce()
+		} else {
+			res = a.runAll(a.sp.start, a.sp.timeoutStart, true)
+		}
+		if !res.ok || a.stopping() {
 			return res, false
 		}
 	} else {

@@ -136,8 +136,8 @@ func parseSpec(name string, f *unit.File, ex *expander) (*spec, error) {
 // check validates the combination of keys.
 func (sp *spec) check(name string) error {
 	if sp.container != nil {
-		if len(sp.start) > 0 || sp.typ == "oneshot" {
-			return &unit.Error{Unit: name, Section: "Service", Field: "ExecStart", Msg: "a container unit's command comes from [Container] Exec= (and the image): remove ExecStart= and Type=oneshot"}
+		if len(sp.start) > 0 {
+			return &unit.Error{Unit: name, Section: "Service", Field: "ExecStart", Msg: "a container unit's command comes from [Container] Exec= (and the image): remove ExecStart="}
 		}
 		return nil
 	}

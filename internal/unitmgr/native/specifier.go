@@ -27,13 +27,18 @@ func newExpander(name, machineID, hostname string) *expander {
 }
 
 // parseContainer reads [Container] (if any) and the [Service] resource
-// keys into sp.container with the one grammar (container.ParseQuadlet);
-// warnings name Quadlet keys it ignores.
+// keys into sp.container with the one grammar (container.ParseQuadlet),
+// and StopSignal= into the stop signal unless [Service] KillSignal= is
+// given; warnings name Quadlet keys it ignores.
 func parseContainer(name string, f *unit.File, ex *expander, sp *spec) (warnings []string, err error) {
 	cs, warnings, err := container.ParseQuadlet(name, f, container.ParseOptions{Specifiers: ex.Specifiers, Submit: ex.submit})
 	if err != nil {
 		return nil, err
 	}
 	sp.container = cs
+	if cs != nil && cs.StopSignal != "" && f.Values("Service", "KillSignal") == nil {
+		// Quadlet's podman stops the container with --stop-signal.
+		sp.killSignal = container.StopSignalNumber(cs.StopSignal)
+	}
 	return warnings, nil
 }

@@ -96,12 +96,14 @@ func checkContainer(name string, f *unit.File, cs *container.Spec) error {
 	case cs.HostName != "":
 		return cerr("HostName", "HostName= needs the native unit manager: the systemd backend cannot give a unit its own hostname")
 	}
+	for _, v := range cs.Volumes {
+		if v.Source == "" && v.Name == "" {
+			return cerr("Volume", "an anonymous volume (Volume="+v.Target+") needs the native unit manager, which makes one for each start: name it (NAME:"+v.Target+")")
+		}
+	}
 	for _, o := range f.Section("Service") {
 		if ownedKeys[o.Name] {
 			return &unit.Error{Unit: name, Section: "Service", Field: o.Name, Msg: "a container unit's " + o.Name + "= comes from its [Container] section (and the image): remove it"}
-		}
-		if o.Name == "Type" && o.Value == "oneshot" {
-			return &unit.Error{Unit: name, Section: "Service", Field: "Type", Msg: "a container unit cannot be Type=oneshot"}
 		}
 	}
 	return nil
@@ -125,6 +127,9 @@ func generate(name string, f *unit.File, root *container.Root) (string, error) {
 		// The entrypoint is PID 1 of nothing here, but may ignore SIGTERM
 		// all the same: stop as the native backend and Podman do.
 		add("TimeoutStopSec", "10")
+	}
+	if root.StopSignal != "" && f.Values("Service", "KillSignal") == nil {
+		add("KillSignal", strconv.Itoa(int(container.StopSignalNumber(root.StopSignal))))
 	}
 	add("RootDirectory", escapePercent(root.Dir))
 	words := []string{quote(exe, true)}
@@ -179,6 +184,26 @@ func generate(name string, f *unit.File, root *container.Root) (string, error) {
 	}
 	if root.ReadOnly {
 		add("ReadOnlyPaths", "/")
+	}
+	for _, t := range root.Tmpfs {
+		// PrivateTmp= above already gives a writable /tmp and /var/tmp.
+		if t.Target == "/tmp" || t.Target == "/var/tmp" {
+			continue
+		}
+		opts := "nosuid,nodev"
+		if t.NoExec {
+			opts += ",noexec"
+		}
+		if t.ReadOnly {
+			opts += ",ro"
+		}
+		if t.Size != "" {
+			opts += ",size=" + t.Size
+		}
+		if t.Mode != "" {
+			opts += ",mode=" + t.Mode
+		}
+		add("TemporaryFileSystem", pathWord(t.Target)+":"+opts)
 	}
 	switch root.Network {
 	case container.NetworkNone:

@@ -84,13 +84,13 @@ func TestContainerRefusals(t *testing.T) {
 		{"[Container]\nImage=busybox\nNetwork=host\nPublishPort=80:80\n", "Container", "PublishPort", "bridge"},
 		{"[Container]\nImage=busybox\nNetwork=none\nUserNS=auto\n", "Container", "UserNS", "native"},
 		{"[Container]\nImage=busybox\nNetwork=none\nHostName=x\n", "Container", "HostName", "native"},
-		{"[Container]\nImage=busybox\nNetwork=none\nVolume=data:/data\n", "Container", "Volume", "absolute host path"},
+		{"[Container]\nImage=busybox\nNetwork=none\nVolume=./data:/data\n", "Container", "Volume", "relative source"},
 		{"[Container]\nImage=busybox\nNetwork=none\nFrobnicate=1\n", "Container", "Frobnicate", "unknown key"},
 		{"[Container]\nNetwork=none\n", "Container", "Image", "needs Image="},
 		{"[Container]\nImage=busybox\nNetwork=none\n[Service]\nMemoryMax=lots\n", "Service", "", "MemoryMax"},
 		{"[Container]\nImage=busybox\nNetwork=none\n[Service]\nExecStart=/bin/sh\n", "Service", "ExecStart", "[Container]"},
 		{"[Container]\nImage=busybox\nNetwork=none\n[Service]\nUser=web\n", "Service", "User", "[Container]"},
-		{"[Container]\nImage=busybox\nNetwork=none\n[Service]\nType=oneshot\n", "Service", "Type", "oneshot"},
+		{"[Container]\nImage=busybox\nNetwork=none\nVolume=/scratch\n", "Container", "Volume", "anonymous volume"},
 		{"[Container]\nImage=busybox\nNetwork=none\n[Service]\nSystemCallFilter=@system-service\n", "Service", "SystemCallFilter", "[Container]"},
 		{"[Container]\nImage=busybox\nNetwork=none\nSeccompProfile=/nonexistent.json\n", "Container", "SeccompProfile", "/nonexistent.json"},
 	} {
@@ -278,7 +278,7 @@ func TestContainerUnitReal(t *testing.T) {
 		"DeviceAllow=/dev/char/5:1 rwm\nDeviceAllow=/dev/char/5:2 rwm\nDeviceAllow=char-pts rwm\n" +
 		"DeviceAllow=/dev/char/1:11 r\nBindPaths=/dev/kmsg:/dev/log0\n" +
 		"BindReadOnlyPaths=/srv/data:/data:rbind\nBindPaths=" + scratch + ":/scratch\n" +
-		"ReadOnlyPaths=/\nPrivateNetwork=yes\n\n" +
+		"ReadOnlyPaths=/\nTemporaryFileSystem=/run:nosuid,nodev,noexec,size=65536k\nPrivateNetwork=yes\n\n" +
 		"[X-Fleet]\nMachineMetadata=role=web\n"
 	path := filepath.Join(m.cfg.UnitDir, "web.service")
 	b, err := os.ReadFile(path)
