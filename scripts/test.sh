@@ -38,4 +38,5 @@ fuzz internal/netbridge FuzzParsePublishPort
 fuzz internal/rebootwindow FuzzParseWindow
 fuzz internal/seccomp FuzzParse
 fuzz internal/container FuzzParseDevice
+fuzz internal/container FuzzParseQuadlet
 fuzz internal/node FuzzParseCmdline
