@@ -55,12 +55,10 @@ func (c *Client) Unit(ctx context.Context, name string) (*schema.Unit, error) {
 }
 
 // CreateUnit stores u (name, options and desired state). With replace, a unit
-// of that name whose options differ is replaced; without, fleetd refuses.
+// of that name whose options differ is replaced; without, fleetd refuses
+// (409). fleet's API replaces by default, so replace=false is always sent.
 func (c *Client) CreateUnit(ctx context.Context, u *schema.Unit, replace bool) error {
-	var q url.Values
-	if replace {
-		q = url.Values{"replace": {"true"}}
-	}
+	q := url.Values{"replace": {strconv.FormatBool(replace)}}
 	return c.do(ctx, http.MethodPut, unitPath(u.Name), q, u, nil)
 }
 
