@@ -97,9 +97,29 @@ func (s *Server) getState(w http.ResponseWriter, r *http.Request) {
 
 // metadataOp is one JSON-patch operation of PATCH /fleet/v1/machines.
 type metadataOp struct {
-	Op    string `json:"op"`
-	Path  string `json:"path"`
-	Value string `json:"value"`
+	Op    string  `json:"op"`
+	Path  string  `json:"path"`
+	Value opValue `json:"value"`
+}
+
+// opValue is an operation's value: a JSON string, as api-v1.md documents, or
+// {"value": "..."}, as fleet's functional tests (machines_test.go) send it.
+type opValue string
+
+func (v *opValue) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*v = opValue(s)
+		return nil
+	}
+	var o struct {
+		Value string `json:"value"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return errors.New(`value must be a string or {"value": "..."}`)
+	}
+	*v = opValue(o.Value)
+	return nil
 }
 
 // metadataPath is fleet's "/<machine ID>/metadata/<key>".
@@ -131,13 +151,16 @@ func (s *Server) patchMachines(w http.ResponseWriter, r *http.Request) {
 		if op.Op == "remove" {
 			err = s.cfg.Registry.DeleteMachineMetadata(ctx, m[1], m[2])
 		} else {
-			err = s.cfg.Registry.SetMachineMetadata(ctx, m[1], m[2], op.Value)
+			err = s.cfg.Registry.SetMachineMetadata(ctx, m[1], m[2], string(op.Value))
 		}
 		if err != nil {
 			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("cluster store unavailable: %v", err))
 			return
 		}
 	}
+	// fleet answered with an (empty) JSON response, and its functional
+	// tests check the Content-Type of this 204.
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -73,6 +73,7 @@ func TestFleetAPIShape(t *testing.T) {
 		{"patch bad key", "PATCH", "/fleet/v1/machines", `[{"op":"add","path":"/m1/metadata/a b","value":"x"}]`, nil, 400, "machine metadata path invalid"},
 		{"patch no value", "PATCH", "/fleet/v1/machines", `[{"op":"add","path":"/m1/metadata/a"}]`, nil, 400, "add and replace require a value"},
 		{"patch not array", "PATCH", "/fleet/v1/machines", `{"op":"add"}`, nil, 400, "JSON array"},
+		{"patch value a number", "PATCH", "/fleet/v1/machines", `[{"op":"add","path":"/m1/metadata/a","value":3}]`, nil, 400, "value must be a string"},
 		{"state of nothing", "GET", "/fleet/v1/state/none.service", "", nil, 404, "unit state does not exist"},
 	}
 	for _, c := range cases {
@@ -171,8 +172,9 @@ func TestPatchMachineMetadata(t *testing.T) {
 	}
 	patch := func(ops string) {
 		t.Helper()
-		if code, body := e.do("PATCH", "/fleet/v1/machines", ops); code != http.StatusNoContent {
-			t.Fatalf("PATCH %s: %d %s", ops, code, body)
+		resp, body := rawDo(t, "PATCH", e.srv.URL+"/fleet/v1/machines", ops, http.Header{})
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("PATCH %s: %d %q %s", ops, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 		}
 	}
 	meta := func(id string) map[string]string {
@@ -189,7 +191,8 @@ func TestPatchMachineMetadata(t *testing.T) {
 		}
 		return nil
 	}
-	patch(`[{"op":"add","path":"/m-a/metadata/role","value":"web"},{"op":"replace","path":"/m-a/metadata/region","value":"us"},` +
+	// fleet's functional tests send the value as {"value": "..."}.
+	patch(`[{"op":"add","path":"/m-a/metadata/role","Value":{"value":"web"}},{"op":"replace","path":"/m-a/metadata/region","value":"us"},` +
 		`{"op":"add","path":"/m-later/metadata/role","value":"db"},{"op":"add","path":"/m-a/metadata/tmp","value":"1"},{"op":"remove","path":"/m-a/metadata/tmp"}]`)
 	if got := meta("m-a"); got["role"] != "web" || got["region"] != "us" || got["disk"] != "ssd" || len(got) != 3 {
 		t.Errorf("m-a metadata after PATCH: %v", got)
