@@ -67,6 +67,21 @@ func (c *Client) SetUnitTargetState(ctx context.Context, name, state string) err
 	return c.do(ctx, http.MethodPut, unitPath(name), nil, &schema.Unit{Name: name, DesiredState: state}, nil)
 }
 
+// MetadataOp is one operation of PatchMachines, fleet's JSON patch of
+// machine metadata: Op is "add", "replace" or "remove", Path is
+// "/<machine ID>/metadata/<key>".
+type MetadataOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value string `json:"value,omitempty"`
+}
+
+// PatchMachines applies metadata operations in order (fleet's PATCH
+// /fleet/v1/machines). They outlive the machines leaving and rejoining.
+func (c *Client) PatchMachines(ctx context.Context, ops []MetadataOp) error {
+	return c.do(ctx, http.MethodPatch, "/machines", nil, ops, nil)
+}
+
 // DestroyUnit deletes unit name from the cluster.
 func (c *Client) DestroyUnit(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, unitPath(name), nil, nil, nil)
