@@ -2,6 +2,7 @@ package fleetctl
 
 import (
 	"fmt"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -107,6 +108,10 @@ func (a *app) noteIgnored(cmd *cobra.Command) {
 	if a.fleet.driver == "etcd" {
 		notes = append(notes, "fleetctl: --driver=etcd is ignored: "+noteEtcd)
 	}
+	if u, err := url.Parse(a.endpoint); err == nil && (u.Port() == "2379" || u.Port() == "4001") {
+		// fleet took such an --endpoint for etcd and switched to its etcd driver.
+		notes = append(notes, fmt.Sprintf("fleetctl: --endpoint %s looks like etcd's port: fleetctl talks to fleetd's API (its --api-listen), not to etcd", a.endpoint))
+	}
 	sort.Strings(notes)
 	for _, n := range notes {
 		fmt.Fprintln(a.rt.Stderr, n)
@@ -197,4 +202,27 @@ func requireUnits(cmd *cobra.Command, args []string) error {
 		return fmt.Errorf("no units given: %s needs at least one unit name", cmd.Name())
 	}
 	return nil
+}
+
+// unavailableCommands are fleet's commands that need what Flotilla does not
+// have: each says so and what to use instead, rather than "unknown command".
+func (a *app) unavailableCommands() []*cobra.Command {
+	mk := func(use, short, why string, code int) *cobra.Command {
+		return &cobra.Command{
+			Use:                use,
+			Short:              short,
+			DisableFlagParsing: true,
+			RunE: func(*cobra.Command, []string) error {
+				return &exitError{code: code, msg: why}
+			},
+		}
+	}
+	return []*cobra.Command{
+		mk("ssh [MACHINE|UNIT] [COMMAND...]", "Not available: Flotilla has no SSH (fleet opened an SSH session)",
+			"Error: fleetctl ssh is not available: Flotilla machines run no SSH server. Use fleetctl status and fleetctl journal, which read over fleetd's API, or the serial debug shell (flotilla.debug=1).", 1),
+		mk("fd-forward PATH", "Not available: fleet's SSH tunnel helper",
+			"Error: fleetctl fd-forward is not available: it served fleet's --tunnel over SSH, and Flotilla has no SSH. Point --endpoint at a machine's API over HTTPS.", 1),
+		mk("verify UNIT", "DEPRECATED in fleet: signed units",
+			"WARNING: The signed/verified units feature is DEPRECATED and cannot be used.", 2),
+	}
 }

@@ -53,6 +53,12 @@ func TestFleetGlobalFlagsAccepted(t *testing.T) {
 		t.Errorf("FLEETCTL_TUNNEL: %d %q", code, errOut)
 	}
 
+	// An etcd address as --endpoint, as fleet's docs had it: a note.
+	_, errOut, _ = runCtl(t, "http://127.0.0.1:4001", "--request-timeout=0.2", "list-machines")
+	if !strings.Contains(errOut, "looks like etcd's port") {
+		t.Errorf("etcd endpoint: %q", errOut)
+	}
+
 	// What fleet itself refused.
 	_, errOut, code = runCtl(t, f.srv.URL, "--driver=grpc", "list-machines")
 	if code != 1 || !strings.Contains(errOut, `unrecognized driver "grpc"`) {
@@ -168,4 +174,25 @@ func TestRestart(t *testing.T) {
 			t.Errorf("desired states set: %s", got)
 		}
 	})
+}
+
+// TestUnavailableCommands: fleet's SSH commands say why they are missing
+// and what to use; verify is refused as fleet did (exit 2).
+func TestUnavailableCommands(t *testing.T) {
+	f := clusterFixture(t)
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"ssh", "web.service", "uptime"}, 1, "fleetctl ssh is not available"},
+		{[]string{"--strict-host-key-checking=false", "ssh", "--forward-agent", "m1"}, 1, "fleetctl journal"},
+		{[]string{"fd-forward", "/var/run/fleet.sock"}, 1, "fd-forward is not available"},
+		{[]string{"verify", "web.service"}, 2, "DEPRECATED"},
+	} {
+		_, errOut, code := runCtl(t, f.srv.URL, c.args...)
+		if code != c.code || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v = %d %q, want %d and %q", c.args, code, errOut, c.code, c.want)
+		}
+	}
 }

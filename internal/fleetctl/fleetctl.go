@@ -153,6 +153,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.unloadCommand(),
 		a.versionCommand(),
 	)
+	root.AddCommand(a.unavailableCommands()...)
 	return root
 }
 
