@@ -54,7 +54,7 @@ func TestFleetAPIShape(t *testing.T) {
 		{"root GET", "GET", "/", "", nil, 405, ""},
 		{"root POST", "POST", "/", "", nil, 405, ""},
 		{"API root", "GET", "/fleet/v1", "", nil, 405, ""},
-		{"API root slash", "DELETE", "/fleet/v1/", "", nil, 405, ""},
+		{"API root slash", "DELETE", "/fleet/v1/", "", nil, 404, "no such endpoint"},
 		{"unknown path", "GET", "/fleet/v1/nothing", "", nil, 404, "no such endpoint"},
 		{"discovery", "GET", "/fleet/v1/discovery", "", nil, 200, ""},
 		{"PUT without Content-Type", "PUT", unitPath("shape.service"), unitBody, http.Header{}, 415, "expected 1 Content-Type, got 0"},

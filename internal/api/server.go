@@ -68,8 +68,7 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("PATCH /fleet/v1/machines", s.patchMachines)
 	s.mux.HandleFunc("GET /fleet/v1/discovery", serveDiscovery)
 	s.mux.HandleFunc("/{$}", methodNotAllowed)
-	s.mux.HandleFunc("/fleet/v1", methodNotAllowed)
-	s.mux.HandleFunc("/fleet/v1/{$}", methodNotAllowed)
+	s.mux.HandleFunc("/fleet/v1", methodNotAllowed) // exactly: "/fleet/v1/" is 404, as in fleet
 	s.mux.HandleFunc("GET /fleet/v1/machines/{id}/images", s.listImages)
 	s.mux.HandleFunc("POST /fleet/v1/machines/{id}/images", s.pullImage)
 	s.mux.HandleFunc("GET /health", s.health)

@@ -19,7 +19,7 @@
 //	PATCH  /fleet/v1/machines  body [{op,path,value}]         204 (fleet's metadata JSON patch:
 //	       op add|replace|remove, path /<machine ID>/metadata/<key>; kept across rejoins)
 //	GET    /fleet/v1/discovery                              -> Google discovery document
-//	any    / and /fleet/v1                                     405, as fleet
+//	any    / and /fleet/v1 (exactly)                           405, as fleet
 //	GET    /fleet/v1/machines/{id}/images                   -> ImagePage (that machine's images)
 //	POST   /fleet/v1/machines/{id}/images  body PullRequest  -> 201 Image (pull or load there)
 //	GET    /health                                          -> 200 "ok" when etcd answers
