@@ -83,6 +83,9 @@ func New(reg *registry.Registry, mgr unitmgr.Manager, cfg Config) *Agent {
 // Run keeps the machine registered and its units in line until ctx is done.
 // On return the units keep running; the caller decides whether to stop them.
 func (a *Agent) Run(ctx context.Context) error {
+	if err := a.checkMachineID(ctx); err != nil {
+		return err
+	}
 	a.mu.Lock()
 	for _, name := range a.mgr.Units() {
 		a.applied[name] = applied{adopted: true}
@@ -108,6 +111,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, registry.ErrMachineIDTaken) {
+			return err // another machine has our ID: do not join
+		}
 		a.cfg.Logf("agent: %v; registering again", err)
 		select {
 		case <-ctx.Done():
@@ -129,7 +135,7 @@ func (a *Agent) session(ctx context.Context) error {
 	}
 	m := a.cfg.Machine
 	m.StartedAt = time.Now().UTC()
-	if err := a.reg.RegisterMachine(ctx, &m, lease); err != nil {
+	if err := a.reg.ClaimMachine(ctx, &m, lease); err != nil {
 		return err
 	}
 	a.renewed(sent)

@@ -300,9 +300,10 @@ func TestUnitLifecycle(t *testing.T) {
 		t.Errorf("GET after re-submit without desiredState: %+v, want %+v", u, want)
 	}
 
-	// Different options without replace: 409, unchanged.
+	// Different options with replace=false (what our client sends without
+	// --replace): 409, unchanged.
 	before := e.keys()
-	code, body := e.put(name, schema.Unit{Options: v2, DesiredState: "launched"}, "")
+	code, body := e.put(name, schema.Unit{Options: v2, DesiredState: "launched"}, "?replace=false")
 	if code != http.StatusConflict {
 		t.Fatalf("differing re-create: status %d, want 409: %s", code, body)
 	}

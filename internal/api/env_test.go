@@ -148,6 +148,9 @@ func doURL(t *testing.T, method, u, body string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != "" || method == http.MethodPut {
+		req.Header.Set("Content-Type", "application/json") // as our client sends it
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, u, err)

@@ -42,8 +42,9 @@ type Config struct {
 
 // Server is the API's http.Handler.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg     Config
+	mux     *http.ServeMux
+	handler http.Handler // mux behind fleet's Server header
 }
 
 // New builds the handler.
@@ -55,13 +56,19 @@ func New(cfg Config) *Server {
 		cfg.ValidateUnit = native.Validate
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.handler = withServerHeader(s.mux)
 	s.mux.HandleFunc("GET /fleet/v1/units", s.listUnits)
 	s.mux.HandleFunc("GET /fleet/v1/units/{name}", s.getUnit)
 	s.mux.HandleFunc("PUT /fleet/v1/units/{name}", s.putUnit)
 	s.mux.HandleFunc("DELETE /fleet/v1/units/{name}", s.deleteUnit)
 	s.mux.HandleFunc("GET /fleet/v1/units/{name}/journal", s.journal)
 	s.mux.HandleFunc("GET /fleet/v1/state", s.listStates)
+	s.mux.HandleFunc("GET /fleet/v1/state/{name}", s.getState)
 	s.mux.HandleFunc("GET /fleet/v1/machines", s.listMachines)
+	s.mux.HandleFunc("PATCH /fleet/v1/machines", s.patchMachines)
+	s.mux.HandleFunc("GET /fleet/v1/discovery", serveDiscovery)
+	s.mux.HandleFunc("/{$}", methodNotAllowed)
+	s.mux.HandleFunc("/fleet/v1", methodNotAllowed) // exactly: "/fleet/v1/" is 404, as in fleet
 	s.mux.HandleFunc("GET /fleet/v1/machines/{id}/images", s.listImages)
 	s.mux.HandleFunc("POST /fleet/v1/machines/{id}/images", s.pullImage)
 	s.mux.HandleFunc("GET /health", s.health)
@@ -71,7 +78,7 @@ func New(cfg Config) *Server {
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -105,7 +112,11 @@ func page(r *http.Request, n int, nameAt func(int) string) (lo, hi int, next str
 			return 0, 0, "", fmt.Errorf("pageSize %q: want 1..%d", v, maxPageSize)
 		}
 	}
-	if tok := r.URL.Query().Get("nextPageToken"); tok != "" {
+	tok, err := pageTokenParam(r)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	if tok != "" {
 		after, derr := decodeToken(tok)
 		if derr != nil {
 			return 0, 0, "", fmt.Errorf("nextPageToken %q is not one this server issued", tok)

@@ -115,6 +115,10 @@ func (s *Server) deleteUnit(w http.ResponseWriter, r *http.Request) {
 // stored may be created from the desired state alone, as fleet did.
 func (s *Server) putUnit(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	if err := checkContentType(r); err != nil {
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("unit %s: %v", name, err))
+		return
+	}
 	var in schema.Unit
 	if err := decodeBody(w, r, &in); err != nil {
 		writeError(w, statusOf(err), fmt.Sprintf("unit %s: %v", name, err))
@@ -205,6 +209,10 @@ func (s *Server) create(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("unit %s: options: the unit file is %d bytes, more than the %d allowed", name, size, unit.MaxFileSize))
 		return
 	}
+	if msg := fleetOptionRules(n, f); msg != "" {
+		writeError(w, http.StatusBadRequest, msg)
+		return
+	}
 	if msg, err := s.cycleCheck(ctx, n, f); err != nil {
 		writeRegistryError(w, name, err)
 		return
@@ -213,7 +221,10 @@ func (s *Server) create(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return
 	}
 	rec := &registry.UnitRecord{Name: name, Hash: f.Hash(), Options: f.Options}
-	created, err := s.cfg.Registry.PutUnit(ctx, rec, in.DesiredState, r.URL.Query().Get("replace") == "true")
+	// Different options replace the stored unit, as in fleet's API, unless
+	// the client asks otherwise with ?replace=false (ours does, so that
+	// fleetctl submit without --replace never overwrites).
+	created, err := s.cfg.Registry.PutUnit(ctx, rec, in.DesiredState, r.URL.Query().Get("replace") != "false")
 	if err != nil {
 		writeRegistryError(w, name, err)
 		return

@@ -55,18 +55,31 @@ func (c *Client) Unit(ctx context.Context, name string) (*schema.Unit, error) {
 }
 
 // CreateUnit stores u (name, options and desired state). With replace, a unit
-// of that name whose options differ is replaced; without, fleetd refuses.
+// of that name whose options differ is replaced; without, fleetd refuses
+// (409). fleet's API replaces by default, so replace=false is always sent.
 func (c *Client) CreateUnit(ctx context.Context, u *schema.Unit, replace bool) error {
-	var q url.Values
-	if replace {
-		q = url.Values{"replace": {"true"}}
-	}
+	q := url.Values{"replace": {strconv.FormatBool(replace)}}
 	return c.do(ctx, http.MethodPut, unitPath(u.Name), q, u, nil)
 }
 
 // SetUnitTargetState sets the desired state (inactive, loaded, launched) of unit name.
 func (c *Client) SetUnitTargetState(ctx context.Context, name, state string) error {
 	return c.do(ctx, http.MethodPut, unitPath(name), nil, &schema.Unit{Name: name, DesiredState: state}, nil)
+}
+
+// MetadataOp is one operation of PatchMachines, fleet's JSON patch of
+// machine metadata: Op is "add", "replace" or "remove", Path is
+// "/<machine ID>/metadata/<key>".
+type MetadataOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value string `json:"value,omitempty"`
+}
+
+// PatchMachines applies metadata operations in order (fleet's PATCH
+// /fleet/v1/machines). They outlive the machines leaving and rejoining.
+func (c *Client) PatchMachines(ctx context.Context, ops []MetadataOp) error {
+	return c.do(ctx, http.MethodPatch, "/machines", nil, ops, nil)
 }
 
 // DestroyUnit deletes unit name from the cluster.

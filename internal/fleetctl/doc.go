@@ -17,4 +17,8 @@
 // -o/--output json; list-units has the fields reason and pid; list-machines
 // has name, version and update; journal and status read logs over the API
 // (no SSH) and journal takes --machine.
+//
+// fleet's SSH- and etcd-era flags (--tunnel, --ssh-username, --driver, ...)
+// are accepted, each with a one-line note on stderr when given (compat.go);
+// restart is fleet v1.0's: stop, wait, start, one unit after the other.
 package fleetctl

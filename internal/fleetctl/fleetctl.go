@@ -69,6 +69,11 @@ func Run(ctx context.Context, args []string, rt Runtime) int {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			err = errors.New("interrupted")
 		}
+		var ee *exitError
+		if errors.As(err, &ee) {
+			fmt.Fprintln(rt.Stderr, ee.msg)
+			return ee.code
+		}
 		// errors.Join gives one line per error: one "Error:" line each.
 		for _, line := range strings.Split(err.Error(), "\n") {
 			fmt.Fprintf(rt.Stderr, "Error: %s\n", line)
@@ -87,8 +92,9 @@ type app struct {
 	caFile         string
 	certFile       string
 	keyFile        string
-	requestTimeout float64
+	requestTimeout secondsValue
 	version        bool
+	fleet          fleetGlobals // fleet's flags that mean nothing here
 
 	api      *client.Client
 	machines map[string]*schema.Machine // by ID, filled on first use
@@ -108,7 +114,14 @@ func (a *app) rootCommand() *cobra.Command {
 			return cmd.Help()
 		},
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			return a.flagsFromEnv(cmd.Root().PersistentFlags())
+			if err := a.flagsFromEnv(cmd.Root().PersistentFlags()); err != nil {
+				return err
+			}
+			if err := a.fleet.check(); err != nil {
+				return err
+			}
+			a.noteIgnored(cmd)
+			return nil
 		},
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
@@ -117,7 +130,9 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.caFile, "ca-file", "", "PEM CA certificate verifying an https endpoint (env FLEETCTL_CA_FILE)")
 	pf.StringVar(&a.certFile, "cert-file", "", "PEM client certificate for an https endpoint (env FLEETCTL_CERT_FILE)")
 	pf.StringVar(&a.keyFile, "key-file", "", "PEM client key for an https endpoint (env FLEETCTL_KEY_FILE)")
-	pf.Float64Var(&a.requestTimeout, "request-timeout", 3.0, "Amount of time in seconds to allow a single request before considering it failed. (env FLEETCTL_REQUEST_TIMEOUT)")
+	a.requestTimeout = secondsValue(3 * time.Second)
+	pf.Var(&a.requestTimeout, "request-timeout", "Amount of time in seconds (3, 0.5 or 3s) to allow a single request before considering it failed. (env FLEETCTL_REQUEST_TIMEOUT)")
+	a.fleet.register(pf)
 	root.Flags().BoolVar(&a.version, "version", false, "Print the version and exit")
 
 	root.AddCommand(
@@ -130,6 +145,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.listUnitFilesCommand(),
 		a.listUnitsCommand(),
 		a.loadCommand(),
+		a.restartCommand(),
 		a.startCommand(),
 		a.statusCommand(),
 		a.stopCommand(),
@@ -137,6 +153,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.unloadCommand(),
 		a.versionCommand(),
 	)
+	root.AddCommand(a.unavailableCommands()...)
 	return root
 }
 
@@ -167,7 +184,7 @@ func (a *app) client() (*client.Client, error) {
 		CAFile:   a.caFile,
 		CertFile: a.certFile,
 		KeyFile:  a.keyFile,
-		Timeout:  time.Duration(a.requestTimeout * float64(time.Second)),
+		Timeout:  time.Duration(a.requestTimeout),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("unable to initialize client: %w", err)

@@ -191,6 +191,8 @@ func (a *app) unitFields() map[string]fieldFunc[*schema.Unit] {
 		"global": func(u *schema.Unit, _ bool) string { return strconv.FormatBool(isGlobal(u.Options)) },
 		"dstate": func(u *schema.Unit, _ bool) string { return dash(u.DesiredState) },
 		"target": target,
+		// fleet's deprecated name of target, with fleet's warning (see listUnitFilesCommand).
+		"tmachine": target,
 		"state": func(u *schema.Unit, _ bool) string {
 			if isGlobal(u.Options) {
 				return "-"
@@ -223,6 +225,11 @@ func (a *app) listUnitFilesCommand() *cobra.Command {
 			cols, err := parseFields(lf.fields, fields)
 			if err != nil {
 				return err
+			}
+			for _, col := range cols {
+				if col == "tmachine" {
+					fmt.Fprintln(a.rt.Stderr, `WARNING: The "tmachine" field is deprecated. Use "target" instead`)
+				}
 			}
 			c, err := a.client()
 			if err != nil {

@@ -21,7 +21,7 @@ func (a *app) catCommand() *cobra.Command {
 		Short: "Output the contents of a submitted unit",
 		Long: `Outputs the unit file that is currently loaded in the cluster, in canonical form.
 Useful to verify the correct version of a unit is running.`,
-		Args: noUnits,
+		Args: requireUnits,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -63,7 +63,7 @@ states reported by the machine running it, its main PID and why it failed or
 could not be placed, then the last lines of its journal (read over the API).
 
 	fleetctl status foo.service`,
-		Args: noUnits,
+		Args: requireUnits,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
@@ -106,6 +106,7 @@ could not be placed, then the last lines of its journal (read over the API).
 	}
 	addOutputFlag(cmd, &output)
 	cmd.Flags().IntVarP(&lines, "lines", "n", 10, "Number of journal lines to show per machine (0: none)")
+	addSSHPortFlag(cmd)
 	return cmd
 }
 
@@ -225,5 +226,12 @@ For a global unit, --machine picks the machine.`,
 	cmd.Flags().IntVar(&lines, "lines", 10, "Number of recent log lines to return")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "Continuously print new entries as they are appended to the journal.")
 	cmd.Flags().StringVar(&machineID, "machine", "", "Machine whose journal of the unit to read (for units on several machines)")
+	addSSHPortFlag(cmd)
+	var sudo bool
+	cmd.Flags().BoolVar(&sudo, "sudo", false, "Execute journal command with sudo (accepted for fleet; ignored)")
+	ignoreFlag(cmd.Flags(), "sudo", "logs come over fleetd's API, which needs no sudo")
+	var mode string
+	cmd.Flags().StringVar(&mode, "output", "short", "journalctl's output mode (accepted for fleet; the log is printed as the unit wrote it)")
+	ignoreFlag(cmd.Flags(), "output", "the unit's log is printed as the unit wrote it, one line per line")
 	return cmd
 }

@@ -16,15 +16,8 @@ func addBlockFlags(cmd *cobra.Command, bf *blockFlags, what string) {
 	cmd.Flags().BoolVar(&bf.noBlock, "no-block", false, fmt.Sprintf("Do not wait until the units are %s before exiting. Always the case for global units.", what))
 }
 
-func noUnits(cmd *cobra.Command, args []string) error {
-	if len(args) == 0 {
-		return errors.New("no units given")
-	}
-	return nil
-}
-
 func (a *app) submitCommand() *cobra.Command {
-	var replace bool
+	var replace, sign bool
 	cmd := &cobra.Command{
 		Use:   "submit UNIT...",
 		Short: "Upload one or more units to the cluster without starting them",
@@ -38,18 +31,21 @@ Submit a single unit:
 
 Submit a directory of units with glob matching:
 	fleetctl submit myservice/*`,
-		Args: noUnits,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkSign(sign); err != nil || a.noUnitsGiven(args) {
+				return err
+			}
 			_, err := a.lazyCreateUnits(args, replace)
 			return err
 		},
 	}
 	cmd.Flags().BoolVar(&replace, "replace", false, "Replace the old submitted units in the cluster with new versions.")
+	addSignFlag(cmd, &sign)
 	return cmd
 }
 
 func (a *app) loadCommand() *cobra.Command {
-	var replace bool
+	var replace, sign bool
 	var bf blockFlags
 	cmd := &cobra.Command{
 		Use:   "load [--no-block|--block-attempts=N] UNIT...",
@@ -64,8 +60,10 @@ which means fleetctl will block until it detects that the unit(s) have
 transitioned to a loaded state. This behaviour can be configured with the
 respective --block-attempts and --no-block options. Load operations on global
 units are always non-blocking.`,
-		Args: noUnits,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkSign(sign); err != nil || a.noUnitsGiven(args) {
+				return err
+			}
 			units, err := a.lazyCreateUnits(args, replace)
 			if err != nil {
 				return err
@@ -78,11 +76,12 @@ units are always non-blocking.`,
 	}
 	cmd.Flags().BoolVar(&replace, "replace", false, "Replace the old scheduled units in the cluster with new versions.")
 	addBlockFlags(cmd, &bf, "loaded")
+	addSignFlag(cmd, &sign)
 	return cmd
 }
 
 func (a *app) startCommand() *cobra.Command {
-	var replace bool
+	var replace, sign bool
 	var bf blockFlags
 	cmd := &cobra.Command{
 		Use:   "start [--no-block|--block-attempts=N] UNIT...",
@@ -103,8 +102,10 @@ Start a single unit:
 
 Start an entire directory of units with glob matching:
 	fleetctl start myservice/*`,
-		Args: noUnits,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkSign(sign); err != nil || a.noUnitsGiven(args) {
+				return err
+			}
 			units, err := a.lazyCreateUnits(args, replace)
 			if err != nil {
 				return err
@@ -117,6 +118,7 @@ Start an entire directory of units with glob matching:
 	}
 	cmd.Flags().BoolVar(&replace, "replace", false, "Replace the already started units in the cluster with new versions.")
 	addBlockFlags(cmd, &bf, "launched")
+	addSignFlag(cmd, &sign)
 	return cmd
 }
 
@@ -136,8 +138,10 @@ which means fleetctl will block until it detects that the unit(s) have
 transitioned to a stopped state. This behaviour can be configured with the
 respective --block-attempts and --no-block options. Stop operations on global
 units are always non-blocking.`,
-		Args: noUnits,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.noUnitsGiven(args) {
+				return nil
+			}
 			units, err := a.findUnits(args)
 			if err != nil {
 				return err
@@ -162,8 +166,10 @@ func (a *app) unloadCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "unload [--no-block|--block-attempts=N] UNIT...",
 		Short: "Unschedule one or more units in the cluster.",
-		Args:  noUnits,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.noUnitsGiven(args) {
+				return nil
+			}
 			units, err := a.findUnits(args)
 			if err != nil {
 				return err
@@ -179,7 +185,8 @@ func (a *app) unloadCommand() *cobra.Command {
 }
 
 func (a *app) destroyCommand() *cobra.Command {
-	return &cobra.Command{
+	var bf blockFlags
+	cmd := &cobra.Command{
 		Use:   "destroy UNIT...",
 		Short: "Destroy one or more units in the cluster",
 		Long: `Completely remove one or more running or submitted units from the cluster.
@@ -188,9 +195,14 @@ Instructs systemd on the host machine to stop the unit, deferring to systemd
 completely for any custom stop directives (i.e. ExecStop option in the unit
 file). Units that do not exist are skipped, as in fleet.
 
+A unit is gone from the cluster when the command returns, so --no-block and
+--block-attempts (fleet's) change nothing.
+
 Destroyed units are impossible to start unless re-submitted.`,
-		Args: noUnits,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.noUnitsGiven(args) {
+				return nil
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -215,4 +227,6 @@ Destroyed units are impossible to start unless re-submitted.`,
 			return nil
 		},
 	}
+	addBlockFlags(cmd, &bf, "destroyed")
+	return cmd
 }

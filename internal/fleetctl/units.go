@@ -128,13 +128,15 @@ func (a *app) lazyCreateUnits(args []string, replace bool) ([]*schema.Unit, erro
 	return units, nil
 }
 
-// findUnits returns the units named by args; a missing one is an error.
+// findUnits returns the units named by args that exist. It says on stderr
+// which do not, and goes on with the rest, as fleet's findUnits did.
 func (a *app) findUnits(args []string) ([]*schema.Unit, error) {
 	c, err := a.client()
 	if err != nil {
 		return nil, err
 	}
 	var units []*schema.Unit
+	var missing []string
 	seen := map[string]bool{}
 	for _, arg := range args {
 		name := unitNameMangle(arg)
@@ -147,10 +149,12 @@ func (a *app) findUnits(args []string) ([]*schema.Unit, error) {
 			return nil, err
 		}
 		if u == nil {
-			return nil, fmt.Errorf("unable to find unit %s", name)
+			missing = append(missing, name)
+			continue
 		}
 		units = append(units, u)
 	}
+	a.missingNote(missing)
 	return units, nil
 }
 

@@ -88,6 +88,12 @@ func (a *app) waitForUnits(units []*schema.Unit, g goal, bf blockFlags) error {
 		}
 		return nil
 	}
+	return a.waitNames(names, g, bf.attempts)
+}
+
+// waitNames polls the states of the named units until each reaches g on
+// every machine it is placed on, or attempts polls (0: no limit) are spent.
+func (a *app) waitNames(names []string, g goal, attempts int) error {
 	c, err := a.client()
 	if err != nil {
 		return err
@@ -127,7 +133,7 @@ func (a *app) waitForUnits(units []*schema.Unit, g goal, bf blockFlags) error {
 		if len(pending) == 0 {
 			return errors.Join(failed...)
 		}
-		if bf.attempts > 0 && attempt >= bf.attempts {
+		if attempts > 0 && attempt >= attempts {
 			break
 		}
 		select {

@@ -105,7 +105,8 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	var wg sync.WaitGroup
 	ag := agent.New(reg, mgr, agent.Config{Machine: machine, TTL: cfg.TTL, Logf: logf, Alive: lifeline.Alive})
 	eng := engine.New(reg, engine.Config{MachineID: id, TTL: cfg.TTL, Logf: logf})
-	wg.Go(func() { _ = ag.Run(runCtx) })
+	agentErr := make(chan error, 1)
+	wg.Go(func() { agentErr <- ag.Run(runCtx) })
 	wg.Go(func() { _ = eng.Run(runCtx) })
 
 	// Reaching another machine's API (journal proxying) must fail fast when
@@ -153,6 +154,11 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	case <-ctx.Done():
 	case err = <-node.Err():
 		err = fmt.Errorf("fleetd: etcd member failed: %w", err)
+	case err = <-agentErr:
+		// Another machine has our ID (the agent's only error): leave.
+		if err != nil {
+			err = fmt.Errorf("fleetd: %w: give this machine its own ID: stop fleetd, delete %s, start it again", err, filepath.Join(cfg.DataDir, "machine-id"))
+		}
 	}
 	if um.hosted {
 		// The units are init's: they keep running, and our lease is left
@@ -173,7 +179,9 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	// Units stopped: leaving and stopping etcd may outlast the kill
 	// deadline of the agent's last renewal without the watchdog's kill.
 	lifeline.Alive(time.Time{})
-	if !um.hosted {
+	// Never revoke the lease of the machine registered under our ID when
+	// it is another machine's.
+	if !um.hosted && !errors.Is(err, registry.ErrMachineIDTaken) {
 		leave(reg, id)
 	}
 	return err

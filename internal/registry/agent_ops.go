@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,12 +107,15 @@ func (r *Registry) Machines(ctx context.Context) ([]*MachineRecord, error) {
 	resp, err := r.cli.Txn(ctx).Then(
 		clientv3.OpGet(machinesDir, clientv3.WithPrefix()),
 		clientv3.OpGet(updateDir, clientv3.WithPrefix()),
+		opGetMetadata(),
 	).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("registry: read machines: %w", err)
 	}
-	return decodeMachines((*clientv3.GetResponse)(resp.Responses[0].GetResponseRange()),
-		(*clientv3.GetResponse)(resp.Responses[1].GetResponseRange())), nil
+	ms := decodeMachines((*clientv3.GetResponse)(resp.Responses[0].GetResponseRange()),
+		(*clientv3.GetResponse)(resp.Responses[1].GetResponseRange()))
+	overlayMetadata(slices.Values(ms), (*clientv3.GetResponse)(resp.Responses[2].GetResponseRange()))
+	return ms, nil
 }
 
 // Etcd roles of a machine, as EtcdRoles and list-machines name them.

@@ -16,6 +16,7 @@
 //	engine/                    leader election (Campaign, a Term)   the term's session lease
 //	drain/<machine>            "draining": place nothing there      reboot lock's lease, or none
 //	update/<machine>           the updater's state string           no lease
+//	metadata/<machine>/<key>   metadata set over the API (PATCH)    no lease; overrides the machine's own
 //	reboot/max                 reboot lock size (decimal; absent=1) no lease
 //	reboot/holders/<machine>   RebootHolder (JSON)                  the holder's own lease
 //
@@ -25,7 +26,8 @@
 // Methods by group:
 //
 //	units        PutUnit, SetDesired, DestroyUnit, Unit
-//	machines     RegisterMachine, RevokeMachine, Machines, EtcdRoles, (Set)UpdateStatus
+//	machines     RegisterMachine, RevokeMachine, Machines, EtcdRoles, (Set)UpdateStatus,
+//	             SetMachineMetadata, DeleteMachineMetadata
 //	placements   Placements, WatchPlacements, Apply (engine writes, under a Guard)
 //	states       WriteStates, States, ReadStateView
 //	engine       Snapshot, WatchEngine, Campaign → Term (Guard, Done, Resign, Close)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -137,6 +138,7 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 		clientv3.OpGet(placementDir, clientv3.WithPrefix()),
 		clientv3.OpGet(unplacedDir, clientv3.WithPrefix()),
 		clientv3.OpGet(drainDir, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+		opGetMetadata(),
 	).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("registry: snapshot: %w", err)
@@ -177,5 +179,6 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 	for _, kv := range resp.Responses[5].GetResponseRange().Kvs {
 		s.Draining[strings.TrimPrefix(string(kv.Key), drainDir)] = true
 	}
+	overlayMetadata(maps.Values(s.Machines), (*clientv3.GetResponse)(resp.Responses[6].GetResponseRange()))
 	return s, nil
 }

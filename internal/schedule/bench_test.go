@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"fmt"
+	"path"
 	"reflect"
 	"testing"
 
@@ -119,12 +120,22 @@ func checkInvariants(t *testing.T, s Snapshot, r Result) {
 				if a == b {
 					continue
 				}
-				if fl[a].ConflictsWith(b) || containsStr(fl[a].Replaces, b) {
+				if fl[a].ConflictsWith(b) || matchesAny(fl[a].Replaces, b) {
 					t.Errorf("%s and %s share %s", a, b, m)
 				}
 			}
 		}
 	}
+}
+
+// matchesAny reports whether one of the Replaces names or globs matches s.
+func matchesAny(pats []string, s string) bool {
+	for _, p := range pats {
+		if ok, _ := path.Match(p, s); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func containsStr(ss []string, s string) bool {

@@ -21,20 +21,26 @@
 //     no machine if either's patterns match the other's name. Global units
 //     count as residents of their machines here: a unit whose Conflicts match a
 //     global unit avoids the machines running it.
-//   - Replaces: A Replaces B means they never share a machine; if A can only
+//   - Replaces: a name, or a glob over unit names (path.Match, as fleet's
+//     hasReplace). A Replaces B means they never share a machine; if A can only
 //     go where B is (every other eligible machine is ruled out), A takes the
 //     machine and B, with the units that follow it there, is placed again
 //     elsewhere or becomes unplaceable; units that failed are retried after
 //     an eviction. If A and B already share a machine, A keeps it. Evictions
 //     cascade (B, placed again, may evict a unit it replaces) but never go
-//     round: take the graph with an edge A→B when A Replaces B and T→F when F
-//     has MachineOf=T (evicting T evicts F). A Replaces B acts as Conflicts
+//     round. Units that replace one another in a cycle of Replaces alone (A
+//     Replaces B, B Replaces A) are alternatives: one of them runs, cluster
+//     wide, as fleet's TestScheduleCircularReplace expects — the one running
+//     now if it may stay, else the first by name that some machine's ID and
+//     metadata allow — and the others are unplaceable. For the rest, take
+//     the graph with an edge A→B when A Replaces B and T→F when F has
+//     MachineOf=T (evicting T evicts F). A Replaces B acts as Conflicts
 //     (they never share a machine, neither evicts the other) when B leads
-//     back to A in that graph — a Replaces cycle, a unit replacing one it
-//     follows, or a chain such as C Replaces A, A Replaces W, B MachineOf=W,
-//     B Replaces C — and when A or B is global. The rule depends only on the
-//     units, not on where they run, so whichever unit of such a cycle holds
-//     the machine keeps it (the first handled, when none does).
+//     back to A in that graph — a unit replacing one it follows, or a chain
+//     such as C Replaces A, A Replaces W, B MachineOf=W, B Replaces C — and
+//     when A or B is global. The rule depends only on the units, not on
+//     where they run, so whichever unit of such a cycle holds the machine
+//     keeps it (the first handled, when none does).
 //   - Otherwise the least-loaded eligible machine (fewest units, global ones
 //     included, counting this round's placements), ties broken by machine ID.
 //

@@ -55,10 +55,18 @@ func Place(s Snapshot) Result {
 // evicted nothing, as it always should (the tests check it): if the bound on
 // passes cut it short, the result might not be a fixed point.
 func place(s Snapshot) (Result, bool) {
-	p := newPlacer(s)
-	p.placeGlobals()
-	p.keepCurrent()
-	settled := p.placeRest()
+	run := func(static bool) (*placer, bool) {
+		p := newPlacer(s, static)
+		p.placeGlobals()
+		p.keepCurrent()
+		return p, p.placeRest()
+	}
+	p, settled := run(false)
+	if p.keptHolderFailed() {
+		// A Replaces cycle's running unit could not stay: choose by the
+		// units alone, as a run without it would (see oneOfReplacesCycles).
+		p, settled = run(true)
+	}
 	return p.result(), settled
 }
 
@@ -203,6 +211,13 @@ type placer struct {
 	current    map[string][]string
 	anyEvicted bool
 	reason     []string
+
+	// Replaces cycles (see oneOfReplacesCycles): the unit of each allowed
+	// to run, and whether it was chosen for running now; with static, the
+	// choice ignores Current.
+	holder []int
+	kept   []bool
+	static bool
 }
 
 type punit struct {
@@ -226,8 +241,8 @@ type avoid struct {
 	why  string
 }
 
-func newPlacer(s Snapshot) *placer {
-	p := &placer{mIndex: map[string]int{}, uIndex: map[string]int{}, current: s.Current}
+func newPlacer(s Snapshot, static bool) *placer {
+	p := &placer{mIndex: map[string]int{}, uIndex: map[string]int{}, current: s.Current, static: static}
 
 	// Machines, sorted by ID, deduplicated.
 	ms := append([]Machine(nil), s.Machines...)
@@ -308,11 +323,7 @@ func newPlacer(s Snapshot) *placer {
 			u.targets = append(u.targets, j)
 			p.units[j].followers = append(p.units[j].followers, i)
 		}
-		for _, r := range u.fl.Replaces {
-			j, ok := p.uIndex[r]
-			if !ok || j == i {
-				continue
-			}
+		for _, j := range p.replaced(i) {
 			switch {
 			case u.fl.Global:
 				// A global unit evicts nothing: it avoids the unit.
@@ -326,10 +337,122 @@ func newPlacer(s Snapshot) *placer {
 			p.units[j].replacedBy = append(p.units[j].replacedBy, i)
 		}
 	}
+	p.oneOfReplacesCycles()
 	p.breakReplacesCycles()
 	p.indexPatterns()
 	p.orderUnits()
 	return p
+}
+
+// replaced returns the units that unit i's Replaces name, in name order:
+// a name, or a glob (path.Match) over unit names as fleet's hasReplace
+// matched them. Never i itself.
+func (p *placer) replaced(i int) []int {
+	var out []int
+	for _, r := range p.units[i].fl.Replaces {
+		if !strings.ContainsAny(r, `*?[\`) {
+			if j, ok := p.uIndex[r]; ok && j != i {
+				out = append(out, j)
+			}
+			continue
+		}
+		for j, v := range p.units {
+			if ok, _ := path.Match(r, v.name); ok && j != i {
+				out = append(out, j)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// oneOfReplacesCycles lets one unit of each Replaces cycle run (a Replaces
+// b, b Replaces a): the units replace one another, so they are alternatives,
+// as fleet's TestScheduleCircularReplace expects (one of two active on two
+// machines). The one allowed to run is the first by name placed now on a
+// live machine that its MachineID and metadata allow; else (or when that one
+// cannot stay after all, see place) the first by name that some machine
+// could take by those; else the first by name. The others are unplaceable.
+// Fed back, the unit placed is chosen again, so placement stays a fixed
+// point. Cycles through MachineOf are breakReplacesCycles' business.
+func (p *placer) oneOfReplacesCycles() {
+	n := len(p.units)
+	g := &graph{names: make([]string, n), edges: make([][]int, n)}
+	for i, u := range p.units {
+		g.names[i] = u.name
+		g.edges[i] = u.replaces
+	}
+	for _, scc := range g.sccs() {
+		if len(scc) < 2 {
+			continue
+		}
+		slices.Sort(scc) // unit indexes are in name order
+		keep, kept := p.cycleHolder(scc)
+		p.holder = append(p.holder, keep)
+		p.kept = append(p.kept, kept)
+		names := make([]string, len(scc))
+		for k, v := range scc {
+			names[k] = p.units[v].name
+		}
+		for _, v := range scc {
+			u := p.units[v]
+			u.replaces = slices.DeleteFunc(u.replaces, func(x int) bool { return slices.Contains(scc, x) })
+			u.replacedBy = slices.DeleteFunc(u.replacedBy, func(x int) bool { return slices.Contains(scc, x) })
+			if v != keep && p.reason[v] == "" {
+				p.reason[v] = fmt.Sprintf("%s replace one another in a cycle, so only one of them runs: %s",
+					strings.Join(names, ", "), p.units[keep].name)
+			}
+		}
+	}
+}
+
+// cycleHolder picks the unit of a Replaces cycle that may run (see
+// oneOfReplacesCycles), and reports whether it was for running now; scc is
+// sorted.
+func (p *placer) cycleHolder(scc []int) (int, bool) {
+	allowed := func(u *punit, m int) bool {
+		return (u.fl.MachineID == "" || p.machines[m].ID == u.fl.MachineID) && p.metaOK(u, m)
+	}
+	candidate := func(v int) bool { return p.reason[v] == "" && p.units[v].missingOf == "" }
+	if !p.static {
+		for _, v := range scc {
+			if !candidate(v) {
+				continue
+			}
+			for _, id := range p.current[p.units[v].name] {
+				if m, ok := p.mIndex[id]; ok && allowed(p.units[v], m) {
+					return v, true
+				}
+			}
+		}
+	}
+	for _, v := range scc {
+		if !candidate(v) {
+			continue
+		}
+		for m := range p.machines {
+			if allowed(p.units[v], m) {
+				return v, false
+			}
+		}
+	}
+	for _, v := range scc {
+		if candidate(v) {
+			return v, false
+		}
+	}
+	return scc[0], false
+}
+
+// keptHolderFailed reports whether a Replaces cycle's unit chosen for
+// running now ended unplaced.
+func (p *placer) keptHolderFailed() bool {
+	for k, h := range p.holder {
+		if p.kept[k] && p.on[h] < 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // avoid makes unit i's Replaces of unit j act as Conflicts: they never share

@@ -261,14 +261,99 @@ func TestPlace(t *testing.T) {
 			want:    P{"z-new.service": {"m1"}, "a-old.service": {"m2"}},
 		},
 		{
-			name:     "Replaces cycle: no eviction, first come keeps its machine",
-			machines: machines("m1"),
+			name:     "Replaces cycle: one runs, the one running now",
+			machines: machines("m1", "m2", "m3"),
 			units: func(t *testing.T) []Unit {
 				return []Unit{mu(t, "a.service", "Replaces=b.service"), mu(t, "b.service", "Replaces=c.service"), mu(t, "c.service", "Replaces=a.service")}
 			},
-			current:  P{"c.service": {"m1"}},
-			want:     P{"c.service": {"m1"}},
-			unplaced: map[string]string{"a.service": "m1, runs c.service", "b.service": "m1, runs c.service"},
+			current: P{"c.service": {"m1"}},
+			want:    P{"c.service": {"m1"}},
+			unplaced: map[string]string{
+				"a.service": "a.service, b.service, c.service replace one another in a cycle, so only one of them runs: c.service",
+				"b.service": "only one of them runs: c.service",
+			},
+		},
+		{
+			// fleet's functional TestScheduleReplace: replace.1 Replaces
+			// replace.0, started after it on two machines: both run, apart.
+			name:     "fleet TestScheduleReplace: both run on different machines",
+			machines: machines("m1", "m2"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "replace.0.service"), mu(t, "replace.1.service", "Replaces=replace.0.service")}
+			},
+			current: P{"replace.0.service": {"m1"}},
+			want:    P{"replace.0.service": {"m1"}, "replace.1.service": {"m2"}},
+		},
+		{
+			// fleet's functional TestScheduleCircularReplace: replace.0 and
+			// replace.1 replace each other: one of the two runs, though two
+			// machines are free.
+			name:     "fleet TestScheduleCircularReplace: one of two runs",
+			machines: machines("m1", "m2"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "replace.0.service", "Replaces=replace.1.service"), mu(t, "replace.1.service", "Replaces=replace.0.service")}
+			},
+			current:  P{"replace.0.service": {"m2"}},
+			want:     P{"replace.0.service": {"m2"}},
+			unplaced: map[string]string{"replace.1.service": "only one of them runs: replace.0.service"},
+		},
+		{
+			name:     "Replaces cycle, none running: the later one runs now, it keeps running",
+			machines: machines("m1", "m2"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "Replaces=b.service"), mu(t, "b.service", "Replaces=a.service")}
+			},
+			current:  P{"b.service": {"m1"}, "a.service": {"m9"}}, // m9 is dead
+			want:     P{"b.service": {"m1"}},
+			unplaced: map[string]string{"a.service": "only one of them runs: b.service"},
+		},
+		{
+			name:     "Replaces cycle, none running: the first that some machine can take",
+			machines: machines("m1", "m2"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "MachineID=m7", "Replaces=b.service"), mu(t, "b.service", "Replaces=a.service"), mu(t, "c.service", "Replaces=a.service")}
+			},
+			// c replaces a, which does not run: c goes where it likes.
+			want:     P{"b.service": {"m1"}, "c.service": {"m2"}},
+			unplaced: map[string]string{"a.service": "only one of them runs: b.service"},
+		},
+		{
+			// The choice is by MachineID and metadata only: a Conflicts that
+			// keeps the chosen unit out leaves none of the cycle running.
+			name:     "Replaces cycle: the chosen unit cannot be placed, none runs",
+			machines: machines("m1"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "Replaces=b.service", "Conflicts=x.service"), mu(t, "b.service", "Replaces=a.service"), mu(t, "x.service", "MachineID=m1")}
+			},
+			current: P{"x.service": {"m1"}},
+			want:    P{"x.service": {"m1"}},
+			unplaced: map[string]string{
+				"a.service": "runs x.service, which it conflicts with",
+				"b.service": "only one of them runs: a.service",
+			},
+		},
+		{
+			name:     "Replaces cycle: the running unit cannot stay, the choice goes by name",
+			machines: []Machine{mm("m1", "r=1"), mm("m2", "r=1")},
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "Replaces=b.service"), mu(t, "b.service", "Replaces=a.service", "Conflicts=x.service"), mu(t, "x.service", "MachineMetadata=r=1", "Global=true")}
+			},
+			current:  P{"b.service": {"m1"}},
+			want:     P{"a.service": {"m1"}, "x.service": {"m1", "m2"}},
+			unplaced: map[string]string{"b.service": "only one of them runs: a.service"},
+		},
+		{
+			name:     "Replaces glob: every unit it matches, not itself",
+			machines: machines("m1"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{{Name: "web-new.service", Fleet: unit.Fleet{Replaces: []string{"web-*.service"}}}, mu(t, "web-old.service"), mu(t, "web-older.service"), mu(t, "db.service")}
+			},
+			current: P{"web-old.service": {"m1"}, "web-older.service": {"m1"}, "db.service": {"m1"}},
+			want:    P{"web-new.service": {"m1"}, "db.service": {"m1"}},
+			unplaced: map[string]string{
+				"web-old.service":   "runs web-new.service, which replaces it",
+				"web-older.service": "runs web-new.service, which replaces it",
+			},
 		},
 		{
 			name:     "Replaces: no eviction of a unit it follows",

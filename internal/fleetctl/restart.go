@@ -1,0 +1,77 @@
+package fleetctl
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flotilla-os/flotilla/internal/api/schema"
+)
+
+func (a *app) restartCommand() *cobra.Command {
+	var bf blockFlags
+	cmd := &cobra.Command{
+		Use:   "restart [--block-attempts=N] [--no-block] UNIT...",
+		Short: "Instruct systemd to restart one or more units in the cluster.",
+		Long: `Restarts one or more units in the cluster, one after the other: each unit is
+stopped, and once it has stopped on every machine it runs on, started again.
+A unit that is loaded but not started is started. A unit that is not loaded
+(inactive) is skipped with a message, as in fleet.
+
+fleetctl waits until each unit has stopped and then started again, up to
+--block-attempts polls each (0: no limit). --no-block still waits for the stop,
+so that the machine sees it, but not for the start. Global units are restarted
+on every machine they run on.
+
+Restart a single unit:
+	fleetctl restart foo.service`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.noUnitsGiven(args) {
+				return nil
+			}
+			units, err := a.findUnits(args)
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, u := range units {
+				if err := a.restart(u, bf); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			return errors.Join(errs...)
+		},
+	}
+	addBlockFlags(cmd, &bf, "restarted")
+	return cmd
+}
+
+// restart stops u if it is started, waits until it has stopped, then starts
+// it and (unless bf.noBlock) waits until it runs.
+func (a *app) restart(u *schema.Unit, bf blockFlags) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	switch u.DesiredState {
+	case schema.StateInactive, "":
+		fmt.Fprintf(a.rt.Stderr, "Unable to restart unit %s in state %s\n", u.Name, schema.StateInactive)
+		return nil
+	case schema.StateLaunched:
+		if err := c.SetUnitTargetState(a.ctx, u.Name, schema.StateLoaded); err != nil {
+			return err
+		}
+		if err := a.waitNames([]string{u.Name}, goalStop, bf.attempts); err != nil {
+			return err
+		}
+	}
+	if err := c.SetUnitTargetState(a.ctx, u.Name, schema.StateLaunched); err != nil {
+		return err
+	}
+	if bf.noBlock {
+		a.stdout("Triggered unit %s start", u.Name)
+		return nil
+	}
+	return a.waitNames([]string{u.Name}, goalStart, bf.attempts)
+}
