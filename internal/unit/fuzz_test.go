@@ -3,6 +3,7 @@ package unit
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -133,6 +134,42 @@ func FuzzParseName(f *testing.F) {
 			if tn, err := ParseName(n.Template()); err != nil || !tn.IsTemplate() {
 				t.Fatalf("Template() %q of %q invalid: %v", n.Template(), s, err)
 			}
+		}
+	})
+}
+
+// FuzzExpand checks the specifier expander: it never panics; text without
+// a % comes back as it is; the lenient and strict modes agree whenever the
+// strict one succeeds; an error names the unknown specifier; and SplitWords
+// and SplitCommandLine accept the same values with the same words.
+func FuzzExpand(f *testing.F) {
+	for _, s := range []string{"%n %i %%", "%{http_code} 50%", "%Z", "a\\;b ; c \\; '%H' \"%m\"", "%", "\\w %,"} {
+		f.Add("web@a-b.service", s)
+	}
+	f.Fuzz(func(t *testing.T, name, s string) {
+		sp := Specifiers{Name: name, MachineID: "m", Hostname: "h", Host: &submitHost}
+		got, err := sp.Expand(s)
+		if !strings.Contains(s, "%") && (err != nil || got != s) {
+			t.Fatalf("Expand(%q) = %q, %v without a %%", s, got, err)
+		}
+		lenient, _ := expand(s, sp.Lookup, false)
+		if err == nil && lenient != got {
+			t.Fatalf("strict %q, lenient %q", got, lenient)
+		}
+		if err != nil && !strings.Contains(err.Error(), "%") {
+			t.Fatalf("error %q names no specifier", err)
+		}
+		words, werr := SplitWords(s, sp.Lookup)
+		cmds, cerr := SplitCommandLine(s, sp.Lookup)
+		if (werr == nil) != (cerr == nil) {
+			t.Fatalf("SplitWords err %v, SplitCommandLine err %v", werr, cerr)
+		}
+		n := 0
+		for _, c := range cmds {
+			n += len(c)
+		}
+		if n > len(words) {
+			t.Fatalf("SplitCommandLine gave %d words, SplitWords %d", n, len(words))
 		}
 	})
 }

@@ -268,8 +268,8 @@ func execKey(field func(*spec) *[]command) keyFunc {
 			*list = nil
 			return nil
 		}
-		c, err := parseCommand(v, ex.spec)
-		*list = append(*list, c)
+		cs, err := parseCommands(v, ex.spec)
+		*list = append(*list, cs...)
 		return err
 	}
 }
