@@ -86,10 +86,28 @@ func isLoneWord(s, tok string) bool {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
+// SplitWordsStrict splits s into words as SplitWords does but without
+// the relaxed retry, as systemd's config_parse_environ calls
+// extract_first_word: an escape systemd does not know is an error. It
+// expands no specifiers (Environment= expands them per word, ignoring a
+// word that fails).
+func SplitWordsStrict(s string) ([]string, error) {
+	var words []string
+	sc := wordScanner{s: s, strict: true}
+	for {
+		w, ok, err := sc.next()
+		if err != nil || !ok {
+			return words, err
+		}
+		words = append(words, w)
+	}
+}
+
 // wordScanner reads systemd words from s, one at a time.
 type wordScanner struct {
-	s string
-	i int
+	s      string
+	i      int
+	strict bool // unknown escapes are errors rather than kept
 }
 
 func (sc *wordScanner) skipSpace() {
@@ -112,13 +130,16 @@ func (sc *wordScanner) next() (word string, ok bool, err error) {
 		case ch == '\\':
 			rest := sc.s[sc.i+1:]
 			if rest == "" {
-				if quote != 0 {
-					return "", false, fmt.Errorf("backslash at end of line inside %c quotes", quote)
+				if quote != 0 || sc.strict {
+					return "", false, fmt.Errorf("backslash at end of line")
 				}
 				b.WriteByte('\\') // systemd keeps an unquoted trailing backslash
 				continue
 			}
 			v, n, err := unescape(rest)
+			if err != nil && sc.strict {
+				return "", false, err
+			}
 			if err != nil {
 				// An escape systemd does not know: kept as written.
 				b.WriteByte('\\')

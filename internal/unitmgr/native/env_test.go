@@ -1,0 +1,52 @@
+package native
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/flotilla-os/flotilla/internal/unit"
+)
+
+// TestEnvironmentKey: Environment= as systemd's config_parse_environ reads
+// it: an empty value resets what came before (in a drop-in too), bad words
+// are ignored with a warning rather than failing the unit, and a bad line
+// is ignored whole.
+func TestEnvironmentKey(t *testing.T) {
+	for _, tc := range []struct {
+		lines    string
+		want     []string
+		warnings []string // substrings, in order
+	}{
+		{lines: `Environment="A=hello world" B=2`, want: []string{"A=hello world", "B=2"}},
+		{lines: "Environment=A=1\nEnvironment=\nEnvironment=B=2", want: []string{"B=2"}},
+		{lines: "Environment=A=1 FOO B=%i =x 1X=y", want: []string{"A=1", "B=a-b"},
+			warnings: []string{"invalid environment assignment, ignoring: FOO", "ignoring: =x", "ignoring: 1X=y"}},
+		{lines: `Environment=A=%Z B=%n`, want: []string{"B=web@a-b.service"}, warnings: []string{"unsupported specifier %Z"}},
+		{lines: `Environment=A=1 B=\w`, warnings: []string{`invalid syntax (unknown escape \w), ignoring: A=1 B=\w`}},
+		{lines: `Environment="A=open`, warnings: []string{"invalid syntax"}},
+		{lines: `Environment=A=\x41\s%%`, want: []string{"A=A %"}},
+	} {
+		f, err := unit.Parse("web@a-b.service", []byte("[Service]\nExecStart=/bin/true\n"+tc.lines+"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp, err := parseSpec("web@a-b.service", f, testExpander())
+		if err != nil {
+			t.Errorf("%q: %v", tc.lines, err)
+			continue
+		}
+		if !reflect.DeepEqual(sp.env, tc.want) {
+			t.Errorf("%q: env %q, want %q", tc.lines, sp.env, tc.want)
+		}
+		if len(sp.warnings) != len(tc.warnings) {
+			t.Errorf("%q: warnings %q, want %d", tc.lines, sp.warnings, len(tc.warnings))
+			continue
+		}
+		for i, w := range tc.warnings {
+			if !strings.Contains(sp.warnings[i], w) || !strings.HasPrefix(sp.warnings[i], "[Service] Environment=") {
+				t.Errorf("%q: warning %q, want one with %q", tc.lines, sp.warnings[i], w)
+			}
+		}
+	}
+}
