@@ -2,6 +2,7 @@ package unit
 
 import (
 	"errors"
+	"path"
 	"reflect"
 	"strings"
 	"testing"
@@ -75,16 +76,24 @@ func FuzzParseFleet(f *testing.F) {
 			}
 			return
 		}
-		if fl.Global && (fl.MachineID != "" || len(fl.MachineOf)+len(fl.Conflicts)+len(fl.Replaces) > 0) {
+		if fl.Global && (fl.MachineID != "" || len(fl.MachineOf)+len(fl.Replaces) > 0) {
 			t.Fatalf("global with other options accepted: %+v", fl)
 		}
 		if fl.MachineID != "" && len(fl.MachineOf) > 0 {
 			t.Fatalf("MachineID with MachineOf accepted: %+v", fl)
 		}
-		for _, r := range append(append([]string(nil), fl.MachineOf...), fl.Replaces...) {
+		for _, r := range fl.MachineOf {
 			rn, err := ParseName(r)
 			if err != nil || r == name || (rn.IsTemplate() && !n.IsTemplate()) {
 				t.Fatalf("bad reference %q accepted in %s", r, name)
+			}
+			if fl.ConflictsWith(r) || fl.ReplacesUnit(r) {
+				t.Fatalf("MachineOf=%s excluded by Conflicts or Replaces accepted in %s", r, name)
+			}
+		}
+		for _, r := range fl.Replaces {
+			if _, err := path.Match(r, ""); err != nil {
+				t.Fatalf("bad Replaces glob %q accepted in %s", r, name)
 			}
 		}
 		for k, vs := range fl.MachineMetadata {
