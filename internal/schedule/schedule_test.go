@@ -265,7 +265,7 @@ func TestPlace(t *testing.T) {
 				return []Unit{mu(t, "a.service", "MachineID=ffffffff"), mu(t, "b.service", "MachineID=0123abcd"),
 					mu(t, "c.service", "MachineID=0123abcd"), mu(t, "d.service", "MachineID=0123abc"), mu(t, "e.service", "MachineID=0123abcd33334444")}
 			},
-			want: P{"a.service": {"ffffffff00000000"}, "b.service": {"0123abcd11112222"}, "c.service": {"0123abcd33334444"}, "e.service": {"0123abcd33334444"}},
+			want:     P{"a.service": {"ffffffff00000000"}, "b.service": {"0123abcd11112222"}, "c.service": {"0123abcd33334444"}, "e.service": {"0123abcd33334444"}},
 			unplaced: map[string]string{"d.service": "MachineID=0123abc is not a machine of the cluster"},
 		},
 		{
