@@ -1,10 +1,14 @@
 package native
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/flotilla-os/flotilla/internal/testutil"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
@@ -49,4 +53,38 @@ func TestEnvironmentKey(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestExecLineAsSystemd runs real commands through the supervisor: $f in
+// a shell script passes through to the shell, "%{" reaches curl-like
+// arguments unchanged, unknown escapes are kept, ";" separates the
+// commands of one line, and a bare FOO in Environment= is skipped.
+func TestExecLineAsSystemd(t *testing.T) {
+	t.Parallel()
+	s := newTestSupervisor(t, Config{})
+	dir := t.TempDir()
+	for _, f := range []string{"a.conf", "b.conf"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startUnit(t, s, "sysd@x-y.service", "Type=oneshot\nRemainAfterExit=yes\n"+
+		"Environment=FOO A=1 \"L=x y\"\n"+
+		"ExecStart=/bin/sh -c 'for f in "+dir+"/*.conf; do echo \"f=$f\"; done'\n"+
+		"ExecStart=/bin/echo w='%{http_code}' %I %u 50% \\w+ ${A}$A $L ; /bin/echo second \\;\n")
+	waitState(t, s, "sysd@x-y.service", "active", "exited", 5*time.Second)
+	want := []string{
+		"f=" + dir + "/a.conf\n", "f=" + dir + "/b.conf\n",
+		"w=%{http_code} x/y root 50% \\w+ 1$A x y\n",
+		"second ;\n",
+	}
+	testutil.WaitFor(t, "output in the journal", 5*time.Second, func() bool {
+		j := journal(t, s, "sysd@x-y.service", -1)
+		for _, w := range want {
+			if !strings.Contains(j, w) {
+				return false
+			}
+		}
+		return true
+	})
 }
