@@ -982,7 +982,11 @@ func metadataString(md map[string][]string) string {
 	sort.Strings(keys)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = k + "=" + strings.Join(md[k], "|")
+		sep := "="
+		if vs := md[k]; len(vs) > 0 && vs[0] != "" && strings.ContainsAny(vs[0][:1], "<>!=") {
+			sep = "" // a comparison (ram>=1024) carries its operator
+		}
+		parts[i] = k + sep + strings.Join(md[k], "|")
 	}
 	return strings.Join(parts, ", ")
 }

@@ -269,6 +269,16 @@ func TestPlace(t *testing.T) {
 			unplaced: map[string]string{"d.service": "MachineID=0123abc is not a machine of the cluster"},
 		},
 		{
+			// fleet's metadata-op fixture: MachineMetadata="ram>=1024".
+			name:     "metadata comparisons",
+			machines: []Machine{mm("m1", "ram=512"), mm("m2", "ram=2048"), mm("m3", "ram=lots")},
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "big.service", `MachineMetadata="ram>=1024"`), mu(t, "huge.service", "MachineMetadata=ram>4096")}
+			},
+			want:     P{"big.service": {"m2"}},
+			unplaced: map[string]string{"huge.service": "no machine has metadata ram>4096"},
+		},
+		{
 			name:     "Replaces with a glob",
 			machines: machines("m1", "m2"),
 			units: func(t *testing.T) []Unit {

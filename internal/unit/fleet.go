@@ -3,6 +3,7 @@ package unit
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -71,15 +72,73 @@ func (f Fleet) ConflictsWith(name string) bool {
 }
 
 // MatchesMetadata reports whether a machine with metadata md satisfies
-// MachineMetadata: every key present with one of the listed values.
+// MachineMetadata, as fleet's machine.HasMetadata decides: every key is
+// present, and its value is one of the listed values or else holds for
+// every listed value, each then a comparison: <=N >=N <N >N (integers),
+// !=V or ==V. So region=eu region=us is "eu or us", and ram>=1024
+// ram<=4096 is "between 1024 and 4096".
 func (f Fleet) MatchesMetadata(md map[string]string) bool {
 	for k, vs := range f.MachineMetadata {
 		v, ok := md[k]
-		if !ok || !contains(vs, v) {
+		if !ok {
 			return false
+		}
+		if contains(vs, v) {
+			continue
+		}
+		for _, want := range vs {
+			if !metadataOpHolds(want, v) {
+				return false
+			}
 		}
 	}
 	return true
+}
+
+// metadataOps are the comparisons fleet's RequiredTargetMetadata splits a
+// MachineMetadata entry at, in the order it tries them.
+var metadataOps = []string{"<=", ">=", "!=", "<", ">"}
+
+// metadataOpHolds reports whether have satisfies want, a value that starts
+// with a comparison (fleet's machine.HasMetadata).
+func metadataOpHolds(want, have string) bool {
+	num := func(op string, cmp func(h, n int) bool) bool {
+		n, err1 := strconv.Atoi(want[len(op):])
+		h, err2 := strconv.Atoi(have)
+		return err1 == nil && err2 == nil && cmp(h, n)
+	}
+	switch {
+	case strings.HasPrefix(want, "<="):
+		return num("<=", func(h, n int) bool { return h <= n })
+	case strings.HasPrefix(want, ">="):
+		return num(">=", func(h, n int) bool { return h >= n })
+	case strings.HasPrefix(want, ">"):
+		return num(">", func(h, n int) bool { return h > n })
+	case strings.HasPrefix(want, "<"):
+		return num("<", func(h, n int) bool { return h < n })
+	case strings.HasPrefix(want, "!="):
+		return want[2:] != have
+	case strings.HasPrefix(want, "=="):
+		return want[2:] == have
+	}
+	return false
+}
+
+// splitMetadata splits a MachineMetadata entry as fleet's
+// RequiredTargetMetadata does: at the first comparison it finds (trying
+// <= >= != < > in turn; the value keeps it), else at '='; ok is false for
+// what fleet skips: no separator, more than one '=', an empty side.
+func splitMetadata(v string) (key, value string, ok bool) {
+	for _, op := range metadataOps {
+		if i := strings.Index(v, op); i >= 0 {
+			return v[:i], v[i:], i > 0
+		}
+	}
+	parts := strings.Split(v, "=")
+	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+		return "", "", false
+	}
+	return parts[0], parts[1], true
 }
 
 func contains(ss []string, s string) bool {
@@ -118,7 +177,8 @@ var fleetKeys = map[string]string{
 //     names one);
 //   - MachineID by the 8-character short ID (see MatchesMachineID);
 //   - MachineMetadata entries fleet ignores ("foo=", "=x", "a=b=c", "foo"),
-//     ignored, so a template's MachineMetadata=region=%i is fine;
+//     ignored, so a template's MachineMetadata=region=%i is fine; and
+//     fleet's comparisons (ram>=1024, disk!=hdd: see MatchesMetadata);
 //   - Replaces as a glob, as fleet matches it;
 //   - Global=true with Conflicts (fleet >= 1.0: a machine running a unit it
 //     conflicts with does not run it).
@@ -208,10 +268,10 @@ func ParseFleet(n Name, f *File) (Fleet, error) {
 				fl.MachineMetadata = nil
 			}
 			for _, v := range vals {
-				// fleet's RequiredTargetMetadata skips what is not exactly
-				// key=value with both sides non-empty.
-				k, val, ok := strings.Cut(v, "=")
-				if !ok || k == "" || val == "" || strings.Contains(val, "=") {
+				// fleet's RequiredTargetMetadata skips what is not
+				// key=value (or key>=value...) with both sides non-empty.
+				k, val, ok := splitMetadata(v)
+				if !ok {
 					continue
 				}
 				if fl.MachineMetadata == nil {

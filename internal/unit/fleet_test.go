@@ -38,6 +38,8 @@ func TestParseFleet(t *testing.T) {
 		// fleet's RequiredTargetMetadata skips entries that are not exactly
 		// key=value with both sides non-empty.
 		{"metadata fleet ignores", "a.service", "MachineMetadata=k=a=b foo= =x foo region=eu\nX-ConditionMachineMetadata=x\n", Fleet{MachineMetadata: map[string][]string{"region": {"eu"}}}},
+		{"metadata comparisons (fleet's metadata-op fixture)", "a.service", "MachineMetadata=\"ram>=1024\" ram<=4096 disk!=hdd n<3 n>1 <2\n",
+			Fleet{MachineMetadata: map[string][]string{"ram": {">=1024", "<=4096"}, "disk": {"!=hdd"}, "n": {"<3", ">1"}}}},
 		{"template metadata with %i", "web@.service", "MachineMetadata=region=%i\n", Fleet{}},
 		{"instance metadata with %i", "web@eu.service", "MachineMetadata=region=%i\n", Fleet{MachineMetadata: map[string][]string{"region": {"eu"}}}},
 		{"machine id short", "a.service", "MachineID=0123abcd\n", Fleet{MachineID: "0123abcd"}},
@@ -123,6 +125,24 @@ func TestFleetHelpers(t *testing.T) {
 	} {
 		if got := fl.MatchesMetadata(tc.md); got != tc.want {
 			t.Errorf("MatchesMetadata(%v) = %v", tc.md, got)
+		}
+	}
+	ops := Fleet{MachineMetadata: map[string][]string{"ram": {">=1024", "<=4096"}, "disk": {"!=hdd"}, "zone": {"a", "==b"}}}
+	for _, tc := range []struct {
+		md   map[string]string
+		want bool
+	}{
+		{map[string]string{"ram": "2048", "disk": "ssd", "zone": "a"}, true},
+		{map[string]string{"ram": "1024", "disk": "ssd", "zone": "a"}, true},
+		{map[string]string{"ram": "512", "disk": "ssd", "zone": "a"}, false},
+		{map[string]string{"ram": "8192", "disk": "ssd", "zone": "a"}, false},
+		{map[string]string{"ram": "lots", "disk": "ssd", "zone": "a"}, false},
+		{map[string]string{"ram": "2048", "disk": "hdd", "zone": "a"}, false},
+		{map[string]string{"ram": "2048", "disk": "ssd", "zone": "b"}, false}, // not "a", and "a" is no comparison
+		{map[string]string{"ram": "2048", "disk": "ssd"}, false},
+	} {
+		if got := ops.MatchesMetadata(tc.md); got != tc.want {
+			t.Errorf("comparisons: MatchesMetadata(%v) = %v", tc.md, got)
 		}
 	}
 	if !(Fleet{}).MatchesMetadata(nil) || !(Fleet{}).IsZero() || fl.IsZero() || fl.IsGlobal() || !(Fleet{Global: true}).IsGlobal() {
