@@ -88,3 +88,34 @@ func TestExecLineAsSystemd(t *testing.T) {
 		return true
 	})
 }
+
+// TestParseEnvFile: EnvironmentFile= as systemd's parse_env_file_internal
+// reads it.
+func TestParseEnvFile(t *testing.T) {
+	in := "# comment\n" +
+		"; also a comment \\\n" +
+		"A=plain value   \n" +
+		"  B  =  spaced\n" +
+		"C='single $x \\n'\n" +
+		"D=\"double \\\"q\\\" \\$x \\\\ \\n\"\n" +
+		"E=mixed'a b'\"c d\"\n" +
+		"F='a' 'b'\n" +
+		"G=esc\\ aped\\\n" +
+		"continued\n" +
+		"H=\"multi\\\n" +
+		"line\"\n" +
+		"no equals here\n" +
+		"1BAD=x\n" +
+		"export I=exported\n" +
+		"J=\n" +
+		"A=last wins\n" +
+		"K=end"
+	want := [][2]string{
+		{"A", "plain value"}, {"B", "spaced"}, {"C", `single $x \n`}, {"D", `double "q" $x \ \n`},
+		{"E", `mixed'a b'"c d"`}, {"F", "ab"}, {"G", "esc apedcontinued"}, {"H", "multiline"},
+		{"I", "exported"}, {"J", ""}, {"A", "last wins"}, {"K", "end"},
+	}
+	if got := parseEnvFile(in); !reflect.DeepEqual(got, want) {
+		t.Errorf("parseEnvFile:\n got %q\nwant %q", got, want)
+	}
+}
