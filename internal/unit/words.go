@@ -78,6 +78,28 @@ func SplitCommandLine(s string, spec func(byte) (string, error)) ([][]string, er
 	return cmds, nil
 }
 
+// HasUnknownEscape reports whether an Exec line that SplitCommandLine
+// accepts holds an escape systemd does not know (kept as written), for
+// which systemd logs "Ignoring unknown escape sequences". A lone "\;" is
+// not one.
+func HasUnknownEscape(s string) bool {
+	sc := wordScanner{s: s, strict: true}
+	for {
+		sc.skipSpace()
+		if isLoneWord(sc.s[sc.i:], `\;`) {
+			sc.i += 2
+			continue
+		}
+		_, ok, err := sc.next()
+		if err != nil {
+			return true
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
 // isLoneWord reports whether s starts with tok followed by whitespace or
 // the end.
 func isLoneWord(s, tok string) bool {

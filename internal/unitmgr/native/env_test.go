@@ -119,3 +119,33 @@ func TestParseEnvFile(t *testing.T) {
 		t.Errorf("parseEnvFile:\n got %q\nwant %q", got, want)
 	}
 }
+
+// TestUnknownEscapeWarning: an Exec line parsed only by keeping unknown
+// escapes loads with a warning, as systemd logs "Ignoring unknown escape
+// sequences"; a lone "\;" is no unknown escape.
+func TestUnknownEscapeWarning(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		warn bool
+	}{
+		{`ExecStart=/bin/grep '\w+' x`, true},
+		{`ExecStartPre=/bin/find . -exec true {} \;`, false},
+		{`ExecStart=/bin/echo \x41 "\"q\"" \s`, false},
+		{`ExecStart=/bin/echo a\;b`, true},
+	} {
+		f, err := unit.Parse("w.service", []byte("[Service]\nType=oneshot\nRemainAfterExit=yes\n"+tc.line+"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp, err := parseSpec("w.service", f, testExpander())
+		if err != nil {
+			t.Errorf("%q: %v", tc.line, err)
+			continue
+		}
+		key, _, _ := strings.Cut(tc.line, "=")
+		got := len(sp.warnings) == 1 && strings.HasPrefix(sp.warnings[0], "[Service] "+key+"=: ignoring unknown escape sequences")
+		if got != tc.warn || (!tc.warn && len(sp.warnings) > 0) {
+			t.Errorf("%q: warnings %q, want a warning: %v", tc.line, sp.warnings, tc.warn)
+		}
+	}
+}

@@ -49,11 +49,11 @@ type keyFunc func(sp *spec, v string, ex *expander) error
 var serviceKeys = map[string]keyFunc{
 	"Type":                  setType,
 	"RemainAfterExit":       boolKey(func(sp *spec) *bool { return &sp.remainAfterExit }),
-	"ExecStartPre":          execKey(func(sp *spec) *[]command { return &sp.pre }),
-	"ExecStart":             execKey(func(sp *spec) *[]command { return &sp.start }),
-	"ExecStartPost":         execKey(func(sp *spec) *[]command { return &sp.post }),
-	"ExecStop":              execKey(func(sp *spec) *[]command { return &sp.stop }),
-	"ExecStopPost":          execKey(func(sp *spec) *[]command { return &sp.stopPost }),
+	"ExecStartPre":          execKey("ExecStartPre", func(sp *spec) *[]command { return &sp.pre }),
+	"ExecStart":             execKey("ExecStart", func(sp *spec) *[]command { return &sp.start }),
+	"ExecStartPost":         execKey("ExecStartPost", func(sp *spec) *[]command { return &sp.post }),
+	"ExecStop":              execKey("ExecStop", func(sp *spec) *[]command { return &sp.stop }),
+	"ExecStopPost":          execKey("ExecStopPost", func(sp *spec) *[]command { return &sp.stopPost }),
 	"Restart":               setRestart,
 	"RestartSec":            durationKey(func(sp *spec) *time.Duration { return &sp.restartSec }, parseDuration),
 	"Environment":           setEnvironment,
@@ -276,7 +276,7 @@ func parseOptPath(v string, ex *expander) (optPath, error) {
 	return p, err
 }
 
-func execKey(field func(*spec) *[]command) keyFunc {
+func execKey(key string, field func(*spec) *[]command) keyFunc {
 	return func(sp *spec, v string, ex *expander) error {
 		list := field(sp)
 		if v == "" {
@@ -284,8 +284,15 @@ func execKey(field func(*spec) *[]command) keyFunc {
 			return nil
 		}
 		cs, err := parseCommands(v, ex.spec)
+		if err != nil {
+			return err
+		}
+		if unit.HasUnknownEscape(v) {
+			// Parsed only with the relaxed retry: systemd warns too.
+			sp.warnings = append(sp.warnings, fmt.Sprintf("[Service] %s=: ignoring unknown escape sequences (kept as written): %s", key, v))
+		}
 		*list = append(*list, cs...)
-		return err
+		return nil
 	}
 }
 
