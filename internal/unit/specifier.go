@@ -63,7 +63,10 @@ const SpecifierLetters = "abABCdDEfgGhHiIjJlLmMnNopPqsStTuUvVwW"
 //	%%            a literal %
 //
 // Any other letter or digit is an error naming the supported ones, as
-// systemd refuses an unknown specifier (EBADSLT).
+// systemd refuses an unknown specifier (EBADSLT). systemd also knows %y
+// and %Y (the unit file's path and directory) and the deprecated cgroup
+// specifiers %c %r %R: they are refused with a reason, as a unit has no
+// file on the node and no cgroup of systemd's layout.
 func (sp Specifiers) Lookup(c byte) (string, error) {
 	switch c {
 	case 'n', 'N', 'p', 'i', 'I', 'P', 'f', 'j', 'J', '%':
@@ -102,8 +105,11 @@ func (sp Specifiers) Lookup(c byte) (string, error) {
 	if d, ok := systemDirs[c]; ok {
 		return d, nil
 	}
-	if c == 'y' || c == 'Y' {
+	switch c {
+	case 'y', 'Y':
 		return "", fmt.Errorf("specifier %%%c (the unit file's path) has no meaning here: units are not files on the node", c)
+	case 'c', 'r', 'R':
+		return "", fmt.Errorf("specifier %%%c (a cgroup path, deprecated in systemd) has no meaning here: units have no cgroup of systemd's layout", c)
 	}
 	return "", fmt.Errorf("unsupported specifier %%%c (supported: %s, and %%%% for a literal %%)", c, letterList())
 }

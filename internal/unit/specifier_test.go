@@ -30,7 +30,7 @@ func TestSpecifiersExpand(t *testing.T) {
 		{in: "%%{x} %%%", want: "%{x} %%"},
 		{in: "%Z", err: "unsupported specifier %Z"},
 		{in: "%0", err: "unsupported specifier %0"},
-		{in: "%c %r", err: "unsupported specifier %c"},
+		{in: "%c %r", err: "specifier %c (a cgroup path, deprecated in systemd) has no meaning here"},
 		{in: "%y", err: "no meaning here"},
 	} {
 		got, err := sp.Expand(tc.in)
