@@ -172,7 +172,7 @@ func parseCases(t testing.TB) []parseCase {
 		// units.
 		{"units", unitsDoc(map[string]any{"name": "web.service", "contents": okUnit}, map[string]any{"name": "web@.service", "contents": okUnit, "start": false}, map[string]any{"name": "web@1.service", "contents": okUnit}), nil},
 		{"unit bad name", unitsDoc(map[string]any{"name": "web", "contents": okUnit}), []string{"units[0].name: unit web: name: unit name must end in a unit type"}},
-		{"unit bad contents", unitsDoc(map[string]any{"name": "web.service", "contents": "ExecStart=/bin/web\n"}), []string{`units[0].contents: unit web.service: line 1: assignment "ExecStart=/bin/web" comes before the first [Section]`}},
+		{"unit bad contents", unitsDoc(map[string]any{"name": "web.service", "contents": "ExecStart=/bin/web\n"}), []string{`units[0].contents: unit web.service: unit file has no options`}},
 		{"unit bad x-fleet", unitsDoc(map[string]any{"name": "web.service", "contents": okUnit + "[X-Fleet]\nGlobal=true\nMachineID=abc\n"}), []string{"units[0].contents: unit web.service: [X-Fleet]"}},
 		{"unit empty contents", unitsDoc(map[string]any{"name": "web.service"}), []string{"units[0].contents: missing"}},
 		{"unit twice", unitsDoc(map[string]any{"name": "web.service", "contents": okUnit}, map[string]any{"name": "web.service", "contents": okUnit}), []string{`units[1].name: "web.service" is also units[0]`}},

@@ -71,7 +71,7 @@ func TestParseQuadletErrors(t *testing.T) {
 		"[Container]\nExec=x\n":                                    "Image",
 		"[Container]\nImage=i\nNetwork=overlay\n":                  "Network",
 		"[Container]\nImage=i\nBogus=1\n":                          "Bogus",
-		"[Container]\nImage=i\nExec=%t\n":                          "Exec",
+		"[Container]\nImage=i\nExec=%Z\n":                          "Exec",
 		"[Container]\nImage=i\nSeccompProfile=/nonexistent.json\n": "SeccompProfile",
 	} {
 		_, _, err := parseQuadlet(t, body, ParseOptions{})

@@ -85,6 +85,11 @@ func (a *app) lazyCreateUnits(args []string, replace bool) ([]*schema.Unit, erro
 		if err != nil {
 			return nil, err
 		}
+		if local != nil {
+			for _, w := range local.Warnings {
+				fmt.Fprintf(a.rt.Stderr, "Warning: %s: %s\n", from, w)
+			}
+		}
 		if stored != nil {
 			if local != nil && local.Hash() != optionsHash(stored.Options) {
 				if !replace {

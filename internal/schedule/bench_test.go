@@ -2,7 +2,6 @@ package schedule
 
 import (
 	"fmt"
-	"path"
 	"reflect"
 	"testing"
 
@@ -103,7 +102,7 @@ func checkInvariants(t *testing.T, s Snapshot, r Result) {
 			if !f.MatchesMetadata(md[m]) {
 				t.Errorf("%s on %s without metadata", name, m)
 			}
-			if f.MachineID != "" && f.MachineID != m {
+			if f.MachineID != "" && !unit.MatchesMachineID(m, f.MachineID) {
 				t.Errorf("%s on %s, not its MachineID", name, m)
 			}
 			for _, target := range f.MachineOf {
@@ -114,28 +113,37 @@ func checkInvariants(t *testing.T, s Snapshot, r Result) {
 			on[m] = append(on[m], name)
 		}
 	}
+	// A global unit runs on every machine matching its metadata, except,
+	// when it has Conflicts, those running a unit it conflicts with.
+	for name, f := range fl {
+		if !f.Global {
+			continue
+		}
+		for id, meta := range md {
+			if !f.MatchesMetadata(meta) || containsStr(r.Placements[name], id) {
+				continue
+			}
+			blocked := false
+			for _, other := range on[id] {
+				blocked = blocked || f.ConflictsWith(other) || fl[other].ConflictsWith(name) || fl[other].ReplacesUnit(name)
+			}
+			if !blocked {
+				t.Errorf("global %s not on %s, which matches and runs nothing it conflicts with (%v)", name, id, on[id])
+			}
+		}
+	}
 	for m, names := range on {
 		for _, a := range names {
 			for _, b := range names {
 				if a == b {
 					continue
 				}
-				if fl[a].ConflictsWith(b) || matchesAny(fl[a].Replaces, b) {
+				if fl[a].ConflictsWith(b) || fl[a].ReplacesUnit(b) {
 					t.Errorf("%s and %s share %s", a, b, m)
 				}
 			}
 		}
 	}
-}
-
-// matchesAny reports whether one of the Replaces names or globs matches s.
-func matchesAny(pats []string, s string) bool {
-	for _, p := range pats {
-		if ok, _ := path.Match(p, s); ok {
-			return true
-		}
-	}
-	return false
 }
 
 func containsStr(ss []string, s string) bool {

@@ -9,8 +9,15 @@
 //   - Stability: a unit stays on its current machine while that machine is
 //     alive and every rule below still holds there; running units are never
 //     moved to rebalance.
-//   - Global units run on every machine matching their MachineMetadata.
-//   - MachineID: only that machine.
+//   - Global units run on every machine matching their MachineMetadata. A
+//     global unit with Conflicts of its own (fleet >= 1.0) is placed after
+//     every normal unit, on each such machine where it conflicts with no
+//     unit placed there: it yields, as fleet's agent skips those machines
+//     (two such global units conflicting: the first by name wins a
+//     machine). A unit cannot follow it with MachineOf.
+//   - MachineID: only that machine; the value may be the full ID or, as in
+//     fleet, its first 8 characters (of several machines sharing them, the
+//     least loaded).
 //   - MachineOf: only a machine where every named unit is placed (for a
 //     global target, any machine running it). Targets are placed before their
 //     followers; a unit that is not placed leaves its followers unplaceable, and

@@ -24,18 +24,28 @@ func snapshotFrom(data []byte) Snapshot {
 	for i := 0; i < nm; i++ {
 		s.Machines = append(s.Machines, Machine{ID: fmt.Sprintf("m%d", i), Metadata: map[string]string{"r": fmt.Sprint(next() % 3)}})
 	}
-	names := []string{"a.service", "b.service", "c.service", "web@1.service", "web@2.service", "web@3.service", "g.service", "d.service"}
+	if nm > 0 && next()%2 == 0 {
+		// Long IDs that MachineID=0123abcd (a short ID) may name.
+		s.Machines[0].ID = "0123abcd0000"
+		if nm > 1 {
+			s.Machines[1].ID = "0123abcd1111"
+		}
+	}
+	names := []string{"a.service", "b.service", "c.service", "web@1.service", "web@2.service", "web@3.service", "g.service", "d.service", "h.service"}
 	nu := next() % (len(names) + 1)
 	s.Current = map[string][]string{}
 	for i := 0; i < nu; i++ {
 		name := names[i]
 		var fl unit.Fleet
 		flags := next()
-		if name == "g.service" && flags&1 != 0 {
+		if (name == "g.service" || name == "h.service") && flags&1 != 0 {
 			fl.Global = true
+			if flags&8 != 0 {
+				fl.Conflicts = []string{[]string{"web@*.service", "a.service", "*", "g.service"}[next()%4]}
+			}
 		} else {
 			if flags&2 != 0 {
-				fl.MachineID = fmt.Sprintf("m%d", next()%7)
+				fl.MachineID = []string{"m0", "m1", "m2", "m3", "m6", "0123abcd", "0123abcd0000"}[next()%7]
 			}
 			if flags&4 != 0 && !(fl.MachineID != "") {
 				if t := names[next()%len(names)]; t != name {
@@ -46,7 +56,7 @@ func snapshotFrom(data []byte) Snapshot {
 				fl.Conflicts = []string{[]string{"web@*.service", "a.service", "*", "?.service"}[next()%4]}
 			}
 			if flags&16 != 0 {
-				if t := names[next()%len(names)]; t != name {
+				if t := append(names, "web@*.service", "?.service")[next()%(len(names)+2)]; t != name {
 					fl.Replaces = []string{t}
 				}
 			}

@@ -59,7 +59,9 @@ func place(s Snapshot) (Result, bool) {
 		p := newPlacer(s, static)
 		p.placeGlobals()
 		p.keepCurrent()
-		return p, p.placeRest()
+		settled := p.placeRest()
+		p.placeConflictingGlobals()
+		return p, settled
 	}
 	p, settled := run(false)
 	if p.keptHolderFailed() {
@@ -233,6 +235,10 @@ type punit struct {
 	followers  []int   // units with MachineOf naming this one
 	missingOf  string
 	metaOK     []bool // per machine, shared between units; nil without MachineMetadata
+	// yields: a global unit with Conflicts of its own, placed after every
+	// normal unit on the machines where it conflicts with none (fleet's
+	// agent skips such machines); see placeConflictingGlobals.
+	yields bool
 }
 
 // avoid is a Replaces that acts as Conflicts, with why, for reasons.
@@ -292,6 +298,11 @@ func newPlacer(s Snapshot, static bool) *placer {
 	p.global = make([][]int, n)
 	p.reason = make([]string, n)
 
+	names := make([]string, n) // sorted, as p.units is
+	for i, u := range p.units {
+		names[i] = u.name
+		u.yields = u.fl.Global && len(u.fl.Conflicts) > 0
+	}
 	for i, u := range p.units {
 		if len(u.fl.MachineMetadata) > 0 {
 			// Units with the same metadata rule share one mask of machines.
@@ -319,6 +330,9 @@ func newPlacer(s Snapshot, static bool) *placer {
 					u.missingOf = t
 				}
 				continue
+			}
+			if p.units[j].yields && p.reason[i] == "" {
+				p.reason[i] = "MachineOf=" + t + " names a global unit with Conflicts, which is placed after the units that follow others: name a unit it runs next to instead"
 			}
 			u.targets = append(u.targets, j)
 			p.units[j].followers = append(p.units[j].followers, i)
@@ -628,7 +642,7 @@ func (p *placer) orderUnits() {
 // placeGlobals puts every global unit on each machine matching its metadata.
 func (p *placer) placeGlobals() {
 	for i, u := range p.units {
-		if !u.fl.Global || p.reason[i] != "" {
+		if !u.fl.Global || u.yields || p.reason[i] != "" {
 			continue
 		}
 		for m := range p.machines {
@@ -638,6 +652,41 @@ func (p *placer) placeGlobals() {
 			}
 		}
 		if len(p.global[i]) == 0 {
+			p.reason[i] = p.noMachineReason(u)
+		}
+	}
+}
+
+// placeConflictingGlobals puts every global unit with Conflicts of its own
+// on each machine matching its metadata where it conflicts with no unit
+// placed there, in name order, after every normal unit: as fleet's agent
+// (PR #1571) runs a global unit only where no unit it conflicts with runs,
+// normal units keep their machines and the global unit yields. It depends
+// on nothing but the normal placements, so the result stays a fixed point.
+func (p *placer) placeConflictingGlobals() {
+	for i, u := range p.units {
+		if !u.yields || p.reason[i] != "" {
+			continue
+		}
+		eligible, first := 0, -1
+		for m := range p.machines {
+			if !p.metaOK(u, m) {
+				continue
+			}
+			eligible++
+			if first < 0 {
+				first = m
+			}
+			if !p.conflicts(u, m) {
+				p.global[i] = append(p.global[i], m)
+				p.add(i, m)
+			}
+		}
+		switch {
+		case len(p.global[i]) > 0:
+		case eligible > 0:
+			p.reason[i] = p.conflictReason(u, eligible, first)
+		default:
 			p.reason[i] = p.noMachineReason(u)
 		}
 	}
@@ -661,7 +710,7 @@ func (p *placer) keepCurrent() {
 		}
 		sort.Ints(ms) // machine indexes are in ID order
 		for _, m := range ms {
-			if (u.fl.MachineID == "" || p.machines[m].ID == u.fl.MachineID) &&
+			if (u.fl.MachineID == "" || unit.MatchesMachineID(p.machines[m].ID, u.fl.MachineID)) &&
 				p.metaOK(u, m) && p.targetsOn(u, m) && !p.conflicts(u, m) {
 				p.evictReplaced(i, m)
 				p.add(i, m)
@@ -726,16 +775,23 @@ func (p *placer) placeOne(i int) {
 	var cands []int
 	switch {
 	case u.fl.MachineID != "":
-		m, ok := p.mIndex[u.fl.MachineID]
-		if !ok {
+		cands = p.machinesWithID(u.fl.MachineID)
+		if len(cands) == 0 {
 			fail("MachineID=%s is not a machine of the cluster", u.fl.MachineID)
 			return
 		}
-		if !p.targetsOn(u, m) { // unit.ParseFleet refuses MachineID with MachineOf
+		k := 0
+		for _, m := range cands {
+			if p.targetsOn(u, m) {
+				cands[k] = m
+				k++
+			}
+		}
+		if k == 0 { // unit.ParseFleet refuses MachineID with MachineOf
 			fail("MachineOf=%s is not on its MachineID=%s", strings.Join(u.fl.MachineOf, " "), u.fl.MachineID)
 			return
 		}
-		cands = []int{m}
+		cands = cands[:k]
 	case len(u.targets) > 0:
 		cands = p.machinesOf(u.targets[0])
 		k := 0
@@ -802,6 +858,22 @@ func (p *placer) placeOne(i int) {
 	default:
 		fail("%s", p.noMachineReason(u))
 	}
+}
+
+// machinesWithID returns the machines a MachineID= value names, in ID
+// order: the one with that full ID or, as fleet's MatchID allows, those
+// whose short ID (first 8 characters) it is.
+func (p *placer) machinesWithID(id string) []int {
+	if m, ok := p.mIndex[id]; ok {
+		return []int{m}
+	}
+	var ms []int
+	for m := range p.machines {
+		if unit.MatchesMachineID(p.machines[m].ID, id) {
+			ms = append(ms, m)
+		}
+	}
+	return ms
 }
 
 // machinesOf returns the machines unit t is placed on, in ID order.
@@ -1010,7 +1082,11 @@ func metadataString(md map[string][]string) string {
 	sort.Strings(keys)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = k + "=" + strings.Join(md[k], "|")
+		sep := "="
+		if vs := md[k]; len(vs) > 0 && vs[0] != "" && strings.ContainsAny(vs[0][:1], "<>!=") {
+			sep = "" // a comparison (ram>=1024) carries its operator
+		}
+		parts[i] = k + sep + strings.Join(md[k], "|")
 	}
 	return strings.Join(parts, ", ")
 }

@@ -223,6 +223,72 @@ func TestPlace(t *testing.T) {
 			unplaced: map[string]string{"c.service": "the only eligible machine, m1, runs mon.service, which it conflicts with"},
 		},
 		{
+			// fleet PR #1571 (issue #1109): a global unit with Conflicts runs
+			// on every matching machine except where a unit it conflicts
+			// with runs; normal units keep their machines.
+			name:     "global with Conflicts yields to the units it conflicts with",
+			machines: machines("m1", "m2", "m3"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "MachineID=m2"), mu(t, "c.service", "Global=true", "Conflicts=a.service"),
+					mu(t, "b.service", "Conflicts=c.service")}
+			},
+			current: P{"b.service": {"m3"}},
+			want:    P{"a.service": {"m2"}, "b.service": {"m3"}, "c.service": {"m1"}},
+		},
+		{
+			name:     "two globals: the one with Conflicts yields",
+			machines: []Machine{mm("m1", "role=server"), mm("m2", "role=server"), mm("m3")},
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "consul-agent.service", "Global=true", "Conflicts=consul-server.service"),
+					mu(t, "consul-server.service", "Global=true", "MachineMetadata=role=server")}
+			},
+			want: P{"consul-server.service": {"m1", "m2"}, "consul-agent.service": {"m3"}},
+		},
+		{
+			name:     "global with Conflicts everywhere blocked",
+			machines: machines("m1"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service"), mu(t, "g.service", "Global=true", "Conflicts=a.service"), mu(t, "f.service", "MachineOf=g.service")}
+			},
+			want: P{"a.service": {"m1"}},
+			unplaced: map[string]string{
+				"g.service": "the only eligible machine, m1, runs a.service, which it conflicts with",
+				"f.service": "names a global unit with Conflicts",
+			},
+		},
+		{
+			// fleet's MachineState.MatchID: the full ID or its first 8
+			// characters; of several machines sharing them, the least loaded.
+			name:     "MachineID by the short ID",
+			machines: []Machine{mm("0123abcd11112222"), mm("0123abcd33334444"), mm("ffffffff00000000")},
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "a.service", "MachineID=ffffffff"), mu(t, "b.service", "MachineID=0123abcd"),
+					mu(t, "c.service", "MachineID=0123abcd"), mu(t, "d.service", "MachineID=0123abc"), mu(t, "e.service", "MachineID=0123abcd33334444")}
+			},
+			want:     P{"a.service": {"ffffffff00000000"}, "b.service": {"0123abcd11112222"}, "c.service": {"0123abcd33334444"}, "e.service": {"0123abcd33334444"}},
+			unplaced: map[string]string{"d.service": "MachineID=0123abc is not a machine of the cluster"},
+		},
+		{
+			// fleet's metadata-op fixture: MachineMetadata="ram>=1024".
+			name:     "metadata comparisons",
+			machines: []Machine{mm("m1", "ram=512"), mm("m2", "ram=2048"), mm("m3", "ram=lots")},
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "big.service", `MachineMetadata="ram>=1024"`), mu(t, "huge.service", "MachineMetadata=ram>4096")}
+			},
+			want:     P{"big.service": {"m2"}},
+			unplaced: map[string]string{"huge.service": "no machine has metadata ram>4096"},
+		},
+		{
+			name:     "Replaces with a glob",
+			machines: machines("m1", "m2"),
+			units: func(t *testing.T) []Unit {
+				return []Unit{mu(t, "old@1.service"), mu(t, "old@2.service"), mu(t, "other.service"),
+					mu(t, "new.service", "MachineID=m1", "Replaces=old@*.service")}
+			},
+			current: P{"old@1.service": {"m1"}, "old@2.service": {"m1"}, "other.service": {"m1"}},
+			want:    P{"new.service": {"m1"}, "old@1.service": {"m2"}, "old@2.service": {"m2"}, "other.service": {"m1"}},
+		},
+		{
 			name:     "Replaces: the replacing unit takes the machine, the replaced one moves",
 			machines: machines("m1", "m2"),
 			units: func(t *testing.T) []Unit {

@@ -25,6 +25,10 @@ type Option struct {
 // File is a parsed unit file: its options in file order (repeated keys kept).
 type File struct {
 	Options []Option
+	// Warnings name the lines Parse skipped, as systemd skips them with a
+	// warning: an assignment before the first section, a line without
+	// '=', an option name systemd could never know. Not serialised.
+	Warnings []string
 }
 
 // Error is a user-facing error about a unit: which unit, which field, what to do.
@@ -64,11 +68,16 @@ func (e *Error) Error() string {
 // every other line is Name=Value with surrounding whitespace trimmed. The
 // result is independent of the input's formatting.
 //
+// Lines systemd's config_parse only warns about are skipped with a warning
+// in File.Warnings: an assignment before the first section ("Assignment
+// outside of section. Ignoring."), a line without '=' ("Missing '=',
+// ignoring line."), and an option whose name is empty or holds characters
+// no key has (systemd: "Unknown key name, ignoring").
+//
 // It does not use go-systemd's lexer, which limits lines to 2048 bytes (real
 // ExecStart lines are longer), starts a section at any '[' met before the
-// first section, lets section names span lines and silently drops assignments
-// before the first section. Parse rejects those instead, along with invalid
-// UTF-8 and control characters; it never panics.
+// first section and lets section names span lines. Parse rejects invalid
+// UTF-8, control characters and malformed section headers; it never panics.
 func Parse(name string, data []byte) (*File, error) {
 	if len(data) > MaxFileSize {
 		return nil, &Error{Unit: name, Msg: fmt.Sprintf("unit file is %d bytes, more than the %d allowed", len(data), MaxFileSize)}
@@ -80,6 +89,9 @@ func Parse(name string, data []byte) (*File, error) {
 		return nil, &Error{Unit: name, Msg: "unit file is not valid UTF-8"}
 	}
 	f := &File{}
+	warn := func(line int, format string, args ...any) {
+		f.Warnings = append(f.Warnings, fmt.Sprintf("unit %s: line %d: ", name, line)+fmt.Sprintf(format, args...))
+	}
 	section := ""
 	lines := strings.Split(string(data), "\n")
 	for i := 0; i < len(lines); i++ {
@@ -124,14 +136,17 @@ func Parse(name string, data []byte) (*File, error) {
 		}
 		eq := strings.IndexByte(l, '=')
 		if eq < 0 {
-			return bad(lineNo, "%q is neither a [Section] nor a Name=Value assignment", l)
+			warn(lineNo, "%q has no '=', ignoring the line (as systemd does)", l)
+			continue
 		}
 		if section == "" {
-			return bad(lineNo, "assignment %q comes before the first [Section]", l)
+			warn(lineNo, "assignment %q comes before the first [Section], ignoring it (as systemd does)", l)
+			continue
 		}
 		o := Option{Section: section, Name: strings.TrimSpace(l[:eq]), Value: strings.TrimSpace(l[eq+1:])}
 		if msg := checkName(o.Name); msg != "" {
-			return bad(lineNo, "%s", msg)
+			warn(lineNo, "%s; ignoring the line (systemd knows no such key)", msg)
+			continue
 		}
 		f.Options = append(f.Options, o)
 	}

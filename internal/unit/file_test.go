@@ -41,14 +41,10 @@ func TestParse(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ name, in, msg string }{
-		{"option before section", "A=b\n[Unit]\n", "before the first [Section]"},
-		{"no equals", "[Unit]\nDescription\n", "neither"},
 		{"unclosed section", "[Unit\nA=b\n", "does not end in ']'"},
 		{"garbage after section", "[Unit] x\n", "does not end in ']'"},
 		{"empty section", "[]\n", "empty section name"},
 		{"nested brackets", "[a[b]]\n", "may not contain"},
-		{"empty name", "[Unit]\n=x\n", "empty name"},
-		{"bad name", "[Unit]\nA B=x\n", "may only contain"},
 		{"control char", "[Unit]\nA=x\x00y\n", "control character"},
 		{"bare CR", "[Unit]\nA=x\ry\n", "control character"},
 		{"invalid utf8", "[Unit]\nA=\xff\n", "UTF-8"},
@@ -58,6 +54,40 @@ func TestParseErrors(t *testing.T) {
 		var ue *Error
 		if !errors.As(err, &ue) || ue.Unit != "t.service" || !strings.Contains(ue.Msg, tc.msg) {
 			t.Errorf("%s: err = %v, want *Error containing %q", tc.name, err, tc.msg)
+		}
+	}
+}
+
+// TestParseWarnings: lines systemd's config_parse skips with a warning are
+// skipped with a warning naming the unit and line, and parsing goes on.
+func TestParseWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     []Option
+		warn     []string
+	}{
+		{"option before section", "A=b\n[Unit]\nB=c\n", []Option{{"Unit", "B", "c"}}, []string{"line 1: assignment \"A=b\" comes before the first [Section]"}},
+		{"no equals", "[Unit]\nDescription\nB=c\n", []Option{{"Unit", "B", "c"}}, []string{"line 2: \"Description\" has no '='"}},
+		{"empty name", "[Unit]\n=x\n", nil, []string{"line 2: option with an empty name"}},
+		{"bad name", "[Unit]\nA B=x\nC=d\n", []Option{{"Unit", "C", "d"}}, []string{"line 2: option name \"A B\" may only contain"}},
+		{"two", "x\ny=1\n[S]\n", nil, []string{"line 1:", "line 2:"}},
+	} {
+		f, err := Parse("t.service", []byte(tc.in))
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if !reflect.DeepEqual(f.Options, tc.want) {
+			t.Errorf("%s: options %q, want %q", tc.name, f.Options, tc.want)
+		}
+		if len(f.Warnings) != len(tc.warn) {
+			t.Errorf("%s: warnings %q, want %d", tc.name, f.Warnings, len(tc.warn))
+			continue
+		}
+		for i, w := range tc.warn {
+			if !strings.HasPrefix(f.Warnings[i], "unit t.service: ") || !strings.Contains(f.Warnings[i], w) {
+				t.Errorf("%s: warning %q, want one with %q", tc.name, f.Warnings[i], w)
+			}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package unit
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -21,11 +22,33 @@ type Fleet struct {
 	// Conflicts are globs (path.Match) over unit names that may not share a
 	// machine with this unit; the relation is symmetric.
 	Conflicts []string
-	// Global runs the unit on every machine matching MachineMetadata.
+	// Global runs the unit on every machine matching MachineMetadata (and,
+	// with Conflicts, running no unit it conflicts with).
 	Global bool
-	// Replaces names units that may not share a machine with this one and that
-	// give way to it when both want the same machine.
+	// Replaces are globs (path.Match, as fleet's) over the names of units
+	// that may not share a machine with this one and that give way to it
+	// when both want the same machine.
 	Replaces []string
+}
+
+// MatchesMachineID reports whether a unit pinned with MachineID=want may
+// run on the machine with ID id: want is the full ID or, as fleet's
+// MachineState.MatchID allows, its first 8 characters (the short ID that
+// fleetctl list-machines shows).
+func MatchesMachineID(id, want string) bool {
+	return id == want || (len(id) > shortIDLen && id[:shortIDLen] == want)
+}
+
+const shortIDLen = 8
+
+// ReplacesUnit reports whether one of f's Replaces patterns matches name.
+func (f Fleet) ReplacesUnit(name string) bool {
+	for _, p := range f.Replaces {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // IsGlobal reports whether the unit runs on every matching machine.
@@ -49,15 +72,73 @@ func (f Fleet) ConflictsWith(name string) bool {
 }
 
 // MatchesMetadata reports whether a machine with metadata md satisfies
-// MachineMetadata: every key present with one of the listed values.
+// MachineMetadata, as fleet's machine.HasMetadata decides: every key is
+// present, and its value is one of the listed values or else holds for
+// every listed value, each then a comparison: <=N >=N <N >N (integers),
+// !=V or ==V. So region=eu region=us is "eu or us", and ram>=1024
+// ram<=4096 is "between 1024 and 4096".
 func (f Fleet) MatchesMetadata(md map[string]string) bool {
 	for k, vs := range f.MachineMetadata {
 		v, ok := md[k]
-		if !ok || !contains(vs, v) {
+		if !ok {
 			return false
+		}
+		if contains(vs, v) {
+			continue
+		}
+		for _, want := range vs {
+			if !metadataOpHolds(want, v) {
+				return false
+			}
 		}
 	}
 	return true
+}
+
+// metadataOps are the comparisons fleet's RequiredTargetMetadata splits a
+// MachineMetadata entry at, in the order it tries them.
+var metadataOps = []string{"<=", ">=", "!=", "<", ">"}
+
+// metadataOpHolds reports whether have satisfies want, a value that starts
+// with a comparison (fleet's machine.HasMetadata).
+func metadataOpHolds(want, have string) bool {
+	num := func(op string, cmp func(h, n int) bool) bool {
+		n, err1 := strconv.Atoi(want[len(op):])
+		h, err2 := strconv.Atoi(have)
+		return err1 == nil && err2 == nil && cmp(h, n)
+	}
+	switch {
+	case strings.HasPrefix(want, "<="):
+		return num("<=", func(h, n int) bool { return h <= n })
+	case strings.HasPrefix(want, ">="):
+		return num(">=", func(h, n int) bool { return h >= n })
+	case strings.HasPrefix(want, ">"):
+		return num(">", func(h, n int) bool { return h > n })
+	case strings.HasPrefix(want, "<"):
+		return num("<", func(h, n int) bool { return h < n })
+	case strings.HasPrefix(want, "!="):
+		return want[2:] != have
+	case strings.HasPrefix(want, "=="):
+		return want[2:] == have
+	}
+	return false
+}
+
+// splitMetadata splits a MachineMetadata entry as fleet's
+// RequiredTargetMetadata does: at the first comparison it finds (trying
+// <= >= != < > in turn; the value keeps it), else at '='; ok is false for
+// what fleet skips: no separator, more than one '=', an empty side.
+func splitMetadata(v string) (key, value string, ok bool) {
+	for _, op := range metadataOps {
+		if i := strings.Index(v, op); i >= 0 {
+			return v[:i], v[i:], i > 0
+		}
+	}
+	parts := strings.Split(v, "=")
+	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+		return "", "", false
+	}
+	return parts[0], parts[1], true
 }
 
 func contains(ss []string, s string) bool {
@@ -74,6 +155,7 @@ func contains(ss []string, s string) bool {
 var fleetKeys = map[string]string{
 	"MachineID":                  "MachineID",
 	"X-ConditionMachineID":       "MachineID",
+	"X-ConditionMachineBootID":   "MachineID", // fleet's legacy key: matched against machine IDs too
 	"MachineOf":                  "MachineOf",
 	"X-ConditionMachineOf":       "MachineOf",
 	"MachineMetadata":            "MachineMetadata",
@@ -89,19 +171,30 @@ var fleetKeys = map[string]string{
 // Values are whitespace-separated and may also be repeated on several lines;
 // double quotes group a value containing spaces (fleet's `"a=b" "c=d"` form).
 // An empty assignment (Conflicts=) resets the key, as in systemd. Specifiers
-// (%n %N %p %i %%) are expanded with n. Errors are *Error with Section
-// "X-Fleet" and the offending field, and say what would be accepted:
-//   - an unknown key (X-ConditionMachineBootID included: use MachineID);
+// (%n %N %p %i %%) are expanded with n. What fleet accepts is accepted:
+//   - X-ConditionMachineBootID, fleet's deprecated key, as MachineID (fleet
+//     compares it with machine IDs too, so it pins to no machine unless it
+//     names one);
+//   - MachineID by the 8-character short ID (see MatchesMachineID);
+//   - MachineMetadata entries fleet ignores ("foo=", "=x", "a=b=c", "foo"),
+//     ignored, so a template's MachineMetadata=region=%i is fine; and
+//     fleet's comparisons (ram>=1024, disk!=hdd: see MatchesMetadata);
+//   - Replaces as a glob, as fleet matches it;
+//   - Global=true with Conflicts (fleet >= 1.0: a machine running a unit it
+//     conflicts with does not run it).
+//
+// Errors are *Error with Section "X-Fleet" and the offending field, and say
+// what would be accepted:
+//   - an unknown key (MachineBootID included: use MachineID);
 //   - MachineID with more than one distinct value;
 //   - MachineID together with MachineOf (the unit would either follow the
 //     other unit or not: use one of them);
-//   - MachineOf or Replaces naming an invalid unit name, a template or the
-//     unit itself;
+//   - MachineOf naming an invalid unit name, a template or the unit itself;
+//     Replaces naming an invalid unit name or glob, or a template;
 //   - MachineOf naming a unit also excluded by Conflicts or Replaces;
-//   - MachineMetadata not key=value with both sides non-empty;
 //   - Conflicts not a valid glob;
 //   - Global not a boolean (1 yes y true t on / 0 no n false f off), or Global
-//     with anything but MachineMetadata.
+//     with MachineID, MachineOf or Replaces.
 //
 // A unit whose Conflicts match its own name is fine: web@.service with
 // Conflicts=web@*.service spreads its instances over machines.
@@ -122,7 +215,7 @@ func ParseFleet(n Name, f *File) (Fleet, error) {
 		}
 		key, ok := fleetKeys[o.Name]
 		if !ok {
-			if o.Name == "X-ConditionMachineBootID" || o.Name == "MachineBootID" {
+			if o.Name == "MachineBootID" {
 				return bad(o.Name, "boot IDs are not supported: use MachineID")
 			}
 			return bad(o.Name, "unknown option: [X-Fleet] accepts MachineID, MachineOf, MachineMetadata, Conflicts, Global and Replaces")
@@ -155,7 +248,7 @@ func ParseFleet(n Name, f *File) (Fleet, error) {
 				fl.Replaces = nil
 			}
 			for _, v := range vals {
-				if err := checkUnitRef(n, v); err != "" {
+				if err := checkReplacesRef(n, v); err != "" {
 					return bad(o.Name, "%s", err)
 				}
 				fl.Replaces = appendUnique(fl.Replaces, v)
@@ -175,9 +268,11 @@ func ParseFleet(n Name, f *File) (Fleet, error) {
 				fl.MachineMetadata = nil
 			}
 			for _, v := range vals {
-				k, val, ok := strings.Cut(v, "=")
-				if !ok || k == "" || val == "" {
-					return bad(o.Name, "%q is not key=value (e.g. MachineMetadata=region=eu)", v)
+				// fleet's RequiredTargetMetadata skips what is not
+				// key=value (or key>=value...) with both sides non-empty.
+				k, val, ok := splitMetadata(v)
+				if !ok {
+					continue
 				}
 				if fl.MachineMetadata == nil {
 					fl.MachineMetadata = map[string][]string{}
@@ -219,14 +314,11 @@ func ParseFleet(n Name, f *File) (Fleet, error) {
 		if len(fl.MachineOf) > 0 {
 			others = append(others, "MachineOf")
 		}
-		if len(fl.Conflicts) > 0 {
-			others = append(others, "Conflicts")
-		}
 		if len(fl.Replaces) > 0 {
 			others = append(others, "Replaces")
 		}
 		if len(others) > 0 {
-			return bad("Global", "a global unit may only be combined with MachineMetadata, not %s", strings.Join(others, ", "))
+			return bad("Global", "a global unit may only be combined with MachineMetadata and Conflicts, not %s", strings.Join(others, ", "))
 		}
 	}
 	if fl.MachineID != "" && len(fl.MachineOf) > 0 {
@@ -236,8 +328,8 @@ func ParseFleet(n Name, f *File) (Fleet, error) {
 		if fl.ConflictsWith(m) {
 			return bad("MachineOf", "%s is also matched by Conflicts, so the unit could never be placed", m)
 		}
-		if contains(fl.Replaces, m) {
-			return bad("MachineOf", "%s is also named by Replaces, so the unit could never be placed", m)
+		if fl.ReplacesUnit(m) {
+			return bad("MachineOf", "%s is also matched by Replaces, so the unit could never be placed", m)
 		}
 	}
 	return fl, nil
@@ -256,6 +348,22 @@ func checkUnitRef(n Name, v string) string {
 	}
 	if v == n.String() {
 		return fmt.Sprintf("a unit cannot name itself (%s)", v)
+	}
+	return ""
+}
+
+// checkReplacesRef validates a Replaces value: a unit name as for MachineOf
+// (a unit replacing itself is let through: fleet ignores it, and so does the
+// scheduler), or a glob over unit names.
+func checkReplacesRef(n Name, v string) string {
+	if !strings.ContainsAny(v, `*?[\`) {
+		if err := checkUnitRef(n, v); err != "" && v != n.String() {
+			return err
+		}
+		return ""
+	}
+	if _, err := path.Match(v, ""); err != nil {
+		return fmt.Sprintf("%q is not a valid glob pattern (path.Match syntax: * ? [a-z] \\)", v)
 	}
 	return ""
 }

@@ -35,7 +35,18 @@ func TestParseFleet(t *testing.T) {
 		{"machine of instance specifier", "web@3.service", "MachineOf=db@%i.service\n", Fleet{MachineOf: []string{"db@3.service"}}},
 		{"metadata", "a.service", "MachineMetadata=region=eu region=us\nMachineMetadata=disk=ssd\nX-ConditionMachineMetadata=\"role=front end\"\n",
 			Fleet{MachineMetadata: map[string][]string{"region": {"eu", "us"}, "disk": {"ssd"}, "role": {"front end"}}}},
-		{"metadata value with =", "a.service", "MachineMetadata=k=a=b\n", Fleet{MachineMetadata: map[string][]string{"k": {"a=b"}}}},
+		// fleet's RequiredTargetMetadata skips entries that are not exactly
+		// key=value with both sides non-empty.
+		{"metadata fleet ignores", "a.service", "MachineMetadata=k=a=b foo= =x foo region=eu\nX-ConditionMachineMetadata=x\n", Fleet{MachineMetadata: map[string][]string{"region": {"eu"}}}},
+		{"metadata comparisons (fleet's metadata-op fixture)", "a.service", "MachineMetadata=\"ram>=1024\" ram<=4096 disk!=hdd n<3 n>1 <2\n",
+			Fleet{MachineMetadata: map[string][]string{"ram": {">=1024", "<=4096"}, "disk": {"!=hdd"}, "n": {"<3", ">1"}}}},
+		{"template metadata with %i", "web@.service", "MachineMetadata=region=%i\n", Fleet{}},
+		{"instance metadata with %i", "web@eu.service", "MachineMetadata=region=%i\n", Fleet{MachineMetadata: map[string][]string{"region": {"eu"}}}},
+		{"machine id short", "a.service", "MachineID=0123abcd\n", Fleet{MachineID: "0123abcd"}},
+		{"boot id (fleet's legacy key, matched as a machine ID)", "a.service", "X-ConditionMachineBootID=abc\n", Fleet{MachineID: "abc"}},
+		{"global with conflicts (fleet >= 1.0)", "a.service", "Global=true\nConflicts=b*.service\n", Fleet{Global: true, Conflicts: []string{"b*.service"}}},
+		{"replaces glob", "new@2.service", "Replaces=old@*.service\n", Fleet{Replaces: []string{"old@*.service"}}},
+		{"replaces self (fleet ignores it)", "a.service", "Replaces=a.service\n", Fleet{Replaces: []string{"a.service"}}},
 		{"conflicts globs", "web@1.service", "Conflicts=%p@*.service\nX-Conflicts=db?.service\n", Fleet{Conflicts: []string{"web@*.service", "db?.service"}}},
 		{"conflicts self is fine", "web@1.service", "Conflicts=web@1.service\n", Fleet{Conflicts: []string{"web@1.service"}}},
 		{"conflicts reset", "a.service", "Conflicts=b.service\nConflicts=\nConflicts=c.service\n", Fleet{Conflicts: []string{"c.service"}}},
@@ -62,7 +73,10 @@ func TestParseFleet(t *testing.T) {
 func TestParseFleetErrors(t *testing.T) {
 	for _, tc := range []struct{ name, unit, xfleet, field, msg string }{
 		{"unknown key", "a.service", "MachineIDs=x\n", "MachineIDs", "unknown option"},
-		{"boot id", "a.service", "X-ConditionMachineBootID=x\n", "X-ConditionMachineBootID", "use MachineID"},
+		{"boot id without fleet's prefix", "a.service", "MachineBootID=x\n", "MachineBootID", "use MachineID"},
+		{"replaces bad glob", "a.service", "Replaces=[a\n", "Replaces", "not a valid glob"},
+		{"replaces template", "a.service", "Replaces=b@.service\n", "Replaces", "template"},
+		{"machine of replaced by glob", "a.service", "MachineOf=db.service\nReplaces=d*.service\n", "MachineOf", "Replaces"},
 		{"two machine ids", "a.service", "MachineID=a b\n", "MachineID", "more than one machine"},
 		{"two machine ids on lines", "a.service", "MachineID=a\nMachineID=b\n", "MachineID", "more than one machine"},
 		{"machine id and of", "a.service", "MachineID=m1\nMachineOf=db.service\n", "MachineOf", "cannot be combined with MachineID"},
@@ -73,17 +87,11 @@ func TestParseFleetErrors(t *testing.T) {
 		{"machine of template", "a.service", "MachineOf=db@.service\n", "MachineOf", "template"},
 		{"machine of conflicting", "a.service", "MachineOf=db.service\nConflicts=d*.service\n", "MachineOf", "Conflicts"},
 		{"machine of replaced", "a.service", "MachineOf=db.service\nReplaces=db.service\n", "MachineOf", "Replaces"},
-		{"replaces self", "a.service", "Replaces=a.service\n", "Replaces", "cannot name itself"},
 		{"replaces invalid", "a.service", "Replaces=a b.txt\n", "Replaces", "not a valid unit name"},
-		{"metadata no =", "a.service", "MachineMetadata=region\n", "MachineMetadata", "not key=value"},
-		{"metadata empty key", "a.service", "MachineMetadata==eu\n", "MachineMetadata", "not key=value"},
-		{"metadata empty value", "a.service", "MachineMetadata=region=\n", "MachineMetadata", "not key=value"},
-		{"deprecated metadata bad", "a.service", "X-ConditionMachineMetadata=x\n", "X-ConditionMachineMetadata", "not key=value"},
 		{"bad glob", "a.service", "Conflicts=[a.service\n", "Conflicts", "not a valid glob"},
 		{"global not bool", "a.service", "Global=maybe\n", "Global", "not a boolean"},
 		{"global two values", "a.service", "Global=true false\n", "Global", "one boolean"},
 		{"global with machine id", "a.service", "Global=true\nMachineID=m\n", "Global", "MachineID"},
-		{"global with conflicts", "a.service", "Global=true\nConflicts=b.service\n", "Global", "Conflicts"},
 		{"global with machine of", "a.service", "Global=true\nMachineOf=b.service\n", "Global", "MachineOf"},
 		{"global with replaces", "a.service", "Global=yes\nReplaces=b.service\n", "Global", "Replaces"},
 		{"unterminated quote", "a.service", "Conflicts=\"b.service\n", "Conflicts", "unterminated"},
@@ -117,6 +125,24 @@ func TestFleetHelpers(t *testing.T) {
 	} {
 		if got := fl.MatchesMetadata(tc.md); got != tc.want {
 			t.Errorf("MatchesMetadata(%v) = %v", tc.md, got)
+		}
+	}
+	ops := Fleet{MachineMetadata: map[string][]string{"ram": {">=1024", "<=4096"}, "disk": {"!=hdd"}, "zone": {"a", "==b"}}}
+	for _, tc := range []struct {
+		md   map[string]string
+		want bool
+	}{
+		{map[string]string{"ram": "2048", "disk": "ssd", "zone": "a"}, true},
+		{map[string]string{"ram": "1024", "disk": "ssd", "zone": "a"}, true},
+		{map[string]string{"ram": "512", "disk": "ssd", "zone": "a"}, false},
+		{map[string]string{"ram": "8192", "disk": "ssd", "zone": "a"}, false},
+		{map[string]string{"ram": "lots", "disk": "ssd", "zone": "a"}, false},
+		{map[string]string{"ram": "2048", "disk": "hdd", "zone": "a"}, false},
+		{map[string]string{"ram": "2048", "disk": "ssd", "zone": "b"}, false}, // not "a", and "a" is no comparison
+		{map[string]string{"ram": "2048", "disk": "ssd"}, false},
+	} {
+		if got := ops.MatchesMetadata(tc.md); got != tc.want {
+			t.Errorf("comparisons: MatchesMetadata(%v) = %v", tc.md, got)
 		}
 	}
 	if !(Fleet{}).MatchesMetadata(nil) || !(Fleet{}).IsZero() || fl.IsZero() || fl.IsGlobal() || !(Fleet{Global: true}).IsGlobal() {

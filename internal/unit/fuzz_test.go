@@ -2,7 +2,9 @@ package unit
 
 import (
 	"errors"
+	"path"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -74,16 +76,24 @@ func FuzzParseFleet(f *testing.F) {
 			}
 			return
 		}
-		if fl.Global && (fl.MachineID != "" || len(fl.MachineOf)+len(fl.Conflicts)+len(fl.Replaces) > 0) {
+		if fl.Global && (fl.MachineID != "" || len(fl.MachineOf)+len(fl.Replaces) > 0) {
 			t.Fatalf("global with other options accepted: %+v", fl)
 		}
 		if fl.MachineID != "" && len(fl.MachineOf) > 0 {
 			t.Fatalf("MachineID with MachineOf accepted: %+v", fl)
 		}
-		for _, r := range append(append([]string(nil), fl.MachineOf...), fl.Replaces...) {
+		for _, r := range fl.MachineOf {
 			rn, err := ParseName(r)
 			if err != nil || r == name || (rn.IsTemplate() && !n.IsTemplate()) {
 				t.Fatalf("bad reference %q accepted in %s", r, name)
+			}
+			if fl.ConflictsWith(r) || fl.ReplacesUnit(r) {
+				t.Fatalf("MachineOf=%s excluded by Conflicts or Replaces accepted in %s", r, name)
+			}
+		}
+		for _, r := range fl.Replaces {
+			if _, err := path.Match(r, ""); err != nil {
+				t.Fatalf("bad Replaces glob %q accepted in %s", r, name)
 			}
 		}
 		for k, vs := range fl.MachineMetadata {
@@ -133,6 +143,42 @@ func FuzzParseName(f *testing.F) {
 			if tn, err := ParseName(n.Template()); err != nil || !tn.IsTemplate() {
 				t.Fatalf("Template() %q of %q invalid: %v", n.Template(), s, err)
 			}
+		}
+	})
+}
+
+// FuzzExpand checks the specifier expander: it never panics; text without
+// a % comes back as it is; the lenient and strict modes agree whenever the
+// strict one succeeds; an error names the unknown specifier; and SplitWords
+// and SplitCommandLine accept the same values with the same words.
+func FuzzExpand(f *testing.F) {
+	for _, s := range []string{"%n %i %%", "%{http_code} 50%", "%Z", "a\\;b ; c \\; '%H' \"%m\"", "%", "\\w %,"} {
+		f.Add("web@a-b.service", s)
+	}
+	f.Fuzz(func(t *testing.T, name, s string) {
+		sp := Specifiers{Name: name, MachineID: "m", Hostname: "h", Host: &submitHost}
+		got, err := sp.Expand(s)
+		if !strings.Contains(s, "%") && (err != nil || got != s) {
+			t.Fatalf("Expand(%q) = %q, %v without a %%", s, got, err)
+		}
+		lenient, _ := expand(s, sp.Lookup, false)
+		if err == nil && lenient != got {
+			t.Fatalf("strict %q, lenient %q", got, lenient)
+		}
+		if err != nil && !strings.Contains(err.Error(), "%") {
+			t.Fatalf("error %q names no specifier", err)
+		}
+		words, werr := SplitWords(s, sp.Lookup)
+		cmds, cerr := SplitCommandLine(s, sp.Lookup)
+		if (werr == nil) != (cerr == nil) {
+			t.Fatalf("SplitWords err %v, SplitCommandLine err %v", werr, cerr)
+		}
+		n := 0
+		for _, c := range cmds {
+			n += len(c)
+		}
+		if n > len(words) {
+			t.Fatalf("SplitCommandLine gave %d words, SplitWords %d", n, len(words))
 		}
 	})
 }

@@ -27,8 +27,11 @@ type Name struct {
 }
 
 // ParseName validates s as a unit name the way systemd and fleet do: at most
-// 255 bytes of [A-Za-z0-9:_.@-] and '\', a non-empty prefix, at most one '@',
-// and one of systemd's unit-type suffixes. Errors are *Error with Field "name".
+// 255 bytes of [A-Za-z0-9:_.@-] and '\', a non-empty prefix and one of
+// systemd's unit-type suffixes. The first '@' ends the prefix; the instance
+// may hold more ("foo@bar@baz.service" is an instance "bar@baz" of
+// foo@.service, as systemd's unit_name_is_valid and fleet's
+// NewUnitNameInfo read it). Errors are *Error with Field "name".
 func ParseName(s string) (Name, error) {
 	bad := func(format string, args ...any) (Name, error) {
 		return Name{}, &Error{Unit: s, Field: "name", Msg: fmt.Sprintf(format, args...)}
@@ -48,10 +51,7 @@ func ParseName(s string) (Name, error) {
 	if dot < 0 || !isUnitType(s[dot+1:]) {
 		return bad("unit name must end in a unit type: .%s", strings.Join(unitTypes, " ."))
 	}
-	at := strings.IndexByte(s, '@')
-	if at >= 0 && strings.IndexByte(s[at+1:], '@') >= 0 {
-		return bad("unit name has more than one '@': use prefix@instance.type or prefix@.type")
-	}
+	at := strings.IndexByte(s[:dot], '@')
 	prefixEnd := dot
 	if at >= 0 {
 		prefixEnd = at

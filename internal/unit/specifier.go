@@ -30,30 +30,124 @@ func (n Name) Expand(s string) string {
 
 // Specifiers are what a unit's specifiers expand to on the machine that
 // runs it: the unit manager's grammar ([Service] and [Container] values).
+// See Lookup for the table.
 type Specifiers struct {
 	Name      string // the full unit name, e.g. "web@1.service"
 	MachineID string // %m
-	Hostname  string // %H
+	Hostname  string // %H, and %l up to its first dot
+	// Host holds the node's other facts (%b %v %a %q and os-release's
+	// %o %w %B %W %M %A). nil means this machine's, read once (LocalHost).
+	Host *Host
 }
 
-// Lookup returns the value of specifier letter c: %n %N %p %i as in
-// Name.Expand, %I the instance unescaped ("-" is "/", \xNN a byte), %m,
-// %H and %%. Any other letter is an error naming the supported ones.
+// SpecifierLetters are the letters Lookup knows, in systemd.unit(5)'s order.
+const SpecifierLetters = "abABCdDEfgGhHiIjJlLmMnNopPqsStTuUvVwW"
+
+// Lookup returns the value of specifier letter c as systemd gives it to a
+// system service (the manager runs as root):
+//
+//	%n %N %p %i   name, name without suffix, prefix, instance
+//	%I %P %f      instance and prefix unescaped ("-" is "/", \xNN a byte);
+//	              %f is "/" + the unescaped instance, or prefix without one
+//	%j %J         the prefix's last "-" component, raw and unescaped
+//	%m %H %l %q   machine ID, hostname, short hostname, pretty hostname
+//	              (/etc/machine-info PRETTY_HOSTNAME, else the hostname)
+//	%b %v %a      boot ID, kernel release, architecture (x86-64, arm64...)
+//	%o %w %B %W   os-release ID, VERSION_ID, BUILD_ID, VARIANT_ID
+//	%M %A         os-release IMAGE_ID, IMAGE_VERSION (empty when unset)
+//	%u %U %g %G   root 0 root 0: the manager's user and group
+//	%h %s         /root /bin/sh: the manager's home and shell
+//	%t %S %C %L   /run /var/lib /var/cache /var/log
+//	%E %T %V %D   /etc /tmp /var/tmp /usr/share
+//	%d            /run/credentials/<unit name>
+//	%%            a literal %
+//
+// Any other letter or digit is an error naming the supported ones, as
+// systemd refuses an unknown specifier (EBADSLT). systemd also knows %y
+// and %Y (the unit file's path and directory) and the deprecated cgroup
+// specifiers %c %r %R: they are refused with a reason, as a unit has no
+// file on the node and no cgroup of systemd's layout.
 func (sp Specifiers) Lookup(c byte) (string, error) {
 	switch c {
-	case 'n', 'N', 'p', 'i', 'I', '%':
+	case 'n', 'N', 'p', 'i', 'I', 'P', 'f', 'j', 'J', '%':
 		return nameSpecifier(sp.Name, c), nil
 	case 'm':
 		return sp.MachineID, nil
 	case 'H':
 		return sp.Hostname, nil
+	case 'l':
+		short, _, _ := strings.Cut(sp.Hostname, ".")
+		return short, nil
+	case 'q':
+		if h := sp.host().PrettyHostname; h != "" {
+			return h, nil
+		}
+		return sp.Hostname, nil
+	case 'b':
+		return sp.host().BootID, nil
+	case 'v':
+		return sp.host().KernelRelease, nil
+	case 'a':
+		return sp.host().Arch, nil
+	case 'o', 'w', 'B', 'W', 'M', 'A':
+		return sp.host().OSRelease[osReleaseKeys[c]], nil
+	case 'u', 'g':
+		return "root", nil
+	case 'U', 'G':
+		return "0", nil
+	case 'h':
+		return "/root", nil
+	case 's':
+		return "/bin/sh", nil
+	case 'd':
+		return "/run/credentials/" + sp.Name, nil
 	}
-	return "", fmt.Errorf("unsupported specifier %%%c (supported: %%n %%N %%p %%i %%I %%m %%H %%%%)", c)
+	if d, ok := systemDirs[c]; ok {
+		return d, nil
+	}
+	switch c {
+	case 'y', 'Y':
+		return "", fmt.Errorf("specifier %%%c (the unit file's path) has no meaning here: units are not files on the node", c)
+	case 'c', 'r', 'R':
+		return "", fmt.Errorf("specifier %%%c (a cgroup path, deprecated in systemd) has no meaning here: units have no cgroup of systemd's layout", c)
+	}
+	return "", fmt.Errorf("unsupported specifier %%%c (supported: %s, and %%%% for a literal %%)", c, letterList())
 }
 
-// Expand resolves the specifiers in a whole value (no word splitting).
-// Unlike Name.Expand it is strict: an unsupported specifier, or a % at the
-// end of the value, is an error.
+// osReleaseKeys maps a specifier to the os-release field it reads.
+var osReleaseKeys = map[byte]string{
+	'o': "ID", 'w': "VERSION_ID", 'B': "BUILD_ID", 'W': "VARIANT_ID", 'M': "IMAGE_ID", 'A': "IMAGE_VERSION",
+}
+
+// systemDirs are the system manager's directories.
+var systemDirs = map[byte]string{
+	't': "/run", 'S': "/var/lib", 'C': "/var/cache", 'L': "/var/log",
+	'E': "/etc", 'T': "/tmp", 'V': "/var/tmp", 'D': "/usr/share",
+}
+
+func letterList() string {
+	var b strings.Builder
+	for i := 0; i < len(SpecifierLetters); i++ {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteByte('%')
+		b.WriteByte(SpecifierLetters[i])
+	}
+	return b.String()
+}
+
+func (sp Specifiers) host() *Host {
+	if sp.Host != nil {
+		return sp.Host
+	}
+	return LocalHost()
+}
+
+// Expand resolves the specifiers in a whole value (no word splitting) by
+// systemd's specifier_printf rules: %% is %, a known letter its value, an
+// unknown letter or digit an error, and a % before anything else ("%{",
+// "%,", "% ") or at the end of the value is kept as it is.
 func (sp Specifiers) Expand(s string) (string, error) {
 	return expand(s, sp.Lookup, true)
 }
@@ -61,9 +155,25 @@ func (sp Specifiers) Expand(s string) (string, error) {
 // errUnknown marks a letter that a lenient expansion leaves as it is.
 var errUnknown = errors.New("unit: unknown specifier")
 
+// expandWord expands the specifiers of one word with spec (strict); nil
+// spec expands nothing.
+func expandWord(w string, spec func(byte) (string, error)) (string, error) {
+	if spec == nil {
+		return w, nil
+	}
+	return expand(w, spec, true)
+}
+
+// isSpecifierChar reports whether %c is a specifier, known or not, in
+// systemd's eyes (POSSIBLE_SPECIFIERS: letters, digits and %).
+func isSpecifierChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '%'
+}
+
 // expand is the one specifier expander. lookup gives a letter's value;
-// strict makes a lookup error, or a trailing %, the result's error, where
-// otherwise the %x (or the %) is kept as it is.
+// strict makes a lookup error the result's error, where otherwise the %x is
+// kept as it is. A % before a character that cannot be a specifier, or at
+// the end, is kept in both modes, as systemd keeps it.
 func expand(s string, lookup func(byte) (string, error), strict bool) (string, error) {
 	i := strings.IndexByte(s, '%')
 	if i < 0 {
@@ -74,14 +184,18 @@ func expand(s string, lookup func(byte) (string, error), strict bool) (string, e
 	for i >= 0 {
 		b.WriteString(s[:i])
 		if i+1 >= len(s) {
-			if strict {
-				return "", fmt.Errorf("%% at end of value (write %%%% for a literal %%)")
-			}
 			b.WriteByte('%')
 			s = ""
 			break
 		}
-		v, err := lookup(s[i+1])
+		c := s[i+1]
+		if !isSpecifierChar(c) {
+			b.WriteString(s[i : i+2])
+			s = s[i+2:]
+			i = strings.IndexByte(s, '%')
+			continue
+		}
+		v, err := lookup(c)
 		switch {
 		case err == nil:
 			b.WriteString(v)
@@ -97,8 +211,9 @@ func expand(s string, lookup func(byte) (string, error), strict bool) (string, e
 	return b.String(), nil
 }
 
-// nameSpecifier computes %n %N %p %i %I and %% from a unit name. For a
-// valid Name the parts are those of its methods (Base, Prefix, Instance).
+// nameSpecifier computes %n %N %p %i %I %P %f %j %J and %% from a unit
+// name. For a valid Name the parts are those of its methods (Base, Prefix,
+// Instance).
 func nameSpecifier(name string, c byte) string {
 	base := name
 	if i := strings.LastIndexByte(base, '.'); i > 0 {
@@ -116,10 +231,39 @@ func nameSpecifier(name string, c byte) string {
 		return instance
 	case 'I':
 		return unescapeUnitName(instance)
+	case 'P':
+		return unescapeUnitName(prefix)
+	case 'f':
+		if instance != "" {
+			return unescapePath(instance)
+		}
+		return unescapePath(prefix)
+	case 'j', 'J':
+		last := prefix
+		if k := strings.LastIndexByte(prefix, '-'); k >= 0 {
+			last = prefix[k+1:]
+		}
+		if c == 'J' {
+			return unescapeUnitName(last)
+		}
+		return last
 	case '%':
 		return "%"
 	}
 	return ""
+}
+
+// unescapePath is systemd's unit_name_path_unescape: the unescaped name as
+// an absolute path ("-" alone, or nothing, is "/").
+func unescapePath(s string) string {
+	if s == "" || s == "-" {
+		return "/"
+	}
+	p := unescapeUnitName(s)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	return p
 }
 
 // unescapeUnitName undoes systemd's unit-name escaping: "-" is "/", \xNN a byte.
@@ -144,9 +288,14 @@ func unescapeUnitName(s string) string {
 }
 
 // SubmitSpecifiers are the specifiers a unit is checked with when it is
-// submitted, away from the machine that will run it: the values that depend
-// on that machine (%m, %H) are placeholders, which cannot make a unit
-// invalid.
+// submitted, away from the machine that will run it: the values that
+// depend on that machine (%m %H %b %v %a, os-release) are placeholders,
+// which cannot make a unit invalid. The set of valid letters is the node's.
 func SubmitSpecifiers(name string) Specifiers {
-	return Specifiers{Name: name, MachineID: "00000000000000000000000000000000", Hostname: "localhost"}
+	return Specifiers{Name: name, MachineID: "00000000000000000000000000000000", Hostname: "localhost", Host: &submitHost}
+}
+
+var submitHost = Host{
+	BootID: "00000000000000000000000000000000", KernelRelease: "0.0.0", Arch: "x86-64",
+	OSRelease: map[string]string{"ID": "flotilla"},
 }

@@ -7,11 +7,11 @@ import (
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
-// command is one parsed Exec*= line. Quoting, escapes and specifiers are
-// resolved at Load; environment variables are substituted at each exec, from
-// the environment the process gets (see argv).
+// command is one parsed command of an Exec*= line. Quoting, escapes and
+// specifiers are resolved at Load; environment variables are substituted
+// at each exec, from the environment the process gets (see argv).
 type command struct {
-	line          string   // as written, for messages
+	line          string   // the whole Exec*= value, for messages
 	ignoreFailure bool     // "-": a failure does not fail the unit
 	argv0         bool     // "@": the second word is argv[0]
 	privileged    bool     // "+": run without User=/Group=
@@ -19,32 +19,51 @@ type command struct {
 	words         []string // words[0] is the program
 }
 
-// parseCommand parses an Exec*= value following systemd.service(5) "Command
-// lines". spec resolves a specifier letter (the character after '%').
-func parseCommand(line string, spec func(byte) (string, error)) (command, error) {
-	c := command{line: line}
+// parseCommands parses an Exec*= value following systemd.service(5)
+// "Command lines" and config_parse_exec: a lone ";" separates commands
+// (each added to the key's list in order, so ExecStart= of a service that
+// is not Type=oneshot may hold only one), "\;" is a literal ";" argument.
+// spec resolves a specifier letter (the character after '%').
+func parseCommands(line string, spec func(byte) (string, error)) ([]command, error) {
 	if strings.IndexByte(line, 0) >= 0 {
-		return c, fmt.Errorf("NUL byte in command line")
+		return nil, fmt.Errorf("NUL byte in command line")
 	}
-	rest, err := c.parsePrefix(strings.TrimLeft(line, " \t"))
+	cmds, err := unit.SplitCommandLine(line, spec)
 	if err != nil {
-		return c, err
+		return nil, err
 	}
-	c.words, err = unit.SplitWords(rest, spec)
+	if len(cmds) == 0 {
+		return nil, fmt.Errorf("empty command line")
+	}
+	out := make([]command, 0, len(cmds))
+	for _, words := range cmds {
+		c := command{line: line}
+		if err := c.setWords(words); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// setWords strips the prefixes of words[0] and checks the program.
+func (c *command) setWords(words []string) error {
+	first, err := c.parsePrefix(words[0])
 	if err != nil {
-		return c, err
+		return err
 	}
-	if len(c.words) == 0 {
-		return c, fmt.Errorf("empty command line")
+	if first == "" {
+		return fmt.Errorf("empty command line: prefix %q names no program", words[0])
 	}
+	c.words = append([]string{first}, words[1:]...)
 	if c.argv0 && len(c.words) < 2 {
-		return c, fmt.Errorf("prefix @ needs a program and an argv[0]")
+		return fmt.Errorf("prefix @ needs a program and an argv[0]")
 	}
 	p := c.words[0]
 	if strings.Contains(p, "/") && !strings.HasPrefix(p, "/") {
-		return c, fmt.Errorf("program %q must be an absolute path or a bare name looked up in PATH", p)
+		return fmt.Errorf("program %q must be an absolute path or a bare name looked up in PATH", p)
 	}
-	return c, nil
+	return nil
 }
 
 // parsePrefix strips systemd's special executable prefixes.
@@ -72,27 +91,37 @@ func (c *command) parsePrefix(s string) (string, error) {
 	return s, nil
 }
 
-// argv returns the command's argv after $VAR substitution from env: a word
-// that is exactly $NAME becomes the variable's value split at whitespace
-// (zero or more words); elsewhere ${NAME} and $NAME are replaced verbatim and
-// $$ is a literal $. The program word is never substituted.
+// argv returns the command's argv after $VAR substitution from env, as
+// systemd's replace_env_argv does: a word that starts with "$" (not "${"
+// or "$$") is replaced by the words of that variable's value, split at
+// whitespace with quotes removed, or by none when the variable is unset or
+// the rest of the word is not a variable name; in any other word only
+// ${NAME} (empty when unset) and $$ (a literal $) are replaced, so
+// `sh -c 'echo $f'` passes $f through. The program word is never
+// substituted.
 func (c command) argv(env map[string]string) []string {
 	out := []string{c.words[0]}
 	for _, w := range c.words[1:] {
-		if c.noEnv {
+		switch {
+		case c.noEnv:
 			out = append(out, w)
-			continue
+		case len(w) > 0 && w[0] == '$' && (len(w) == 1 || (w[1] != '{' && w[1] != '$')):
+			if name := w[1:]; validName(name) {
+				if v, ok := env[name]; ok {
+					out = append(out, splitEnvValue(v)...)
+				}
+			}
+		default:
+			out = append(out, replaceEnv(w, env))
 		}
-		if name, ok := strings.CutPrefix(w, "$"); ok && validName(name) {
-			out = append(out, strings.Fields(env[name])...)
-			continue
-		}
-		out = append(out, replaceEnv(w, env))
 	}
 	return out
 }
 
-// replaceEnv substitutes ${NAME}, $NAME and $$ inside one word.
+// replaceEnv substitutes ${NAME} and $$ inside one word, as systemd's
+// replace_env without REPLACE_ENV_ALLOW_BRACELESS or _EXTENDED: $NAME is
+// kept as written, ${NAME:-x} and an unterminated ${ are kept as written,
+// ${} and ${bad name} are empty.
 func replaceEnv(w string, env map[string]string) string {
 	if !strings.Contains(w, "$") {
 		return w
@@ -103,30 +132,67 @@ func replaceEnv(w string, env map[string]string) string {
 			b.WriteByte(w[i])
 			continue
 		}
-		rest := w[i+1:]
-		switch {
-		case rest[0] == '$':
+		switch w[i+1] {
+		case '$':
 			b.WriteByte('$')
 			i++
-		case rest[0] == '{':
-			end := strings.IndexByte(rest, '}')
-			if end < 0 || !validName(rest[1:end]) {
-				b.WriteByte('$')
+		case '{':
+			end := strings.IndexAny(w[i+2:], "}:")
+			if end < 0 || w[i+2+end] == ':' {
+				b.WriteByte('$') // not a substitution: the rest stays as written
 				continue
 			}
-			b.WriteString(env[rest[1:end]])
-			i += end + 1
+			if name := w[i+2 : i+2+end]; validName(name) {
+				b.WriteString(env[name])
+			}
+			i += 2 + end
 		default:
-			n := nameLen(rest)
-			if n == 0 {
-				b.WriteByte('$')
-				continue
-			}
-			b.WriteString(env[rest[:n]])
-			i += n
+			b.WriteByte('$')
 		}
 	}
 	return b.String()
+}
+
+// splitEnvValue splits a variable's value into words as systemd's
+// strv_split_full(EXTRACT_RELAX|EXTRACT_UNQUOTE) does: whitespace
+// separates, quotes group and are removed (an unterminated one ends at the
+// end), a backslash takes the next character as it is.
+func splitEnvValue(v string) []string {
+	var words []string
+	var b strings.Builder
+	inWord, quote := false, byte(0)
+	for i := 0; i < len(v); i++ {
+		ch := v[i]
+		switch {
+		case ch == '\\':
+			inWord = true
+			if i+1 < len(v) {
+				i++
+				b.WriteByte(v[i])
+			}
+		case quote != 0:
+			if ch == quote {
+				quote = 0
+			} else {
+				b.WriteByte(ch)
+			}
+		case ch == '"' || ch == '\'':
+			quote, inWord = ch, true
+		case ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r':
+			if inWord {
+				words = append(words, b.String())
+				b.Reset()
+				inWord = false
+			}
+		default:
+			b.WriteByte(ch)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, b.String())
+	}
+	return words
 }
 
 // nameLen is the length of the variable name at the start of s.

@@ -12,7 +12,7 @@ func testExpander() *expander {
 }
 
 func TestParseCommandLine(t *testing.T) {
-	env := map[string]string{"A": "x y", "B": "one", "E": ""}
+	env := map[string]string{"A": "x y", "B": "one", "E": "", "Q": `'a b' "c d" e\ f`}
 	tests := []struct {
 		line string
 		want []string
@@ -24,56 +24,108 @@ func TestParseCommandLine(t *testing.T) {
 		{line: `/bin/echo "a b" 'c d'`, want: []string{"/bin/echo", "a b", "c d"}},
 		{line: `/bin/echo --x="a b"c`, want: []string{"/bin/echo", "--x=a bc"}},
 		{line: `/bin/echo "it's" 'say "hi"'`, want: []string{"/bin/echo", "it's", `say "hi"`}},
-		{line: `/bin/echo a\ b \t \x41 \101 \u00e9 \\ \"`, want: []string{"/bin/echo", "a b", "\t", "A", "A", "é", `\`, `"`}},
+		{line: `/bin/echo \t \x41 \101 \u00e9 \\ \" \s`, want: []string{"/bin/echo", "\t", "A", "A", "é", `\`, `"`, " "}},
 		{line: `/bin/echo "" ''`, want: []string{"/bin/echo", "", ""}},
+		// Escapes systemd does not know are kept as written (with a relaxed
+		// retry in extract_first_word_and_warn), "\ " included.
+		{line: `/bin/grep '\w+\K' \d a\ b`, want: []string{"/bin/grep", `\w+\K`, `\d`, `a\ b`}},
+		{line: `/bin/echo \x4 \xzz \x00 \8 \q`, want: []string{"/bin/echo", `\x4`, `\xzz`, `\x00`, `\8`, `\q`}},
+		{line: `/bin/echo abc\`, want: []string{"/bin/echo", `abc\`}},
+		// $VAR as a whole word splits; ${VAR} anywhere stays one word;
+		// $VAR inside a word is not substituted (replace_env_argv).
 		{line: `/bin/echo $A`, want: []string{"/bin/echo", "x", "y"}},
 		{line: `/bin/echo ${A}`, want: []string{"/bin/echo", "x y"}},
 		{line: `/bin/echo "$A"`, want: []string{"/bin/echo", "x", "y"}},
-		{line: `/bin/echo pre${B}post $B-z`, want: []string{"/bin/echo", "preonepost", "one-z"}},
-		{line: `/bin/echo $E $NOPE z`, want: []string{"/bin/echo", "z"}},
-		{line: `/bin/echo ${E} $$A 100$`, want: []string{"/bin/echo", "", "$A", "100$"}},
-		{line: `/bin/echo ${bad`, want: []string{"/bin/echo", "${bad"}},
+		{line: `/bin/echo $Q`, want: []string{"/bin/echo", "a b", "c d", "e f"}},
+		{line: `/bin/echo pre${B}post x$B $B-z`, want: []string{"/bin/echo", "preonepost", "x$B"}},
+		{line: `/bin/sh -c 'for f in /etc/*.conf; do echo $f; done'`, want: []string{"/bin/sh", "-c", "for f in /etc/*.conf; do echo $f; done"}},
+		{line: `/bin/echo $E $NOPE $1 $ z`, want: []string{"/bin/echo", "z"}},
+		{line: `/bin/echo ${E} $$A a$$b 100$`, want: []string{"/bin/echo", "", "$A", "a$b", "100$"}},
+		{line: `/bin/echo ${} ${NOPE}x ${1}`, want: []string{"/bin/echo", "", "x", ""}},
+		{line: `/bin/echo ${bad ${A:-d} ${B:+x}${B}`, want: []string{"/bin/echo", "${bad", "${A:-d}", "${B:+x}one"}},
+		// Specifiers: systemd's table; %{ %, and a trailing % kept.
 		{line: `/bin/echo %n %N %p %i %I %m %H 100%%`, want: []string{"/bin/echo", "web@a-b.service", "web@a-b", "web", "a-b", "a/b", "m1", "node1", "100%"}},
 		{line: `/bin/echo "%H %i"`, want: []string{"/bin/echo", "node1 a-b"}},
+		{line: `/usr/bin/curl -w '%{http_code}' %, 50% %`, want: []string{"/usr/bin/curl", "-w", "%{http_code}", "%,", "50%", "%"}},
+		{line: `/bin/echo %u %U %h %t %S %f %j`, want: []string{"/bin/echo", "root", "0", "/root", "/run", "/var/lib", "/a/b", "web"}},
 		{line: `-/bin/false`, want: []string{"/bin/false"}, pre: "-"},
 		{line: `-@/bin/sleep mysleep 5`, want: []string{"/bin/sleep", "mysleep", "5"}, pre: "-@"},
-		{line: `:/bin/echo $A`, want: []string{"/bin/echo", "$A"}, pre: ":"},
+		{line: `:/bin/echo $A ${A} $$`, want: []string{"/bin/echo", "$A", "${A}", "$$"}, pre: ":"},
 		{line: `+/bin/true`, want: []string{"/bin/true"}, pre: "+"},
 		{line: `sleep 1`, want: []string{"sleep", "1"}},
+		// ";" separates commands only as a lone unquoted word.
+		{line: `/bin/find \; ";" ';' \;x a;`, want: []string{"/bin/find", ";", ";", ";", `\;x`, "a;"}},
+		{line: `/bin/true ;`, want: []string{"/bin/true"}},
 		{line: ``, err: "empty command"},
+		{line: `;`, err: "empty command"},
 		{line: `-`, err: "empty command"},
 		{line: `./x`, err: "absolute path"},
 		{line: `bin/x`, err: "absolute path"},
 		{line: `/bin/echo "abc`, err: "unterminated"},
 		{line: `/bin/echo 'abc`, err: "unterminated"},
-		{line: `/bin/echo abc\`, err: "backslash at end"},
-		{line: `/bin/echo \q`, err: "unknown escape"},
-		{line: `/bin/echo \x4`, err: "short escape"},
-		{line: `/bin/echo \xzz`, err: "bad escape"},
-		{line: `/bin/echo \x00`, err: "NUL"},
-		{line: `/bin/echo %`, err: "end of line"},
-		{line: `/bin/echo %u`, err: "unsupported specifier %u"},
+		{line: `/bin/echo "abc\`, err: "backslash at end"},
+		{line: `/bin/echo %Z`, err: "unsupported specifier %Z"},
+		{line: `/bin/echo %7`, err: "unsupported specifier %7"},
+		{line: `/bin/echo %y`, err: "no meaning here"},
 		{line: `!/bin/true`, err: "not supported"},
 		{line: `--/bin/true`, err: "twice"},
 		{line: `@/bin/true`, err: "argv[0]"},
 	}
 	for _, tt := range tests {
-		c, err := parseCommand(tt.line, testExpander().spec)
+		cs, err := parseCommands(tt.line, testExpander().spec)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("parseCommand(%q) error = %v, want %q", tt.line, err, tt.err)
+				t.Errorf("parseCommands(%q) error = %v, want %q", tt.line, err, tt.err)
 			}
 			continue
 		}
 		if err != nil {
-			t.Errorf("parseCommand(%q): %v", tt.line, err)
+			t.Errorf("parseCommands(%q): %v", tt.line, err)
 			continue
 		}
+		if len(cs) != 1 {
+			t.Errorf("parseCommands(%q) gave %d commands, want 1", tt.line, len(cs))
+			continue
+		}
+		c := cs[0]
 		if got := c.argv(env); !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("parseCommand(%q) argv = %q, want %q", tt.line, got, tt.want)
+			t.Errorf("parseCommands(%q) argv = %q, want %q", tt.line, got, tt.want)
 		}
 		if got := prefixes(c); got != tt.pre {
-			t.Errorf("parseCommand(%q) prefixes = %q, want %q", tt.line, got, tt.pre)
+			t.Errorf("parseCommands(%q) prefixes = %q, want %q", tt.line, got, tt.pre)
+		}
+	}
+}
+
+// TestParseCommandsSemicolon: a lone ";" splits one Exec line into several
+// commands, each with its own prefixes (systemd's config_parse_exec test
+// cases "semicolon", "two semicolons in a row", "trailing semicolon").
+func TestParseCommandsSemicolon(t *testing.T) {
+	tests := []struct {
+		line string
+		want [][]string
+		pre  []string
+	}{
+		{line: "-@/RValue argv0 r1 ; /goo/goo boo", want: [][]string{{"/RValue", "argv0", "r1"}, {"/goo/goo", "boo"}}, pre: []string{"-@", ""}},
+		{line: "-@/RValue argv0 r1 ; ; /goo/goo boo", want: [][]string{{"/RValue", "argv0", "r1"}, {"/goo/goo", "boo"}}, pre: []string{"-@", ""}},
+		{line: "/bin/a x;y ; -/bin/b", want: [][]string{{"/bin/a", "x;y"}, {"/bin/b"}}, pre: []string{"", "-"}},
+		{line: "/bin/a\t;\t/bin/b", want: [][]string{{"/bin/a"}, {"/bin/b"}}, pre: []string{"", ""}},
+		{line: "/bin/a x; /bin/b", want: [][]string{{"/bin/a", "x;", "/bin/b"}}, pre: []string{""}},
+	}
+	for _, tt := range tests {
+		cs, err := parseCommands(tt.line, testExpander().spec)
+		if err != nil {
+			t.Errorf("parseCommands(%q): %v", tt.line, err)
+			continue
+		}
+		var got [][]string
+		var pre []string
+		for _, c := range cs {
+			got = append(got, c.words)
+			pre = append(pre, prefixes(c))
+		}
+		if !reflect.DeepEqual(got, tt.want) || !reflect.DeepEqual(pre, tt.pre) {
+			t.Errorf("parseCommands(%q) = %q %q, want %q %q", tt.line, got, pre, tt.want, tt.pre)
 		}
 	}
 }
@@ -139,25 +191,30 @@ func TestParseSignal(t *testing.T) {
 }
 
 func FuzzParseCommandLine(f *testing.F) {
-	for _, s := range []string{`/bin/echo "a b" 'c' \x41 %n $A ${B}`, `-@/x y`, `"unterminated`, `\u00e9%%`, `$$ ${} $`} {
+	for _, s := range []string{`/bin/echo "a b" 'c' \x41 %n $A ${B}`, `-@/x y`, `"unterminated`, `\u00e9%%`, `$$ ${} $`, `/bin/a ; /bin/b \\; %{x} \\w`} {
 		f.Add(s)
 	}
 	env := map[string]string{"A": "1 2", "B": "3"}
 	f.Fuzz(func(t *testing.T, line string) {
-		c, err := parseCommand(line, testExpander().spec)
+		cs, err := parseCommands(line, testExpander().spec)
 		if err != nil {
 			return
 		}
-		if len(c.words) == 0 {
-			t.Fatalf("parseCommand(%q) gave no words and no error", line)
+		if len(cs) == 0 {
+			t.Fatalf("parseCommands(%q) gave no commands and no error", line)
 		}
-		argv := c.argv(env)
-		if argv[0] != c.words[0] {
-			t.Fatalf("program word changed: %q -> %q", c.words[0], argv[0])
-		}
-		for _, w := range c.words {
-			if strings.ContainsRune(w, 0) {
-				t.Fatalf("parseCommand(%q) produced a NUL byte in %q", line, w)
+		for _, c := range cs {
+			if len(c.words) == 0 || c.words[0] == "" {
+				t.Fatalf("parseCommands(%q) gave a command without a program", line)
+			}
+			argv := c.argv(env)
+			if argv[0] != c.words[0] {
+				t.Fatalf("program word changed: %q -> %q", c.words[0], argv[0])
+			}
+			for _, w := range append(c.words, argv...) {
+				if strings.ContainsRune(w, 0) {
+					t.Fatalf("parseCommands(%q) produced a NUL byte in %q", line, w)
+				}
 			}
 		}
 	})

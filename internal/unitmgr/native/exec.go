@@ -1,7 +1,6 @@
 package native
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -132,43 +131,153 @@ func (x *execEnv) resolveDir(p optPath, home string) error {
 	return nil
 }
 
-// readEnvFile reads KEY=value lines into env ('#' and ';' comment lines,
-// values optionally in single or double quotes).
+// readEnvFile reads an EnvironmentFile= into env (later files and lines
+// override earlier ones); see parseEnvFile for the grammar.
 func readEnvFile(p optPath, env map[string]string) error {
-	f, err := os.Open(p.path)
+	data, err := os.ReadFile(p.path)
 	if err != nil {
 		if p.optional && errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 		return fmt.Errorf("environment file: %w", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' || line[0] == ';' {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		k = strings.TrimSpace(strings.TrimPrefix(k, "export "))
-		if !ok || !validName(k) {
-			return fmt.Errorf("environment file %s:%d: not NAME=value", p.path, n)
-		}
-		env[k] = unquoteEnvValue(strings.TrimSpace(v))
+	for _, kv := range parseEnvFile(string(data)) {
+		env[kv[0]] = kv[1]
 	}
-	return sc.Err()
+	return nil
 }
 
-func unquoteEnvValue(v string) string {
-	if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
-		return v[1 : len(v)-1]
+// parseEnvFile reads KEY=value assignments with the grammar of systemd's
+// parse_env_file_internal (src/basic/env-file.c): lines starting with '#'
+// or ';' are comments; whitespace around the key and before the value is
+// dropped, and after an unquoted value; a value may mix unquoted text,
+// '...' (literal) and "..." (where \" \\ \` \$ are escapes and other
+// backslashes stay) pieces; outside quotes a backslash takes the next
+// character as it is; a backslash before a newline continues the line.
+// A line without '=' is ignored, and so is a key that is not a variable
+// name (systemd drops it from the environment); "export " before a key is
+// dropped, which systemd does not do.
+func parseEnvFile(s string) [][2]string {
+	var out [][2]string
+	var key, val strings.Builder
+	const (
+		preKey = iota
+		inKey
+		preValue
+		inValue
+		valueEscape
+		singleQuote
+		doubleQuote
+		doubleQuoteEscape
+		comment
+		commentEscape
+	)
+	state := preKey
+	trailing := 0 // unquoted trailing whitespace in val, trimmed at the end
+	push := func() {
+		k := strings.TrimSpace(key.String())
+		k = strings.TrimSpace(strings.TrimPrefix(k, "export "))
+		v := val.String()
+		v = v[:len(v)-trailing]
+		if validName(k) {
+			out = append(out, [2]string{k, v})
+		}
+		key.Reset()
+		val.Reset()
+		trailing = 0
 	}
-	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-		v = v[1 : len(v)-1]
-		r := strings.NewReplacer(`\"`, `"`, `\\`, `\`, `\$`, `$`, "\\`", "`")
-		return r.Replace(v)
+	isNewline := func(c byte) bool { return c == '\n' || c == '\r' }
+	isBlank := func(c byte) bool { return c == ' ' || c == '\t' }
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch state {
+		case preKey:
+			switch {
+			case c == '#' || c == ';':
+				state = comment
+			case !isBlank(c) && !isNewline(c):
+				key.WriteByte(c)
+				state = inKey
+			}
+		case inKey:
+			switch {
+			case isNewline(c):
+				key.Reset() // no '=': ignored
+				state = preKey
+			case c == '=':
+				state = preValue
+			default:
+				key.WriteByte(c)
+			}
+		case preValue, inValue:
+			switch {
+			case isNewline(c):
+				push()
+				state = preKey
+			case c == '\'' && state == preValue:
+				state = singleQuote
+			case c == '"' && state == preValue:
+				state = doubleQuote
+			case c == '\\':
+				state = valueEscape
+			case isBlank(c) && state == preValue:
+			default:
+				if isBlank(c) {
+					trailing++
+				} else {
+					trailing = 0
+				}
+				val.WriteByte(c)
+				state = inValue
+			}
+		case valueEscape:
+			if !isNewline(c) {
+				val.WriteByte(c)
+				trailing = 0
+			}
+			state = inValue
+		case singleQuote:
+			if c == '\'' {
+				state = preValue
+			} else {
+				val.WriteByte(c)
+			}
+		case doubleQuote:
+			switch c {
+			case '"':
+				state = preValue
+			case '\\':
+				state = doubleQuoteEscape
+			default:
+				val.WriteByte(c)
+			}
+		case doubleQuoteEscape:
+			switch {
+			case strings.IndexByte("\"\\`$", c) >= 0:
+				val.WriteByte(c)
+			case c == '\n': // a continuation line
+			default:
+				val.WriteByte('\\')
+				val.WriteByte(c)
+			}
+			state = doubleQuote
+		case comment:
+			if c == '\\' {
+				state = commentEscape
+			} else if isNewline(c) {
+				state = preKey
+			}
+		case commentEscape: // since systemd v254 a backslash does not continue a comment
+			state = comment
+			if isNewline(c) {
+				state = preKey
+			}
+		}
 	}
-	return v
+	if state != preKey && state != inKey && state != comment && state != commentEscape {
+		push()
+	}
+	return out
 }
 
 // list returns the environment as sorted K=V strings plus extra.

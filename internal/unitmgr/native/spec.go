@@ -49,11 +49,11 @@ type keyFunc func(sp *spec, v string, ex *expander) error
 var serviceKeys = map[string]keyFunc{
 	"Type":                  setType,
 	"RemainAfterExit":       boolKey(func(sp *spec) *bool { return &sp.remainAfterExit }),
-	"ExecStartPre":          execKey(func(sp *spec) *[]command { return &sp.pre }),
-	"ExecStart":             execKey(func(sp *spec) *[]command { return &sp.start }),
-	"ExecStartPost":         execKey(func(sp *spec) *[]command { return &sp.post }),
-	"ExecStop":              execKey(func(sp *spec) *[]command { return &sp.stop }),
-	"ExecStopPost":          execKey(func(sp *spec) *[]command { return &sp.stopPost }),
+	"ExecStartPre":          execKey("ExecStartPre", func(sp *spec) *[]command { return &sp.pre }),
+	"ExecStart":             execKey("ExecStart", func(sp *spec) *[]command { return &sp.start }),
+	"ExecStartPost":         execKey("ExecStartPost", func(sp *spec) *[]command { return &sp.post }),
+	"ExecStop":              execKey("ExecStop", func(sp *spec) *[]command { return &sp.stop }),
+	"ExecStopPost":          execKey("ExecStopPost", func(sp *spec) *[]command { return &sp.stopPost }),
 	"Restart":               setRestart,
 	"RestartSec":            durationKey(func(sp *spec) *time.Duration { return &sp.restartSec }, parseDuration),
 	"Environment":           setEnvironment,
@@ -121,10 +121,11 @@ func parseSpec(name string, f *unit.File, ex *expander) (*spec, error) {
 	if sp.typ == "oneshot" && !timeoutStartSet {
 		sp.timeoutStart = infinity
 	}
-	var err error
-	if sp.warnings, err = parseContainer(name, f, ex, sp); err != nil {
+	cw, err := parseContainer(name, f, ex, sp)
+	if err != nil {
 		return nil, err
 	}
+	sp.warnings = append(sp.warnings, cw...)
 	if sp.container != nil && f.Values("Service", "TimeoutStopSec") == nil && f.Values("Service", "TimeoutSec") == nil {
 		// A container's entrypoint is PID 1 of its namespace and ignores
 		// SIGTERM unless it handles it: stop as Podman does, SIGKILL after 10 s.
@@ -211,22 +212,36 @@ func setLimitBurst(sp *spec, v string, _ *expander) error {
 	return nil
 }
 
-// setEnvironment reads Environment="A=b c" D=e; an empty value resets.
+// setEnvironment reads Environment="A=b c" D=e as systemd's
+// config_parse_environ does: an empty value resets the list; a line that
+// does not split into words (an unknown escape, an open quote) is ignored
+// with a warning, and so is a word whose specifiers do not expand or that
+// is not NAME=value (a bare FOO).
 func setEnvironment(sp *spec, v string, ex *expander) error {
 	if v == "" {
 		sp.env = nil
 		return nil
 	}
-	words, err := unit.SplitWords(v, ex.spec)
+	warn := func(format string, args ...any) {
+		sp.warnings = append(sp.warnings, "[Service] Environment=: "+fmt.Sprintf(format, args...))
+	}
+	words, err := unit.SplitWordsStrict(v)
 	if err != nil {
-		return err
+		warn("invalid syntax (%v), ignoring: %s", err, v)
+		return nil
 	}
 	for _, w := range words {
-		k, _, ok := strings.Cut(w, "=")
-		if !ok || !validName(k) {
-			return fmt.Errorf("%q is not NAME=value", w)
+		kv, err := ex.expand(w)
+		if err != nil {
+			warn("%v, ignoring: %s", err, w)
+			continue
 		}
-		sp.env = append(sp.env, w)
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || !validName(k) {
+			warn("invalid environment assignment, ignoring: %s", kv)
+			continue
+		}
+		sp.env = append(sp.env, kv)
 	}
 	return nil
 }
@@ -261,16 +276,23 @@ func parseOptPath(v string, ex *expander) (optPath, error) {
 	return p, err
 }
 
-func execKey(field func(*spec) *[]command) keyFunc {
+func execKey(key string, field func(*spec) *[]command) keyFunc {
 	return func(sp *spec, v string, ex *expander) error {
 		list := field(sp)
 		if v == "" {
 			*list = nil
 			return nil
 		}
-		c, err := parseCommand(v, ex.spec)
-		*list = append(*list, c)
-		return err
+		cs, err := parseCommands(v, ex.spec)
+		if err != nil {
+			return err
+		}
+		if unit.HasUnknownEscape(v) {
+			// Parsed only with the relaxed retry: systemd warns too.
+			sp.warnings = append(sp.warnings, fmt.Sprintf("[Service] %s=: ignoring unknown escape sequences (kept as written): %s", key, v))
+		}
+		*list = append(*list, cs...)
+		return nil
 	}
 }
 

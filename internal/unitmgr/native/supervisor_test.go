@@ -302,7 +302,6 @@ func TestLoadErrors(t *testing.T) {
 		{"[Service]\nExecStart=/bin/true\nRestartSec=soon\n", "RestartSec"},
 		{"[Service]\nExecStart=/bin/true\nExecStart=/bin/true\n", "ExecStart"},
 		{"[Service]\nExecStart=/bin/true\nKillSignal=SIGNOPE\n", "KillSignal"},
-		{"[Service]\nExecStart=/bin/true\nEnvironment=novalue\n", "Environment"},
 		{"[Service]\nExecStart=/bin/true\nWorkingDirectory=relative\n", "WorkingDirectory"},
 		{"[Unit]\nStartLimitBurst=many\n[Service]\nExecStart=/bin/true\n", "StartLimitBurst"},
 	}
