@@ -33,6 +33,7 @@ fuzz internal/unit FuzzParse
 fuzz internal/bootconfig FuzzParse
 fuzz internal/unit FuzzParseName
 fuzz internal/unit FuzzParseFleet
+fuzz internal/unit FuzzExpand
 fuzz internal/unitmgr/native FuzzParseCommandLine
 fuzz internal/netbridge FuzzParsePublishPort
 fuzz internal/rebootwindow FuzzParseWindow
