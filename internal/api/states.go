@@ -65,7 +65,7 @@ func stateOf(rec *registry.StateRecord) *schema.UnitState {
 	st := &schema.UnitState{
 		Name: rec.Unit, Hash: rec.Hash, MachineID: rec.Machine,
 		SystemdLoadState: rec.State.Load, SystemdActiveState: rec.State.Active, SystemdSubState: rec.State.Sub,
-		Reason: rec.State.Reason, PID: rec.State.PID,
+		Reason: rec.State.Reason, PID: rec.State.PID, Health: rec.State.Health, Addr: rec.State.Addr,
 	}
 	if !rec.State.Since.IsZero() {
 		st.Since = rec.State.Since.UTC().Format(time.RFC3339Nano)

@@ -29,4 +29,12 @@ type State struct {
 	// cannot tell. A definition loaded while the unit runs shows here only
 	// after a restart.
 	Hash string `json:"hash,omitempty"`
+	// Health is the unit's health check verdict: "" when it has no check,
+	// else starting, healthy or unhealthy (Podman's words). Only a change
+	// of verdict is a change of state, so passing checks write nothing.
+	Health string `json:"health,omitempty"`
+	// Addr is the unit's own address on the node's bridge (a container
+	// with its own network namespace); empty for units on the host's
+	// network. Endpoints and DNS answers carry it.
+	Addr string `json:"addr,omitempty"`
 }

@@ -39,6 +39,11 @@ type UnitState struct {
 	Reason string `json:"reason,omitempty"`
 	PID    int    `json:"pid,omitempty"`
 	Since  string `json:"since,omitempty"` // RFC 3339
+	// Health is the health check's verdict (starting, healthy,
+	// unhealthy), empty for a unit without a check (our extension).
+	Health string `json:"health,omitempty"`
+	// Addr is the unit's address on its node's bridge, if it has one.
+	Addr string `json:"addr,omitempty"`
 }
 
 // UnitStatePage is one page of unit states.
