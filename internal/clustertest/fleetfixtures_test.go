@@ -47,6 +47,7 @@ func TestFleetFixtures(t *testing.T) {
 	c.WriteUnit("hello.service", fleetLoop("Hello, World!"))
 	c.WriteUnit("goodbye.service", fleetLoop("Goodbye, World!"))
 	c.WriteUnit("global.service", fleetLoop("Hello, Global World!")+"\n[X-Fleet]\nGlobal=true\n")
+	c.WriteUnit("conflict-global.1.service", "[Unit]\nDescription=Test Unit\n\n"+fleetLoop("Hello, World!")+"\n[X-Fleet]\nGlobal=true\nConflicts=conflict-global.*.service\n")
 	c.WriteUnit("conflicts-with-hello.service", "[Unit]\nDescription=Test Unit\n\n"+fleetLoop("Hello, World!")+"\n[X-Fleet]\nX-Conflicts=hello.service\n")
 	c.WriteUnit("pin@.service", fleetLoop("Hello, World!")+"\n[X-Fleet]\nMachineID=%i\n")
 	c.WriteUnit("metadata@.service", fleetLoop("Hello, World %i!")+"\n[X-Fleet]\nMachineMetadata=hostname=%i\n")
@@ -172,6 +173,20 @@ func TestFleetFixtures(t *testing.T) {
 		for _, id := range ids {
 			if !slices.Contains(got["global.service"], id) {
 				t.Errorf("global.service not on %s: %v", id, got["global.service"])
+			}
+		}
+	})
+
+	t.Run("global unit whose Conflicts match its own name", func(t *testing.T) { // conflict-global.1
+		defer clean(t)
+		// fleet skips a unit's own name in its Conflicts (agent/state.go),
+		// so a global unit conflicting with its family still runs on
+		// every machine.
+		c.MustFleetctl("start", "--no-block", "conflict-global.1.service")
+		got := active(t, map[string]int{"conflict-global.1.service": 3})
+		for _, id := range ids {
+			if !slices.Contains(got["conflict-global.1.service"], id) {
+				t.Errorf("conflict-global.1.service not on %s: %v", id, got["conflict-global.1.service"])
 			}
 		}
 	})
