@@ -97,6 +97,10 @@ func (u *svc) runner(a *activation) {
 
 func (a *activation) loop() {
 	name := a.u.name
+	if dep := a.u.sup.waitDeps(a); dep != "" {
+		a.dependencyFailed(dep)
+		return
+	}
 	for n := 0; ; n++ {
 		if !a.u.allowStart(a.sp) {
 			a.u.event("%s: Start request repeated too quickly.", name)
@@ -108,6 +112,7 @@ func (a *activation) loop() {
 			a.final(res)
 			return
 		}
+		a.u.renewJob()
 		a.set(unit.ActiveActivating, "auto-restart", res.reason)
 		if !a.sleep(a.sp.restartSec) {
 			a.final(result{ok: true})
@@ -120,6 +125,7 @@ func (a *activation) loop() {
 
 // final sets the end state: inactive, or failed with the reason.
 func (a *activation) final(res result) {
+	a.u.finishJob(false) // if it never came up
 	if res.ok || a.fenced() {
 		a.set(unit.ActiveInactive, "dead", "")
 		a.u.event("Stopped %s.", a.u.name)
@@ -212,6 +218,7 @@ func (a *activation) startMain() (res result, started bool) {
 		a.set(unit.ActiveActive, "exited", "")
 	}
 	a.u.event("Started %s.", a.u.name)
+	a.u.finishJob(true)
 	return result{ok: true}, true
 }
 
