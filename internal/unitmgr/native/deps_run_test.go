@@ -93,18 +93,19 @@ func TestDepsRequiredFails(t *testing.T) {
 // sidekick is fleet's discovery unit pattern on one machine.
 func sidekick(log string) string {
 	return "[Unit]\nBindsTo=foo.service\nAfter=foo.service\n[Service]\n" + appendThen(log, "announce", "exec sleep 1000") +
-		fmt.Sprintf("ExecStop=/bin/sh -c 'echo withdraw >> %s'\n[X-Fleet]\nMachineOf=foo.service\n", log)
+		fmt.Sprintf("ExecStop=/bin/sh -c 'sleep 0.3; echo withdraw >> %s'\n[X-Fleet]\nMachineOf=foo.service\n", log)
 }
 
 // TestDepsBindsTo: the sidekick starts with (after) its service; a
 // SIGKILLed service stops the sidekick; starting the service again starts
-// the sidekick again; stopping the service stops it; a sidekick stopped
-// on its own stays stopped.
+// the sidekick again; stopping the service stops the sidekick first (its
+// slow ExecStop ends before the service's runs); a sidekick stopped on its
+// own stays stopped.
 func TestDepsBindsTo(t *testing.T) {
 	t.Parallel()
 	s := newTestSupervisor(t, Config{})
 	log := tmpPath(t, "log")
-	loadText(t, s, "foo.service", "[Service]\nExecStart=/bin/sleep 1000\n")
+	loadText(t, s, "foo.service", fmt.Sprintf("[Service]\nExecStart=/bin/sleep 1000\nExecStop=/bin/sh -c 'echo foo-stop >> %s'\n", log))
 	loadText(t, s, "foo-discovery.service", sidekick(log))
 	if err := s.Start("foo-discovery.service"); err != nil {
 		t.Fatal(err)
@@ -118,8 +119,8 @@ func TestDepsBindsTo(t *testing.T) {
 	if pidAlive(side.PID) {
 		t.Error("the sidekick's process outlived it")
 	}
-	if got := readFile(log); got != "announce\nwithdraw\n" {
-		t.Errorf("log %q: the sidekick's ExecStop did not run", got)
+	if got := readFile(log); got != "announce\nfoo-stop\nwithdraw\n" {
+		t.Errorf("log %q: the sidekick's ExecStop did not run after the service's", got)
 	}
 
 	if err := s.Start("foo.service"); err != nil {
@@ -132,6 +133,9 @@ func TestDepsBindsTo(t *testing.T) {
 	}
 	waitState(t, s, "foo-discovery.service", "inactive", "dead", 5*time.Second)
 	waitState(t, s, "foo.service", "inactive", "dead", 5*time.Second)
+	if got := readFile(log); !strings.HasSuffix(got, "announce\nwithdraw\nfoo-stop\n") {
+		t.Errorf("log %q: stopping the service did not stop its sidekick (After=) first", got)
+	}
 	if err := s.Start("foo.service"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package native
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/flotilla-os/flotilla/internal/unit"
@@ -194,6 +195,42 @@ func (s *Supervisor) waitDeps(a *activation) string {
 		}
 	}
 	return ""
+}
+
+// waitStopsBefore runs before a unit asked to stop runs its stop steps:
+// the units ordered after it (After= on it, or its Before=) that are
+// stopping too stop first, as systemd orders stop jobs in reverse. A
+// sidekick's ExecStop so runs while its service is still up.
+func (s *Supervisor) waitStopsBefore(a *activation) {
+	g := s.graph()
+	cyc := g.cycleOf(a.u.name)
+	for _, d := range g.dependents(a.u.name, edgeAfter) {
+		if slices.Contains(cyc, d) {
+			continue
+		}
+		v := s.lookup(d)
+		if v == nil {
+			continue
+		}
+		if done := v.stoppingDone(); done != nil {
+			select {
+			case <-done:
+			case <-a.fencec:
+				return
+			}
+		}
+	}
+}
+
+// stoppingDone returns a channel closed when the unit's stopping run is
+// over, or nil when it is not stopping.
+func (u *svc) stoppingDone() <-chan struct{} {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.act == nil || !u.act.stopping() {
+		return nil
+	}
+	return u.act.done
 }
 
 // depEvent is a unit's state change that its dependents may act on.

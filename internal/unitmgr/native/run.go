@@ -177,6 +177,9 @@ func (a *activation) cycle() result {
 	if started && res.ok && !a.stopping() {
 		res = a.waitMain()
 	}
+	if a.stopping() && !a.fenced() {
+		a.u.sup.waitStopsBefore(a)
+	}
 	return a.containerExited(a.shutdown(res, started))
 }
 

@@ -216,8 +216,9 @@ func (s *Supervisor) Stop(name string) error {
 	if u == nil {
 		return unitmgr.ErrNotLoaded
 	}
-	u.stop()
+	// Dependents first: those ordered after it stop before it does.
 	s.stopDependents(s.graph(), name, "was stopped")
+	u.stop()
 	return nil
 }
 
@@ -227,12 +228,11 @@ func (s *Supervisor) Unload(name string) error {
 	if u == nil {
 		return unitmgr.ErrNotLoaded
 	}
-	g := s.graph()
+	s.stopDependents(s.graph(), name, "was unloaded")
 	removed := u.unload()
 	s.mu.Lock()
 	s.depsChangedLocked()
 	s.mu.Unlock()
-	s.stopDependents(g, name, "was unloaded")
 	if removed {
 		s.forget(u)
 	}
