@@ -249,3 +249,24 @@ func TestDepsEdgeCases(t *testing.T) {
 		t.Errorf("journal does not name the ordering cycle:\n%s", j)
 	}
 }
+
+// TestDepsWaitForStoppingUnit: a unit that requires, and is ordered
+// after, a unit still stopping waits for that unit's next start, not for
+// its last one.
+func TestDepsWaitForStoppingUnit(t *testing.T) {
+	t.Parallel()
+	s := newTestSupervisor(t, Config{})
+	log := tmpPath(t, "log")
+	loadText(t, s, "p.service", "[Service]\nType=oneshot\nRemainAfterExit=yes\n"+appendThen(log, "p", "true")+"ExecStop=/bin/sleep 0.3\n")
+	loadText(t, s, "a.service", "[Unit]\nRequires=p.service\nAfter=p.service\n[Service]\n"+appendThen(log, "a", "exec sleep 1000"))
+	s.Start("p.service")
+	waitState(t, s, "p.service", "active", "exited", 5*time.Second)
+	s.Stop("p.service")
+	waitState(t, s, "p.service", "deactivating", "", 5*time.Second)
+	s.Start("a.service")
+	waitState(t, s, "a.service", "active", "running", 5*time.Second)
+	testutil.WaitFor(t, "a to write", 5*time.Second, func() bool { return strings.Contains(readFile(log), "a") })
+	if got := readFile(log); got != "p\np\na\n" {
+		t.Errorf("log %q: a.service did not wait for p.service to start again", got)
+	}
+}

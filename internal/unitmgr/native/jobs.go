@@ -17,27 +17,57 @@ type job struct {
 
 func newJob() *job { return &job{done: make(chan struct{})} }
 
-// finishJobLocked ends u's current start job, if any is pending; u.mu is held.
-func (u *svc) finishJobLocked(ok bool) {
-	if u.job != nil && !isClosed(u.job.done) {
-		u.job.ok = ok
-		close(u.job.done)
+// finish ends j with its result unless it has ended; the unit's mu is held.
+func (j *job) finish(ok bool) {
+	if j != nil && !isClosed(j.done) {
+		j.ok = ok
+		close(j.done)
 	}
 }
 
-func (u *svc) finishJob(ok bool) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.finishJobLocked(ok)
+// finishJob ends a's start job: ok once the unit is up, not ok when it
+// ends (or restarts) without having come up.
+func (a *activation) finishJob(ok bool) {
+	a.u.mu.Lock()
+	defer a.u.mu.Unlock()
+	a.job.finish(ok)
 }
 
-// renewJob fails the current start job and begins another: a unit going
-// through an automatic restart has not come up, and will try again.
-func (u *svc) renewJob() {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.finishJobLocked(false)
-	u.job = newJob()
+// renewJob fails a's start job and begins another: a unit going through
+// an automatic restart has not come up, and will try again.
+func (a *activation) renewJob() {
+	a.u.mu.Lock()
+	defer a.u.mu.Unlock()
+	a.job.finish(false)
+	a.job = newJob()
+	a.u.job = a.job
+}
+
+// takeJobLocked returns the start job a new activation runs: the one a
+// Start made while the last run was stopping (waiters may hold it), or a
+// new one; u.mu is held.
+func (u *svc) takeJobLocked() *job {
+	if u.job == nil || isClosed(u.job.done) {
+		u.job = newJob()
+	}
+	return u.job
+}
+
+// queueJobLocked makes the job of the start that follows the current
+// run's stop (pendingStart), for units ordered after this one to wait
+// for; u.mu is held.
+func (u *svc) queueJobLocked() {
+	if u.job == nil || isClosed(u.job.done) || u.job == u.act.job {
+		u.job = newJob()
+	}
+}
+
+// dropQueuedJobLocked fails the job of a start that will not happen now
+// (pendingStart cleared); u.mu is held.
+func (u *svc) dropQueuedJobLocked() {
+	if u.job != nil && (u.act == nil || u.job != u.act.job) {
+		u.job.finish(false)
+	}
 }
 
 func (u *svc) currentJob() *job {
@@ -63,7 +93,10 @@ func (u *svc) stopFor(cause string) bool {
 		return false
 	}
 	u.markResumeLocked(cause)
-	u.pendingStart = false
+	if u.pendingStart {
+		u.pendingStart = false
+		u.dropQueuedJobLocked()
+	}
 	u.act.requestStop()
 	return true
 }
@@ -321,5 +354,5 @@ func (a *activation) dependencyFailed(dep string) {
 	a.u.markResume(dep)
 	a.u.event("Dependency failed for %s.", a.u.name)
 	a.set(unit.ActiveInactive, "dead", "dependency failed: "+dep)
-	a.u.finishJob(false)
+	a.finishJob(false)
 }

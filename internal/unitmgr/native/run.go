@@ -29,6 +29,7 @@ type activation struct {
 	done   chan struct{} // closed when the runner has finished
 	once   [2]sync.Once
 
+	job           *job           // this run's start job; guarded by u.mu
 	main, control *proc          // runner-only
 	run           *container.Run // the container of this cycle; runner-only
 
@@ -112,7 +113,7 @@ func (a *activation) loop() {
 			a.final(res)
 			return
 		}
-		a.u.renewJob()
+		a.renewJob()
 		a.set(unit.ActiveActivating, "auto-restart", res.reason)
 		if !a.sleep(a.sp.restartSec) {
 			a.final(result{ok: true})
@@ -125,7 +126,7 @@ func (a *activation) loop() {
 
 // final sets the end state: inactive, or failed with the reason.
 func (a *activation) final(res result) {
-	a.u.finishJob(false) // if it never came up
+	a.finishJob(false) // if it never came up
 	if res.ok || a.fenced() {
 		a.set(unit.ActiveInactive, "dead", "")
 		a.u.event("Stopped %s.", a.u.name)
@@ -221,7 +222,7 @@ func (a *activation) startMain() (res result, started bool) {
 		a.set(unit.ActiveActive, "exited", "")
 	}
 	a.u.event("Started %s.", a.u.name)
-	a.u.finishJob(true)
+	a.finishJob(true)
 	return result{ok: true}, true
 }
 

@@ -90,6 +90,7 @@ func (u *svc) start() error {
 		// not yet detached, is ending: start again once it has.
 		if u.act.stopping() || u.st.Active == unit.ActiveInactive || u.st.Active == unit.ActiveFailed {
 			u.pendingStart = true
+			u.queueJobLocked()
 		}
 		return nil
 	}
@@ -106,8 +107,7 @@ func (u *svc) activateLocked() error {
 	go u.pump(r)
 	u.starts = nil
 	u.act = a
-	u.finishJobLocked(false)
-	u.job = newJob()
+	a.job = u.takeJobLocked()
 	u.setLocked(unit.ActiveActivating, "start-pre", "", 0)
 	go u.runner(a)
 	return nil
@@ -147,7 +147,10 @@ const maxPartial = 8 << 10
 func (u *svc) stop() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.pendingStart = false
+	if u.pendingStart {
+		u.pendingStart = false
+		u.dropQueuedJobLocked()
+	}
 	u.resumeOn = nil
 	if u.act != nil {
 		u.act.requestStop()
@@ -159,7 +162,10 @@ func (u *svc) unload() bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.removed = true
-	u.pendingStart = false
+	if u.pendingStart {
+		u.pendingStart = false
+		u.dropQueuedJobLocked()
+	}
 	u.resumeOn = nil
 	if u.act == nil {
 		return true
@@ -206,6 +212,7 @@ func (u *svc) detach(a *activation) {
 	if restart {
 		if err := u.activateLocked(); err != nil {
 			u.sup.cfg.Logf("%v", err)
+			u.dropQueuedJobLocked()
 		}
 	}
 	u.mu.Unlock()
