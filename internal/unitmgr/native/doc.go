@@ -27,7 +27,6 @@
 //     and stderr through one pipe per running unit) is stored verbatim;
 //     supervisor events are lines "2006-01-02T15:04:05.000Z supervisor: msg"
 //     (UTC, milliseconds) such as "Started web.service.".
-//
 //   - Dependencies between the units loaded on this machine (deps.go,
 //     jobs.go), systemd's semantics for [Unit] Requires=, Requisite=,
 //     Wants=, BindsTo=, PartOf=, After=, Before= and [Install] WantedBy=,
