@@ -61,7 +61,8 @@ func TestDepsStartOrder(t *testing.T) {
 }
 
 // TestDepsRequiredFails: a unit ordered after a unit it requires does not
-// start when that one fails to; with Wants= it starts all the same.
+// start when that one fails to; with Wants= it starts all the same. It
+// starts once the unit it requires is active.
 func TestDepsRequiredFails(t *testing.T) {
 	t.Parallel()
 	s := newTestSupervisor(t, Config{})
@@ -88,6 +89,14 @@ func TestDepsRequiredFails(t *testing.T) {
 	if strings.Contains(readFile(log), "needs") {
 		t.Error("needs.service ran though bad.service, which it requires, failed")
 	}
+
+	// Fixed and started by hand, bad.service brings needs.service up,
+	// which fleet still wants launched.
+	loadText(t, s, "bad.service", "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n")
+	if err := s.Start("bad.service"); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, s, "needs.service", "active", "running", 5*time.Second)
 }
 
 // sidekick is fleet's discovery unit pattern on one machine.
