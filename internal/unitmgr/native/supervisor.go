@@ -177,14 +177,14 @@ func (s *Supervisor) Load(name string, f *unit.File) error {
 // units or their dependencies; s.mu is held.
 func (s *Supervisor) depsChangedLocked() {
 	s.g = nil
-	any := false
+	has := false
 	for _, u := range s.units {
 		if !u.deps.empty() {
-			any = true
+			has = true
 			break
 		}
 	}
-	s.anyDeps.Store(any)
+	s.anyDeps.Store(has)
 }
 
 // lookup returns a loaded unit or nil.

@@ -25,7 +25,7 @@ type svc struct {
 	pendingStart bool        // Start while stopping: start again after
 	starts       []time.Time // start times, for the start limit
 	runHash      string      // the spec hash of the current or last run
-	job          *job        // the start job of the current or last activation
+	job          *job        // the latest start job: the current or last run's, or one queued behind a stop
 	// resumeOn names the units whose stop, failure or restart stopped this
 	// one: it starts again when one of them is next active (jobs.go).
 	resumeOn map[string]bool
