@@ -43,15 +43,16 @@ func waitActiveState(t *testing.T, c *Cluster, unit, want string) string {
 
 // TestSidekick (issue 16): fleet's sidekick pattern, unchanged. A
 // discovery unit BindsTo= and After= its service, placed with MachineOf=,
-// starts with its service on its machine, stops when the service is
-// stopped with fleetctl, starts again with it, and stops when the
-// service's process is killed.
+// starts with its service on its machine (after it), stops when the
+// service is stopped with fleetctl (before it), starts again with it, and
+// stops when the service's process is killed.
 func TestSidekick(t *testing.T) {
 	testenv.NeedSlow(t)
 	c := New(t, 2, 0)
 	c.StartAll()
 	log := filepath.Join(c.Dir, "announce.log")
-	c.WriteUnit("foo.service", "[Unit]\nDescription=the service\n\n[Service]\nExecStart=/bin/sleep 100016\n")
+	c.WriteUnit("foo.service", "[Unit]\nDescription=the service\n\n[Service]\nExecStartPre=/bin/sh -c 'echo foo >> "+log+"'\n"+
+		"ExecStart=/bin/sleep 100016\nExecStop=/bin/sh -c 'echo foo-stop >> "+log+"'\n")
 	c.WriteUnit("foo-discovery.service", "[Unit]\nDescription=announce foo\nBindsTo=foo.service\nAfter=foo.service\n\n"+
 		"[Service]\nExecStart=/bin/sh -c 'echo announce >> "+log+"; exec sleep 100000'\n"+
 		"ExecStop=/bin/sh -c 'echo withdraw >> "+log+"'\n\n[X-Fleet]\nMachineOf=foo.service\n")
@@ -64,8 +65,9 @@ func TestSidekick(t *testing.T) {
 	c.MustFleetctl("stop", "foo.service")
 	waitActiveState(t, c, "foo-discovery.service", "inactive")
 	waitActiveState(t, c, "foo.service", "inactive")
-	if got := readLog(log); got != "announce\nwithdraw\n" {
-		t.Errorf("after fleetctl stop foo.service the sidekick's log is %q, want announce, withdraw", got)
+	// The sidekick starts after its service and stops before it (After=).
+	if got := readLog(log); got != "foo\nannounce\nwithdraw\nfoo-stop\n" {
+		t.Errorf("after fleetctl stop foo.service the log is %q, want foo, announce, withdraw, foo-stop", got)
 	}
 
 	c.MustFleetctl("start", "foo.service")
@@ -77,8 +79,8 @@ func TestSidekick(t *testing.T) {
 	must(t, syscall.Kill(pid, syscall.SIGKILL))
 	waitActiveState(t, c, "foo.service", "failed")
 	waitActiveState(t, c, "foo-discovery.service", "inactive")
-	if got := readLog(log); got != "announce\nwithdraw\nannounce\nwithdraw\n" {
-		t.Errorf("after SIGKILL of the service the sidekick's log is %q", got)
+	if got := readLog(log); got != "foo\nannounce\nwithdraw\nfoo-stop\nfoo\nannounce\nfoo-stop\nwithdraw\n" {
+		t.Errorf("after SIGKILL of the service the log is %q", got)
 	}
 	out := c.MustFleetctl("list-units")
 	t.Logf("list-units:\n%s", out)
