@@ -279,3 +279,26 @@ func TestDepsWaitForStoppingUnit(t *testing.T) {
 		t.Errorf("log %q: a.service did not wait for p.service to start again", got)
 	}
 }
+
+// TestDepsStopWhileWaiting: a unit stopped while it waits for a unit it is
+// ordered after runs nothing, as a cancelled start job.
+func TestDepsStopWhileWaiting(t *testing.T) {
+	t.Parallel()
+	s := newTestSupervisor(t, Config{})
+	log := tmpPath(t, "log")
+	loadText(t, s, "slow.service", "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sleep 1000\n")
+	loadText(t, s, "waiter.service", "[Unit]\nWants=slow.service\nAfter=slow.service\n[Service]\n"+
+		fmt.Sprintf("ExecStartPre=/bin/sh -c 'echo pre >> %s'\nExecStopPost=/bin/sh -c 'echo post >> %s'\n", log, log)+
+		"ExecStart=/bin/sleep 1000\n")
+	s.Start("waiter.service")
+	waitState(t, s, "slow.service", "activating", "start", 5*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	if st, _ := s.State("waiter.service"); st.Active != "activating" {
+		t.Fatalf("waiter.service is %s/%s while slow.service starts, want activating", st.Active, st.Sub)
+	}
+	s.Stop("waiter.service")
+	waitState(t, s, "waiter.service", "inactive", "dead", 5*time.Second)
+	if got := readFile(log); got != "" {
+		t.Errorf("a start stopped while waiting ran %q", got)
+	}
+}

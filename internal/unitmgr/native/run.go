@@ -102,6 +102,12 @@ func (a *activation) loop() {
 		a.dependencyFailed(dep)
 		return
 	}
+	if a.stopping() {
+		// Stopped while its start waited: as a cancelled systemd start
+		// job, nothing of it runs.
+		a.final(result{ok: true})
+		return
+	}
 	for n := 0; ; n++ {
 		if !a.u.allowStart(a.sp) {
 			a.u.event("%s: Start request repeated too quickly.", name)
