@@ -102,6 +102,30 @@ func procWithArgs(t *testing.T, pid int, args ...string) int {
 	return 0
 }
 
+// TestSidekickInstall (issue 16): fleet's functional TestInstallUnit. A
+// loaded discovery unit with BindsTo= and [Install] WantedBy= its service
+// stays inactive until the service starts, then starts with it, and stops
+// when the service is stopped.
+func TestSidekickInstall(t *testing.T) {
+	testenv.NeedSlow(t)
+	c := New(t, 2, 0)
+	c.StartAll()
+	c.WriteUnit("hello.service", "[Service]\nExecStart=/bin/sh -c \"while true; do echo Hello; sleep 1; done\"\n")
+	c.WriteUnit("discovery.service", "[Unit]\nBindsTo=hello.service\n\n"+
+		"[Service]\nExecStart=/bin/sh -c \"while true; do echo discovery; sleep 1; done\"\n\n"+
+		"[Install]\nWantedBy=hello.service\n\n[X-Fleet]\nMachineOf=hello.service\n")
+	c.MustFleetctl("load", "hello.service", "discovery.service")
+	waitActiveState(t, c, "hello.service", "inactive")
+	waitActiveState(t, c, "discovery.service", "inactive")
+	c.MustFleetctl("start", "hello.service")
+	on := waitActiveState(t, c, "discovery.service", "active")
+	if h := waitActiveState(t, c, "hello.service", "active"); h != on {
+		t.Errorf("discovery.service runs on %s, hello.service on %s", on, h)
+	}
+	c.MustFleetctl("stop", "hello.service")
+	waitActiveState(t, c, "discovery.service", "inactive")
+}
+
 func readLog(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b)
