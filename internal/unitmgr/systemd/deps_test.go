@@ -67,3 +67,62 @@ func TestDepsPassThrough(t *testing.T) {
 		t.Errorf("generated container unit's dependencies:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestInstallLinks: a unit with [Install] is enabled on Load, as fleet
+// does (its functional TestInstallUnit starts a discovery unit through
+// hello.service's WantedBy= link): a link per WantedBy=/RequiredBy=,
+// specifiers expanded; a changed [Install] moves them, Unload removes
+// them, and links that are not the unit's stay.
+func TestInstallLinks(t *testing.T) {
+	m, f := newTest(t)
+	dir := m.cfg.UnitDir
+	path := filepath.Join(dir, "discovery@1.service")
+	foreign := filepath.Join(dir, "hello.service.wants", "other.service")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Dir(foreign), 0o755))
+	must(os.Symlink("/etc/systemd/system/other.service", foreign))
+	linkOf := func(p string) string {
+		target, err := os.Readlink(filepath.Join(dir, p))
+		if err != nil {
+			return ""
+		}
+		return target
+	}
+	reloads := f.Reloads()
+	must(m.Load("discovery@1.service", file(t, "[Unit]\nBindsTo=hello.service\n[Service]\nExecStart=/bin/sleep 1000\n"+
+		"[Install]\nWantedBy=hello.service multi-user.target\nRequiredBy=web@%i.service\n")))
+	for _, l := range []string{"hello.service.wants/discovery@1.service", "multi-user.target.wants/discovery@1.service", "web@1.service.requires/discovery@1.service"} {
+		if got := linkOf(l); got != path {
+			t.Errorf("%s links to %q, want %s", l, got, path)
+		}
+	}
+	if err := m.Start("discovery@1.service"); err != nil { // forces the pending reload
+		t.Fatal(err)
+	}
+	if f.Reloads() == reloads {
+		t.Error("enabling the unit did not reload systemd")
+	}
+
+	must(m.Load("discovery@1.service", file(t, "[Service]\nExecStart=/bin/sleep 1000\n[Install]\nWantedBy=hello.service\n")))
+	if linkOf("hello.service.wants/discovery@1.service") != path {
+		t.Error("the link that stays named was removed")
+	}
+	for _, d := range []string{"multi-user.target.wants", "web@1.service.requires"} {
+		if _, err := os.Lstat(filepath.Join(dir, d)); !os.IsNotExist(err) {
+			t.Errorf("%s outlived the key that made it (%v)", d, err)
+		}
+	}
+
+	must(m.Unload("discovery@1.service"))
+	if _, err := os.Lstat(filepath.Join(dir, "hello.service.wants/discovery@1.service")); !os.IsNotExist(err) {
+		t.Errorf("the link outlived Unload (%v)", err)
+	}
+	if linkOf("hello.service.wants/other.service") != "/etc/systemd/system/other.service" {
+		t.Error("a link the backend did not make was touched")
+	}
+}
