@@ -63,8 +63,11 @@ func (m *Manager) installLinks(name, path string, f *unit.File) (bool, error) {
 func (m *Manager) removeLinks(name, path string, keep map[string]bool) (bool, error) {
 	changed := false
 	for _, suffix := range installDirs {
-		links, _ := filepath.Glob(filepath.Join(m.cfg.UnitDir, "*"+suffix, name))
-		for _, link := range links {
+		// Glob the directories only: a unit name may hold \ (systemd's
+		// escapes), which Glob would read as its own escape.
+		dirs, _ := filepath.Glob(filepath.Join(m.cfg.UnitDir, "*"+suffix))
+		for _, dir := range dirs {
+			link := filepath.Join(dir, name)
 			if keep[link] {
 				continue
 			}
@@ -75,7 +78,7 @@ func (m *Manager) removeLinks(name, path string, keep map[string]bool) (bool, er
 				return changed, fmt.Errorf("systemdmgr: disable %s: %w", name, err)
 			}
 			changed = true
-			os.Remove(filepath.Dir(link)) // only if empty
+			os.Remove(dir) // only if empty
 		}
 	}
 	return changed, nil
