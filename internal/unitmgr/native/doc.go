@@ -30,8 +30,8 @@
 //   - Dependencies between the units loaded on this machine (deps.go,
 //     jobs.go), systemd's semantics for [Unit] Requires=, Requisite=,
 //     Wants=, BindsTo=, PartOf=, After=, Before= and [Install] WantedBy=,
-//     RequiredBy= (X WantedBy=Y: Y wants X, whether or not anything
-//     "enabled" X; fleet never enables units). Start starts the unit and
+//     RequiredBy= (X WantedBy=Y: Y wants X while X is loaded, as fleet
+//     enables a loaded unit's [Install]). Start starts the unit and
 //     what it pulls in, those it is ordered after first; a unit's run
 //     begins by waiting for the start jobs it is ordered after (a job
 //     ends when its unit is active, or its oneshot has run) and ends
