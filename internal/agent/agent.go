@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -420,6 +421,12 @@ func (a *Agent) apply() {
 	if a.fenced || a.frozen {
 		return
 	}
+	type pending struct {
+		name string
+		p    *registry.Placement
+		cur  applied
+	}
+	var todo []pending
 	for name, p := range a.desired {
 		cur, ok := a.applied[name]
 		if ok && cur.adopted {
@@ -431,10 +438,22 @@ func (a *Agent) apply() {
 		if ok && cur.hash == p.Hash && cur.target == p.Target {
 			continue
 		}
-		if err := a.applyOne(name, p, cur, ok); err != nil {
+		cur, err := a.loadOne(name, p, cur, ok)
+		if err != nil {
 			a.cfg.Logf("agent: %s: %v", name, err)
+			a.states.mark(name)
+			continue
 		}
-		a.states.mark(name)
+		todo = append(todo, pending{name, p, cur})
+	}
+	// Every placed unit is loaded before any starts: a start pulls in the
+	// units it depends on (a sidekick's BindsTo=) only if they are loaded.
+	sort.Slice(todo, func(i, j int) bool { return todo[i].name < todo[j].name })
+	for _, t := range todo {
+		if err := a.targetOne(t.name, t.p, t.cur); err != nil {
+			a.cfg.Logf("agent: %s: %v", t.name, err)
+		}
+		a.states.mark(t.name)
 	}
 	// A fence forgets what was applied but leaves the units loaded, so the
 	// manager's own list is read too: a unit moved away while this machine
@@ -467,7 +486,7 @@ func (a *Agent) apply() {
 // adopt decides how to treat a unit the manager ran before this agent
 // started. When the manager says which definition the unit runs, the agent
 // takes that as what it applied itself: a unit replaced while fleetd was
-// down (another hash) is stopped, loaded anew and started by applyOne, a
+// down (another hash) is stopped, loaded anew and started by apply, a
 // running unit whose placement no longer launches it is stopped, and one
 // that matches is left alone. A backend that cannot tell (no hash) gets
 // Load and Start, which are no-ops for a running unit of the same file.
@@ -486,19 +505,27 @@ func (a *Agent) adopt(name string, p *registry.Placement) (applied, bool) {
 	return applied{hash: st.Hash, target: target}, true
 }
 
-func (a *Agent) applyOne(name string, p *registry.Placement, cur applied, known bool) error {
-	if !known || cur.hash != p.Hash {
-		if known && cur.target == registry.TargetLaunched {
-			_ = a.mgr.Stop(name)
-		}
-		if err := a.mgr.Load(name, (&registry.UnitRecord{Options: p.Options}).File()); err != nil {
-			a.loadErr[name] = err.Error()
-			a.applied[name] = applied{hash: p.Hash, target: p.Target}
-			return err
-		}
-		delete(a.loadErr, name)
-		cur = applied{hash: p.Hash, target: registry.TargetLoaded}
+// loadOne loads the placed unit unless the manager has its definition
+// (a launched unit with another definition is stopped first), and
+// returns what is then applied.
+func (a *Agent) loadOne(name string, p *registry.Placement, cur applied, known bool) (applied, error) {
+	if known && cur.hash == p.Hash {
+		return cur, nil
 	}
+	if known && cur.target == registry.TargetLaunched {
+		_ = a.mgr.Stop(name)
+	}
+	if err := a.mgr.Load(name, (&registry.UnitRecord{Options: p.Options}).File()); err != nil {
+		a.loadErr[name] = err.Error()
+		a.applied[name] = applied{hash: p.Hash, target: p.Target}
+		return cur, err
+	}
+	delete(a.loadErr, name)
+	return applied{hash: p.Hash, target: registry.TargetLoaded}, nil
+}
+
+// targetOne starts or stops a loaded unit as its placement's target says.
+func (a *Agent) targetOne(name string, p *registry.Placement, cur applied) error {
 	var err error
 	switch {
 	case p.Target == registry.TargetLaunched && cur.target != registry.TargetLaunched:

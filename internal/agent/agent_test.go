@@ -662,3 +662,56 @@ func cutProxy(t *testing.T, target string) *link {
 	t.Cleanup(func() { l.cut(true) })
 	return l
 }
+
+// recorder records the Loads and Starts a Manager is asked for.
+type recorder struct {
+	unitmgr.Manager
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *recorder) add(call string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, call)
+}
+
+func (r *recorder) Load(name string, f *unit.File) error {
+	r.add("load " + name)
+	return r.Manager.Load(name, f)
+}
+
+func (r *recorder) Start(name string) error {
+	r.add("start " + name)
+	return r.Manager.Start(name)
+}
+
+// TestLoadsBeforeStarts (issue 16): units placed together are all loaded
+// before any is started, so that a start pulls in the units it depends on
+// (a sidekick's BindsTo= its service) whatever order the agent meets them in.
+func TestLoadsBeforeStarts(t *testing.T) {
+	node := clustertest.Etcd(t)
+	reg := registry.New(node.Client)
+	mgr := &recorder{Manager: sim.New()}
+	names := []string{"a.service", "b.service", "c.service", "d.service", "e.service"}
+	for _, n := range names {
+		place(t, reg, n, registry.TargetLaunched)
+	}
+	startAgent(t, reg, mgr, time.Second)
+	for _, n := range names {
+		waitActive(t, mgr, n, unit.ActiveActive, 5*time.Second)
+	}
+	mgr.mu.Lock()
+	defer mgr.mu.Unlock()
+	lastLoad, firstStart := -1, len(mgr.calls)
+	for i, c := range mgr.calls {
+		if strings.HasPrefix(c, "load ") {
+			lastLoad = i
+		} else if firstStart == len(mgr.calls) {
+			firstStart = i
+		}
+	}
+	if lastLoad > firstStart {
+		t.Errorf("a unit was started before all were loaded: %v", mgr.calls)
+	}
+}

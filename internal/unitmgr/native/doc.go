@@ -27,12 +27,34 @@
 //     and stderr through one pipe per running unit) is stored verbatim;
 //     supervisor events are lines "2006-01-02T15:04:05.000Z supervisor: msg"
 //     (UTC, milliseconds) such as "Started web.service.".
+//   - Dependencies between the units loaded on this machine (deps.go,
+//     jobs.go), systemd's semantics for [Unit] Requires=, Requisite=,
+//     Wants=, BindsTo=, PartOf=, After=, Before= and [Install] WantedBy=,
+//     RequiredBy= (X WantedBy=Y: Y wants X while X is loaded, as fleet
+//     enables a loaded unit's [Install]). Start starts the unit and
+//     what it pulls in, those it is ordered after first; a unit's run
+//     begins by waiting for the start jobs it is ordered after (a job
+//     ends when its unit is active, or its oneshot has run) and ends
+//     inactive with "Dependency failed" when one it needs failed. Stop
+//     and Unload stop the units that need the unit, those ordered after
+//     it stopping first; a unit that stops or fails by itself stops the
+//     units bound to it; an automatic restart restarts the units that
+//     need it. One goroutine acts on state changes in order, and only
+//     while some unit has dependencies. Where this differs on purpose: a
+//     dependency on a unit not loaded here is ignored with a log line
+//     (fleet places units elsewhere, and host units such as
+//     docker.service do not exist here), and a unit stopped because of
+//     another starts again when that one is next active, unless it was
+//     stopped by hand meanwhile (fleet still wants it launched).
+//     Ordering cycles are broken by ignoring the ordering inside the
+//     cycle, with a log line naming it.
 //
 // What it must not touch: cgroups, namespaces, mounts and networking (other
 // packages own those), and the process's other children.
 //
 // Cost at rest: a running unit costs one goroutine blocked on its exit
 // channel and one blocked reading its log pipe (through the netpoller, not
-// a thread); there are no per-unit timers or polling. Timers exist only
+// a thread); the Supervisor adds one blocked goroutine for dependencies;
+// there are no per-unit timers or polling. Timers exist only
 // during transitions (RestartSec, Timeout*Sec).
 package native

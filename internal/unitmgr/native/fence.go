@@ -51,7 +51,10 @@ func (s *Supervisor) Fence(deadline time.Time) error {
 func (u *svc) fence() *activation {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.pendingStart = false
+	if u.pendingStart {
+		u.pendingStart = false
+		u.dropQueuedJobLocked()
+	}
 	a := u.act
 	if a == nil {
 		return nil

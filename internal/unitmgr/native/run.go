@@ -29,6 +29,7 @@ type activation struct {
 	done   chan struct{} // closed when the runner has finished
 	once   [2]sync.Once
 
+	job           *job           // this run's start job; guarded by u.mu
 	main, control *proc          // runner-only
 	run           *container.Run // the container of this cycle; runner-only
 
@@ -97,6 +98,16 @@ func (u *svc) runner(a *activation) {
 
 func (a *activation) loop() {
 	name := a.u.name
+	if dep := a.u.sup.waitDeps(a); dep != "" {
+		a.dependencyFailed(dep)
+		return
+	}
+	if a.stopping() {
+		// Stopped while its start waited: as a cancelled systemd start
+		// job, nothing of it runs.
+		a.final(result{ok: true})
+		return
+	}
 	for n := 0; ; n++ {
 		if !a.u.allowStart(a.sp) {
 			a.u.event("%s: Start request repeated too quickly.", name)
@@ -108,6 +119,7 @@ func (a *activation) loop() {
 			a.final(res)
 			return
 		}
+		a.renewJob()
 		a.set(unit.ActiveActivating, "auto-restart", res.reason)
 		if !a.sleep(a.sp.restartSec) {
 			a.final(result{ok: true})
@@ -120,6 +132,7 @@ func (a *activation) loop() {
 
 // final sets the end state: inactive, or failed with the reason.
 func (a *activation) final(res result) {
+	a.finishJob(false) // if it never came up
 	if res.ok || a.fenced() {
 		a.set(unit.ActiveInactive, "dead", "")
 		a.u.event("Stopped %s.", a.u.name)
@@ -171,6 +184,9 @@ func (a *activation) cycle() result {
 	if started && res.ok && !a.stopping() {
 		res = a.waitMain()
 	}
+	if a.stopping() && !a.fenced() {
+		a.u.sup.waitStopsBefore(a)
+	}
 	return a.containerExited(a.shutdown(res, started))
 }
 
@@ -217,6 +233,7 @@ func (a *activation) startMain() (res result, started bool) {
 		a.set(unit.ActiveActive, "exited", "")
 	}
 	a.u.event("Started %s.", a.u.name)
+	a.finishJob(true)
 	return result{ok: true}, true
 }
 

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -52,6 +53,16 @@ type Supervisor struct {
 	mu     sync.Mutex
 	units  map[string]*svc
 	closed bool
+	g      *graph // dependency graph of units; nil until needed after a change
+
+	// The dependency loop (jobs.go): state changes of units, acted on in
+	// order by one goroutine, only while some unit has dependencies.
+	anyDeps atomic.Bool
+	evMu    sync.Mutex
+	events  []depEvent
+	evWake  chan struct{}
+	evStop  chan struct{}
+	evDone  chan struct{}
 }
 
 var _ unitmgr.Manager = (*Supervisor)(nil)
@@ -77,7 +88,9 @@ func New(cfg Config) (*Supervisor, error) {
 	s.devNull, s.nullFd = devNull, devNull.Fd()
 	s.changes = unitmgr.NewChanges()
 	s.starts = make(chan struct{}, cfg.MaxParallelStarts)
+	s.evWake, s.evStop, s.evDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 	theReaper.acquire()
+	go s.depLoop()
 	return s, nil
 }
 
@@ -135,6 +148,7 @@ func (s *Supervisor) Load(name string, f *unit.File) error {
 		return err
 	}
 	sp.hash = f.Hash()
+	deps, depWarnings := parseDeps(name, f, ex)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -151,7 +165,26 @@ func (s *Supervisor) Load(name string, f *unit.File) error {
 		u.event("%s: %s", name, w)
 		s.cfg.Logf("%s: %s", name, w)
 	}
+	u.deps = deps
+	s.depsChangedLocked()
+	for _, w := range depWarnings {
+		u.event("%s: %s", name, w)
+	}
 	return nil
+}
+
+// depsChangedLocked drops the dependency graph after a change of the
+// units or their dependencies; s.mu is held.
+func (s *Supervisor) depsChangedLocked() {
+	s.g = nil
+	has := false
+	for _, u := range s.units {
+		if !u.deps.empty() {
+			has = true
+			break
+		}
+	}
+	s.anyDeps.Store(has)
 }
 
 // lookup returns a loaded unit or nil.
@@ -169,19 +202,22 @@ func (s *Supervisor) Start(name string) error {
 	if s.isClosed() {
 		return ErrClosed
 	}
-	u := s.lookup(name)
-	if u == nil {
+	if s.lookup(name) == nil {
 		return unitmgr.ErrNotLoaded
 	}
-	return u.start()
+	return s.startWith(name)
 }
 
-// Stop begins stopping a unit; it is a no-op for an inactive one.
+// Stop begins stopping a unit; it is a no-op for an inactive one. The
+// running units that need it (Requires=, Requisite=, BindsTo=, PartOf=,
+// RequiredBy=) stop too, and start again when it is next active.
 func (s *Supervisor) Stop(name string) error {
 	u := s.lookup(name)
 	if u == nil {
 		return unitmgr.ErrNotLoaded
 	}
+	// Dependents first: those ordered after it stop before it does.
+	s.stopDependents(s.graph(), name, "was stopped")
 	u.stop()
 	return nil
 }
@@ -192,7 +228,12 @@ func (s *Supervisor) Unload(name string) error {
 	if u == nil {
 		return unitmgr.ErrNotLoaded
 	}
-	if u.unload() {
+	s.stopDependents(s.graph(), name, "was unloaded")
+	removed := u.unload()
+	s.mu.Lock()
+	s.depsChangedLocked()
+	s.mu.Unlock()
+	if removed {
 		s.forget(u)
 	}
 	return nil
@@ -204,6 +245,7 @@ func (s *Supervisor) forget(u *svc) {
 	defer s.mu.Unlock()
 	if s.units[u.name] == u && u.isRemoved() {
 		delete(s.units, u.name)
+		s.depsChangedLocked()
 		if s.cfg.Containers != nil {
 			if err := s.cfg.Containers.Destroy(u.name); err != nil {
 				s.cfg.Logf("%v", err)
@@ -264,6 +306,8 @@ func (s *Supervisor) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	close(s.evStop)
+	<-s.evDone
 	units := s.all()
 	for _, u := range units {
 		u.stop()

@@ -25,6 +25,12 @@ type svc struct {
 	pendingStart bool        // Start while stopping: start again after
 	starts       []time.Time // start times, for the start limit
 	runHash      string      // the spec hash of the current or last run
+	job          *job        // the latest start job: the current or last run's, or one queued behind a stop
+	// resumeOn names the units whose stop, failure or restart stopped this
+	// one: it starts again when one of them is next active (jobs.go).
+	resumeOn map[string]bool
+
+	deps *unitDeps // dependencies; guarded by sup.mu, not mu
 }
 
 func newSvc(s *Supervisor, name string, l *logWriter) *svc {
@@ -59,8 +65,12 @@ func (u *svc) setLocked(active, sub, reason string, pid int) {
 	if u.st.Active == active && u.st.Sub == sub && u.st.Reason == reason && u.st.PID == pid {
 		return
 	}
+	was := u.st
 	u.st = unit.State{Load: unit.LoadLoaded, Active: active, Sub: sub, Reason: reason, PID: pid, Since: time.Now()}
 	u.sup.changes.Notify(u.name)
+	if u.sup.anyDeps.Load() && (was.Active != active || sub == "auto-restart" && was.Sub != sub) {
+		u.sup.queueEvent(depEvent{name: u.name, active: active, sub: sub})
+	}
 }
 
 // event logs a supervisor event for this unit, in its log and to Logf.
@@ -74,11 +84,13 @@ func (u *svc) event(format string, args ...any) {
 func (u *svc) start() error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.resumeOn = nil
 	if u.act != nil {
 		// A runner that is stopping, or has reported its final state and
 		// not yet detached, is ending: start again once it has.
 		if u.act.stopping() || u.st.Active == unit.ActiveInactive || u.st.Active == unit.ActiveFailed {
 			u.pendingStart = true
+			u.queueJobLocked()
 		}
 		return nil
 	}
@@ -95,6 +107,7 @@ func (u *svc) activateLocked() error {
 	go u.pump(r)
 	u.starts = nil
 	u.act = a
+	a.job = u.takeJobLocked()
 	u.setLocked(unit.ActiveActivating, "start-pre", "", 0)
 	go u.runner(a)
 	return nil
@@ -134,7 +147,11 @@ const maxPartial = 8 << 10
 func (u *svc) stop() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.pendingStart = false
+	if u.pendingStart {
+		u.pendingStart = false
+		u.dropQueuedJobLocked()
+	}
+	u.resumeOn = nil
 	if u.act != nil {
 		u.act.requestStop()
 	}
@@ -145,7 +162,11 @@ func (u *svc) unload() bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.removed = true
-	u.pendingStart = false
+	if u.pendingStart {
+		u.pendingStart = false
+		u.dropQueuedJobLocked()
+	}
+	u.resumeOn = nil
 	if u.act == nil {
 		return true
 	}
@@ -191,6 +212,7 @@ func (u *svc) detach(a *activation) {
 	if restart {
 		if err := u.activateLocked(); err != nil {
 			u.sup.cfg.Logf("%v", err)
+			u.dropQueuedJobLocked()
 		}
 	}
 	u.mu.Unlock()

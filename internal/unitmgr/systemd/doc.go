@@ -13,7 +13,10 @@
 //     /run/systemd/system, a tmpfs: units vanish at reboot, as fleet's did).
 //     Load writes the canonical text (unit.File.String) atomically, mode
 //     0644, only when it differs from the file there; Unload removes it.
-//     Files it did not write are never touched.
+//     Files it did not write are never touched. A unit with [Install]
+//     WantedBy=/RequiredBy= is enabled as fleet enables it on load (as
+//     systemctl enable --runtime would): a link UnitDir/X.wants/<unit>
+//     (X.requires) to its file, removed with the unit or its key.
 //   - daemon-reload, coalesced: a Load schedules one after a quiet period
 //     (ReloadDelay), so a burst of Loads costs one; Start and Stop force a
 //     pending one first. A file already on disk and loaded by systemd (the

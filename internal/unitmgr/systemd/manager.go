@@ -198,6 +198,12 @@ func (m *Manager) Load(name string, f *unit.File) error {
 		}
 		return fmt.Errorf("systemdmgr: load %s: %w", name, err)
 	}
+	// A link that cannot be made leaves the unit loaded, not enabled.
+	linked, err := m.installLinks(name, path, f)
+	if err != nil {
+		m.cfg.Logf("%v", err)
+	}
+	wrote = wrote || linked
 	// Ask systemd what it has: a unit may already run (fleetd restarted),
 	// and an unchanged file systemd already loaded needs no reload.
 	ctx, cancel := m.callCtx()
@@ -346,6 +352,9 @@ func (m *Manager) Unload(name string) error {
 		if err := m.destroyContainer(name, r); err != nil {
 			return fmt.Errorf("systemdmgr: unload %s: %w", name, err)
 		}
+	}
+	if _, err := m.removeLinks(name, r.path, nil); err != nil {
+		return fmt.Errorf("systemdmgr: unload %s: %w", name, err)
 	}
 	if err := os.Remove(r.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("systemdmgr: unload %s: %w", name, err)
