@@ -72,6 +72,9 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	logf("fleetd: descriptor limit %d (was %d)", fds, fdsBefore)
 	ec := cfg.Etcd
 	ec.Name, ec.DataDir, ec.TLS = cfg.Name, cfg.DataDir, cfg.TLS
+	// A dead raft leader's machine keeps its lease about three election
+	// timeouts past the TTL: they are scaled to the TTL (ttl.RaftElection).
+	ec.ElectionTimeout, ec.HeartbeatInterval = ttl.Of(cfg.TTL).RaftElection(), ttl.Of(cfg.TTL).RaftHeartbeat()
 	logf("fleetd %s: machine %s, name %s, starting etcd (%s)", version.Version, id, cfg.Name, etcdMode(ec))
 	node, err := etcdnode.Start(ctx, ec)
 	if err != nil {

@@ -68,3 +68,18 @@ func (t Timing) ManagerFence() time.Duration { return t.Fence() }
 // (etcd-io/etcd#15247), which then register again within Retry. A real
 // loss of most machines moves units one TTL later.
 func (t Timing) MassLossHold() time.Duration { return t.TTL }
+
+// RaftElection is the etcd members' election timeout (etcd's
+// --election-timeout; TTL/10, at least 500 ms, etcd's default is 1 s).
+// When the member that is raft's leader dies, the others notice after
+// one to two election timeouts, and the new leader extends every lease by
+// one more (etcd's lessor Promote) before it can expire: a dead leader's
+// machine keeps its lease for about three election timeouts past the
+// TTL, and its units move that much later than any other machine's. A
+// renewal is in flight at most Fence, so the short leaderless spell of a
+// spurious election under load costs no fence.
+func (t Timing) RaftElection() time.Duration { return max(t.TTL/10, 500*time.Millisecond) }
+
+// RaftHeartbeat is the etcd leader's heartbeat interval (etcd's
+// --heartbeat-interval): a tenth of RaftElection, etcd's own ratio.
+func (t Timing) RaftHeartbeat() time.Duration { return t.RaftElection() / 10 }
