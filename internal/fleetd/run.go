@@ -110,6 +110,13 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	eng := engine.New(reg, engine.Config{MachineID: id, TTL: cfg.TTL, Logf: logf})
 	wg.Go(func() { _ = ag.Run(runCtx) })
 	wg.Go(func() { _ = eng.Run(runCtx) })
+	// A raft leader's death is known at the election, long before the
+	// new leader lets its machine's extended lease expire.
+	node.OnLeaderDeath(runCtx, func(name string) {
+		dctx, dcancel := context.WithTimeout(runCtx, cfg.TTL)
+		eng.MachineDied(dctx, name)
+		dcancel()
+	})
 
 	// Reaching another machine's API (journal proxying) must fail fast when
 	// that machine is gone; a followed journal then streams without limit.
