@@ -10,14 +10,17 @@ import (
 	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
-// TestRaftLeaderFailover (issue 18, point 6) reports the failover time when
-// the node SIGKILLed is etcd's raft leader: from the kill until all of its
-// units run elsewhere, the median of five fresh clusters. It fails only
-// when the units do not move within 30 s; the figure (≤ 6 s is the aim)
-// is in the log.
+// TestRaftLeaderFailover (issue 18, point 6) measures the failover time
+// when the node SIGKILLed is etcd's raft leader: from the kill until all
+// of its units run elsewhere, the median of five fresh clusters. The new
+// raft leader extends every lease, the dead machine's too; the survivors
+// see the old leader's peer port refuse, revoke its machine's lease at the
+// election, and move its units 9/10 TTL later (engine.MachineDied). It
+// fails when the median is over 6 s (it was 7.3 s with the lease left to
+// expire and etcd's default 1 s election timeout).
 func TestRaftLeaderFailover(t *testing.T) {
 	testenv.NeedSlow(t)
-	const rounds = 5
+	const rounds, bound = 5, 6 * time.Second
 	var took []time.Duration
 	for r := range rounds {
 		took = append(took, raftLeaderFailover(t, r))
@@ -25,6 +28,9 @@ func TestRaftLeaderFailover(t *testing.T) {
 	slices.Sort(took)
 	t.Logf("raft leader failover over %d kills: median %s, min %s, max %s", rounds,
 		took[rounds/2].Round(time.Millisecond), took[0].Round(time.Millisecond), took[rounds-1].Round(time.Millisecond))
+	if took[rounds/2] > bound {
+		t.Errorf("median raft leader failover %s, want at most %s", took[rounds/2].Round(time.Millisecond), bound)
+	}
 }
 
 func raftLeaderFailover(t *testing.T, round int) time.Duration {
