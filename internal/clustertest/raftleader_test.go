@@ -19,7 +19,7 @@ import (
 // of its units run elsewhere, the median of five fresh clusters. The new
 // raft leader extends every lease, the dead machine's too; the survivors
 // see the old leader's peer port refuse, revoke its machine's lease at the
-// election, and move its units 9/10 TTL later (engine.MachineDied). It
+// election, and move its units 4.65 s later (engine.MachineDied). It
 // fails when the median is over 6 s (it was 7.3 s with the lease left to
 // expire and etcd's default 1 s election timeout).
 func TestRaftLeaderFailover(t *testing.T) {
@@ -128,7 +128,7 @@ func TestDeposedRaftLeaderNotFenced(t *testing.T) {
 	if _, err := cli.MoveLeader(ctx, to); err != nil {
 		t.Fatal(err)
 	}
-	// Longer than the fence hold (9/10 TTL) and the TTL itself.
+	// Longer than the fence hold (4.65 s) and the TTL itself.
 	time.Sleep(6 * time.Second)
 	after, err := cli.Get(ctx, key)
 	if err != nil || len(after.Kvs) != 1 {

@@ -13,18 +13,18 @@ import (
 // process is gone (etcdnode.OnLeaderDeath). Its machine's lease would
 // live on for the new raft leader's extension plus a full TTL; instead
 // it is revoked now (registry.FenceDeadMachine), and the machine's units
-// move Watchdog (9/10 TTL) after the revoke returned.
+// move DeadLeaderHold (4.65 s at the default TTL) after the revoke
+// returned.
 //
-// Why that is safe: the agent counts a renewal from when it was sent, and
-// its units are frozen or dead KillDeadline (4/5 TTL) after the last one
-// it counted, or, if the agent itself is stalled, killed by the lifeline
-// at Watchdog. A renewal answered after the revoke fails, so each counted
-// renewal was sent before it, however long it was in flight; a renewal
-// answered by the old leader while it still believed it led (until raft's
-// CheckQuorum deposes it, at most one election timeout after the new
-// leader was elected, before this call) was sent before that, and
-// KillDeadline after it is within Watchdog of the revoke because the
-// election timeout is TTL/10 (ttl.RaftElection).
+// Why that is safe: the agent counts a renewal from when it was sent,
+// and its units are dead KillDeadline after the last one it counted, or,
+// if the agent itself is stalled, killed by the lifeline at Watchdog. A
+// renewal answered after the revoke fails, so each one counted was sent
+// before it, however long it was in flight; one answered by the deposed
+// leader while it still believed it led (a partition, not a death, if
+// the refused port lied) was sent at most an election timeout and three
+// heartbeats after the new leader took over, before this call (see
+// ttl.DeadLeaderHold).
 func (e *Engine) MachineDied(ctx context.Context, name string) {
 	id, err := e.reg.FenceDeadMachine(ctx, name, e.hold())
 	if err != nil {
@@ -43,7 +43,7 @@ func (e *Engine) MachineDied(ctx context.Context, name string) {
 
 // hold is how long after a dead machine's lease was revoked its units
 // may still be running.
-func (e *Engine) hold() time.Duration { return ttl.Of(e.cfg.TTL).Watchdog() }
+func (e *Engine) hold() time.Duration { return ttl.Of(e.cfg.TTL).DeadLeaderHold() }
 
 // holdFenced returns the machines that hold placements, vanished, and
 // were fenced less than hold ago (by this fleetd, per fencedAt, or by

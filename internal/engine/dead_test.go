@@ -10,12 +10,12 @@ import (
 )
 
 // TestDeadMachineHeld: a machine fenced by MachineDied vanishes at once
-// (its lease is revoked), but its unit stays placed on it for Watchdog
-// (9/10 TTL) after the revoke, as long as its agent may still run it,
+// (its lease is revoked), but its unit stays placed on it for
+// DeadLeaderHold after the revoke, as long as its agent may still run it,
 // then moves. An engine of another fleetd, which did not fence it itself,
 // holds it as long as the fence mark lives.
 func TestDeadMachineHeld(t *testing.T) {
-	const ttl = 2 * time.Second // Watchdog 1.8 s
+	const ttl = 2 * time.Second // DeadLeaderHold 2.25 s
 	node := clustertest.Etcd(t)
 	reg := registry.New(node.Client)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -75,7 +75,7 @@ func TestDeadMachineHeld(t *testing.T) {
 			t.Fatalf("moved to %s %s after the revoke, before the dead machine's units were known dead", on, time.Since(fenced))
 		}
 	}
-	// The fencing engine moves the unit once Watchdog has passed.
+	// The fencing engine moves the unit once the hold has passed.
 	hold := e.hold()
 	deadline := time.Now().Add(10 * time.Second)
 	for placedOn() == victim {

@@ -16,7 +16,7 @@
 // extends every lease by an election timeout plus a full TTL. Every
 // fleetd learns of the death at the election (etcdnode.OnLeaderDeath),
 // revokes that machine's lease at once and marks it fenced, and the
-// engine moves its units Watchdog (9/10 TTL) after the revoke, when they
+// engine moves its units ttl.DeadLeaderHold after the revoke, when they
 // are known dead (MachineDied, holdFenced).
 //
 // It does not run units (the agent does) nor validate user input (the API does).

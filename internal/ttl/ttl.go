@@ -83,3 +83,17 @@ func (t Timing) RaftElection() time.Duration { return max(t.TTL/10, 500*time.Mil
 // RaftHeartbeat is the etcd leader's heartbeat interval (etcd's
 // --heartbeat-interval): a tenth of RaftElection, etcd's own ratio.
 func (t Timing) RaftHeartbeat() time.Duration { return t.RaftElection() / 10 }
+
+// DeadLeaderHold is how long after the engine revoked the lease of a
+// machine that died with etcd's raft leader its units may still run
+// (internal/engine, MachineDied). Each renewal its agent counted was sent
+// before the revoke, or was answered by the deposed raft leader, which
+// steps down (raft's CheckQuorum) at most RaftElection after the new
+// leader took over, plus three heartbeats (etcd skips its leadership check
+// for a member whose raft ticked within three) — and before the revoke.
+// A live agent's units are dead KillDeadline after its last counted
+// renewal, a stalled agent's are killed by the lifeline at Watchdog: the
+// later of the two bounds (4.65 s at the default TTL).
+func (t Timing) DeadLeaderHold() time.Duration {
+	return max(t.Watchdog(), t.RaftElection()+3*t.RaftHeartbeat()+t.KillDeadline())
+}

@@ -23,6 +23,7 @@ func TestDefault(t *testing.T) {
 		{"manager fence", tm.ManagerFence(), 3 * time.Second},
 		{"raft election", tm.RaftElection(), 500 * time.Millisecond},
 		{"raft heartbeat", tm.RaftHeartbeat(), 50 * time.Millisecond},
+		{"dead leader hold", tm.DeadLeaderHold(), 4650 * time.Millisecond},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %s, want %s", c.name, c.got, c.want)
@@ -34,7 +35,7 @@ func TestDefault(t *testing.T) {
 // and a unit manager that lost fleetd kills them before the lease of a
 // fleetd that renewed on time (last renewal at most Renew before it died).
 func TestOrder(t *testing.T) {
-	for _, ttl := range []time.Duration{2 * time.Second, 3 * time.Second, Default} {
+	for _, ttl := range []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, Default} {
 		tm := Of(ttl)
 		if !(tm.Renew() < tm.Fence() && tm.Fence() < tm.KillDeadline() && tm.KillDeadline() < ttl) {
 			t.Errorf("ttl %s: renew %s, fence %s, kill %s out of order", ttl, tm.Renew(), tm.Fence(), tm.KillDeadline())
@@ -44,6 +45,9 @@ func TestOrder(t *testing.T) {
 		}
 		if tm.ManagerFence() >= ttl-tm.Renew() {
 			t.Errorf("ttl %s: the unit manager fences at %s, the lease may expire %s after fleetd's death", ttl, tm.ManagerFence(), ttl-tm.Renew())
+		}
+		if h := tm.DeadLeaderHold(); h < tm.Watchdog() || h < tm.RaftElection()+tm.KillDeadline() {
+			t.Errorf("ttl %s: dead leader hold %s ends before a unit's kill", ttl, h)
 		}
 		if tm.Fence()-tm.RestoreMargin() <= 0 {
 			t.Errorf("ttl %s: restore margin %s leaves no time to restore", ttl, tm.RestoreMargin())
