@@ -27,6 +27,13 @@ import (
 // ttl.DeadLeaderHold).
 func (e *Engine) MachineDied(ctx context.Context, name string) {
 	id, err := e.reg.FenceDeadMachine(ctx, name, e.hold())
+	if id != "" {
+		// After the revoke, if it happened: hold from now.
+		at := time.Now()
+		e.mu.Lock()
+		e.fencedAt[id] = at
+		e.mu.Unlock()
+	}
 	if err != nil {
 		e.cfg.Logf("engine: machine %s died with etcd's raft leader: %v", name, err)
 		return
@@ -34,10 +41,6 @@ func (e *Engine) MachineDied(ctx context.Context, name string) {
 	if id == "" {
 		return
 	}
-	at := time.Now() // after the revoke
-	e.mu.Lock()
-	e.fencedAt[id] = at
-	e.mu.Unlock()
 	e.cfg.Logf("engine: machine %s (%s) died with etcd's raft leader: lease revoked, its units move in %s", name, id, e.hold())
 }
 

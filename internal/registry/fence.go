@@ -22,8 +22,9 @@ const fencedDir = Prefix + "fenced/"
 // lease of its own that lives at least hold past the revoke, so that an
 // engine that sees the machine vanish without knowing why leaves its units
 // alone until hold has passed (Fenced). It returns the machine's ID, also
-// when another fleetd fenced it first (its mark is found); "" when no
-// machine of that name is registered or marked.
+// when another fleetd fenced it first (its mark is found), and with an
+// error once the revoke was sent; "" when no machine of that name is
+// registered or marked.
 func (r *Registry) FenceDeadMachine(ctx context.Context, name string, hold time.Duration) (string, error) {
 	resp, err := r.cli.Get(ctx, machinesDir, clientv3.WithPrefix())
 	if err != nil {
@@ -59,14 +60,16 @@ func (r *Registry) FenceDeadMachine(ctx context.Context, name string, hold time.
 	if _, err := r.cli.Put(ctx, fencedDir+id, name, clientv3.WithLease(g.ID)); err != nil {
 		return "", fmt.Errorf("registry: fence machine %s: %w", id, err)
 	}
+	// From here on the lease may be gone even when etcd's answer is an
+	// error: the ID comes back with it.
 	if err := r.Revoke(ctx, lease); err != nil && !errors.Is(err, ErrLeaseNotFound) {
-		return "", fmt.Errorf("registry: fence machine %s: %w", id, err)
+		return id, fmt.Errorf("registry: fence machine %s: %w", id, err)
 	}
 	// The mark's lease counts from its grant: renew it once the revoke
 	// is done, so that it outlives the revoke by hold however long that
 	// took.
 	if err := r.RenewOnce(ctx, g.ID); err != nil {
-		return "", fmt.Errorf("registry: fence machine %s: %w", id, err)
+		return id, fmt.Errorf("registry: fence machine %s: %w", id, err)
 	}
 	return id, nil
 }
