@@ -93,6 +93,72 @@ func BenchmarkFailover30(b *testing.B) {
 	}
 }
 
+// BenchmarkRaftLeaderFailover: as Failover30, but each of the 5 rounds
+// SIGKILLs the node whose etcd member is raft's leader, the slow case
+// before issue 18 (the new leader extends every lease by an election
+// timeout plus a full TTL): timing kill → all 30 units active on live
+// machines, then restarting the killed node. Target: median ≤ 6 s.
+func BenchmarkRaftLeaderFailover(b *testing.B) {
+	const rounds = 5
+	for range b.N {
+		c := clStart(b)
+		names := clStartUnits(b, c, "rlf", clUnits)
+		var took []time.Duration
+		for r := 1; r <= rounds; r++ {
+			var victim *clustertest.Node
+			if err := testutil.Eventually(30*time.Second, func() error {
+				for _, n := range c.Nodes {
+					if strings.Contains(clRoles(c, n), "etcd leader") {
+						victim = n
+						return nil
+					}
+				}
+				return fmt.Errorf("no etcd leader")
+			}); err != nil {
+				b.Fatalf("round %d: %v", r, err)
+			}
+			var live []string
+			var api *client.Client
+			for _, n := range c.Nodes {
+				if n != victim {
+					live = append(live, n.MachineID())
+					api = c.Client(n)
+				}
+			}
+			held, st := 0, clStates(b, api)
+			for _, u := range names {
+				if slices.Contains(clustertest.ActiveOn(st, u), victim.MachineID()) {
+					held++
+				}
+			}
+			roles := clRoles(c, victim)
+			killed := time.Now()
+			c.Kill(victim)
+			if err := testutil.Eventually(90*time.Second, func() error {
+				st, err := clUnitStates(api)
+				if err != nil {
+					return err
+				}
+				return clAllActiveOn(st, names, live)
+			}); err != nil {
+				b.Fatalf("round %d: %v", r, err)
+			}
+			d := time.Since(killed)
+			took = append(took, d)
+			c.Start(victim)
+			rejoin := clWaitRejoined(b, c, victim)
+			b.Logf("round %d: SIGKILL %s (%s) holding %d of %d units; all active on live machines after %s; rejoined in %s",
+				r, victim.Name, roles, held, clUnits, d.Round(time.Millisecond), rejoin.Round(time.Millisecond))
+		}
+		sorted := slices.Clone(took)
+		slices.Sort(sorted)
+		med, max := sorted[len(sorted)/2], sorted[len(sorted)-1]
+		b.ReportMetric(med.Seconds(), "s-median")
+		b.ReportMetric(max.Seconds(), "s-max")
+		b.Logf("raft leader failover of 30 units, 5 rounds: median %.2f s, max %.2f s (all: %v)", med.Seconds(), max.Seconds(), clRound(took))
+	}
+}
+
 // BenchmarkIdleWrites: 3 nodes, 30 units running, 5 s to settle, then the
 // etcd revision over one idle minute. Every etcd write bumps the revision,
 // lease keepalives do not. Target: 0 writes/agent/min. Every write seen

@@ -12,5 +12,12 @@
 // a resumed stale etcd raft leader can revoke live machines' leases, and
 // their agents register again within a Retry.
 //
+// When etcd's raft leader dies with its machine, the new raft leader
+// extends every lease by an election timeout plus a full TTL. Every
+// fleetd learns of the death at the election (etcdnode.OnLeaderDeath),
+// revokes that machine's lease at once and marks it fenced, and the
+// engine moves its units ttl.DeadLeaderHold after the revoke, when they
+// are known dead (MachineDied, holdFenced).
+//
 // It does not run units (the agent does) nor validate user input (the API does).
 package engine

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/registry"
@@ -37,6 +38,11 @@ type Engine struct {
 	// lossSince is when a reconcile first found more machines with
 	// placements vanished than registered (zero when it did not).
 	lossSince time.Time
+
+	mu sync.Mutex
+	// fencedAt is when this fleetd revoked the lease of a machine that
+	// died with etcd's raft leader (MachineDied), by machine ID.
+	fencedAt map[string]time.Time
 }
 
 // New returns an engine over reg.
@@ -50,7 +56,7 @@ func New(reg *registry.Registry, cfg Config) *Engine {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	return &Engine{reg: reg, cfg: cfg, fleets: newFleetCache()}
+	return &Engine{reg: reg, cfg: cfg, fleets: newFleetCache(), fencedAt: map[string]time.Time{}}
 }
 
 // Run campaigns for leadership and, while leading, reconciles. It returns
@@ -157,7 +163,9 @@ func (e *Engine) Reconcile(ctx context.Context, guard registry.Guard) error {
 }
 
 // reconcile is Reconcile; while it holds placements after a mass loss
-// (holdMassLoss) it writes nothing and says when to look again.
+// (holdMassLoss) it writes nothing, and while a machine fenced by
+// MachineDied may still run units (holdFenced) it leaves them be; either
+// way it says when to look again.
 func (e *Engine) reconcile(ctx context.Context, guard registry.Guard, now time.Time) (hold time.Duration, err error) {
 	snap, err := e.reg.Snapshot(ctx)
 	if err != nil {
@@ -166,13 +174,21 @@ func (e *Engine) reconcile(ctx context.Context, guard registry.Guard, now time.T
 	if hold := e.holdMassLoss(snap, now); hold > 0 {
 		return hold, nil
 	}
-	changes := Plan(snap, e.fleets.parse)
+	// After the snapshot: a machine it lacks because it was fenced was
+	// marked before its lease went.
+	fenced, err := e.reg.Fenced(ctx)
+	if err != nil {
+		return 0, err
+	}
+	held, hold := e.holdFenced(snap, fenced, now)
+	plan := withoutHeld(snap, held)
+	changes := Plan(plan, e.fleets.parse)
 	e.fleets.retain(snap.Units)
 	if len(changes) == 0 {
-		return 0, nil
+		return hold, nil
 	}
 	_, err = e.reg.Apply(ctx, guard, changes)
-	return 0, err
+	return hold, err
 }
 
 // holdMassLoss returns how long to leave placements alone: once more

@@ -29,6 +29,10 @@ type Config struct {
 	Endpoints      []string       // client mode: existing members' client URLs
 	TLS            etcdclient.TLS // peer and client traffic
 	ReadyTimeout   time.Duration  // how long to wait for the member to serve; default 60s
+	// ElectionTimeout and HeartbeatInterval are raft's timings in member
+	// mode (etcd's --election-timeout and --heartbeat-interval, whole
+	// milliseconds); zero keeps etcd's defaults of 1 s and 100 ms.
+	ElectionTimeout, HeartbeatInterval time.Duration
 }
 
 // Node is a running etcd member or client.
@@ -121,6 +125,12 @@ func startMember(cfg Config, level zap.AtomicLevel) (*embed.Etcd, error) {
 	ec.AutoCompactionMode = "periodic"
 	ec.AutoCompactionRetention = "1h"
 	ec.MaxTxnOps = 1024
+	if cfg.ElectionTimeout > 0 {
+		ec.ElectionMs = uint(cfg.ElectionTimeout.Milliseconds())
+	}
+	if cfg.HeartbeatInterval > 0 {
+		ec.TickMs = uint(cfg.HeartbeatInterval.Milliseconds())
+	}
 	ec.MaxRequestBytes = 8 << 20
 	zc := zap.NewProductionConfig()
 	zc.Level = level

@@ -72,6 +72,9 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	logf("fleetd: descriptor limit %d (was %d)", fds, fdsBefore)
 	ec := cfg.Etcd
 	ec.Name, ec.DataDir, ec.TLS = cfg.Name, cfg.DataDir, cfg.TLS
+	// A dead raft leader's machine keeps its lease about three election
+	// timeouts past the TTL: they are scaled to the TTL (ttl.RaftElection).
+	ec.ElectionTimeout, ec.HeartbeatInterval = ttl.Of(cfg.TTL).RaftElection(), ttl.Of(cfg.TTL).RaftHeartbeat()
 	logf("fleetd %s: machine %s, name %s, starting etcd (%s)", version.Version, id, cfg.Name, etcdMode(ec))
 	node, err := etcdnode.Start(ctx, ec)
 	if err != nil {
@@ -108,6 +111,13 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	agentErr := make(chan error, 1)
 	wg.Go(func() { agentErr <- ag.Run(runCtx) })
 	wg.Go(func() { _ = eng.Run(runCtx) })
+	// A raft leader's death is known at the election, long before the
+	// new leader lets its machine's extended lease expire.
+	node.OnLeaderDeath(runCtx, func(name string) {
+		dctx, dcancel := context.WithTimeout(runCtx, cfg.TTL)
+		eng.MachineDied(dctx, name)
+		dcancel()
+	})
 
 	// Reaching another machine's API (journal proxying) must fail fast when
 	// that machine is gone; a followed journal then streams without limit.

@@ -19,6 +19,8 @@
 //	metadata/<machine>/<key>   metadata set over the API (PATCH)    no lease; overrides the machine's own
 //	reboot/max                 reboot lock size (decimal; absent=1) no lease
 //	reboot/holders/<machine>   RebootHolder (JSON)                  the holder's own lease
+//	fenced/<machine>           its name: died with the raft leader,  a lease of its own
+//	                           its units may still run (hold)
 //
 // and "health" (outside Prefix, never written), read by Health to prove a
 // linearizable read works.
@@ -30,7 +32,8 @@
 //	             SetMachineMetadata, DeleteMachineMetadata
 //	placements   Placements, WatchPlacements, Apply (engine writes, under a Guard)
 //	states       WriteStates, States, ReadStateView
-//	engine       Snapshot, WatchEngine, Campaign → Term (Guard, Done, Resign, Close)
+//	engine       Snapshot, WatchEngine, Campaign → Term (Guard, Done, Resign, Close),
+//	             FenceDeadMachine, Fenced
 //	leases       Grant, RenewOnce, Revoke
 //	reboot lock  ReadRebootLock, SetRebootMax, TakeRebootSlot, RebootSlot, (Set/Clear)Draining
 //	health       Health

@@ -68,3 +68,32 @@ func (t Timing) ManagerFence() time.Duration { return t.Fence() }
 // (etcd-io/etcd#15247), which then register again within Retry. A real
 // loss of most machines moves units one TTL later.
 func (t Timing) MassLossHold() time.Duration { return t.TTL }
+
+// RaftElection is the etcd members' election timeout (etcd's
+// --election-timeout; TTL/10, at least 500 ms, etcd's default is 1 s).
+// When the member that is raft's leader dies, the others notice after
+// one to two election timeouts, and the new leader extends every lease by
+// one more (etcd's lessor Promote) before it can expire: a dead leader's
+// machine keeps its lease for about three election timeouts past the
+// TTL, and its units move that much later than any other machine's. A
+// renewal is in flight at most Fence, so the short leaderless spell of a
+// spurious election under load costs no fence.
+func (t Timing) RaftElection() time.Duration { return max(t.TTL/10, 500*time.Millisecond) }
+
+// RaftHeartbeat is the etcd leader's heartbeat interval (etcd's
+// --heartbeat-interval): a tenth of RaftElection, etcd's own ratio.
+func (t Timing) RaftHeartbeat() time.Duration { return t.RaftElection() / 10 }
+
+// DeadLeaderHold is how long after the engine revoked the lease of a
+// machine that died with etcd's raft leader its units may still run
+// (internal/engine, MachineDied). Each renewal its agent counted was sent
+// before the revoke, or was answered by the deposed raft leader, which
+// steps down (raft's CheckQuorum) at most RaftElection after the new
+// leader took over, plus three heartbeats (etcd skips its leadership check
+// for a member whose raft ticked within three) — and before the revoke.
+// A live agent's units are dead KillDeadline after its last counted
+// renewal, a stalled agent's are killed by the lifeline at Watchdog: the
+// later of the two bounds (4.65 s at the default TTL).
+func (t Timing) DeadLeaderHold() time.Duration {
+	return max(t.Watchdog(), t.RaftElection()+3*t.RaftHeartbeat()+t.KillDeadline())
+}
