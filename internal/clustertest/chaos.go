@@ -89,7 +89,7 @@ func FenceMargin(tm ttl.Timing) time.Duration { return tm.TTL - tm.Watchdog() }
 // Write is one line of the writers' log.
 type Write struct {
 	Unit, Machine string
-	Copy          string        // pid namespace and pid: one process
+	Copy          string        // pid namespace, pid and a nonce: one process
 	At            time.Duration // CLOCK_MONOTONIC
 }
 
@@ -274,7 +274,8 @@ func timesIn(ws []Write, from, to time.Duration) []time.Duration {
 }
 
 // Within is what happened from from to to: the duplicates whose later
-// copy started then, and the longest gap that began then.
+// copy started then, and the longest gap that ended then (a unit's last
+// write before a fault comes up to a writer's period before it).
 func (r Report) Within(from, to time.Duration) (dups []Duplicate, longest Gap) {
 	for _, d := range r.Duplicates {
 		if d.At() >= from && d.At() < to {
@@ -282,7 +283,7 @@ func (r Report) Within(from, to time.Duration) (dups []Duplicate, longest Gap) {
 		}
 	}
 	for _, g := range r.Gaps {
-		if g.From >= from && g.From < to && g.Len() > longest.Len() {
+		if g.To > from && g.To <= to && g.Len() > longest.Len() {
 			longest = g
 		}
 	}

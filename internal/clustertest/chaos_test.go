@@ -207,11 +207,11 @@ func TestFaultInjection(t *testing.T) {
 	var long []string
 	for _, u := range r.Units {
 		if g := r.Report.Longest[u]; g.Len() > GapBound {
-			long = append(long, fmt.Sprintf("%s %s", u, g.Len().Round(time.Millisecond)))
+			long = append(long, r.Explain(g))
 		}
 	}
 	if len(long) > 0 {
-		t.Errorf("%d units wrote nowhere for longer than %s: %s", len(long), GapBound, strings.Join(long, ", "))
+		t.Errorf("%d units wrote nowhere for longer than %s:\n%s", len(long), GapBound, strings.Join(long, "\n"))
 	}
 	hit := false
 	for _, rd := range r.Rounds {

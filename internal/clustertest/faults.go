@@ -56,11 +56,33 @@ type Round struct {
 
 // FaultResult is what a run of the injector saw.
 type FaultResult struct {
-	Options FaultOptions
-	Units   []string
-	Rounds  []Round
-	Report  Report
-	Margin  time.Duration // FenceMargin for the cluster's TTL
+	Options  FaultOptions
+	Units    []string
+	Rounds   []Round
+	Report   Report
+	Margin   time.Duration     // FenceMargin for the cluster's TTL
+	Machines map[string]string // machine ID → node name
+}
+
+// Explain says where a gap fell: its round and when after the fault it
+// began, and the machines a unit wrote on before and after it.
+func (r FaultResult) Explain(g Gap) string {
+	round, at := 0, g.From
+	for i, rd := range r.Rounds {
+		if g.To > rd.From {
+			round, at = i+1, g.From-rd.From
+		}
+	}
+	var before, after string
+	for _, cp := range r.Report.Copies[g.Unit] {
+		if cp.First <= g.From && cp.Last >= g.From-time.Millisecond {
+			before = r.Machines[cp.Machine]
+		}
+		if cp.First == g.To {
+			after = r.Machines[cp.Machine]
+		}
+	}
+	return fmt.Sprintf("%s %s in round %d, from %s after the fault, %s → %s", g.Unit, g.Len().Round(time.Millisecond), round, at.Round(100*time.Millisecond), before, after)
 }
 
 // TTL is the machine lease TTL the nodes run with (the last --ttl of
@@ -266,7 +288,10 @@ func RunFaultInjection(t testing.TB, o FaultOptions) FaultResult {
 	c.EnableTLS(sw.Attach(c.Nodes...)...)
 	c.StartAll()
 	log := filepath.Join(t.TempDir(), "writes.log")
-	res := FaultResult{Options: o, Margin: FenceMargin(ttl.Of(c.TTL()))}
+	res := FaultResult{Options: o, Margin: FenceMargin(ttl.Of(c.TTL())), Machines: map[string]string{}}
+	for _, n := range c.Nodes {
+		res.Machines[n.MachineID()] = n.Name
+	}
 	res.Units = c.StartWriters("chaos", o.Units, log)
 	time.Sleep(time.Second)
 	from := Mono()
@@ -318,12 +343,36 @@ func RunFaultInjection(t testing.TB, o FaultOptions) FaultResult {
 	}
 	time.Sleep(2 * time.Second)
 	end := Mono()
+	c.keep(log)
 	writes, err := ReadWrites(log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.Report = Check(writes, CheckOptions{Units: res.Units, From: from, End: end, Near: 300 * time.Millisecond, Tail: 2 * time.Second})
 	return res
+}
+
+// keep copies the nodes' logs and the writers' log into the directory
+// FLOTILLA_CHAOS_KEEP names, if it does, to be read after the test.
+func (c *Cluster) keep(writers string) {
+	dir := os.Getenv("FLOTILLA_CHAOS_KEEP")
+	if dir == "" {
+		return
+	}
+	files := []string{writers}
+	for _, n := range c.Nodes {
+		files = append(files, filepath.Join(c.Dir, n.Name+".log"))
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644)
+		}
+		if err != nil {
+			c.T.Logf("FLOTILLA_CHAOS_KEEP: %v", err)
+		}
+	}
+	c.T.Logf("logs kept in %s", dir)
 }
 
 // pickVictim picks a node holding units (any node if none does).
@@ -379,7 +428,8 @@ func (c *Cluster) pause(n *Node, d time.Duration) string {
 	go func() { exited <- outer.Wait() }()
 	must(c.T, syscall.Kill(inner, syscall.SIGSTOP))
 	time.Sleep(d)
-	must(c.T, syscall.Kill(inner, syscall.SIGCONT))
+	// The watchdog may have killed it already: ESRCH is no error here.
+	_ = syscall.Kill(inner, syscall.SIGCONT)
 	select {
 	case err := <-exited:
 		n.cmd = nil

@@ -2,17 +2,20 @@
 // (clustertest.RunFaultInjection, RunLeaderPause): every -every it
 // appends one line
 //
-//	<unit> <machine> <CLOCK_MONOTONIC ns> <pid namespace inode>/<pid>
+//	<unit> <machine> <CLOCK_MONOTONIC ns> <pid namespace inode>/<pid>/<nonce>
 //
 // to -log, with one write(2) on an O_APPEND descriptor, so that lines from
 // many writers on many nodes never mix. The last field names this copy of
 // the unit: a restarted unit, or one started on another node, writes a new
-// one. It is a Go program rather than a shell loop because thirty shell
+// one. The random nonce is what makes it unique: a node restarted in a
+// fresh pid namespace can get the freed namespace's inode number again,
+// and its units the same pids in the same order. It is a Go program rather than a shell loop because thirty shell
 // writers fork a date(1) and a sleep(1) ten times a second each, which on
 // a small CI host costs more CPU than the cluster under test.
 package main
 
 import (
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"os"
@@ -38,7 +41,12 @@ func main() {
 		os.Exit(1)
 	}
 	// "pid:[4026532281]" → "4026532281"
-	id := fmt.Sprintf("%s/%d", strings.Trim(strings.TrimPrefix(ns, "pid:"), "[]"), os.Getpid())
+	var nonce [4]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		fmt.Fprintf(os.Stderr, "chaoswriter: %v\n", err)
+		os.Exit(1)
+	}
+	id := fmt.Sprintf("%s/%d/%x", strings.Trim(strings.TrimPrefix(ns, "pid:"), "[]"), os.Getpid(), nonce)
 	f, err := os.OpenFile(*log, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "chaoswriter: %v\n", err)
