@@ -188,7 +188,7 @@ func TestFaultInjection(t *testing.T) {
 	}
 	t.Logf("seed %d (FLOTILLA_CHAOS_SEED=%d repeats the plan)", seed, seed)
 	r := RunFaultInjection(t, FaultOptions{Seed: seed, Units: 30, Rounds: 6, Pause: 10 * time.Second, Cut: 12 * time.Second})
-	t.Logf("per round (a duplicate counts in the round its second copy started; a gap in the round it began):\n%s", r.Table())
+	t.Logf("per round (a duplicate counts in the round its second copy started; a gap in the round it ended):\n%s", r.Table())
 	overlap, gap := r.Report.Worst()
 	t.Logf("%d writes of %d units: %d duplicates, longest overlap %s (margin %s), longest gap %s (%s)",
 		r.Report.Writes, len(r.Units), len(r.Report.Duplicates), overlap.Round(time.Millisecond), r.Margin,

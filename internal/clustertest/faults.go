@@ -443,7 +443,7 @@ func (c *Cluster) pause(n *Node, d time.Duration) string {
 
 // Table is a summary per round: kind, victim, whether it was raft
 // leader, its units, the duplicates whose second copy started in the
-// round, their longest overlap, and the longest gap that began in it.
+// round, their longest overlap, and the longest gap that ended in it.
 func (r FaultResult) Table() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-3s %-5s %-6s %-6s %5s %4s %9s %8s  %s\n", "#", "kind", "victim", "leader", "units", "dups", "overlap", "max gap", "note")
