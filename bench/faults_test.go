@@ -65,5 +65,6 @@ func BenchmarkLeaderPause(b *testing.B) {
 		b.ReportMetric(r.Longest.Len().Seconds(), "s-gap-max")
 		b.Logf("raft leader %s paused 4s (%s); %d units on the healthy nodes, %d restarted %v; longest gap %s (%s)",
 			r.Victim, r.Note, len(r.Healthy), len(r.Restarts), r.Restarts, r.Longest.Len().Round(time.Millisecond), r.Longest.Unit)
+		b.Logf("the paused node's own %d units: %d restarted, longest gap %s", len(r.Paused), r.PausedRestarts, r.PausedLongest.Len().Round(time.Millisecond))
 	}
 }

@@ -479,6 +479,12 @@ type LeaderPauseResult struct {
 	Restarts []string      // of those, each that a new copy wrote for after the pause began
 	Longest  Gap           // the longest gap of those units from the pause until 10 s after it
 	Report   Report
+
+	// The paused node's own units, for the record: its agent resumes past
+	// its fence point, and the watchdog may have ended it.
+	Paused         []string
+	PausedRestarts int
+	PausedLongest  Gap
 }
 
 // RunLeaderPause: three members on loopback with units on each; SIGSTOP
@@ -508,6 +514,8 @@ func RunLeaderPause(t testing.TB, units int, pause time.Duration) LeaderPauseRes
 		per[placed[u]]++
 		if m := placed[u]; m != "" && m != leader.MachineID() {
 			res.Healthy = append(res.Healthy, u)
+		} else if m != "" {
+			res.Paused = append(res.Paused, u)
 		}
 	}
 	for _, n := range c.Nodes {
@@ -540,5 +548,17 @@ func RunLeaderPause(t testing.TB, units int, pause time.Duration) LeaderPauseRes
 		}
 	}
 	slices.Sort(res.Restarts)
+	paused := Check(writes, CheckOptions{Units: res.Paused, From: from, End: end, Near: 300 * time.Millisecond, Tail: time.Second})
+	for _, u := range res.Paused {
+		for _, cp := range paused.Copies[u] {
+			if cp.First > from {
+				res.PausedRestarts++
+				break
+			}
+		}
+		if g := paused.Longest[u]; g.Len() > res.PausedLongest.Len() {
+			res.PausedLongest = g
+		}
+	}
 	return res
 }

@@ -22,6 +22,7 @@ func TestLeaderPauseRestartsNothing(t *testing.T) {
 	t.Logf("raft leader %s paused: %s", r.Victim, r.Note)
 	t.Logf("%d units on the healthy nodes; longest gap %s (%s, from %s after the pause began)", len(r.Healthy),
 		r.Longest.Len().Round(time.Millisecond), r.Longest.Unit, (r.Longest.From - r.From).Round(time.Millisecond))
+	t.Logf("the paused node's own %d units: %d restarted, longest gap %s", len(r.Paused), r.PausedRestarts, r.PausedLongest.Len().Round(time.Millisecond))
 	if len(r.Healthy) == 0 {
 		t.Fatal("no unit ran on the healthy nodes: the test proved nothing")
 	}
