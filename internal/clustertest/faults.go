@@ -41,6 +41,7 @@ type FaultOptions struct {
 	Rounds int           // as many of each kind (Rounds/3), half of each aimed at the raft leader
 	Pause  time.Duration // how long a paused fleetd stays stopped
 	Cut    time.Duration // how long a cut link stays down
+	Env    []string      // KEY=value added to every fleetd's environment
 }
 
 // Round is one fault.
@@ -286,6 +287,9 @@ func RunFaultInjection(t testing.TB, o FaultOptions) FaultResult {
 	sw := NewSwitch(t) // before New: its cleanup runs after the nodes are killed
 	c := New(t, 3, 0)
 	c.EnableTLS(sw.Attach(c.Nodes...)...)
+	for _, n := range c.Nodes {
+		n.Env = append(n.Env, o.Env...)
+	}
 	c.StartAll()
 	log := filepath.Join(t.TempDir(), "writes.log")
 	res := FaultResult{Options: o, Margin: FenceMargin(ttl.Of(c.TTL())), Machines: map[string]string{}}
@@ -419,9 +423,12 @@ func (c *Cluster) waitMovedOff(names []string, victim *Node, within time.Duratio
 // the outer process then exits: n is started again.
 func (c *Cluster) pause(n *Node, d time.Duration) string {
 	c.T.Helper()
-	inner, err := n.InnerPID()
-	if err != nil {
-		c.T.Fatal(err)
+	inner := n.PID() // without the lifeline fleetd runs etcd and the agent itself
+	if !slices.Contains(n.Env, "FLOTILLA_LIFELINE=0") {
+		var err error
+		if inner, err = n.InnerPID(); err != nil {
+			c.T.Fatal(err)
+		}
 	}
 	outer := n.cmd
 	exited := make(chan error, 1)
