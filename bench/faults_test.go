@@ -45,10 +45,12 @@ func BenchmarkFaultInjection(b *testing.B) {
 		b.ReportMetric(float64(overlap.Milliseconds()), "ms-overlap-max")
 		b.ReportMetric(gap.Len().Seconds(), "s-gap-max")
 		b.ReportMetric(float64(len(r.Report.Lost)), "lost")
+		b.ReportMetric(float64(-r.Report.Closest.Overlap.Milliseconds()), "ms-handover-min")
 		// On stderr too: a benchmark's b.Log output is cut at 10 lines,
 		// and the runner logs a line per round.
-		msg := fmt.Sprintf("%d duplicates (%d over the %s margin), longest overlap %s; longest gap %s; lost %v",
-			len(r.Report.Duplicates), over, r.Margin, overlap.Round(time.Millisecond), r.Explain(gap), r.Report.Lost)
+		msg := fmt.Sprintf("%d duplicates (%d over the %s margin), longest overlap %s; longest gap %s; closest hand-over %s apart (%s); lost %v",
+			len(r.Report.Duplicates), over, r.Margin, overlap.Round(time.Millisecond), r.Explain(gap),
+			-r.Report.Closest.Overlap.Round(time.Millisecond), r.Report.Closest.Unit, r.Report.Lost)
 		fmt.Fprintf(os.Stderr, "fault injection, seed %d, per round:\n%s%s\n", seed, r.Table(), msg)
 		b.Log(msg)
 	}

@@ -177,6 +177,10 @@ type Report struct {
 	Longest    map[string]Gap    // each unit's longest gap in [From, End]
 	Gaps       []Gap             // every gap of more than Near in [From, End], by start
 	Writes     int
+	// Closest is the pair of copies on different machines that came
+	// closest (the largest Overlap), duplicate or not: a unit's tightest
+	// hand-over. Its Unit is "" when no unit ran on two machines.
+	Closest Duplicate
 }
 
 // Check reads writes: each unit's copies, copies on two machines that
@@ -191,6 +195,9 @@ func Check(writes []Write, o CheckOptions) Report {
 		slices.SortStableFunc(ws, func(a, b Write) int { return cmpDur(a.At, b.At) })
 		r.Copies[u] = copiesOf(u, ws)
 		r.Duplicates = append(r.Duplicates, duplicates(u, r.Copies[u], o.Near)...)
+		if d, ok := closest(u, r.Copies[u]); ok && (r.Closest.Unit == "" || d.Overlap > r.Closest.Overlap) {
+			r.Closest = d
+		}
 	}
 	for _, u := range o.Units {
 		ws := byUnit[u]
@@ -260,6 +267,24 @@ func duplicates(unit string, cs []Copy, near time.Duration) []Duplicate {
 		}
 	}
 	return out
+}
+
+// closest is the pair of copies on different machines with the largest
+// overlap.
+func closest(unit string, cs []Copy) (Duplicate, bool) {
+	var best Duplicate
+	found := false
+	for i, a := range cs {
+		for _, b := range cs[i+1:] {
+			if a.Machine == b.Machine {
+				continue
+			}
+			if d := (Duplicate{Unit: unit, A: a, B: b, Overlap: min(a.Last, b.Last) - max(a.First, b.First)}); !found || d.Overlap > best.Overlap {
+				best, found = d, true
+			}
+		}
+	}
+	return best, found
 }
 
 // timesIn is the times of ws (sorted) within [from, to].

@@ -48,6 +48,9 @@ func TestCheckCleanMove(t *testing.T) {
 	if len(r.Copies["u"]) != 2 || r.Copies["u"][0].Machine != "A" || r.Copies["u"][1].Writes != 131 {
 		t.Errorf("copies %+v", r.Copies["u"])
 	}
+	if c := r.Closest; c.Unit != "u" || c.Overlap != -2*time.Second {
+		t.Errorf("closest hand-over %+v, want u's, 2s apart", c)
+	}
 }
 
 // TestCheckDuplicate: two machines writing at once for a second is a
@@ -197,9 +200,9 @@ func TestFaultInjection(t *testing.T) {
 	r := RunFaultInjection(t, FaultOptions{Seed: seed, Units: 30, Rounds: 6, Pause: 10 * time.Second, Cut: 12 * time.Second, Env: env})
 	t.Logf("per round (a duplicate counts in the round its second copy started; a gap in the round it ended):\n%s", r.Table())
 	overlap, gap := r.Report.Worst()
-	t.Logf("%d writes of %d units: %d duplicates, longest overlap %s (margin %s), longest gap %s (%s)",
+	t.Logf("%d writes of %d units: %d duplicates, longest overlap %s (margin %s), longest gap %s (%s), closest hand-over %s (%s)",
 		r.Report.Writes, len(r.Units), len(r.Report.Duplicates), overlap.Round(time.Millisecond), r.Margin,
-		gap.Len().Round(time.Millisecond), gap.Unit)
+		gap.Len().Round(time.Millisecond), gap.Unit, -r.Report.Closest.Overlap.Round(time.Millisecond), r.Report.Closest.Unit)
 	for _, d := range r.Report.Duplicates {
 		msg := fmt.Sprintf("%s ran on %.8s (%s) and %.8s (%s), overlapping %s", d.Unit, d.A.Machine, d.A.ID, d.B.Machine, d.B.ID, d.Overlap.Round(time.Millisecond))
 		if d.Overlap > r.Margin {
