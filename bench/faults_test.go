@@ -13,9 +13,9 @@ import (
 
 // BenchmarkFaultInjection (issue 18): the injector of
 // clustertest.TestFaultInjection, three members each in its own network
-// namespace, 30 writer units, six seeded rounds (SIGKILL, a 10 s SIGSTOP
-// of the inner fleetd, a 12 s link cut; one of each aimed at etcd's raft
-// leader). Reports the duplicates (two machines writing a unit within
+// namespace, 30 writer units, six seeded rounds (SIGKILL, an 8–12 s
+// SIGSTOP of the inner fleetd, a 10–15 s link cut; one of each aimed at
+// etcd's raft leader). Reports the duplicates (two machines writing a unit within
 // 300 ms), their longest overlap and the longest gap of any unit.
 // Targets: no overlap over the fence margin (500 ms), no gap over 8 s.
 //
@@ -32,7 +32,7 @@ func BenchmarkFaultInjection(b *testing.B) {
 		seed = v
 	}
 	for range b.N {
-		r := clustertest.RunFaultInjection(b, clustertest.FaultOptions{Seed: seed, Units: 30, Rounds: 6, Pause: 10 * time.Second, Cut: 12 * time.Second})
+		r := clustertest.RunFaultInjection(b, clustertest.FaultOptions{Seed: seed, Units: 30, Rounds: 6, Pause: [2]time.Duration{8 * time.Second, 12 * time.Second}, Cut: [2]time.Duration{10 * time.Second, 15 * time.Second}})
 		overlap, gap := r.Report.Worst()
 		over := 0
 		for _, d := range r.Report.Duplicates {

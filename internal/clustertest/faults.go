@@ -38,19 +38,20 @@ const (
 type FaultOptions struct {
 	Seed   uint64
 	Units  int
-	Rounds int           // as many of each kind (Rounds/3), half of each aimed at the raft leader
-	Pause  time.Duration // how long a paused fleetd stays stopped
-	Cut    time.Duration // how long a cut link stays down
-	Env    []string      // KEY=value added to every fleetd's environment
+	Rounds int              // as many of each kind (Rounds/3), half of each aimed at the raft leader
+	Pause  [2]time.Duration // a paused fleetd stays stopped from [0] to [1], as the seed picks
+	Cut    [2]time.Duration // a cut link stays down from [0] to [1], as the seed picks
+	Env    []string         // KEY=value added to every fleetd's environment
 }
 
 // Round is one fault.
 type Round struct {
 	Kind      FaultKind
-	AimLeader bool   // planned against whoever is raft leader
-	Victim    string // node name
-	Leader    bool   // the victim was etcd's raft leader when struck
-	Units     int    // units running on the victim when struck
+	AimLeader bool          // planned against whoever is raft leader
+	For       time.Duration // how long a pause or cut lasts
+	Victim    string        // node name
+	Leader    bool          // the victim was etcd's raft leader when struck
+	Units     int           // units running on the victim when struck
 	From, To  time.Duration
 	Note      string
 }
@@ -262,13 +263,27 @@ func (c *Cluster) StartWriters(prefix string, n int, log string) []string {
 }
 
 // plan orders the rounds: Rounds/3 of each kind, shuffled by the seed,
-// alternately aimed at the raft leader, starting with a seeded pick.
-func plan(rng *rand.Rand, rounds int) []Round {
+// alternately aimed at the raft leader, starting with a seeded pick; each
+// pause and cut lasts a seeded time in its range.
+func plan(rng *rand.Rand, o FaultOptions) []Round {
+	span := func(r [2]time.Duration) time.Duration {
+		if r[1] <= r[0] {
+			return r[0]
+		}
+		return r[0] + time.Duration(rng.Int64N(int64(r[1]-r[0])+1)).Truncate(100*time.Millisecond)
+	}
 	var out []Round
 	for _, k := range []FaultKind{FaultKill, FaultPause, FaultCut} {
 		aim := rng.IntN(2) == 0
-		for range rounds / 3 {
-			out = append(out, Round{Kind: k, AimLeader: aim})
+		for range o.Rounds / 3 {
+			r := Round{Kind: k, AimLeader: aim}
+			switch k {
+			case FaultPause:
+				r.For = span(o.Pause)
+			case FaultCut:
+				r.For = span(o.Cut)
+			}
+			out = append(out, r)
 			aim = !aim
 		}
 	}
@@ -300,7 +315,7 @@ func RunFaultInjection(t testing.TB, o FaultOptions) FaultResult {
 	time.Sleep(time.Second)
 	from := Mono()
 
-	res.Rounds = plan(rng, o.Rounds)
+	res.Rounds = plan(rng, o)
 	for i := range res.Rounds {
 		r := &res.Rounds[i]
 		leader, err := c.RaftLeader()
@@ -329,13 +344,13 @@ func RunFaultInjection(t testing.TB, o FaultOptions) FaultResult {
 			c.Start(victim)
 		case FaultPause:
 			r.From = Mono()
-			r.Note = c.pause(victim, o.Pause)
+			r.Note = c.pause(victim, r.For)
 		case FaultCut:
 			sw.Cut(victim)
 			r.From = Mono()
-			time.Sleep(o.Cut)
+			time.Sleep(r.For)
 			sw.Heal(victim)
-			r.Note = fmt.Sprintf("link down %s", o.Cut)
+			r.Note = fmt.Sprintf("link down %s", r.For)
 		}
 		if err := c.settle(res.Units, 90*time.Second); err != nil {
 			t.Fatalf("round %d (%s %s): the cluster did not settle: %v", i+1, r.Kind, r.Victim, err)
