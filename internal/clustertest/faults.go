@@ -163,14 +163,14 @@ func (c *Cluster) RaftLeader() (*Node, error) {
 func (c *Cluster) placement(names []string, ask ...*Node) (map[string]string, error) {
 	var err error
 	for _, n := range ask {
-		var st map[string][]*stateRow
+		var st map[string][]string
 		if st, err = c.rows(n); err != nil {
 			continue
 		}
 		out := map[string]string{}
 		for _, u := range names {
 			if on := st[u]; len(on) == 1 {
-				out[u] = on[0].machine
+				out[u] = on[0]
 			}
 		}
 		return out, nil
@@ -178,20 +178,18 @@ func (c *Cluster) placement(names []string, ask ...*Node) (map[string]string, er
 	return nil, err
 }
 
-type stateRow struct{ machine string }
-
-// rows is node n's view of the active units, by unit.
-func (c *Cluster) rows(n *Node) (map[string][]*stateRow, error) {
+// rows is node n's view of the machines each unit is active on.
+func (c *Cluster) rows(n *Node) (map[string][]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	sts, err := c.Client(n).UnitStates(ctx, client.StateFilter{})
 	if err != nil {
 		return nil, fmt.Errorf("%s: unit states: %w", n.Name, err)
 	}
-	out := map[string][]*stateRow{}
+	out := map[string][]string{}
 	for _, s := range sts {
 		if s.SystemdActiveState == "active" && s.MachineID != "" {
-			out[s.Name] = append(out[s.Name], &stateRow{machine: s.MachineID})
+			out[s.Name] = append(out[s.Name], s.MachineID)
 		}
 	}
 	return out, nil
