@@ -310,6 +310,7 @@ func RunFaultInjection(t testing.TB, o FaultOptions) FaultResult {
 		res.Machines[n.MachineID()] = n.Name
 	}
 	res.Units = c.StartWriters("chaos", o.Units, log)
+	t.Cleanup(func() { c.keep(log) }) // failed or not, before the nodes are killed
 	time.Sleep(time.Second)
 	from := Mono()
 
@@ -360,7 +361,6 @@ func RunFaultInjection(t testing.TB, o FaultOptions) FaultResult {
 	}
 	time.Sleep(2 * time.Second)
 	end := Mono()
-	c.keep(log)
 	writes, err := ReadWrites(log)
 	if err != nil {
 		t.Fatal(err)
