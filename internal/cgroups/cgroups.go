@@ -24,12 +24,21 @@ type Group interface {
 	Kill() error
 	// OOMKilled reports whether the kernel OOM-killed a process of the group.
 	OOMKilled() (bool, error)
+	// Freeze stops every process of the group at once, forks included
+	// (the cgroup freezer), and returns once the group is frozen; Thaw
+	// resumes them. Both fail with ErrNoFreezer on a v1 host without the
+	// freezer hierarchy.
+	Freeze() error
+	Thaw() error
 	// Delete removes the group; it fails while processes remain.
 	Delete() error
 	// Path is the cgroup directory (v2) or the path relative to each
 	// v1 hierarchy's root.
 	Path() string
 }
+
+// ErrNoFreezer is Freeze's and Thaw's error where no freezer is mounted.
+var ErrNoFreezer = errors.New("cgroups: no freezer hierarchy")
 
 // Root is where the cgroup hierarchies are mounted.
 const Root = "/sys/fs/cgroup"

@@ -297,3 +297,56 @@ func TestV2Limits(t *testing.T) {
 		wantFile(t, dir, "io.weight", "default 500")
 	}
 }
+
+// TestFreezeThaw: a frozen group runs nothing, its forks included, and a
+// thawed one carries on with the same processes.
+func TestFreezeThaw(t *testing.T) {
+	testenv.NeedRoot(t)
+	g, err := New(testName(t), Resources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanup(t, g)
+	out := filepath.Join(t.TempDir(), "ticks")
+	// The writer is a child in a new session: signals to the parent's
+	// process group would not reach it, the freezer does.
+	p, w := start(t, "/bin/sh", "-c", "read x; setsid /bin/sh -c 'while :; do echo x >>"+out+"; /bin/sleep 0.02; done' & wait")
+	if err := g.Add(p.Pid); err != nil {
+		t.Fatal(err)
+	}
+	w.WriteString("go\n")
+	size := func() int64 {
+		fi, err := os.Stat(out)
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	grows := func() bool {
+		a := size()
+		time.Sleep(300 * time.Millisecond)
+		return size() > a
+	}
+	if !grows() {
+		t.Fatal("the writer does not write")
+	}
+	pids, _ := g.Procs()
+	if err := g.Freeze(); err != nil {
+		if err == ErrNoFreezer {
+			t.Skip("no freezer hierarchy on this host")
+		}
+		t.Fatal(err)
+	}
+	if grows() {
+		t.Error("the group wrote while frozen")
+	}
+	if err := g.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	if !grows() {
+		t.Error("the group does not write after Thaw")
+	}
+	if after, _ := g.Procs(); len(after) == 0 || !slices.Contains(after, pids[0]) {
+		t.Errorf("processes before freezing %v, after thawing %v", pids, after)
+	}
+}

@@ -182,6 +182,27 @@ func (g *v1Group) Kill() error {
 	return nil
 }
 
+// Freeze sets freezer.state to FROZEN and waits until it is.
+func (g *v1Group) Freeze() error {
+	if g.dir(cgroup1.Freezer) == "" {
+		return ErrNoFreezer
+	}
+	if err := g.cg.Freeze(); err != nil {
+		return fmt.Errorf("cgroups: freeze %s: %w", g.rel, err)
+	}
+	return nil
+}
+
+func (g *v1Group) Thaw() error {
+	if g.dir(cgroup1.Freezer) == "" {
+		return ErrNoFreezer
+	}
+	if err := g.cg.Thaw(); err != nil {
+		return fmt.Errorf("cgroups: thaw %s: %w", g.rel, err)
+	}
+	return nil
+}
+
 // OOMKilled reads oom_kill from memory.oom_control (Linux 4.13+).
 func (g *v1Group) OOMKilled() (bool, error) {
 	d := g.dir(cgroup1.Memory)

@@ -142,6 +142,21 @@ func (g *v2Group) Kill() error {
 	return nil
 }
 
+// Freeze writes cgroup.freeze and waits for cgroup.events to say frozen.
+func (g *v2Group) Freeze() error {
+	if err := g.m.Freeze(); err != nil {
+		return fmt.Errorf("cgroups: freeze %s: %w", g.path, err)
+	}
+	return nil
+}
+
+func (g *v2Group) Thaw() error {
+	if err := g.m.Thaw(); err != nil {
+		return fmt.Errorf("cgroups: thaw %s: %w", g.path, err)
+	}
+	return nil
+}
+
 func (g *v2Group) OOMKilled() (bool, error) {
 	n, _, err := readKey(filepath.Join(g.path, "memory.events"), "oom_kill")
 	if err != nil {

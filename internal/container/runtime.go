@@ -69,6 +69,24 @@ type Run struct {
 	anon    []string // anonymous volumes, removed when it exits
 }
 
+// Freeze stops every process of the container at once with its cgroup's
+// freezer, forks and escaped sessions included; Thaw resumes them.
+// cgroups.ErrNoFreezer where the host has none.
+func (run *Run) Freeze() error {
+	if run.group == nil {
+		return cgroups.ErrNoFreezer
+	}
+	return run.group.Freeze()
+}
+
+// Thaw undoes Freeze.
+func (run *Run) Thaw() error {
+	if run.group == nil {
+		return cgroups.ErrNoFreezer
+	}
+	return run.group.Thaw()
+}
+
 // Prepare makes everything but the process: the image (pulled if missing),
 // the overlay root, the cgroup, and the sandbox launch to fork.
 func (r *Runtime) Prepare(ctx context.Context, unit string, s *Spec) (_ *Run, err error) {

@@ -40,6 +40,7 @@ func (a *activation) spawnContainer() (*proc, error) {
 	}
 	a.u.mu.Lock()
 	a.groups[pid] = true
+	a.frozen = run
 	a.u.mu.Unlock()
 	p := &proc{pid: pid, exit: exit}
 	a.run = run
@@ -89,6 +90,9 @@ func (a *activation) containerExited(res result) result {
 	if a.run == nil {
 		return res
 	}
+	a.u.mu.Lock()
+	a.frozen = nil // before Exited removes the cgroup
+	a.u.mu.Unlock()
 	reason := a.run.Exited()
 	a.run = nil
 	if reason != "" {

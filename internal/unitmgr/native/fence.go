@@ -1,12 +1,15 @@
 package native
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/flotilla-os/flotilla/internal/cgroups"
 )
 
 // Fence SIGKILLs every unit's process groups now, with no ExecStop and no
@@ -64,13 +67,19 @@ func (u *svc) fence() *activation {
 	for g := range a.groups {
 		unix.Kill(-g, unix.SIGKILL)
 	}
+	if a.frozen != nil {
+		// A task frozen by the v1 freezer takes its SIGKILL only once
+		// thawed.
+		a.frozen.Thaw()
+	}
 	return a
 }
 
-// Freeze SIGSTOPs every unit's process groups: they run nothing until Thaw
-// and keep their pids. States do not change. A group that cannot be
-// stopped (other than one already gone) makes Freeze fail, and the caller
-// must Fence.
+// Freeze stops every unit: a container's whole cgroup with the freezer
+// (forks and escaped sessions included), and every unit's process groups
+// with SIGSTOP. They run nothing until Thaw and keep their pids. States do
+// not change. A unit that cannot be stopped (other than one already gone)
+// makes Freeze fail, and the caller must Fence.
 func (s *Supervisor) Freeze() error {
 	var failed []string
 	for _, u := range s.all() {
@@ -85,7 +94,8 @@ func (s *Supervisor) Freeze() error {
 	return nil
 }
 
-// Thaw SIGCONTs every unit's process groups. It also resumes a unit's
+// Thaw thaws every container's cgroup and SIGCONTs every unit's process
+// groups. It also resumes a unit's
 // process that stopped itself, which a unit supervised here must not rely on.
 func (s *Supervisor) Thaw() error {
 	var failed []string
@@ -111,6 +121,16 @@ func (u *svc) signalGroups(sig unix.Signal) error {
 		return nil
 	}
 	var first error
+	if a.frozen != nil && sig == unix.SIGCONT {
+		if err := a.frozen.Thaw(); err != nil && !errors.Is(err, cgroups.ErrNoFreezer) {
+			first = err
+		}
+	}
+	if a.frozen != nil && sig == unix.SIGSTOP {
+		if err := a.frozen.Freeze(); err != nil && !errors.Is(err, cgroups.ErrNoFreezer) {
+			first = err
+		}
+	}
 	for g := range a.groups {
 		if err := unix.Kill(-g, sig); err != nil && err != unix.ESRCH && first == nil {
 			first = fmt.Errorf("process group %d: %w", g, err)

@@ -34,6 +34,12 @@ type activation struct {
 	run           *container.Run // the container of this cycle; runner-only
 
 	groups map[int]bool // process groups spawned; guarded by u.mu
+	// frozen is the container whose cgroup Freeze and Thaw act on, set
+	// while its cgroup exists; guarded by u.mu.
+	frozen interface {
+		Freeze() error
+		Thaw() error
+	}
 }
 
 // proc is a spawned process; only the runner reads its exit.
