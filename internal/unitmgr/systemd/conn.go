@@ -24,6 +24,8 @@ type Conn interface {
 	StopUnitContext(ctx context.Context, name, mode string, ch chan<- string) (int, error)
 	KillUnitWithTarget(ctx context.Context, name string, target dbus.Who, signal int32) error
 	ResetFailedUnitContext(ctx context.Context, name string) error
+	FreezeUnit(ctx context.Context, unit string) error
+	ThawUnit(ctx context.Context, unit string) error
 	GetUnitPropertiesContext(ctx context.Context, unit string) (map[string]any, error)
 	GetUnitTypePropertiesContext(ctx context.Context, unit, unitType string) (map[string]any, error)
 	ListUnitsByNamesContext(ctx context.Context, units []string) ([]dbus.UnitStatus, error)
@@ -76,10 +78,12 @@ func Dial(ctx context.Context, cfg Config) (*Manager, error) {
 }
 
 // D-Bus errors of systemd: NoSuchUnit is "Unit x not loaded." and
-// "Unit x not found."; NoSuchProcess is "No process to kill".
+// "Unit x not found."; NoSuchProcess is "No process to kill"; UnitInactive
+// is Freeze's and Thaw's answer for a unit that is not active.
 const (
 	errNoSuchUnit    = "org.freedesktop.systemd1.NoSuchUnit"
 	errNoSuchProcess = "org.freedesktop.systemd1.NoSuchProcess"
+	errUnitInactive  = "org.freedesktop.systemd1.UnitInactive"
 )
 
 func isNoSuchUnit(err error) bool { return isBusError(err, errNoSuchUnit) }

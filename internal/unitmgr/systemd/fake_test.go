@@ -50,6 +50,8 @@ type fakeSystemd struct {
 	reloadDelay time.Duration
 	reloadErr   error
 	unkillable  map[string]bool
+	noFreezer   bool            // FreezeUnit fails as on a cgroup v1 host
+	frozen      map[string]bool // units FreezeUnit froze
 	resets      int
 	nextPID     uint32
 	nextJob     int
@@ -65,7 +67,7 @@ type fakeUnit struct {
 
 func newFake(dir string) *fakeSystemd {
 	return &fakeSystemd{dir: dir, step: 20 * time.Millisecond, files: map[string]string{},
-		units: map[string]*fakeUnit{}, unkillable: map[string]bool{}, nextPID: 1000}
+		units: map[string]*fakeUnit{}, unkillable: map[string]bool{}, frozen: map[string]bool{}, nextPID: 1000}
 }
 
 var _ Conn = (*fakeSystemd)(nil)
@@ -241,6 +243,38 @@ func (f *fakeSystemd) KillUnitWithTarget(ctx context.Context, name string, targe
 	u.pid, u.result, u.code, u.status = 0, "signal", 2, 9
 	f.set(name, u, "failed", "failed")
 	return nil
+}
+
+// FreezeUnit and ThawUnit answer as systemd 246+: NotSupported without
+// a cgroup v2 freezer, UnitInactive for a unit that is not running.
+func (f *fakeSystemd) FreezeUnit(ctx context.Context, name string) error {
+	return f.freezer(ctx, name, true)
+}
+
+func (f *fakeSystemd) ThawUnit(ctx context.Context, name string) error {
+	return f.freezer(ctx, name, false)
+}
+
+func (f *fakeSystemd) freezer(ctx context.Context, name string, freeze bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(ctx); err != nil {
+		return err
+	}
+	if f.noFreezer {
+		return busErr("org.freedesktop.DBus.Error.NotSupported", "Unit '%s' does not support freezing.", name)
+	}
+	if u := f.units[name]; u == nil || u.active != "active" {
+		return busErr("org.freedesktop.systemd1.UnitInactive", "Unit '%s' is not active.", name)
+	}
+	f.frozen[name] = freeze
+	return nil
+}
+
+func (f *fakeSystemd) Frozen(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.frozen[name]
 }
 
 func (f *fakeSystemd) ResetFailedUnitContext(ctx context.Context, name string) error {

@@ -94,12 +94,63 @@ func (m *Manager) waitInactive(ctx context.Context, names []string, down func(co
 	}
 }
 
-// ErrNoFreeze is Freeze's answer: this backend does not freeze units yet
-// (systemd's FreezeUnit is not wired), so the agent falls back to Fence.
+// ErrNoFreeze is in Freeze's error when systemd could not freeze a unit
+// (a cgroup v1 host, a systemd older than 246, a unit with a pending job):
+// nothing is left frozen, and the agent falls back to Fence.
 var ErrNoFreeze = errors.New("systemd: freezing units is not supported; fence instead")
 
-// Freeze returns ErrNoFreeze.
-func (m *Manager) Freeze() error { return ErrNoFreeze }
+// Freeze freezes every active loaded unit with systemd's FreezeUnit (the
+// cgroup v2 freezer: every process of the unit at once; `systemctl
+// freeze`). If one cannot be frozen, those already frozen are thawed and
+// the error wraps ErrNoFreeze.
+func (m *Manager) Freeze() error {
+	ctx, cancel := context.WithTimeout(context.Background(), freezeTimeout)
+	defer cancel()
+	var done []string
+	for _, name := range m.Units() {
+		if st, _ := m.State(name); st.Active != unit.ActiveActive && st.Active != unit.ActiveActivating && st.Active != unit.ActiveDeactivating {
+			continue
+		}
+		if err := m.conn.FreezeUnit(ctx, name); err != nil {
+			if isBusError(err, errUnitInactive) {
+				continue
+			}
+			for _, f := range done {
+				if terr := m.conn.ThawUnit(ctx, f); terr != nil {
+					m.cfg.Logf("systemdmgr: freeze: thaw %s again: %v", f, terr)
+				}
+			}
+			return fmt.Errorf("%w: freeze %s: %v", ErrNoFreeze, name, err)
+		}
+		done = append(done, name)
+	}
+	m.mu.Lock()
+	m.frozen = done
+	m.mu.Unlock()
+	return nil
+}
 
-// Thaw is a no-op: nothing is ever frozen.
-func (m *Manager) Thaw() error { return nil }
+// Thaw thaws the units Freeze froze (`systemctl thaw`).
+func (m *Manager) Thaw() error {
+	ctx, cancel := context.WithTimeout(context.Background(), freezeTimeout)
+	defer cancel()
+	m.mu.Lock()
+	names := m.frozen
+	m.frozen = nil
+	m.mu.Unlock()
+	var failed []string
+	for _, name := range names {
+		if err := m.conn.ThawUnit(ctx, name); err != nil && !isNoSuchUnit(err) && !isBusError(err, errUnitInactive) {
+			m.cfg.Logf("systemdmgr: thaw %s: %v", name, err)
+			failed = append(failed, name)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("systemdmgr: thaw: cannot thaw %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// freezeTimeout bounds Freeze's and Thaw's calls to systemd; the agent
+// kills at its deadline whatever they leave.
+const freezeTimeout = 2 * time.Second

@@ -94,6 +94,7 @@ type Manager struct {
 
 	mu     sync.Mutex
 	units  map[string]*record
+	frozen []string // units Freeze froze, for Thaw
 	closed bool
 }
 
