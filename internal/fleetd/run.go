@@ -80,8 +80,17 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	defer node.Close()
 	reg := registry.New(node.Client)
 
+	// The subnet is settled before the unit manager sets up the bridge
+	// and any container starts.
+	cnet, err := joinNetwork(ctx, &cfg, reg, id, logf)
+	if err != nil {
+		return err
+	}
 	um, err := unitManager(ctx, cfg, id, logf)
 	if err != nil {
+		if cnet != nil {
+			cnet.Leave()
+		}
 		return err
 	}
 	mgr := um.mgr
@@ -108,6 +117,10 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	agentErr := make(chan error, 1)
 	wg.Go(func() { agentErr <- ag.Run(runCtx) })
 	wg.Go(func() { _ = eng.Run(runCtx) })
+	if cnet != nil {
+		wg.Go(func() { cnet.Run(runCtx) })
+		defer cnet.Close()
+	}
 
 	// Reaching another machine's API (journal proxying) must fail fast when
 	// that machine is gone; a followed journal then streams without limit.
@@ -344,6 +357,7 @@ func withImages(m unitmgr.Manager, rt *container.Runtime) units {
 func nodeConfig(cfg Config, id, host string, logf func(string, ...any)) machine.Config {
 	return machine.Config{Dir: cfg.DataDir, MachineID: id, Hostname: host,
 		NoContainers: cfg.NoContainers, Bridge: cfg.Bridge, BridgeSubnet: cfg.BridgeSubnet,
+		ClusterCIDR: cfg.clusterCIDR, BridgeMTU: cfg.bridgeMTU,
 		DockerConfig: cfg.DockerConfig, InsecureRegistries: cfg.InsecureRegistries,
 		SandboxInit: machine.SandboxInitBeside(), Logf: logf}
 }

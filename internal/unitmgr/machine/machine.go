@@ -22,6 +22,8 @@ type Config struct {
 	NoContainers bool   // refuse container units (no image store, bridge or cgroups)
 	Bridge       string // the node's container bridge; netbridge's default when empty
 	BridgeSubnet string // per-node container subnet (Network=bridge); "" for no bridge
+	ClusterCIDR  string // the cluster network holding BridgeSubnet; "" for a lone bridge
+	BridgeMTU    int    // MTU of the bridge and veths; 0 for the kernel's default
 	DockerConfig string // registry credentials (docker config.json); "" for ~/.docker/config.json
 	// InsecureRegistries are reached over plain HTTP (host:port each).
 	InsecureRegistries []string
@@ -102,7 +104,7 @@ func StartContainers(cfg Config) (*container.Runtime, *netbridge.Network, error)
 	}
 	var nw *netbridge.Network
 	if cfg.BridgeSubnet != "" {
-		nw, err = netbridge.Setup(netbridge.Config{Bridge: cfg.Bridge, Subnet: cfg.BridgeSubnet, Logf: logf})
+		nw, err = netbridge.Setup(netbridge.Config{Bridge: cfg.Bridge, Subnet: cfg.BridgeSubnet, ClusterCIDR: cfg.ClusterCIDR, MTU: cfg.BridgeMTU, Logf: logf})
 		if err != nil {
 			return nil, nil, fmt.Errorf("nodemgr: container bridge %s (%s): %w; configure no bridge subnet (fleetd: --bridge-subnet '') to run without one", cfg.Bridge, cfg.BridgeSubnet, err)
 		}
