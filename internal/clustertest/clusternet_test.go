@@ -67,6 +67,70 @@ func testClusterNetwork(t *testing.T, backend string) {
 	clientIP := WaitContainerIP(t, l2.Nodes[0].Netns, "client.service")
 	// httpd -v logs the peer: the client's container address, not n1's.
 	waitJournal(t, c, "web.service", clientIP)
+
+	// Routes follow the registry by watch: a subnet claimed elsewhere is
+	// routed on n1 within a second, and gone within a second of its release.
+	cli, err := c.EtcdClient(c.Nodes...)
+	must(t, err)
+	defer cli.Close()
+	reg := registry.New(cli)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lease, err := reg.Grant(ctx, time.Hour)
+	must(t, err)
+	ghost := registry.SubnetRecord{Machine: "ghost", PublicIP: l2.HostIP, VtepMAC: "02:00:00:00:00:99"}
+	start := time.Now()
+	must(t, reg.ClaimSubnet(ctx, "10.88.200.0/24", ghost, lease))
+	waitRoute(t, l2.Nodes[0].Netns, "10.88.200.0/24", true, time.Second)
+	t.Logf("%s: a new peer routed on n1 %v after its claim", backend, time.Since(start))
+	if backend == "vxlan" {
+		out, _ := In(l2.Nodes[0].Netns, "bridge", "fdb", "show", "dev", "flotilla.1")
+		if !strings.Contains(out, "02:00:00:00:00:99 dst "+l2.HostIP) {
+			t.Errorf("no FDB entry for the new peer on n1:\n%s", out)
+		}
+	}
+	must(t, reg.ReleaseSubnet(ctx, "10.88.200.0/24", "ghost"))
+	waitRoute(t, l2.Nodes[0].Netns, "10.88.200.0/24", false, time.Second)
+
+	// A machine keeps its subnet across a restart (the data dir remembers
+	// it; its claim is still there), and the peers route it as before.
+	n2 := c.Nodes[1]
+	before := subnetOf(subs, n2.MachineID())
+	c.Kill(n2)
+	c.Start(n2)
+	c.WaitMachines(3, 60*time.Second)
+	if after := subnetOf(Subnets(t, c), n2.MachineID()); after != before || before == "" {
+		t.Fatalf("n2's subnet was %q before its restart, %q after", before, after)
+	}
+	waitRoute(t, l2.Nodes[0].Netns, before, true, 5*time.Second)
+}
+
+func subnetOf(subs map[string]registry.SubnetRecord, machine string) string {
+	for s, r := range subs {
+		if r.Machine == machine {
+			return s
+		}
+	}
+	return ""
+}
+
+// waitRoute waits up to d for a route to dst in netns to appear (or go).
+func waitRoute(t *testing.T, netns, dst string, present bool, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		out, err := In(netns, "ip", "route", "show", dst)
+		if err != nil {
+			t.Fatalf("ip route in %s: %v: %s", netns, err, out)
+		}
+		if strings.Contains(out, dst) == present {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("route to %s in %s: present=%v after %v, want %v:\n%s", dst, netns, !present, d, present, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // NetCluster starts n fleetd members on one L2 segment with the cluster
