@@ -64,7 +64,7 @@ type Net struct {
 // Join checks the cluster's network config against cfg, claims this
 // machine's subnet on a new lease and sets up the backend's device. Any
 // failure undoes what it did: the claim, the lease, the device.
-func Join(ctx context.Context, reg *registry.Registry, cfg Config) (n *Net, err error) {
+func Join(ctx context.Context, reg *registry.Registry, cfg Config) (_ *Net, err error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
@@ -91,7 +91,7 @@ func Join(ctx context.Context, reg *registry.Registry, cfg Config) (n *Net, err 
 	if err != nil {
 		return nil, fmt.Errorf("clusternet: netlink: %w", err)
 	}
-	n = &Net{cfg: cfg, reg: reg, h: h, pub: pub}
+	n := &Net{cfg: cfg, reg: reg, h: h, pub: pub}
 	defer func() {
 		if err != nil {
 			n.Leave()
