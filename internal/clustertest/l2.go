@@ -1,12 +1,19 @@
 package clustertest
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/flotilla-os/flotilla/internal/registry"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
 // L2 is one Ethernet segment for nodes in network namespaces: a bridge in
@@ -119,4 +126,61 @@ func ContainerIP(t testing.TB, netns, unit string) string {
 		}
 	}
 	return ""
+}
+
+// NetCluster starts n fleetd members on one L2 segment with the cluster
+// network on backend, each with --metadata node=nI, serving a busybox
+// image (BusyboxAll) and any others (repo → image) from the host; it
+// returns the busybox image's reference (the others are at the same host).
+func NetCluster(t testing.TB, n int, backend string, images ...map[string]v1.Image) (*Cluster, *L2, string) {
+	t.Helper()
+	l2 := NewL2(t, n)
+	imgs := map[string]v1.Image{"test/busybox:1": BusyboxAll(t)}
+	for _, m := range images {
+		for k, v := range m {
+			imgs[k] = v
+		}
+	}
+	host := ServeImages(t, l2.HostIP+":0", imgs)
+	var md []string
+	for i := range n {
+		md = append(md, fmt.Sprintf("node=n%d", i+1))
+	}
+	c := New(t, n, 0, md...)
+	c.EnableTLS(l2.IPs()...)
+	l2.Place(c)
+	for _, nd := range c.Nodes {
+		nd.Extra = []string{"--bridge-subnet", "auto", "--network-backend", backend, "--insecure-registry", host}
+	}
+	c.StartAll()
+	return c, l2, host + "/test/busybox:1"
+}
+
+// Subnets reads the cluster's subnet claims from etcd.
+func Subnets(t testing.TB, c *Cluster) map[string]registry.SubnetRecord {
+	t.Helper()
+	cli, err := c.EtcdClient(c.Nodes...)
+	must(t, err)
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	subs, _, err := registry.New(cli).Subnets(ctx)
+	must(t, err)
+	return subs
+}
+
+// WaitContainerIP waits for a unit's container on the node in netns and
+// returns its address.
+func WaitContainerIP(t testing.TB, netns, unit string) string {
+	t.Helper()
+	var ip string
+	if err := testutil.Eventually(60*time.Second, func() error {
+		if ip = ContainerIP(t, netns, unit); ip == "" {
+			return fmt.Errorf("no container of %s in %s", unit, netns)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return ip
 }
