@@ -59,6 +59,32 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// parse checks the subnet, cluster CIDR, MTU and bridge name.
+func (c Config) parse() (subnet, *net.IPNet, error) {
+	sn, err := parseSubnet(c.Subnet)
+	if err != nil {
+		return subnet{}, nil, err
+	}
+	cluster := sn.net
+	if c.ClusterCIDR != "" {
+		_, cn, err := net.ParseCIDR(c.ClusterCIDR)
+		if err != nil || cn.IP.To4() == nil {
+			return subnet{}, nil, fmt.Errorf("netbridge: cluster CIDR %q: want an IPv4 CIDR", c.ClusterCIDR)
+		}
+		if !cn.Contains(sn.net.IP) {
+			return subnet{}, nil, fmt.Errorf("netbridge: subnet %s is outside the cluster CIDR %s", sn.net, cn)
+		}
+		cluster = cn
+	}
+	if c.MTU != 0 && (c.MTU < 576 || c.MTU > 65535) {
+		return subnet{}, nil, fmt.Errorf("netbridge: MTU %d: want 576 to 65535", c.MTU)
+	}
+	if len(c.Bridge) >= 16 {
+		return subnet{}, nil, fmt.Errorf("netbridge: bridge name %q longer than 15 bytes", c.Bridge)
+	}
+	return sn, cluster, nil
+}
+
 // Network is the node's bridge network, bound to the network namespace that
 // was current on the thread calling Setup. Its methods may be called from
 // any goroutine.
@@ -109,26 +135,9 @@ type Endpoint struct {
 // host-side veths (see Attach), so a restarted fleetd never double-allocates.
 func Setup(cfg Config) (*Network, error) {
 	cfg = cfg.withDefaults()
-	sn, err := parseSubnet(cfg.Subnet)
+	sn, cluster, err := cfg.parse()
 	if err != nil {
 		return nil, err
-	}
-	cluster := sn.net
-	if cfg.ClusterCIDR != "" {
-		_, cn, err := net.ParseCIDR(cfg.ClusterCIDR)
-		if err != nil || cn.IP.To4() == nil {
-			return nil, fmt.Errorf("netbridge: cluster CIDR %q: want an IPv4 CIDR", cfg.ClusterCIDR)
-		}
-		if !cn.Contains(sn.net.IP) {
-			return nil, fmt.Errorf("netbridge: subnet %s is outside the cluster CIDR %s", sn.net, cn)
-		}
-		cluster = cn
-	}
-	if cfg.MTU != 0 && (cfg.MTU < 576 || cfg.MTU > 65535) {
-		return nil, fmt.Errorf("netbridge: MTU %d: want 576 to 65535", cfg.MTU)
-	}
-	if len(cfg.Bridge) >= 16 {
-		return nil, fmt.Errorf("netbridge: bridge name %q longer than 15 bytes", cfg.Bridge)
 	}
 	ns, err := netns.Get()
 	if err != nil {
