@@ -144,7 +144,9 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 }
 
 // containerFlags belong to whoever runs the units.
-var containerFlags = []string{"no-containers", "bridge", "bridge-subnet", "cluster-cidr", "subnet-len", "network-backend", "docker-config", "insecure-registry"}
+// The bridge subnet and cluster network flags are fleetd's even then: it
+// claims the subnet and tells the host (tellHost).
+var containerFlags = []string{"no-containers", "bridge", "docker-config", "insecure-registry"}
 
 // checkUnitManager validates --unit-manager; with a hosted manager it warns
 // about container flags given, which belong to the host.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/clusternet"
 	"github.com/flotilla-os/flotilla/internal/registry"
+	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
 )
 
 // BridgeSubnetAuto (--bridge-subnet auto) claims the node's subnet from
@@ -39,10 +40,38 @@ func (c *Config) checkNetwork() error {
 	return nil
 }
 
-// wantsBridge: this fleetd's own unit manager runs containers on a bridge.
+// wantsBridge: this node's containers run on a bridge fleetd settles the
+// subnet of: its own native manager's, or the hosted manager's (init's),
+// which fleetd tells the subnet (tellHost).
 func (c Config) wantsBridge() bool {
-	_, hosted := c.remoteSocket()
-	return c.BridgeSubnet != "" && !hosted && c.UnitManager == "native" && !c.NoContainers && os.Geteuid() == 0
+	if c.BridgeSubnet == "" || os.Geteuid() != 0 {
+		return false
+	}
+	if _, hosted := c.remoteSocket(); hosted {
+		return true
+	}
+	return c.UnitManager == "native" && !c.NoContainers
+}
+
+// tellHost gives the hosted manager (init's) the bridge subnet settled by
+// joinNetwork, before the agent starts any unit. A host that cannot take
+// it (no bridge, or an older init) leaves the node off the cluster
+// network: its claim and routes are undone, and containers stay on the
+// bridge the host set up.
+func tellHost(ctx context.Context, cfg Config, um units, cnet *clusternet.Net, logf func(string, ...any)) *clusternet.Net {
+	rc, ok := um.mgr.(*remote.Client)
+	if !ok || !um.hosted || !cfg.wantsBridge() || cfg.BridgeSubnet == BridgeSubnetAuto {
+		return cnet
+	}
+	err := rc.SetNetwork(ctx, remote.NetworkRequest{Subnet: cfg.BridgeSubnet, ClusterCIDR: cfg.clusterCIDR, MTU: cfg.bridgeMTU})
+	if err == nil {
+		return cnet
+	}
+	logf("fleetd: the unit manager's host did not take bridge subnet %s: %v; this node's containers stay off the cluster network", cfg.BridgeSubnet, err)
+	if cnet != nil {
+		cnet.Leave()
+	}
+	return nil
 }
 
 // joinNetwork settles the node's bridge subnet before any container can

@@ -93,6 +93,7 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 		}
 		return err
 	}
+	cnet = tellHost(ctx, cfg, um, cnet, logf)
 	mgr := um.mgr
 
 	apiURL := ""

@@ -71,6 +71,16 @@ func New(cfg Config) (*Manager, error) {
 	return &Manager{Supervisor: sup, Containers: rt, network: nw}, nil
 }
 
+// SetNetwork moves the container bridge to the node's subnet on the
+// cluster network (remote.NetworkSetter): init sets the bridge up at boot,
+// fleetd claims the subnet later and says so before any unit starts.
+func (m *Manager) SetNetwork(subnet, clusterCIDR string, mtu int) error {
+	if m.network == nil {
+		return fmt.Errorf("nodemgr: no container bridge to move to %s (containers off, or the bridge failed at boot)", subnet)
+	}
+	return m.network.Reconfigure(subnet, clusterCIDR, mtu)
+}
+
 // Close stops every unit, then releases the container bridge's handles.
 func (m *Manager) Close() error {
 	err := m.Supervisor.Close()
