@@ -65,6 +65,22 @@ func testClusterNetwork(t *testing.T, backend string) {
 	// httpd -v logs the peer: the client's container address, not n1's.
 	waitJournal(t, c, "web.service", clientIP)
 
+	// An idle cluster network writes nothing: the subnet leases are
+	// renewed (no revision), routes follow by watch.
+	rev := func() int64 {
+		cli, err := c.EtcdClient(c.Nodes...)
+		must(t, err)
+		defer cli.Close()
+		resp, err := cli.Get(context.Background(), "health")
+		must(t, err)
+		return resp.Header.Revision
+	}
+	r0 := rev()
+	time.Sleep(3 * time.Second)
+	if r1 := rev(); r1 != r0 {
+		t.Errorf("etcd revision went from %d to %d in 3 idle seconds", r0, r1)
+	}
+
 	// Routes follow the registry by watch: a subnet claimed elsewhere is
 	// routed on n1 within a second, and gone within a second of its release.
 	cli, err := c.EtcdClient(c.Nodes...)
