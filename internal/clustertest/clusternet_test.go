@@ -145,3 +145,16 @@ func waitRoute(t *testing.T, netns, dst string, present bool, d time.Duration) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Subnets reads the cluster's subnet claims from etcd.
+func Subnets(t *testing.T, c *Cluster) map[string]registry.SubnetRecord {
+	t.Helper()
+	cli, err := c.EtcdClient(c.Nodes...)
+	must(t, err)
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	subs, _, err := registry.New(cli).Subnets(ctx)
+	must(t, err)
+	return subs
+}

@@ -1,7 +1,6 @@
 package clustertest
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
@@ -154,19 +152,6 @@ func NetCluster(t testing.TB, n int, backend string, images ...map[string]v1.Ima
 	}
 	c.StartAll()
 	return c, l2, host + "/test/busybox:1"
-}
-
-// Subnets reads the cluster's subnet claims from etcd.
-func Subnets(t testing.TB, c *Cluster) map[string]registry.SubnetRecord {
-	t.Helper()
-	cli, err := c.EtcdClient(c.Nodes...)
-	must(t, err)
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	subs, _, err := registry.New(cli).Subnets(ctx)
-	must(t, err)
-	return subs
 }
 
 // WaitContainerIP waits for a unit's container on the node in netns and
