@@ -176,3 +176,56 @@ func must(t *testing.T, err error) {
 }
 
 func clientv3WithPrefix() clientv3.OpOption { return clientv3.WithPrefix() }
+
+// TestRunReclaims: Run renews the subnet lease; when the lease is gone
+// anyway (revoked here, as an expiry after a long cut-off would), it
+// claims the same subnet again on a new lease. A machine given another
+// cluster network than the cluster's is refused, naming the flags.
+func TestRunReclaims(t *testing.T) {
+	node := clustertest.Etcd(t)
+	reg := registry.New(node.Client)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	plan, _ := ParsePlan("10.88.0.0/16", 24)
+	cfg := Config{Plan: plan, Backend: BackendHostGW, Machine: "m1", PublicIP: "192.0.2.10", LeaseTTL: 3 * time.Second, Logf: t.Logf}
+	inNetns(t, func() {
+		n, err := Join(ctx, reg, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Leave()
+		rctx, rcancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { n.Run(rctx); close(done) }()
+		defer func() { rcancel(); <-done }()
+
+		// Renewals keep a 3 s lease alive well past 3 s.
+		time.Sleep(4 * time.Second)
+		subs, _, err := reg.Subnets(ctx)
+		if err != nil || subs["10.88.0.0/24"].Machine != "m1" {
+			t.Fatalf("after 4 s: %v, %v; want m1's claim kept alive", subs, err)
+		}
+		n.mu.Lock()
+		lease := n.lease
+		n.mu.Unlock()
+		must(t, reg.Revoke(ctx, lease))
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			subs, _, err = reg.Subnets(ctx)
+			must(t, err)
+			if subs["10.88.0.0/24"].Machine == "m1" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("subnet not claimed again 5 s after its lease was revoked")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+
+		other := cfg
+		other.Machine, other.Backend = "m2", BackendVXLAN
+		if _, err := Join(ctx, reg, other); err == nil || !strings.Contains(err.Error(), "--network-backend host-gw (set by its first machine)") {
+			t.Errorf("Join with another backend: %v, want a refusal naming the cluster's", err)
+		}
+	})
+}
