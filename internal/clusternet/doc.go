@@ -19,6 +19,26 @@
 // It does not own the bridge or nftables (internal/netbridge, given the
 // subnet, the cluster CIDR and the MTU), and touches no other routes.
 //
+// # Who calls it
+//
+// fleetd (internal/fleetd, network.go) joins before its unit manager sets
+// up the bridge, so no container starts on a subnet the node does not
+// hold. Where init hosts the unit manager (the OS), init sets its bridge
+// up at boot on a fixed subnet and fleetd, once joined, moves it with
+// remote's PUT /v1/network (netbridge.Reconfigure) before its agent
+// starts; a host that cannot leaves the node off the cluster network.
+//
+// # Flags and what they mean
+//
+//	--cluster-cidr 10.88.0.0/16   the cluster network, the same on every machine
+//	--subnet-len 24               each machine's share
+//	--network-backend vxlan       or host-gw; the first fleetd records all
+//	                              three in etcd, a machine given others refuses
+//	--bridge-subnet auto          claim one (the default); a subnet of the
+//	                              CIDR claims that one; a subnet outside it
+//	                              is a lone bridge off the cluster network;
+//	                              '' is no bridge and no cluster network
+//
 // # Backends
 //
 //	host-gw  ip route replace PEER_SUBNET via PEER_IP proto 0x46

@@ -43,7 +43,9 @@
 // container keeps its own address, and only traffic leaving the cluster
 // network is masqueraded. The forward chain's accepts already cover
 // traffic between the bridge and the cluster network's routes or VXLAN
-// device. Config.MTU sets the bridge's and every veth's MTU.
+// device. Config.MTU sets the bridge's and every veth's MTU. Reconfigure
+// moves a running bridge to another subnet (refused while a container is
+// attached outside it), cluster CIDR or MTU.
 //
 // Published ports answer on every local address of the node (HostIP ""),
 // or one, from outside (prerouting), from the node itself (output) and from
