@@ -39,3 +39,28 @@ func TestPeers(t *testing.T) {
 		t.Errorf("VtepMAC: want stable, local, per machine: %s %s %s", a, b, VtepMAC("m2"))
 	}
 }
+
+func FuzzPeers(f *testing.F) {
+	f.Add("10.88.1.0/24", "b", "192.0.2.2", "02:00:00:00:00:02", "10.88.2.0/24", "self", "192.0.2.1", "")
+	f.Fuzz(func(t *testing.T, c1, m1, ip1, mac1, c2, m2, ip2, mac2 string) {
+		plan, _ := ParsePlan("10.88.0.0/16", 24)
+		subs := map[string]registry.SubnetRecord{c1: {Machine: m1, PublicIP: ip1, VtepMAC: mac1}, c2: {Machine: m2, PublicIP: ip2, VtepMAC: mac2}}
+		for _, backend := range []string{BackendHostGW, BackendVXLAN} {
+			peers, skipped := Peers(plan, backend, "self", subs)
+			if len(peers)+len(skipped) > len(subs) {
+				t.Fatalf("%d peers and %d skipped from %d records", len(peers), len(skipped), len(subs))
+			}
+			for i, p := range peers {
+				if p.Machine == "self" || !plan.Contains(p.Subnet) || !p.PublicIP.Is4() || plan.CIDR.Contains(p.PublicIP) {
+					t.Fatalf("%s: bad peer %+v", backend, p)
+				}
+				if backend == BackendVXLAN && len(p.VtepMAC) != 6 {
+					t.Fatalf("vxlan peer without a MAC: %+v", p)
+				}
+				if i > 0 && !peers[i-1].Subnet.Addr().Less(p.Subnet.Addr()) {
+					t.Fatalf("peers not sorted: %v", peers)
+				}
+			}
+		}
+	})
+}
