@@ -67,6 +67,16 @@ type Cluster struct {
 	InitialCluster string `json:"initial_cluster,omitempty"`
 	// Endpoints are etcd client URLs for Role "client".
 	Endpoints []string `json:"endpoints,omitempty"`
+	// Network is the cluster network fleetd joins (--cluster-cidr,
+	// --subnet-len, --network-backend); zero fields take fleetd's defaults.
+	Network ClusterNetwork `json:"network,omitzero"`
+}
+
+// ClusterNetwork splits a CIDR into one container subnet per machine.
+type ClusterNetwork struct {
+	CIDR      string `json:"cidr,omitempty"`       // default 10.88.0.0/16
+	SubnetLen int    `json:"subnet_len,omitempty"` // default 24
+	Backend   string `json:"backend,omitempty"`    // vxlan (default) or host-gw
 }
 
 // TLS is a PEM bundle: the cluster CA and this node's certificate and key.

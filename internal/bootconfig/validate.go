@@ -231,6 +231,7 @@ func (cl *Cluster) validate(p *problems, c *Config) {
 			cl.initialCluster(p, c, checkURL)
 		}
 	}
+	cl.Network.validate(p, field(path, "network"))
 	if https && c.TLS == nil {
 		p.add(path, "https URLs need the TLS bundle: set tls (ca, cert, key); a one-node member without tls sets no URLs, and fleetd makes node-local certificates")
 	}
@@ -465,5 +466,33 @@ func validateUnits(p *problems, units []Unit) {
 		if perr != nil {
 			p.add(field(path, "contents"), "%v", perr)
 		}
+	}
+}
+
+// validate checks the cluster network as fleetd's flags would, so a bad
+// value fails at boot naming its field rather than in fleetd's log.
+func (n *ClusterNetwork) validate(p *problems, path string) {
+	bits := 16
+	if n.CIDR != "" {
+		pf, err := netip.ParsePrefix(n.CIDR)
+		switch {
+		case err != nil || !pf.Addr().Is4():
+			p.add(field(path, "cidr"), "%q is not an IPv4 CIDR such as 10.88.0.0/16", n.CIDR)
+		case pf.Masked() != pf:
+			p.add(field(path, "cidr"), "%q has host bits set: did you mean %s?", n.CIDR, pf.Masked())
+		default:
+			bits = pf.Bits()
+		}
+	}
+	if n.SubnetLen != 0 && (n.SubnetLen <= bits || n.SubnetLen > 29) {
+		p.add(field(path, "subnet_len"), "%d: want more than the CIDR's /%d (one subnet per machine) and at most 29", n.SubnetLen, bits)
+	}
+	if n.SubnetLen == 0 && bits >= 24 {
+		p.add(field(path, "subnet_len"), "the default 24 does not split a /%d: set a longer subnet_len", bits)
+	}
+	switch n.Backend {
+	case "", "vxlan", "host-gw":
+	default:
+		p.add(field(path, "backend"), `%q is not a backend: use "vxlan" or "host-gw"`, n.Backend)
 	}
 }

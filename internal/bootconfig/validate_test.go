@@ -98,6 +98,9 @@ func parseCases(t testing.TB) []parseCase {
 		// cluster.
 		{"member of one", `{"cluster": {"role": "member"}}`, nil},
 		{"bad role", `{"cluster": {"role": "leader"}}`, []string{`cluster.role: "leader" is not a role`}},
+		{"cluster network", `{"cluster": {"network": {"cidr": "10.100.0.0/20", "subnet_len": 26, "backend": "host-gw"}}}`, nil},
+		{"cluster network bad", `{"cluster": {"network": {"cidr": "10.100.0.1/20", "subnet_len": 30, "backend": "udp"}}}`, []string{`cluster.network.cidr: "10.100.0.1/20" has host bits set: did you mean 10.100.0.0/20?`, "cluster.network.subnet_len: 30: want more than the CIDR's /16", `cluster.network.backend: "udp" is not a backend`}},
+		{"cluster network too small", `{"cluster": {"network": {"cidr": "10.100.0.0/24"}}}`, []string{"cluster.network.subnet_len: the default 24 does not split a /24"}},
 		{"three members by hostname", withTLS(`{"hostname": "n1", "cluster": {"peer_url": "https://10.77.0.1:2380", "client_url": "https://10.77.0.1:2379", "initial_cluster": "n1=https://10.77.0.1:2380,n2=https://10.77.0.2:2380,n3=https://10.77.0.3:2380"}}`), nil},
 		{"three members by name", withTLS(`{"hostname": "web-1", "cluster": {"name": "n2", "peer_url": "https://10.77.0.2:2380", "client_url": "https://10.77.0.2:2379", "initial_cluster": "n1=https://10.77.0.1:2380,n2=https://10.77.0.2:2380"}}`), nil},
 		{"member needs urls", withTLS(`{"hostname": "n1", "cluster": {"initial_cluster": "n1=https://10.77.0.1:2380"}}`), []string{"cluster.peer_url: a member of a named cluster needs its peer URL", "cluster.client_url: a member of a named cluster needs its client URL"}},

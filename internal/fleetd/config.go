@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flotilla-os/flotilla/internal/clusternet"
 	"github.com/flotilla-os/flotilla/internal/etcdclient"
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
 	"github.com/flotilla-os/flotilla/internal/node"
@@ -44,7 +45,17 @@ type Config struct {
 	UnitManager  string // native (default), systemd, or unix:PATH (hosted by init)
 	NoContainers bool   // refuse container units
 	Bridge       string // container bridge name
-	BridgeSubnet string // per-node container subnet; "" for no bridge
+	// BridgeSubnet is the node's container subnet: "auto" (the default)
+	// claims one from ClusterCIDR, a CIDR inside ClusterCIDR claims that
+	// one, a CIDR outside it is a lone bridge off the cluster network
+	// (issue 10 before the cluster network), "" is no bridge at all.
+	BridgeSubnet   string
+	ClusterCIDR    string // the cluster network, split into one subnet per machine
+	SubnetLen      int    // prefix length of each machine's subnet
+	NetworkBackend string // host-gw or vxlan
+	// Set by Run once the node has joined the cluster network.
+	clusterCIDR  string
+	bridgeMTU    int
 	DockerConfig string // registry credentials (docker config.json)
 	// InsecureRegistries are reached over plain HTTP (host:port).
 	InsecureRegistries []string
@@ -87,7 +98,10 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.UnitManager, "unit-manager", "native", "who runs units: native (fleetd's own supervisor), systemd (over D-Bus, on hosts whose PID 1 is systemd), or unix:PATH (the manager init hosts on that root-only socket; units outlive fleetd)")
 	fs.BoolVar(&c.NoContainers, "no-containers", false, "refuse container units (no image store, bridge or cgroups)")
 	fs.StringVar(&c.Bridge, "bridge", "flotilla0", "the node's container bridge")
-	fs.StringVar(&c.BridgeSubnet, "bridge-subnet", "10.88.0.0/24", "this node's container subnet (Network=bridge); '' for no bridge")
+	fs.StringVar(&c.BridgeSubnet, "bridge-subnet", BridgeSubnetAuto, "this node's container subnet (Network=bridge): 'auto' claims one of --cluster-cidr, a subnet of it claims that one, one outside it is a lone bridge off the cluster network, '' is no bridge")
+	fs.StringVar(&c.ClusterCIDR, "cluster-cidr", clusternet.DefaultCIDR, "the cluster network: every machine gets one subnet of it (the same on every machine; the first fleetd records it in etcd)")
+	fs.IntVar(&c.SubnetLen, "subnet-len", clusternet.DefaultSubnetLen, "prefix length of each machine's subnet of --cluster-cidr")
+	fs.StringVar(&c.NetworkBackend, "network-backend", clusternet.DefaultBackend, "how containers reach other machines' subnets: vxlan (works across routers, MTU - 50) or host-gw (routes via each machine's address; every machine on one L2 segment)")
 	fs.StringVar(&c.DockerConfig, "docker-config", "", "docker config.json with registry credentials (default ~/.docker/config.json)")
 	fs.Func("insecure-registry", "a registry (host:port) to reach over plain HTTP; repeatable", func(v string) error {
 		c.InsecureRegistries = append(c.InsecureRegistries, v)
@@ -115,6 +129,9 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	if c.TTL <= 0 || c.TTL > maxTTL {
 		return c, fmt.Errorf("fleetd: --ttl %s: want more than 0 and at most %s", c.TTL, maxTTL)
 	}
+	if err := c.checkNetwork(); err != nil {
+		return c, err
+	}
 	if err := c.checkUnitManager(fs, stderr); err != nil {
 		return c, err
 	}
@@ -127,7 +144,9 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 }
 
 // containerFlags belong to whoever runs the units.
-var containerFlags = []string{"no-containers", "bridge", "bridge-subnet", "docker-config", "insecure-registry"}
+// The bridge subnet and cluster network flags are fleetd's even then: it
+// claims the subnet and tells the host (tellHost).
+var containerFlags = []string{"no-containers", "bridge", "docker-config", "insecure-registry"}
 
 // checkUnitManager validates --unit-manager; with a hosted manager it warns
 // about container flags given, which belong to the host.

@@ -83,10 +83,20 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	defer node.Close()
 	reg := registry.New(node.Client)
 
-	um, err := unitManager(ctx, cfg, id, logf)
+	// The subnet is settled before the unit manager sets up the bridge
+	// and any container starts.
+	cnet, err := joinNetwork(ctx, &cfg, reg, id, logf)
 	if err != nil {
 		return err
 	}
+	um, err := unitManager(ctx, cfg, id, logf)
+	if err != nil {
+		if cnet != nil {
+			cnet.Leave()
+		}
+		return err
+	}
+	cnet = tellHost(ctx, cfg, um, cnet, logf)
 	mgr := um.mgr
 
 	apiURL := ""
@@ -118,6 +128,10 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 		eng.MachineDied(dctx, name)
 		dcancel()
 	})
+	if cnet != nil {
+		wg.Go(func() { cnet.Run(runCtx) })
+		defer cnet.Close()
+	}
 
 	// Reaching another machine's API (journal proxying) must fail fast when
 	// that machine is gone; a followed journal then streams without limit.
@@ -354,6 +368,7 @@ func withImages(m unitmgr.Manager, rt *container.Runtime) units {
 func nodeConfig(cfg Config, id, host string, logf func(string, ...any)) machine.Config {
 	return machine.Config{Dir: cfg.DataDir, MachineID: id, Hostname: host,
 		NoContainers: cfg.NoContainers, Bridge: cfg.Bridge, BridgeSubnet: cfg.BridgeSubnet,
+		ClusterCIDR: cfg.clusterCIDR, BridgeMTU: cfg.bridgeMTU,
 		DockerConfig: cfg.DockerConfig, InsecureRegistries: cfg.InsecureRegistries,
 		SandboxInit: machine.SandboxInitBeside(), Logf: logf}
 }

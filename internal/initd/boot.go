@@ -28,9 +28,10 @@ import (
 	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
 )
 
-// BridgeSubnet is the node's container subnet (Network=bridge), as fleetd's
-// default: containers of different nodes never talk to each other directly,
-// so every node can use the same one.
+// BridgeSubnet is the subnet init's manager sets the bridge up on at boot.
+// fleetd then claims the node's own subnet of the cluster network and
+// moves the bridge there (remote PUT /v1/network) before any unit starts;
+// a fleetd that cannot leaves it here, off the cluster network.
 const BridgeSubnet = "10.88.0.0/24"
 
 // console is where markers and errors go: PID 1's stdout is /dev/console.

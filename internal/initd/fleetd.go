@@ -65,6 +65,17 @@ func FleetdArgs(cfg *bootconfig.Config, name, varDir, publicIP string, tls *TLSF
 	if publicIP != "" {
 		args = append(args, "--public-ip", publicIP)
 	}
+	// The cluster network: fleetd claims the subnet and tells this init's
+	// unit manager (BridgeSubnet is only the bridge's boot-time subnet).
+	if n := c.Network; n.CIDR != "" {
+		args = append(args, "--cluster-cidr", n.CIDR)
+	}
+	if n := c.Network; n.SubnetLen != 0 {
+		args = append(args, "--subnet-len", strconv.Itoa(n.SubnetLen))
+	}
+	if n := c.Network; n.Backend != "" {
+		args = append(args, "--network-backend", n.Backend)
+	}
 	if len(cfg.Units) > 0 {
 		// fleetd submits them once it serves (init writes the effective
 		// config there before it starts fleetd).

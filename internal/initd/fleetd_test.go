@@ -38,6 +38,8 @@ func TestFleetdArgs(t *testing.T) {
 			"/usr/bin/fleetd --name n0 --data-dir /var/lib/fleetd --api-listen 0.0.0.0:7700 --unit-manager unix:/run/flotilla/units.sock --metadata role=web,zone=b --tls-cert /run/flotilla/tls/node.pem --tls-key /run/flotilla/tls/node-key.pem --tls-ca /run/flotilla/tls/ca.pem --etcd-peer-url https://10.77.0.1:2380 --etcd-client-url https://10.77.0.1:2379 --etcd-initial-cluster n1=https://10.77.0.1:2380,n2=https://10.77.0.2:2380 --public-ip 10.77.0.1"},
 		{"lone node with units", &bootconfig.Config{Units: []bootconfig.Unit{{Name: "web.service", Contents: "[Service]\nExecStart=/bin/true\n"}}}, "", nil,
 			"/usr/bin/fleetd --name n0 --data-dir /var/lib/fleetd --unit-manager unix:/run/flotilla/units.sock --submit-units /run/flotilla/config.json"},
+		{"cluster network", &bootconfig.Config{Cluster: bootconfig.Cluster{Network: bootconfig.ClusterNetwork{CIDR: "10.100.0.0/20", SubnetLen: 26, Backend: "host-gw"}}}, "", nil,
+			"/usr/bin/fleetd --name n0 --data-dir /var/lib/fleetd --unit-manager unix:/run/flotilla/units.sock --cluster-cidr 10.100.0.0/20 --subnet-len 26 --network-backend host-gw"},
 		{"client", &bootconfig.Config{Cluster: bootconfig.Cluster{Role: "client", Endpoints: []string{"https://a:2379", "https://b:2379"}}}, "10.0.2.15", tls,
 			"/usr/bin/fleetd --name n0 --data-dir /var/lib/fleetd --api-listen 0.0.0.0:7700 --unit-manager unix:/run/flotilla/units.sock --tls-cert /run/flotilla/tls/node.pem --tls-key /run/flotilla/tls/node-key.pem --tls-ca /run/flotilla/tls/ca.pem --etcd-endpoints https://a:2379,https://b:2379 --public-ip 10.0.2.15"},
 	} {
@@ -53,7 +55,8 @@ func TestFleetdArgs(t *testing.T) {
 // manager), and it makes no plaintext etcd: without TLS, fleetd's lone
 // member gets https with node-local certificates.
 func TestFleetdArgsParse(t *testing.T) {
-	cfg := &bootconfig.Config{Metadata: map[string]string{"a": "1"}, Units: []bootconfig.Unit{{Name: "web.service"}}}
+	cfg := &bootconfig.Config{Metadata: map[string]string{"a": "1"}, Units: []bootconfig.Unit{{Name: "web.service"}},
+		Cluster: bootconfig.Cluster{Network: bootconfig.ClusterNetwork{CIDR: "10.100.0.0/20", SubnetLen: 26, Backend: "host-gw"}}}
 	args := FleetdArgs(cfg, "n0", t.TempDir(), "10.0.2.15", nil)
 	for i := range args {
 		if strings.HasPrefix(args[i], "http://") || strings.Contains(args[i], "=http://") {
@@ -75,7 +78,8 @@ func TestFleetdArgsParse(t *testing.T) {
 	if err != nil {
 		t.Fatalf("fleetd.ParseFlags(%q): %v", keep, err)
 	}
-	if c.Name != "n0" || c.Metadata["a"] != "1" || c.PublicIP != "10.0.2.15" || c.Etcd.PeerURL != "https://127.0.0.1:2380" || !c.LocalTLS || c.APIListen != "" || c.SubmitUnits != node.ConfigPath {
+	if c.Name != "n0" || c.Metadata["a"] != "1" || c.PublicIP != "10.0.2.15" || c.Etcd.PeerURL != "https://127.0.0.1:2380" || !c.LocalTLS || c.APIListen != "" || c.SubmitUnits != node.ConfigPath ||
+		c.ClusterCIDR != "10.100.0.0/20" || c.SubnetLen != 26 || c.NetworkBackend != "host-gw" {
 		t.Errorf("fleetd parsed %+v", c)
 	}
 }

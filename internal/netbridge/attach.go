@@ -128,6 +128,7 @@ func (n *Network) plumb(ep *Endpoint, cns netns.NsHandle) error {
 			Name:        ep.HostVeth,
 			Alias:       vethAlias(ep.IP, ep.Name, ep.PID),
 			MasterIndex: n.bridge,
+			MTU:         n.cfg.MTU,
 		},
 		PeerName:      "eth0",
 		PeerNamespace: netlink.NsFd(int(cns)),

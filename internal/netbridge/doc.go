@@ -33,10 +33,19 @@
 //	  chain forward     { type filter hook forward priority filter;
 //	                      iifname flotilla0 accept; oifname flotilla0 accept }
 //	  chain postrouting { type nat hook postrouting priority srcnat;
-//	                      ip saddr SUBNET oifname != flotilla0 masquerade      # outbound
+//	                      ip saddr SUBNET ip daddr != CLUSTER oifname != flotilla0 masquerade # outbound
 //	                      oifname flotilla0 ip saddr 127.0.0.0/8 masquerade    # via localhost
 //	                      oifname flotilla0 ip saddr SUBNET ct status dnat masquerade } # hairpin
 //	}
+//
+// CLUSTER is Config.ClusterCIDR (internal/clusternet routes every node's
+// subnet in it), or SUBNET alone: a container reaching another node's
+// container keeps its own address, and only traffic leaving the cluster
+// network is masqueraded. The forward chain's accepts already cover
+// traffic between the bridge and the cluster network's routes or VXLAN
+// device. Config.MTU sets the bridge's and every veth's MTU. Reconfigure
+// moves a running bridge to another subnet (refused while a container is
+// attached outside it), cluster CIDR or MTU.
 //
 // Published ports answer on every local address of the node (HostIP ""),
 // or one, from outside (prerouting), from the node itself (output) and from

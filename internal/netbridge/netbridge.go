@@ -35,7 +35,15 @@ var ErrPortInUse = errors.New("netbridge: host port in use")
 type Config struct {
 	Bridge string // default "flotilla0"
 	Subnet string // per-node CIDR, default "10.88.0.0/24"; the bridge takes .1
-	Logf   func(string, ...any)
+	// ClusterCIDR holds every node's subnet (internal/clusternet): traffic
+	// to it is routed, not masqueraded. "" for a lone bridge: only the
+	// node's own subnet is exempt.
+	ClusterCIDR string
+	// MTU of the bridge and every veth (both ends); 0 leaves the kernel's
+	// default (1500). The cluster network's vxlan backend needs 50 less
+	// than the underlay.
+	MTU  int
+	Logf func(string, ...any)
 }
 
 func (c Config) withDefaults() Config {
@@ -51,16 +59,43 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// parse checks the subnet, cluster CIDR, MTU and bridge name.
+func (c Config) parse() (subnet, *net.IPNet, error) {
+	sn, err := parseSubnet(c.Subnet)
+	if err != nil {
+		return subnet{}, nil, err
+	}
+	cluster := sn.net
+	if c.ClusterCIDR != "" {
+		_, cn, err := net.ParseCIDR(c.ClusterCIDR)
+		if err != nil || cn.IP.To4() == nil {
+			return subnet{}, nil, fmt.Errorf("netbridge: cluster CIDR %q: want an IPv4 CIDR", c.ClusterCIDR)
+		}
+		if !cn.Contains(sn.net.IP) {
+			return subnet{}, nil, fmt.Errorf("netbridge: subnet %s is outside the cluster CIDR %s", sn.net, cn)
+		}
+		cluster = cn
+	}
+	if c.MTU != 0 && (c.MTU < 576 || c.MTU > 65535) {
+		return subnet{}, nil, fmt.Errorf("netbridge: MTU %d: want 576 to 65535", c.MTU)
+	}
+	if len(c.Bridge) >= 16 {
+		return subnet{}, nil, fmt.Errorf("netbridge: bridge name %q longer than 15 bytes", c.Bridge)
+	}
+	return sn, cluster, nil
+}
+
 // Network is the node's bridge network, bound to the network namespace that
 // was current on the thread calling Setup. Its methods may be called from
 // any goroutine.
 type Network struct {
-	cfg    Config
-	sn     subnet
-	ns     netns.NsHandle
-	nl     *netlink.Handle
-	nft    *nftables.Conn
-	bridge int // ifindex
+	cfg     Config
+	sn      subnet
+	cluster *net.IPNet // ClusterCIDR, or the node's subnet alone
+	ns      netns.NsHandle
+	nl      *netlink.Handle
+	nft     *nftables.Conn
+	bridge  int // ifindex
 
 	mu      sync.Mutex             // serializes allocation and nft changes
 	pending map[string]reservation // by IP: Attach calls in flight
@@ -100,18 +135,15 @@ type Endpoint struct {
 // host-side veths (see Attach), so a restarted fleetd never double-allocates.
 func Setup(cfg Config) (*Network, error) {
 	cfg = cfg.withDefaults()
-	sn, err := parseSubnet(cfg.Subnet)
+	sn, cluster, err := cfg.parse()
 	if err != nil {
 		return nil, err
-	}
-	if len(cfg.Bridge) >= 16 {
-		return nil, fmt.Errorf("netbridge: bridge name %q longer than 15 bytes", cfg.Bridge)
 	}
 	ns, err := netns.Get()
 	if err != nil {
 		return nil, fmt.Errorf("netbridge: current netns: %w", err)
 	}
-	n := &Network{cfg: cfg, sn: sn, ns: ns, pending: map[string]reservation{}}
+	n := &Network{cfg: cfg, sn: sn, cluster: cluster, ns: ns, pending: map[string]reservation{}}
 	if n.nl, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE); err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("netbridge: netlink: %w", err)
@@ -120,7 +152,12 @@ func Setup(cfg Config) (*Network, error) {
 		n.Close()
 		return nil, fmt.Errorf("netbridge: nftables: %w", err)
 	}
+	_, existed := n.nl.LinkByName(cfg.Bridge)
 	if err := n.setup(); err != nil {
+		if existed != nil {
+			// Ours, made just now: leave nothing half-configured.
+			n.removeFresh()
+		}
 		n.Close()
 		return nil, err
 	}
@@ -173,6 +210,11 @@ func (n *Network) ensureBridge() (netlink.Link, error) {
 	if err := n.nl.AddrReplace(br, addr); err != nil {
 		return nil, fmt.Errorf("netbridge: address %s on %s: %w", addr.IPNet, name, err)
 	}
+	if n.cfg.MTU != 0 && br.Attrs().MTU != n.cfg.MTU {
+		if err := n.nl.LinkSetMTU(br, n.cfg.MTU); err != nil {
+			return nil, fmt.Errorf("netbridge: MTU %d on %s: %w", n.cfg.MTU, name, err)
+		}
+	}
 	if err := n.nl.LinkSetUp(br); err != nil {
 		return nil, fmt.Errorf("netbridge: up %s: %w", name, err)
 	}
@@ -184,7 +226,7 @@ func (n *Network) ensureBridge() (netlink.Link, error) {
 func (n *Network) ensureTable() error {
 	t := n.nft.AddTable(table())
 	n.nft.AddChain(&nftables.Chain{Name: chainPublished, Table: t})
-	rules := staticRules(n.cfg.Bridge, n.sn.net)
+	rules := staticRules(n.cfg.Bridge, n.sn.net, n.cluster)
 	for _, c := range baseChains(t) {
 		c = n.nft.AddChain(c)
 		n.nft.FlushChain(c)
@@ -196,6 +238,17 @@ func (n *Network) ensureTable() error {
 		return fmt.Errorf("netbridge: nft table %s: %w", TableName, err)
 	}
 	return nil
+}
+
+// removeFresh deletes the bridge and nft table a failed Setup created.
+func (n *Network) removeFresh() {
+	if br, err := n.nl.LinkByName(n.cfg.Bridge); err == nil {
+		_ = n.nl.LinkDel(br)
+	}
+	if _, err := n.nft.ListTableOfFamily(TableName, nftables.TableFamilyIPv4); err == nil {
+		n.nft.DelTable(table())
+		_ = n.nft.Flush()
+	}
 }
 
 // Close releases the Network's handles. It tears nothing down: the bridge,

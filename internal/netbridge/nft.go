@@ -47,7 +47,9 @@ func baseChains(t *nftables.Table) []*nftables.Chain {
 }
 
 // staticRules are the rules Setup (re)writes in the base chains.
-func staticRules(bridge string, sn *net.IPNet) map[string][][]expr.Any {
+// cluster is the cluster CIDR (or sn itself on a lone node): traffic to
+// it is routed to the peer's bridge with its source intact.
+func staticRules(bridge string, sn, cluster *net.IPNet) map[string][][]expr.Any {
 	return map[string][][]expr.Any{
 		// route_localnet=1 on the bridge would let a container reach the
 		// node's 127.0.0.1 services by sending to 127.x via the bridge;
@@ -63,8 +65,10 @@ func staticRules(bridge string, sn *net.IPNet) map[string][][]expr.Any {
 			cat(ifname(expr.MetaKeyOIFNAME, bridge, expr.CmpOpEq), verdict(expr.VerdictAccept)),
 		},
 		chainPost: {
-			// Outbound: containers leaving through any other interface.
-			cat(ipIn(12, sn), ifname(expr.MetaKeyOIFNAME, bridge, expr.CmpOpNeq), masq()),
+			// Outbound: containers leaving the cluster network through
+			// any other interface. Other nodes' containers see their
+			// real address.
+			cat(ipIn(12, sn), ipNotIn(16, cluster), ifname(expr.MetaKeyOIFNAME, bridge, expr.CmpOpNeq), masq()),
 			// Published port reached from the node's loopback: the
 			// container could not answer 127.0.0.1.
 			cat(ifname(expr.MetaKeyOIFNAME, bridge, expr.CmpOpEq), ipIn(12, loopback), masq()),
@@ -145,6 +149,13 @@ func ipIn(off uint32, n *net.IPNet) []expr.Any {
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: []byte(n.Mask), Xor: make([]byte, 4)},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: n.IP.To4()},
 	}
+}
+
+// ipNotIn is ipIn negated.
+func ipNotIn(off uint32, n *net.IPNet) []expr.Any {
+	e := ipIn(off, n)
+	e[2] = &expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: n.IP.To4()}
+	return e
 }
 
 func fibLocalDst() []expr.Any {

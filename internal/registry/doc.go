@@ -21,6 +21,8 @@
 //	reboot/holders/<machine>   RebootHolder (JSON)                  the holder's own lease
 //	fenced/<machine>           its name: died with the raft leader,  a lease of its own
 //	                           its units may still run (hold)
+//	network/config             NetworkConfig (cluster CIDR, backend) no lease; first fleetd writes it
+//	subnets/<ip>-<len>         SubnetRecord (machine, address, VTEP) machine's subnet lease (hours)
 //
 // and "health" (outside Prefix, never written), read by Health to prove a
 // linearizable read works.
@@ -37,9 +39,10 @@
 //	leases       Grant, RenewOnce, Revoke
 //	reboot lock  ReadRebootLock, SetRebootMax, TakeRebootSlot, RebootSlot, (Set/Clear)Draining
 //	health       Health
+//	network      EnsureNetworkConfig, Subnets, ClaimSubnet, ReleaseSubnet, WatchSubnets
 //
 // Errors callers test with errors.Is: ErrUnitExists, ErrUnitNotFound,
-// ErrNotLeader, ErrLeaseNotFound, ErrWatchClosed.
+// ErrNotLeader, ErrLeaseNotFound, ErrWatchClosed, ErrSubnetTaken.
 //
 // RenewOnce is a single renewal, not a keepalive loop: the agent's fencing
 // depends on when each renewal was sent, so the timing stays in the agent.

@@ -22,6 +22,8 @@ type Config struct {
 	NoContainers bool   // refuse container units (no image store, bridge or cgroups)
 	Bridge       string // the node's container bridge; netbridge's default when empty
 	BridgeSubnet string // per-node container subnet (Network=bridge); "" for no bridge
+	ClusterCIDR  string // the cluster network holding BridgeSubnet; "" for a lone bridge
+	BridgeMTU    int    // MTU of the bridge and veths; 0 for the kernel's default
 	DockerConfig string // registry credentials (docker config.json); "" for ~/.docker/config.json
 	// InsecureRegistries are reached over plain HTTP (host:port each).
 	InsecureRegistries []string
@@ -69,6 +71,16 @@ func New(cfg Config) (*Manager, error) {
 	return &Manager{Supervisor: sup, Containers: rt, network: nw}, nil
 }
 
+// SetNetwork moves the container bridge to the node's subnet on the
+// cluster network (remote.NetworkSetter): init sets the bridge up at boot,
+// fleetd claims the subnet later and says so before any unit starts.
+func (m *Manager) SetNetwork(subnet, clusterCIDR string, mtu int) error {
+	if m.network == nil {
+		return fmt.Errorf("nodemgr: no container bridge to move to %s (containers off, or the bridge failed at boot)", subnet)
+	}
+	return m.network.Reconfigure(subnet, clusterCIDR, mtu)
+}
+
 // Close stops every unit, then releases the container bridge's handles.
 func (m *Manager) Close() error {
 	err := m.Supervisor.Close()
@@ -102,7 +114,7 @@ func StartContainers(cfg Config) (*container.Runtime, *netbridge.Network, error)
 	}
 	var nw *netbridge.Network
 	if cfg.BridgeSubnet != "" {
-		nw, err = netbridge.Setup(netbridge.Config{Bridge: cfg.Bridge, Subnet: cfg.BridgeSubnet, Logf: logf})
+		nw, err = netbridge.Setup(netbridge.Config{Bridge: cfg.Bridge, Subnet: cfg.BridgeSubnet, ClusterCIDR: cfg.ClusterCIDR, MTU: cfg.BridgeMTU, Logf: logf})
 		if err != nil {
 			return nil, nil, fmt.Errorf("nodemgr: container bridge %s (%s): %w; configure no bridge subnet (fleetd: --bridge-subnet '') to run without one", cfg.Bridge, cfg.BridgeSubnet, err)
 		}

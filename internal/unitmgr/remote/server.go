@@ -127,6 +127,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/freeze", s.all(s.m.Freeze))
 	mux.HandleFunc("POST /v1/thaw", s.all(s.m.Thaw))
 	mux.HandleFunc("GET /v1/changes", s.changes)
+	mux.HandleFunc("PUT /v1/network", s.network)
 	mux.Handle("/", s.opts.Also)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if uid, _ := r.Context().Value(peerKey{}).(int); uid != 0 {

@@ -30,12 +30,13 @@ func main() {
 	socket := fs.String("socket", "", "unit manager socket")
 	dir := fs.String("dir", "", "serve: data directory")
 	fenceAfter := fs.Duration("fence-after", remote.DefaultFenceAfter, "serve: fence after this long without a client")
+	bridgeSubnet := fs.String("bridge-subnet", "", "serve: run containers, on a bridge on this subnet (as init does); '' for no containers")
 	_ = fs.Parse(os.Args[2:])
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	switch os.Args[1] {
 	case "serve":
-		serve(ctx, *socket, *dir, *fenceAfter)
+		serve(ctx, *socket, *dir, *fenceAfter, *bridgeSubnet)
 	case "hold":
 		c, err := remote.Dial(ctx, *socket)
 		if err != nil {
@@ -59,9 +60,10 @@ func main() {
 	}
 }
 
-func serve(ctx context.Context, socket, dir string, fenceAfter time.Duration) {
+func serve(ctx context.Context, socket, dir string, fenceAfter time.Duration, bridgeSubnet string) {
 	logf := log.New(os.Stderr, "host: ", log.Lmicroseconds).Printf
-	m, err := machine.New(machine.Config{Dir: dir, MachineID: "0123456789abcdef0123456789abcdef", NoContainers: true, Logf: logf})
+	m, err := machine.New(machine.Config{Dir: dir, MachineID: "0123456789abcdef0123456789abcdef", NoContainers: bridgeSubnet == "",
+		BridgeSubnet: bridgeSubnet, Logf: logf})
 	if err != nil {
 		log.Fatal(err)
 	}
