@@ -31,6 +31,7 @@ type activation struct {
 
 	main, control *proc          // runner-only
 	run           *container.Run // the container of this cycle; runner-only
+	health        *healthRun     // the check of this cycle; runner-only (health.go)
 
 	groups map[int]bool // process groups spawned; guarded by u.mu
 }
@@ -104,7 +105,7 @@ func (a *activation) loop() {
 			return
 		}
 		res := a.cycle()
-		if a.stopping() || !a.sp.restartOn(res) {
+		if a.stopping() || !(a.sp.restartOn(res) || a.healthRestart()) {
 			a.final(res)
 			return
 		}
@@ -114,7 +115,7 @@ func (a *activation) loop() {
 			return
 		}
 		a.u.event("%s: Scheduled restart job, restart counter is at %d.", name, n+1)
-		a.main, a.control = nil, nil
+		a.main, a.control, a.health = nil, nil, nil
 	}
 }
 
@@ -171,6 +172,7 @@ func (a *activation) cycle() result {
 	if started && res.ok && !a.stopping() {
 		res = a.waitMain()
 	}
+	a.stopHealth()
 	return a.containerExited(a.shutdown(res, started))
 }
 
@@ -203,10 +205,16 @@ func (a *activation) startMain() (res result, started bool) {
 			return result{reason: err.Error()}, false
 		}
 		a.main = p
+		a.startHealth()
 	}
 	if len(a.sp.post) > 0 {
 		a.set(unit.ActiveActivating, "start-post", "")
 		if res = a.runAll(a.sp.post, a.sp.timeoutStart, true); !res.ok {
+			return res, true
+		}
+	}
+	if a.sp.health != nil && a.sp.health.NotifyHealthy {
+		if res = a.waitHealthy(); !res.ok || a.stopping() {
 			return res, true
 		}
 	}

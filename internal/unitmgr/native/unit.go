@@ -59,7 +59,7 @@ func (u *svc) setLocked(active, sub, reason string, pid int) {
 	if u.st.Active == active && u.st.Sub == sub && u.st.Reason == reason && u.st.PID == pid {
 		return
 	}
-	u.st = unit.State{Load: unit.LoadLoaded, Active: active, Sub: sub, Reason: reason, PID: pid, Since: time.Now()}
+	u.st = unit.State{Load: unit.LoadLoaded, Active: active, Sub: sub, Reason: reason, PID: pid, Since: time.Now(), Health: u.st.Health}
 	u.sup.changes.Notify(u.name)
 }
 

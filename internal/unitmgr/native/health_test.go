@@ -1,0 +1,164 @@
+package native
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flotilla-os/flotilla/internal/health"
+	"github.com/flotilla-os/flotilla/internal/testutil"
+	"github.com/flotilla-os/flotilla/internal/unit"
+)
+
+// waitHealth polls until the unit's verdict is want.
+func waitHealth(t *testing.T, s *Supervisor, name, want string, within time.Duration) unit.State {
+	t.Helper()
+	var st unit.State
+	testutil.WaitFor(t, name+" health "+want, within, func() bool {
+		st, _ = s.State(name)
+		return st.Health == want
+	})
+	return st
+}
+
+// TestHealthProbe: a plain unit's [X-Fleet] HTTP check against a real
+// listener: healthy while it answers 200, unhealthy after Retries
+// failures, and HealthCheckOnFailure=restart starts it again though
+// Restart=no. Passing checks change nothing (no state change to write).
+func TestHealthProbe(t *testing.T) {
+	var failing atomic.Bool
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	s := newTestSupervisor(t, Config{})
+	f, err := unit.Parse("web.service", []byte("[Service]\nExecStart=/bin/sleep 600\nRestartSec=100ms\n[X-Fleet]\nHealthCheck="+srv.URL+
+		"/healthz\nHealthCheckInterval=1s\nHealthCheckRetries=2\nHealthCheckOnFailure=restart\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Load("web.service", f); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start("web.service"); err != nil {
+		t.Fatal(err)
+	}
+	st := waitHealth(t, s, "web.service", health.Healthy, 10*time.Second)
+	pid := st.PID
+	// Passing checks: no change of state.
+	for drained := false; !drained; {
+		select {
+		case <-s.Changes():
+		case <-time.After(300 * time.Millisecond):
+			drained = true
+		}
+	}
+	before := hits.Load()
+	time.Sleep(2500 * time.Millisecond)
+	if n := hits.Load() - before; n < 2 {
+		t.Fatalf("%d checks in 2.5 s at a 1 s interval", n)
+	}
+	select {
+	case name := <-s.Changes():
+		t.Fatalf("a passing check changed %s's state: %+v", name, func() unit.State { st, _ := s.State(name); return st }())
+	default:
+	}
+	failing.Store(true)
+	// Unhealthy lasts only until the restart: watch the journal for it.
+	testutil.WaitFor(t, "unhealthy", 10*time.Second, func() bool {
+		return strings.Contains(journal(t, s, "web.service", 100), "now unhealthy")
+	})
+	failing.Store(false)
+	testutil.WaitFor(t, "restarted with a new pid, healthy", 15*time.Second, func() bool {
+		st, _ := s.State("web.service")
+		return st.Active == unit.ActiveActive && st.PID != 0 && st.PID != pid && st.Health == health.Healthy
+	})
+	if j := journal(t, s, "web.service", 50); !strings.Contains(j, "HealthOnFailure=restart") {
+		t.Errorf("journal lacks the restart:\n%s", j)
+	}
+	if err := s.Stop("web.service"); err != nil {
+		t.Fatal(err)
+	}
+	st = waitState(t, s, "web.service", unit.ActiveInactive, "dead", 10*time.Second)
+	if st.Health != "" {
+		t.Errorf("inactive unit's health %q, want none", st.Health)
+	}
+}
+
+// TestHealthNoCheck: a unit without a check has no verdict.
+func TestHealthNoCheck(t *testing.T) {
+	s := newTestSupervisor(t, Config{})
+	startUnit(t, s, "plain.service", "ExecStart=/bin/sleep 600\n")
+	st := waitState(t, s, "plain.service", unit.ActiveActive, "running", 5*time.Second)
+	if st.Health != "" {
+		t.Errorf("health %q, want none", st.Health)
+	}
+}
+
+// TestHealthContainerKill: a container's HealthCmd= runs inside it; when it
+// starts failing the unit turns unhealthy and HealthOnFailure=kill kills
+// it, Restart=on-failure starting it again.
+func TestHealthContainerKill(t *testing.T) {
+	rt, ref := realRuntime(t)
+	s := newTestSupervisor(t, Config{Containers: rt})
+	data := t.TempDir()
+	os.Chmod(data, 0o755)
+	ok := filepath.Join(data, "ok")
+	if err := os.WriteFile(ok, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startUnit(t, s, "hc.service", "Restart=on-failure\nRestartSec=100ms\n[Container]\nImage="+ref+
+		"\nNetwork=none\nVolume="+data+":/data\nExec=/bin/sleep 600\nHealthCmd=test -e /data/ok\nHealthInterval=1s\nHealthRetries=2\nHealthOnFailure=kill\n")
+	st := waitHealth(t, s, "hc.service", health.Healthy, 30*time.Second)
+	pid := st.PID
+	os.Remove(ok)
+	// Unhealthy lasts only until the kill: watch the journal for it.
+	testutil.WaitFor(t, "unhealthy", 15*time.Second, func() bool {
+		return strings.Contains(journal(t, s, "hc.service", 100), "now unhealthy")
+	})
+	if err := os.WriteFile(ok, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "restarted with a new pid, healthy", 30*time.Second, func() bool {
+		st, _ := s.State("hc.service")
+		return st.Active == unit.ActiveActive && st.PID != 0 && st.PID != pid && st.Health == health.Healthy
+	})
+	j := journal(t, s, "hc.service", 100)
+	for _, want := range []string{"now unhealthy", "HealthOnFailure=kill", "status=9/KILL", "Scheduled restart job"} {
+		if !strings.Contains(j, want) {
+			t.Errorf("journal lacks %q:\n%s", want, j)
+		}
+	}
+}
+
+// TestHealthNotifyHealthy: Notify=healthy holds a container unit in
+// activating until its check first passes.
+func TestHealthNotifyHealthy(t *testing.T) {
+	rt, ref := realRuntime(t)
+	s := newTestSupervisor(t, Config{Containers: rt})
+	data := t.TempDir()
+	os.Chmod(data, 0o755)
+	startUnit(t, s, "slow.service", "[Container]\nImage="+ref+
+		"\nNetwork=none\nVolume="+data+":/data\nExec=/bin/sleep 600\nHealthCmd=test -e /data/ready\nHealthInterval=1s\nHealthStartPeriod=1m\nNotify=healthy\n")
+	waitHealth(t, s, "slow.service", health.Starting, 30*time.Second)
+	time.Sleep(3 * time.Second) // three failing checks, in the start period
+	if st, _ := s.State("slow.service"); st.Active != unit.ActiveActivating || st.Sub != "start" || st.Health != health.Starting {
+		t.Fatalf("before the first passing check: %s/%s health %q, want activating/start starting", st.Active, st.Sub, st.Health)
+	}
+	if err := os.WriteFile(filepath.Join(data, "ready"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, s, "slow.service", unit.ActiveActive, "running", 10*time.Second)
+	if st.Health != health.Healthy {
+		t.Errorf("active with health %q, want healthy", st.Health)
+	}
+}
