@@ -1,16 +1,20 @@
 package native
 
 import (
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/health"
+	"github.com/flotilla-os/flotilla/internal/testenv"
 	"github.com/flotilla-os/flotilla/internal/testutil"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
@@ -101,6 +105,73 @@ func TestHealthNoCheck(t *testing.T) {
 	st := waitState(t, s, "plain.service", unit.ActiveActive, "running", 5*time.Second)
 	if st.Health != "" {
 		t.Errorf("health %q, want none", st.Health)
+	}
+	u := s.lookup("plain.service")
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.act == nil || u.act.health != nil {
+		t.Errorf("a unit without a check has a health monitor (or no activation): %+v", u.act)
+	}
+}
+
+// TestHealthIdleCost: units with a passing check cost one short wake-up
+// per interval and write nothing: no change of state while they pass.
+func TestHealthIdleCost(t *testing.T) {
+	testenv.NeedSlow(t)
+	const n = 100
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	s := newTestSupervisor(t, Config{})
+	for i := range n {
+		name := fmt.Sprintf("hc%d.service", i)
+		f, err := unit.Parse(name, []byte("[Service]\nExecStart=/bin/sleep 1000\n[X-Fleet]\nHealthCheck=tcp://"+ln.Addr().String()+"\nHealthCheckInterval=1s\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Load(name, f); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		waitHealth(t, s, fmt.Sprintf("hc%d.service", i), health.Healthy, 30*time.Second)
+	}
+	for drained := false; !drained; {
+		select {
+		case <-s.Changes():
+		case <-time.After(500 * time.Millisecond):
+			drained = true
+		}
+	}
+	changes := 0
+	c0, t0 := cpuTime(t), time.Now()
+	end := time.After(5 * time.Second)
+	for done := false; !done; {
+		select {
+		case <-s.Changes():
+			changes++
+		case <-end:
+			done = true
+		}
+	}
+	busy := float64(cpuTime(t)-c0) / float64(time.Since(t0))
+	t.Logf("%d units with a TCP check every 1s: %.2f%% of a core, %d state changes in 5s, %d goroutines", n, busy*100, changes, runtime.NumGoroutine())
+	if changes != 0 {
+		t.Errorf("%d state changes while every check passed, want 0", changes)
 	}
 }
 
