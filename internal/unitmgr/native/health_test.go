@@ -233,3 +233,48 @@ func TestHealthNotifyHealthy(t *testing.T) {
 		t.Errorf("active with health %q, want healthy", st.Health)
 	}
 }
+
+// TestHealthOnFailureStop: HealthOnFailure=stop stops the unit as a stop
+// request would: it ends inactive, not failed, and is not restarted.
+func TestHealthOnFailureStop(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: every check fails
+	s := newTestSupervisor(t, Config{})
+	f, err := unit.Parse("db.service", []byte("[Service]\nExecStart=/bin/sleep 600\nRestart=always\nRestartSec=100ms\n[X-Fleet]\nHealthCheck=tcp://"+addr+
+		"\nHealthCheckInterval=1s\nHealthCheckRetries=2\nHealthCheckOnFailure=stop\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Load("db.service", f); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start("db.service"); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, s, "db.service", unit.ActiveInactive, "dead", 15*time.Second)
+	if st.Health != "" {
+		t.Errorf("stopped unit's health %q, want none", st.Health)
+	}
+	if j := journal(t, s, "db.service", 50); !strings.Contains(j, "HealthOnFailure=stop") || strings.Contains(j, "Scheduled restart") {
+		t.Errorf("journal:\n%s", j)
+	}
+}
+
+// TestHealthNotifyHealthyTimeout: a Notify=healthy unit that never passes
+// fails at TimeoutStartSec with reason timeout, as a Type=notify service
+// that never says READY=1.
+func TestHealthNotifyHealthyTimeout(t *testing.T) {
+	rt, ref := realRuntime(t)
+	s := newTestSupervisor(t, Config{Containers: rt})
+	startUnit(t, s, "never.service", "TimeoutStartSec=3\nTimeoutStopSec=1\n[Container]\nImage="+ref+
+		"\nNetwork=none\nExec=/bin/sleep 600\nHealthCmd=/bin/false\nHealthInterval=1s\nNotify=healthy\n")
+	waitState(t, s, "never.service", unit.ActiveActivating, "start", 30*time.Second)
+	st := waitState(t, s, "never.service", unit.ActiveFailed, "failed", 20*time.Second)
+	if st.Reason != "timeout" {
+		t.Errorf("reason %q, want timeout", st.Reason)
+	}
+}
