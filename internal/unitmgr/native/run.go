@@ -206,15 +206,17 @@ func (a *activation) startMain() (res result, started bool) {
 		}
 		a.main = p
 		a.startHealth()
+		// Notify=healthy: READY=1 at the first passing check, so
+		// ExecStartPost= runs after it, as under systemd.
+		if a.sp.health != nil && a.sp.health.NotifyHealthy {
+			if res = a.waitHealthy(); !res.ok || a.stopping() {
+				return res, true
+			}
+		}
 	}
 	if len(a.sp.post) > 0 {
 		a.set(unit.ActiveActivating, "start-post", "")
 		if res = a.runAll(a.sp.post, a.sp.timeoutStart, true); !res.ok {
-			return res, true
-		}
-	}
-	if a.sp.health != nil && a.sp.health.NotifyHealthy {
-		if res = a.waitHealthy(); !res.ok || a.stopping() {
 			return res, true
 		}
 	}
