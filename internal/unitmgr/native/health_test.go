@@ -278,3 +278,48 @@ func TestHealthNotifyHealthyTimeout(t *testing.T) {
 		t.Errorf("reason %q, want timeout", st.Reason)
 	}
 }
+
+// TestHealthContainerTimeout: a HealthCmd= that hangs fails at
+// HealthTimeout and is killed (Podman: SIGKILL), command and helper both.
+func TestHealthContainerTimeout(t *testing.T) {
+	rt, ref := realRuntime(t)
+	s := newTestSupervisor(t, Config{Containers: rt})
+	startUnit(t, s, "hang.service", "TimeoutStopSec=1\n[Container]\nImage="+ref+
+		"\nNetwork=none\nExec=/bin/sleep 600\nHealthCmd=/bin/sleep 4242\nHealthInterval=1s\nHealthTimeout=1s\nHealthRetries=1\n")
+	waitHealth(t, s, "hang.service", health.Unhealthy, 30*time.Second)
+	if j := journal(t, s, "hang.service", 50); !strings.Contains(j, "health check timed out") {
+		t.Errorf("journal lacks the timeout:\n%s", j)
+	}
+	// Checks keep starting every second; each is killed at its timeout,
+	// so at most one (the current) is alive.
+	time.Sleep(2500 * time.Millisecond)
+	if n := countProcs(t, "/bin/sleep\x004242"); n > 1 {
+		t.Errorf("%d hung health checks alive, want at most the current one", n)
+	}
+	if err := s.Stop("hang.service"); err != nil {
+		t.Fatal(err)
+	}
+	// sleep, PID 1, ignores SIGTERM: the stop ends in SIGKILL (failed).
+	testutil.WaitFor(t, "stopped", 20*time.Second, func() bool {
+		st, _ := s.State("hang.service")
+		return st.Active == unit.ActiveInactive || st.Active == unit.ActiveFailed
+	})
+	testutil.WaitFor(t, "no health check left", 5*time.Second, func() bool { return countProcs(t, "/bin/sleep\x004242") == 0 })
+}
+
+// countProcs counts processes whose command line starts with prefix.
+func countProcs(t *testing.T, prefix string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.HasPrefix(string(b), prefix) {
+			n++
+		}
+	}
+	return n
+}
