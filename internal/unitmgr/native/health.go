@@ -218,7 +218,14 @@ func (a *activation) containerCheck(run *container.Run, argv []string) health.Ch
 		setupErr := run.ExecStarted(l, pid)
 		select {
 		case ws := <-exit:
-			msg := <-out
+			// A process the command left behind may hold the pipe open:
+			// do not wait for it.
+			var msg string
+			select {
+			case msg = <-out:
+			case <-time.After(100 * time.Millisecond):
+				r.Close()
+			}
 			if setupErr != nil {
 				return setupErr
 			}
@@ -233,7 +240,7 @@ func (a *activation) containerCheck(run *container.Run, argv []string) health.Ch
 		case <-ctx.Done():
 			unix.Kill(-pid, unix.SIGKILL)
 			<-exit
-			<-out
+			r.Close()
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return errors.New("health check timed out")
 			}
