@@ -20,7 +20,9 @@
 // The unit supervisor (internal/unitmgr/native) owns the process:
 // Runtime.Prepare hands it what to fork, Run.Started finishes the set-up
 // around the forked pid and lets the container exec, and Run.Exited cleans up after it. Destroy removes what a
-// unit wrote. It does not reap processes.
+// unit wrote. It does not reap processes. Run.PrepareExec and
+// Run.ExecStarted run a command inside the running container, for
+// HealthCmd= (health.go has the Health* keys; the supervisor runs checks).
 //
 // The [Container] grammar (quadlet.go) is here too: ParseQuadlet reads a
 // unit's [Container] section (Podman Quadlet's key names) and its [Service]

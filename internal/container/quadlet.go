@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/flotilla-os/flotilla/internal/cgroups"
+	"github.com/flotilla-os/flotilla/internal/health"
 	"github.com/flotilla-os/flotilla/internal/netbridge"
 	"github.com/flotilla-os/flotilla/internal/seccomp"
 	"github.com/flotilla-os/flotilla/internal/unit"
@@ -182,10 +183,20 @@ var containerKeys = map[string]func(cs *Spec, v string, o *ParseOptions) error{
 		return nil
 	},
 	// Quadlet's deprecated spellings of UserNS=, applied by remapUsers.
-	"RemapUsers":   single(func(_ *Spec, v string, o *ParseOptions) error { o.remap.users = v; return nil }),
-	"RemapUid":     func(_ *Spec, v string, o *ParseOptions) error { o.remap.uids = v != ""; return nil },
-	"RemapGid":     func(_ *Spec, v string, o *ParseOptions) error { o.remap.gids = v != ""; return nil },
-	"RemapUidSize": single(func(_ *Spec, v string, o *ParseOptions) error { o.remap.size = v != ""; return nil }),
+	"HealthCmd":      single(healthKey("HealthCmd", func(h *health.Config, v string) (err error) { h.Cmd, err = health.ParseCmd(v); return err })),
+	"HealthInterval": single(healthKey("HealthInterval", func(h *health.Config, v string) (err error) { h.Interval, err = health.ParseInterval(v); return err })),
+	"HealthTimeout":  single(healthKey("HealthTimeout", func(h *health.Config, v string) (err error) { h.Timeout, err = health.ParseTimeout(v); return err })),
+	"HealthRetries":  single(healthKey("HealthRetries", func(h *health.Config, v string) (err error) { h.Retries, err = health.ParseRetries(v); return err })),
+	"HealthStartPeriod": single(healthKey("HealthStartPeriod", func(h *health.Config, v string) (err error) {
+		h.StartPeriod, err = health.ParseStartPeriod(v)
+		return err
+	})),
+	"HealthOnFailure": single(healthKey("HealthOnFailure", func(h *health.Config, v string) (err error) { h.OnFailure, err = health.ParseOnFailure(v); return err })),
+	"Notify":          single(setNotify),
+	"RemapUsers":      single(func(_ *Spec, v string, o *ParseOptions) error { o.remap.users = v; return nil }),
+	"RemapUid":        func(_ *Spec, v string, o *ParseOptions) error { o.remap.uids = v != ""; return nil },
+	"RemapGid":        func(_ *Spec, v string, o *ParseOptions) error { o.remap.gids = v != ""; return nil },
+	"RemapUidSize":    single(func(_ *Spec, v string, o *ParseOptions) error { o.remap.size = v != ""; return nil }),
 }
 
 // quadletUnsupported are Quadlet keys we know and do not implement: they
@@ -196,12 +207,11 @@ var quadletUnsupported = map[string]bool{
 	"AddHost": true, "Annotation": true, "AutoUpdate": true, "CgroupsMode": true,
 	"ContainerName": true, "ContainersConfModule": true, "DNS": true, "DNSOption": true, "DNSSearch": true,
 	"EnvironmentHost": true, "ExposeHostPort": true, "GlobalArgs": true,
-	"GroupAdd": true, "HealthCmd": true, "HealthInterval": true, "HealthOnFailure": true, "HealthRetries": true,
-	"HealthStartPeriod": true, "HealthTimeout": true, "HealthStartupCmd": true, "HealthStartupInterval": true,
+	"GroupAdd": true, "HealthStartupCmd": true, "HealthStartupInterval": true,
 	"HealthStartupRetries": true, "HealthStartupSuccess": true, "HealthStartupTimeout": true,
 	"HealthLogDestination": true, "HealthMaxLogCount": true, "HealthMaxLogSize": true,
 	"HttpProxy": true, "IP": true, "IP6": true, "Label": true, "LogDriver": true,
-	"LogOpt": true, "Mount": true, "NetworkAlias": true, "Notify": true,
+	"LogOpt": true, "Mount": true, "NetworkAlias": true,
 	"Pod": true, "Pull": true, "ReloadCmd": true, "ReloadSignal": true,
 	"Retry": true, "RetryDelay": true, "RunInit": true, "Secret": true, "ServiceName": true,
 	"SecurityLabelDisable": true, "SecurityLabelFileType": true, "SecurityLabelLevel": true,
@@ -229,7 +239,7 @@ var resourceKeys = map[string]bool{
 }
 
 // supportedKeys names the implemented keys in an unknown key's error.
-const supportedKeys = "Image, Exec, Entrypoint, Environment, EnvironmentFile, Volume, Tmpfs, PublishPort, Network, User, Group, ReadOnly, ReadOnlyTmpfs, VolatileTmp, WorkingDir, HostName, UserNS, AddCapability, DropCapability, AddDevice, NoNewPrivileges, SeccompProfile, AppArmor, Memory, PidsLimit, StopSignal, RemapUsers"
+const supportedKeys = "Image, Exec, Entrypoint, Environment, EnvironmentFile, Volume, Tmpfs, PublishPort, Network, User, Group, ReadOnly, ReadOnlyTmpfs, VolatileTmp, WorkingDir, HostName, UserNS, AddCapability, DropCapability, AddDevice, NoNewPrivileges, SeccompProfile, AppArmor, Memory, PidsLimit, StopSignal, RemapUsers, HealthCmd, HealthInterval, HealthTimeout, HealthRetries, HealthStartPeriod, HealthOnFailure, Notify"
 
 // ParseQuadlet reads a unit's [Container] section and its [Service]
 // resource keys (MemoryMax=, CPUQuota=, ...) into a Spec: nil when the unit
@@ -286,6 +296,9 @@ func ParseQuadlet(name string, f *unit.File, o ParseOptions) (cs *Spec, warnings
 	if cs.Group != "" && cs.User == "" {
 		// Quadlet's handleUser refuses the same.
 		return nil, nil, &unit.Error{Unit: name, Section: "Container", Field: "Group", Msg: "Group= without User= (Quadlet refuses it too): add User="}
+	}
+	if field, err := cs.checkHealth(&o); err != nil {
+		return nil, nil, &unit.Error{Unit: name, Section: "Container", Field: field, Msg: err.Error()}
 	}
 	host := serviceEnv(name, f, &o)
 	cs.Env = resolveBareEnv(cs.Env, host)

@@ -21,6 +21,7 @@ func FuzzParseQuadlet(f *testing.F) {
 		"Image=i\nReadOnly=yes\nReadOnlyTmpfs=no\nUserNS=auto:size=10\n",
 		"Image=i\nRemapUsers=auto\nRemapUid=0:1:2\nNetwork=%i\nPublishPort=%i:80\n",
 		"Image=i\nAppArmor=unconfined\nHealthMaxLogSize=1\nUIDMap=0:1:1\n",
+		"Image=i\nHealthCmd=[\"/bin/true\"]\nHealthInterval=1s\nNotify=healthy\nHealthOnFailure=kill\n",
 	} {
 		f.Add("web@8080.service", s)
 	}

@@ -66,7 +66,9 @@ type Run struct {
 	none    bool // Network=none: only lo
 	rootfs  string
 	mounted bool
-	anon    []string // anonymous volumes, removed when it exits
+	anon    []string     // anonymous volumes, removed when it exits
+	ss      sandbox.Spec // what the container runs with, for Exec
+	pid     int          // its init, once Started
 }
 
 // Freeze stops every process of the container at once with its cgroup's
@@ -142,6 +144,7 @@ func (r *Runtime) Prepare(ctx context.Context, unit string, s *Spec) (_ *Run, er
 	if run.group, err = cgroups.New("flotilla/"+unit, res); err != nil {
 		return nil, fmt.Errorf("container %s: cgroup: %w", unit, err)
 	}
+	run.ss = ss
 	if run.launch, err = sandbox.Prepare(ss); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPermanent, err)
 	}
@@ -197,6 +200,7 @@ func (run *Run) Started(pid int) error {
 	if err := run.group.Add(pid); err != nil {
 		return fmt.Errorf("container %s: join cgroup: %w", run.unit, err)
 	}
+	run.pid = pid
 	switch {
 	case run.bridge:
 		ep, err := run.r.cfg.Network.Attach(run.unit, pid, run.ports)
@@ -210,6 +214,39 @@ func (run *Run) Started(pid int) error {
 		}
 	}
 	return run.launch.Release()
+}
+
+// PrepareExec returns the helper to fork for running argv inside the
+// running container (its namespaces, cgroup, ids, capabilities and
+// seccomp filter: see sandbox.PrepareExec); the caller forks it as it
+// forked the container, then calls ExecStarted. Only between Started and
+// Exited.
+func (run *Run) PrepareExec(argv []string) (*sandbox.Launch, error) {
+	if run.pid == 0 || run.group == nil {
+		return nil, fmt.Errorf("container %s: not running", run.unit)
+	}
+	l, err := sandbox.PrepareExec(run.ss, run.pid, argv)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", run.unit, err)
+	}
+	if run.r.cfg.InitPath != "" {
+		l.Path = run.r.cfg.InitPath
+	}
+	return l, nil
+}
+
+// ExecStarted puts the forked helper pid in the container's cgroup and
+// lets it run the command; the error is the helper's setup error (a
+// missing program, a container gone).
+func (run *Run) ExecStarted(l *sandbox.Launch, pid int) error {
+	if err := l.Started(pid); err != nil {
+		return err
+	}
+	if err := run.group.Add(pid); err != nil {
+		l.Close()
+		return fmt.Errorf("container %s: exec: join cgroup: %w", run.unit, err)
+	}
+	return l.Release()
 }
 
 // Exited cleans up after the container's init is gone: it kills what is

@@ -2,6 +2,7 @@ package container
 
 import (
 	"github.com/flotilla-os/flotilla/internal/cgroups"
+	"github.com/flotilla-os/flotilla/internal/health"
 	"github.com/flotilla-os/flotilla/internal/seccomp"
 )
 
@@ -54,10 +55,15 @@ type Spec struct {
 	// Seccomp is SeccompProfile=: nil is Docker's default profile,
 	// seccomp.Unconfined none. Compiled for the container's capabilities.
 	Seccomp *seccomp.Profile
+	// Health is the HealthCmd= check and its settings (NotifyHealthy
+	// included); nil without a check.
+	Health *health.Config
 
 	// hostEnv is the environment podman would run with under Quadlet's
 	// unit (its [Service] Environment=), for bare NAMEs in EnvFiles.
 	hostEnv map[string]string
+	// notifyHealthy is Notify=healthy, moved into Health by checkHealth.
+	notifyHealthy bool
 }
 
 // Tmpfs is one Tmpfs=PATH[:OPTIONS] (podman's --tmpfs).

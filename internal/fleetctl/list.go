@@ -117,6 +117,9 @@ func (a *app) unitStateFields() map[string]fieldFunc[*schema.UnitState] {
 		"load":    func(s *schema.UnitState, _ bool) string { return dash(s.SystemdLoadState) },
 		"hash":    func(s *schema.UnitState, full bool) string { return shortHash(s.Hash, full) },
 		"reason":  func(s *schema.UnitState, _ bool) string { return dash(s.Reason) },
+		// health is Flotilla's: the check's verdict, "-" without a check.
+		// Not a default column, so fleet's default output is unchanged.
+		"health": func(s *schema.UnitState, _ bool) string { return dash(s.Health) },
 		"pid": func(s *schema.UnitState, _ bool) string {
 			if s.PID == 0 {
 				return "-"

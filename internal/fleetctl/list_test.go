@@ -42,7 +42,7 @@ func clusterFixture(t testing.TB) *fakeFleet {
 		f.units["mon.service"] = &schema.Unit{Name: "mon.service", Options: mon, Hash: unit.FromOptions(mon).Hash(), DesiredState: "launched"}
 		f.units["db.service"] = &schema.Unit{Name: "db.service", Options: db, Hash: unit.FromOptions(db).Hash(), DesiredState: "launched"}
 		f.states = []*schema.UnitState{
-			{Name: "web.service", MachineID: m1, Hash: f.units["web.service"].Hash, SystemdLoadState: "loaded", SystemdActiveState: "active", SystemdSubState: "running", PID: 4242},
+			{Name: "web.service", MachineID: m1, Hash: f.units["web.service"].Hash, SystemdLoadState: "loaded", SystemdActiveState: "active", SystemdSubState: "running", PID: 4242, Health: "healthy"},
 			{Name: "mon.service", MachineID: m2, SystemdLoadState: "loaded", SystemdActiveState: "active", SystemdSubState: "running"},
 			{Name: "mon.service", MachineID: m1, SystemdLoadState: "loaded", SystemdActiveState: "failed", SystemdSubState: "failed", Reason: "exit code 3"},
 			{Name: "db.service", SystemdLoadState: "-", SystemdActiveState: "-", SystemdSubState: "-", Reason: "not placed: no machine matches MachineMetadata=disk=nvme"},
@@ -78,14 +78,20 @@ func TestListUnits(t *testing.T) {
 		t.Errorf("full row: %q", f)
 	}
 
+	// health: Flotilla's field, "-" for a unit without a check.
+	out, _, _ = runCtl(t, ep, "list-units", "--no-legend", "--fields", "unit,health")
+	if want := "db.service\t-\nmon.service\t-\nmon.service\t-\nweb.service\thealthy\n"; out != want {
+		t.Errorf("--fields unit,health = %q, want %q", out, want)
+	}
+
 	out, _, _ = runCtl(t, ep, "list-units", "-o", "json")
 	var states []*schema.UnitState
-	if err := json.Unmarshal([]byte(out), &states); err != nil || len(states) != 4 || states[3].PID != 4242 {
+	if err := json.Unmarshal([]byte(out), &states); err != nil || len(states) != 4 || states[3].PID != 4242 || states[3].Health != "healthy" {
 		t.Errorf("-o json: %v %+v", err, states)
 	}
 
 	_, errOut, code := runCtl(t, ep, "list-units", "--fields", "unit,tmachine")
-	if code != 1 || !strings.Contains(errOut, `"tmachine"`) || !strings.Contains(errOut, "active,hash,load,machine,pid,reason,sub,unit") {
+	if code != 1 || !strings.Contains(errOut, `"tmachine"`) || !strings.Contains(errOut, "active,hash,health,load,machine,pid,reason,sub,unit") {
 		t.Errorf("bad field: %d %q", code, errOut)
 	}
 	_, errOut, code = runCtl(t, ep, "list-units", "-o", "yaml")

@@ -142,6 +142,9 @@ func (a *app) printStatus(st unitStatus, lines int) error {
 			active += " since " + since
 		}
 		fmt.Fprintf(w, "   Active: %s\n", active)
+		if s.Health != "" {
+			fmt.Fprintf(w, "   Health: %s\n", s.Health)
+		}
 		fmt.Fprintf(w, "  Machine: %s\n", a.machineLegend(s.MachineID, true))
 		if s.PID != 0 {
 			fmt.Fprintf(w, " Main PID: %d\n", s.PID)

@@ -30,6 +30,7 @@ func TestStatus(t *testing.T) {
 	want := `● web.service - Web server
    Loaded: loaded (desired launched, hash ` + f.units["web.service"].Hash[:7] + `)
    Active: active (running) since Sun 2026-03-01 11:54:57 UTC; 5min 3s ago
+   Health: healthy
   Machine: ` + m1 + `/10.0.0.1
  Main PID: 4242
 

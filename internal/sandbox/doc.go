@@ -29,6 +29,13 @@
 // path searchable) by host uid 100000; files owned by host ids outside the
 // range show up as the overflow id 65534 inside.
 //
+// Exec in a running container (exec_linux.go): PrepareExec returns a
+// Launch for the helper ExecArg, forked and released with the same
+// protocol; the caller puts it in the container's cgroup between Started
+// and Release. It joins the container init's namespaces, confines itself
+// as the init was and forks the command there; its exit status is the
+// command's. Health checks (HealthCmd=) run this way.
+//
 // What it owns: the child's mount namespace and everything it mounts there.
 // What it must not touch: the host's mounts (everything is made rprivate
 // first), cgroups (internal/cgroups), network interfaces (the caller attaches

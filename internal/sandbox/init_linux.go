@@ -24,7 +24,15 @@ const (
 // never returns then; otherwise it returns at once. Call it first in main
 // (and in TestMain of tests that start containers).
 func InitIfRequested() {
-	if len(os.Args) == 0 || os.Args[0] != InitArg {
+	if len(os.Args) == 0 {
+		return
+	}
+	switch os.Args[0] {
+	case InitArg:
+	case ExecArg:
+		runtime.LockOSThread()
+		execMain()
+	default:
 		return
 	}
 	// Credentials, capabilities and no_new_privs are per thread; execve

@@ -40,16 +40,6 @@ func Prepare(s Spec) (*Launch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: encode spec: %w", err)
 	}
-	initR, initW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: pipe: %w", err)
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		initR.Close()
-		initW.Close()
-		return nil, fmt.Errorf("sandbox: pipe: %w", err)
-	}
 	flags := uintptr(syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC)
 	if !s.HostNetwork {
 		flags |= syscall.CLONE_NEWNET
@@ -64,13 +54,29 @@ func Prepare(s Spec) (*Launch, error) {
 		// inside, and an unmapped uid would exec without capabilities.
 		sys.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
+	return newLaunch(InitArg, spec, sys)
+}
+
+// newLaunch makes the pipes of the setup protocol for a child started as
+// argv0 that will read payload.
+func newLaunch(argv0 string, payload []byte, sys *syscall.SysProcAttr) (*Launch, error) {
+	initR, initW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: pipe: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		initR.Close()
+		initW.Close()
+		return nil, fmt.Errorf("sandbox: pipe: %w", err)
+	}
 	return &Launch{
 		Path:  "/proc/self/exe",
-		Args:  []string{InitArg},
+		Args:  []string{argv0},
 		Env:   []string{},
 		Sys:   sys,
 		Files: []*os.File{initR, errW},
-		spec:  spec,
+		spec:  payload,
 		init:  initW,
 		errs:  errR,
 	}, nil

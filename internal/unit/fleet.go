@@ -164,6 +164,13 @@ var fleetKeys = map[string]string{
 	"X-Conflicts":                "Conflicts",
 	"Global":                     "Global",
 	"Replaces":                   "Replaces",
+	// A plain unit's health check (fleethealth.go).
+	"HealthCheck":            "Health",
+	"HealthCheckInterval":    "Health",
+	"HealthCheckTimeout":     "Health",
+	"HealthCheckRetries":     "Health",
+	"HealthCheckStartPeriod": "Health",
+	"HealthCheckOnFailure":   "Health",
 }
 
 // ParseFleet reads the [X-Fleet] section of f for the unit named n.
@@ -218,7 +225,10 @@ func ParseFleet(n Name, f *File) (Fleet, error) {
 			if o.Name == "MachineBootID" {
 				return bad(o.Name, "boot IDs are not supported: use MachineID")
 			}
-			return bad(o.Name, "unknown option: [X-Fleet] accepts MachineID, MachineOf, MachineMetadata, Conflicts, Global and Replaces")
+			return bad(o.Name, "unknown option: [X-Fleet] accepts MachineID, MachineOf, MachineMetadata, Conflicts, Global, Replaces and HealthCheck, HealthCheckInterval, HealthCheckTimeout, HealthCheckRetries, HealthCheckStartPeriod, HealthCheckOnFailure")
+		}
+		if key == "Health" {
+			continue // ParseFleetHealth, below
 		}
 		vals, err := splitValues(o.Value)
 		if err != nil {
@@ -331,6 +341,9 @@ func ParseFleet(n Name, f *File) (Fleet, error) {
 		if fl.ReplacesUnit(m) {
 			return bad("MachineOf", "%s is also matched by Replaces, so the unit could never be placed", m)
 		}
+	}
+	if _, err := ParseFleetHealth(n, f); err != nil {
+		return Fleet{}, err
 	}
 	return fl, nil
 }

@@ -12,6 +12,7 @@ var fuzzSeeds = []string{
 	"[Unit]\nDescription=Web\n\n[Service]\nExecStart=/bin/web -p 80\n",
 	"[Service]\nExecStart=/bin/sh -c \\\n  'echo hi' \\\n# c\n  arg\\",
 	"[X-Fleet]\nConflicts=%p@*.service\nMachineMetadata=\"a=b c\" d=e\nGlobal=true\n",
+	"[X-Fleet]\nHealthCheck=http://:80%i/x\nHealthCheckInterval=1s\nHealthCheckOnFailure=kill\nHealthCheckRetries=\n",
 	"[X-Fleet]\nMachineOf=db@%i.service\nReplaces=old.service\nMachineID=m1\n",
 	"[A]\nx=1\n[B]\ny=2\n[A]\nx=3\\\\\n",
 	"A=b\n[Unit\n\r\n=x\n[]\n",

@@ -55,6 +55,9 @@
 // Cost at rest: a running unit costs one goroutine blocked on its exit
 // channel and one blocked reading its log pipe (through the netpoller, not
 // a thread); the Supervisor adds one blocked goroutine for dependencies;
-// there are no per-unit timers or polling. Timers exist only
-// during transitions (RestartSec, Timeout*Sec).
+// there are no per-unit timers or polling. Timers exist only during
+// transitions (RestartSec, Timeout*Sec), and for a unit with a health
+// check, one timer and one goroutine while it runs (health.go): it wakes
+// once per HealthInterval, and State.Health changes (a change of state)
+// only when the verdict does.
 package native

@@ -32,6 +32,7 @@ type activation struct {
 	job           *job           // this run's start job; guarded by u.mu
 	main, control *proc          // runner-only
 	run           *container.Run // the container of this cycle; runner-only
+	health        *healthRun     // the check of this cycle; runner-only (health.go)
 
 	groups map[int]bool // process groups spawned; guarded by u.mu
 	// frozen is the container whose cgroup Freeze and Thaw act on, set
@@ -121,7 +122,7 @@ func (a *activation) loop() {
 			return
 		}
 		res := a.cycle()
-		if a.stopping() || !a.sp.restartOn(res) {
+		if a.stopping() || !(a.sp.restartOn(res) || a.healthRestart()) {
 			a.final(res)
 			return
 		}
@@ -132,7 +133,7 @@ func (a *activation) loop() {
 			return
 		}
 		a.u.event("%s: Scheduled restart job, restart counter is at %d.", name, n+1)
-		a.main, a.control = nil, nil
+		a.main, a.control, a.health = nil, nil, nil
 	}
 }
 
@@ -190,6 +191,7 @@ func (a *activation) cycle() result {
 	if started && res.ok && !a.stopping() {
 		res = a.waitMain()
 	}
+	a.stopHealth()
 	if a.stopping() && !a.fenced() {
 		a.u.sup.waitStopsBefore(a)
 	}
@@ -225,6 +227,14 @@ func (a *activation) startMain() (res result, started bool) {
 			return result{reason: err.Error()}, false
 		}
 		a.main = p
+		a.startHealth()
+		// Notify=healthy: READY=1 at the first passing check, so
+		// ExecStartPost= runs after it, as under systemd.
+		if a.sp.health != nil && a.sp.health.NotifyHealthy {
+			if res = a.waitHealthy(); !res.ok || a.stopping() {
+				return res, true
+			}
+		}
 	}
 	if len(a.sp.post) > 0 {
 		a.set(unit.ActiveActivating, "start-post", "")

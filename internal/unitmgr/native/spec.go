@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/container"
+	"github.com/flotilla-os/flotilla/internal/health"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
@@ -32,6 +33,7 @@ type spec struct {
 	limitBurst      int
 	limitInterval   time.Duration
 	container       *container.Spec // [Container]; nil for a plain service
+	health          *health.Config  // HealthCmd= or [X-Fleet] HealthCheck=; nil without a check
 	warnings        []string        // ignored Quadlet keys, logged at Load
 }
 
@@ -126,6 +128,9 @@ func parseSpec(name string, f *unit.File, ex *expander) (*spec, error) {
 		return nil, err
 	}
 	sp.warnings = append(sp.warnings, cw...)
+	if err := parseHealth(name, f, sp); err != nil {
+		return nil, err
+	}
 	if sp.container != nil && f.Values("Service", "TimeoutStopSec") == nil && f.Values("Service", "TimeoutSec") == nil {
 		// A container's entrypoint is PID 1 of its namespace and ignores
 		// SIGTERM unless it handles it: stop as Podman does, SIGKILL after 10 s.

@@ -66,7 +66,7 @@ func (u *svc) setLocked(active, sub, reason string, pid int) {
 		return
 	}
 	was := u.st
-	u.st = unit.State{Load: unit.LoadLoaded, Active: active, Sub: sub, Reason: reason, PID: pid, Since: time.Now()}
+	u.st = unit.State{Load: unit.LoadLoaded, Active: active, Sub: sub, Reason: reason, PID: pid, Since: time.Now(), Health: was.Health}
 	u.sup.changes.Notify(u.name)
 	if u.sup.anyDeps.Load() && (was.Active != active || sub == "auto-restart" && was.Sub != sub) {
 		u.sup.queueEvent(depEvent{name: u.name, active: active, sub: sub})

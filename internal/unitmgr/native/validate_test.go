@@ -30,6 +30,14 @@ func TestValidate(t *testing.T) {
 		{"c.service", "[Container]\nImage=busybox\nSeccompProfile=/only/on/the/node.json\n", ""},
 		{"c.service", "[Container]\nImage=busybox\nSeccompProfile=profile.json\n", "[Container] SeccompProfile"},
 		{"c.service", "[Container]\nImage=busybox\nPublishPort=1/tcp,udp,udp\n", "[Container] PublishPort"},
+		// Health checks: Podman's keys, Flotilla's [X-Fleet] probe.
+		{"c.service", "[Container]\nImage=busybox\nHealthCmd=wget -q -O- localhost\nHealthInterval=10s\nNotify=healthy\n", ""},
+		{"c.service", "[Container]\nImage=busybox\nHealthCmd=true\nHealthInterval=10\n", "[Container] HealthInterval"},
+		{"c.service", "[Container]\nImage=busybox\nHealthCmd=true\nHealthOnFailure=reboot\n", "[Container] HealthOnFailure"},
+		{"c.service", "[Container]\nImage=busybox\nHealthCommand=true\n", "[Container] HealthCommand"},
+		{"web.service", "[Service]\nExecStart=/bin/true\n[X-Fleet]\nHealthCheck=http://:8080/healthz\nHealthCheckInterval=5s\n", ""},
+		{"web.service", "[Service]\nExecStart=/bin/true\n[X-Fleet]\nHealthCheck=http://:8080/healthz\nHealthCheckTimeout=0.5s\n", "[X-Fleet] HealthCheckTimeout"},
+		{"web.service", "[Service]\nExecStart=/bin/true\n[X-Fleet]\nHealthCheck=udp://:53\n", "[X-Fleet] HealthCheck"},
 		{strings.Repeat("a", 248) + ".service", "[Service]\nExecStart=/bin/true\n", "invalid unit name"},
 	} {
 		f, err := unit.Parse(tc.name, []byte(tc.file))

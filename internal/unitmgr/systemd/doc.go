@@ -94,4 +94,12 @@
 // Exec*= keys pass through and so run inside the container root, unlike
 // the native manager's. Pulls happen inside Load under the lock that
 // serialises Loads, bounded by PrepareTimeout.
+//
+// # Health checks
+//
+// This backend runs none: a unit with [Container] HealthCmd=,
+// Notify=healthy or [X-Fleet] HealthCheck= is refused at Load with a
+// *unit.Error naming the key (health.go), so the unit fails to load on a
+// systemd-backed machine rather than run unchecked. Its State.Health is
+// always "". The native backend runs them.
 package systemd

@@ -158,6 +158,9 @@ func (m *Manager) Load(name string, f *unit.File) error {
 	if err := f.Check(name); err != nil {
 		return err
 	}
+	if err := checkHealth(name, f); err != nil {
+		return err
+	}
 	isContainer := len(f.Section("Container")) > 0
 	if isContainer && m.cfg.Containers == nil {
 		return &unit.Error{Unit: name, Section: "Container", Msg: "this fleetd has no container runtime for the systemd backend (it must run as root, without --no-containers)"}
