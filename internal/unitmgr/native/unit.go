@@ -25,6 +25,7 @@ type svc struct {
 	pendingStart bool        // Start while stopping: start again after
 	starts       []time.Time // start times, for the start limit
 	runHash      string      // the spec hash of the current or last run
+	addr         string      // the running container's bridge address (container.go)
 }
 
 func newSvc(s *Supervisor, name string, l *logWriter) *svc {
@@ -51,6 +52,7 @@ func (u *svc) state() unit.State {
 	defer u.mu.Unlock()
 	st := u.st
 	st.Hash = u.runHash
+	st.Addr = u.addr
 	return st
 }
 

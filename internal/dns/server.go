@@ -1,0 +1,201 @@
+package dns
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/flotilla-os/flotilla/internal/connlimit"
+)
+
+// Config wires a Server.
+type Config struct {
+	// Listen are host:port addresses, each served over UDP and TCP.
+	Listen []string
+	// Upstreams (host:port) get every name outside the zone; nil reads
+	// the nameservers of ResolvConf, less the server's own addresses.
+	Upstreams  []string
+	ResolvConf string // default /etc/resolv.conf
+	// MaxForwards caps forwarded queries in flight; beyond it a query
+	// gets SERVFAIL at once (default 64). Local names are never capped:
+	// they cost a map lookup.
+	MaxForwards    int
+	ForwardTimeout time.Duration // per upstream (default 2 s)
+	MaxTCPConns    int           // open TCP connections (default 256)
+	Logf           func(format string, args ...any)
+}
+
+// Server answers the cluster's names from its View and forwards the rest.
+type Server struct {
+	cfg   Config
+	view  atomic.Pointer[View]
+	fwd   chan struct{}
+	udp   *mdns.Client
+	tcp   *mdns.Client
+	ups   *upstreams
+	mu    sync.Mutex
+	srvs  []*mdns.Server
+	addrs []string
+}
+
+// New returns a server answering from an empty view of opts until SetView.
+func New(cfg Config, opts Options) *Server {
+	if cfg.MaxForwards <= 0 {
+		cfg.MaxForwards = 64
+	}
+	if cfg.ForwardTimeout <= 0 {
+		cfg.ForwardTimeout = 2 * time.Second
+	}
+	if cfg.MaxTCPConns <= 0 {
+		cfg.MaxTCPConns = 256
+	}
+	if cfg.ResolvConf == "" {
+		cfg.ResolvConf = "/etc/resolv.conf"
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	s := &Server{cfg: cfg, fwd: make(chan struct{}, cfg.MaxForwards),
+		udp: &mdns.Client{Net: "udp", Timeout: cfg.ForwardTimeout},
+		tcp: &mdns.Client{Net: "tcp", Timeout: cfg.ForwardTimeout},
+	}
+	s.view.Store(NewView(opts, nil))
+	return s
+}
+
+// SetView replaces the view; queries in flight finish on the old one.
+func (s *Server) SetView(v *View) { s.view.Store(v) }
+
+// View is the view answered from now.
+func (s *Server) View() *View { return s.view.Load() }
+
+// Start binds every listen address (UDP and TCP) and serves them. An
+// address that cannot be bound fails the start, naming it; nothing is
+// left listening then.
+func (s *Server) Start() error {
+	var srvs []*mdns.Server
+	var addrs []string
+	fail := func(err error) error {
+		for _, srv := range srvs {
+			_ = srv.Shutdown()
+		}
+		return err
+	}
+	for _, a := range s.cfg.Listen {
+		pc, err := net.ListenPacket("udp", a)
+		if err != nil {
+			return fail(fmt.Errorf("dns: listen on %s (udp): %w", a, err))
+		}
+		// The same port over TCP (a ":0" address gets the UDP one's).
+		l, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err != nil {
+			pc.Close()
+			return fail(fmt.Errorf("dns: listen on %s (tcp): %w", a, err))
+		}
+		lim := connlimit.New(l, nil, connlimit.Limits{MaxConns: s.cfg.MaxTCPConns}, "DNS tcp "+a, s.cfg.Logf)
+		for _, srv := range []*mdns.Server{
+			{PacketConn: pc, Handler: s},
+			{Listener: lim, Handler: s, ReadTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }},
+		} {
+			started := make(chan struct{})
+			srv.NotifyStartedFunc = func() { close(started) }
+			go func() {
+				if err := srv.ActivateAndServe(); err != nil {
+					s.cfg.Logf("dns: %v", err)
+				}
+			}()
+			<-started
+			srvs = append(srvs, srv)
+		}
+		addrs = append(addrs, pc.LocalAddr().String())
+	}
+	s.mu.Lock()
+	s.srvs, s.addrs = srvs, addrs
+	s.mu.Unlock()
+	s.ups = newUpstreams(s.cfg.Upstreams, s.cfg.ResolvConf, addrs)
+	return nil
+}
+
+// Addrs are the bound addresses (a ":0" port resolved), in Listen's order.
+func (s *Server) Addrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.addrs...)
+}
+
+// Close stops serving.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	srvs := s.srvs
+	s.srvs = nil
+	s.mu.Unlock()
+	var errs []error
+	for _, srv := range srvs {
+		errs = append(errs, srv.Shutdown())
+	}
+	return errors.Join(errs...)
+}
+
+// ServeDNS answers one query.
+func (s *Server) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
+	if len(r.Question) != 1 || r.Opcode != mdns.OpcodeQuery {
+		m := new(mdns.Msg)
+		m.SetRcode(r, mdns.RcodeFormatError)
+		_ = w.WriteMsg(m)
+		return
+	}
+	v := s.view.Load()
+	if !v.InZone(r.Question[0].Name) {
+		s.forward(w, r)
+		return
+	}
+	rep := Answer(v, r.Question[0])
+	m := new(mdns.Msg)
+	m.SetReply(r)
+	m.Authoritative, m.RecursionAvailable = true, true
+	m.Rcode, m.Answer, m.Ns, m.Extra = rep.Rcode, rep.Answer, rep.Ns, rep.Extra
+	if w.RemoteAddr().Network() == "udp" {
+		size := mdns.MinMsgSize
+		if o := r.IsEdns0(); o != nil {
+			size = int(o.UDPSize())
+			m.SetEdns0(o.UDPSize(), false)
+		}
+		m.Truncate(size)
+	}
+	_ = w.WriteMsg(m)
+}
+
+// forward asks the node's resolvers, at most MaxForwards at a time.
+func (s *Server) forward(w mdns.ResponseWriter, r *mdns.Msg) {
+	fail := func() {
+		m := new(mdns.Msg)
+		m.SetRcode(r, mdns.RcodeServerFailure)
+		_ = w.WriteMsg(m)
+	}
+	select {
+	case s.fwd <- struct{}{}:
+		defer func() { <-s.fwd }()
+	default:
+		fail()
+		return
+	}
+	c := s.udp
+	if w.RemoteAddr().Network() == "tcp" {
+		c = s.tcp
+	}
+	for _, up := range s.ups.get() {
+		resp, _, err := c.Exchange(r, up)
+		if err != nil {
+			continue
+		}
+		resp.Id = r.Id
+		_ = w.WriteMsg(resp)
+		return
+	}
+	fail()
+}
