@@ -61,7 +61,7 @@ func TestAnswer(t *testing.T) {
 	}{
 		{machine, "db.flotilla.", mdns.TypeA, "NOERROR | A 192.0.2.1"},
 		{machine, "DB.Flotilla", mdns.TypeA, "NOERROR | A 192.0.2.1"}, // case, no trailing dot
-		{machine, "db.flotilla.", mdns.TypeAAAA, "NOERROR"},          // NODATA
+		{machine, "db.flotilla.", mdns.TypeAAAA, "NOERROR"},           // NODATA
 		{machine, "db.flotilla.", mdns.TypeMX, "NOERROR"},
 		{machine, "db.flotilla.", mdns.TypeANY, "NOERROR | A 192.0.2.1"},
 		{machine, "nope.flotilla.", mdns.TypeA, "NXDOMAIN"},

@@ -184,12 +184,15 @@ func (s *Server) forward(w mdns.ResponseWriter, r *mdns.Msg) {
 		fail()
 		return
 	}
-	c := s.udp
-	if w.RemoteAddr().Network() == "tcp" {
-		c = s.tcp
-	}
+	overTCP := w.RemoteAddr().Network() == "tcp"
 	for _, up := range s.ups.get() {
-		resp, _, err := c.Exchange(r, up)
+		// UDP first, as a stub resolver asks; a truncated answer is
+		// asked again over TCP for a client that came over TCP (a UDP
+		// client sees the TC bit and does that itself).
+		resp, _, err := s.udp.Exchange(r, up)
+		if err == nil && resp.Truncated && overTCP {
+			resp, _, err = s.tcp.Exchange(r, up)
+		}
 		if err != nil {
 			continue
 		}

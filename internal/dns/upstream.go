@@ -54,15 +54,34 @@ func (u *upstreams) get() []string {
 	return u.cur
 }
 
-// isOwn: a, or the same port on a wildcard address we listen on.
+// isOwn: a, or the same port on one of this node's addresses when we
+// listen on a wildcard address.
 func (u *upstreams) isOwn(a string) bool {
 	if slices.Contains(u.own, a) {
 		return true
 	}
-	_, port, _ := net.SplitHostPort(a)
+	host, port, _ := net.SplitHostPort(a)
+	ip := net.ParseIP(host)
 	for _, o := range u.own {
 		h, p, _ := net.SplitHostPort(o)
-		if p == port && (h == "" || net.ParseIP(h).IsUnspecified()) {
+		if p == port && (h == "" || net.ParseIP(h).IsUnspecified()) && isLocal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// isLocal reports whether ip is one of this node's addresses.
+func isLocal(ip net.IP) bool {
+	if ip == nil {
+		return false
+	}
+	if ip.IsLoopback() {
+		return true
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
 			return true
 		}
 	}
