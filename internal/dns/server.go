@@ -1,14 +1,18 @@
 package dns
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	mdns "github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 
 	"github.com/flotilla-os/flotilla/internal/connlimit"
 )
@@ -17,6 +21,10 @@ import (
 type Config struct {
 	// Listen are host:port addresses, each served over UDP and TCP.
 	Listen []string
+	// FreeBind are listen addresses bound before they exist on the node
+	// (IP_FREEBIND): the bridge gateway, which appears when the bridge
+	// is set up, after the DNS has started.
+	FreeBind []string
 	// Upstreams (host:port) get every name outside the zone; nil reads
 	// the nameservers of ResolvConf, less the server's own addresses.
 	Upstreams  []string
@@ -86,13 +94,17 @@ func (s *Server) Start() error {
 		}
 		return err
 	}
-	for _, a := range s.cfg.Listen {
-		pc, err := net.ListenPacket("udp", a)
+	for _, a := range append(append([]string(nil), s.cfg.Listen...), s.cfg.FreeBind...) {
+		var lc net.ListenConfig
+		if slices.Contains(s.cfg.FreeBind, a) {
+			lc.Control = freeBind
+		}
+		pc, err := lc.ListenPacket(context.Background(), "udp", a)
 		if err != nil {
 			return fail(fmt.Errorf("dns: listen on %s (udp): %w", a, err))
 		}
 		// The same port over TCP (a ":0" address gets the UDP one's).
-		l, err := net.Listen("tcp", pc.LocalAddr().String())
+		l, err := lc.Listen(context.Background(), "tcp", pc.LocalAddr().String())
 		if err != nil {
 			pc.Close()
 			return fail(fmt.Errorf("dns: listen on %s (tcp): %w", a, err))
@@ -121,7 +133,16 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// Addrs are the bound addresses (a ":0" port resolved), in Listen's order.
+func freeBind(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
+	})
+	return errors.Join(err, serr)
+}
+
+// Addrs are the bound addresses (a ":0" port resolved): Listen's, then
+// FreeBind's.
 func (s *Server) Addrs() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -80,6 +80,12 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	defer node.Close()
 	reg := registry.New(node.Client)
 
+	dnsSrv, onBridge, err := startDNS(cfg, cfg.runsBridge(), logf)
+	if err != nil {
+		return err
+	}
+	defer dnsSrv.Close()
+	cfg.dnsOnBridge = onBridge
 	um, err := unitManager(ctx, cfg, id, logf)
 	if err != nil {
 		return err
@@ -108,6 +114,7 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	agentErr := make(chan error, 1)
 	wg.Go(func() { agentErr <- ag.Run(runCtx) })
 	wg.Go(func() { _ = eng.Run(runCtx) })
+	wg.Go(func() { followDNS(runCtx, dnsSrv, reg, cfg, logf) })
 
 	// Reaching another machine's API (journal proxying) must fail fast when
 	// that machine is gone; a followed journal then streams without limit.
@@ -306,6 +313,9 @@ func unitManager(ctx context.Context, cfg Config, id string, logf func(string, .
 		return units{mgr: c, images: imagehttp.NewClient(path), hosted: true}, nil
 	}
 	ncfg := nodeConfig(cfg, id, host, logf)
+	if cfg.dnsOnBridge {
+		ncfg.DNSDomain = cfg.DNSDomain
+	}
 	if cfg.UnitManager == "systemd" {
 		// systemd runs container units in a root fleetd prepares; bridge
 		// networking needs the native manager, so there is no bridge.
