@@ -124,7 +124,7 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 		TLSHandshakeTimeout:   3 * time.Second,
 		ResponseHeaderTimeout: 10 * time.Second,
 	}}
-	acfg := api.Config{Registry: reg, Manager: mgr, MachineID: id, Peer: peer, Images: um.images}
+	acfg := api.Config{Registry: reg, Manager: mgr, MachineID: id, Peer: peer, Images: um.images, DNSDomain: cfg.DNSDomain}
 	if cfg.UnitManager == "systemd" {
 		// Submit-time checks follow the backend that runs this node's units.
 		acfg.ValidateUnit = systemd.Validate
