@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -94,37 +95,52 @@ func (s *Server) Start() error {
 		}
 		return err
 	}
+	serve := func(srv *mdns.Server) {
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		go func() {
+			if err := srv.ActivateAndServe(); err != nil {
+				s.cfg.Logf("dns: %v", err)
+			}
+		}()
+		<-started
+		srvs = append(srvs, srv)
+	}
 	for _, a := range append(append([]string(nil), s.cfg.Listen...), s.cfg.FreeBind...) {
-		var lc net.ListenConfig
-		if slices.Contains(s.cfg.FreeBind, a) {
-			lc.Control = freeBind
+		free := slices.Contains(s.cfg.FreeBind, a)
+		// One UDP socket per CPU (SO_REUSEPORT: the kernel spreads
+		// queries over them), each read by its own goroutine.
+		var pcs []net.PacketConn
+		for i := range udpSockets() {
+			addr := a
+			if i > 0 {
+				addr = pcs[0].LocalAddr().String() // a ":0" port: the first one's
+			}
+			lc := net.ListenConfig{Control: sockopts(free, true)}
+			pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+			if err != nil {
+				for _, pc := range pcs {
+					pc.Close()
+				}
+				return fail(fmt.Errorf("dns: listen on %s (udp): %w", a, err))
+			}
+			pcs = append(pcs, pc)
 		}
-		pc, err := lc.ListenPacket(context.Background(), "udp", a)
+		// The same port over TCP.
+		lc := net.ListenConfig{Control: sockopts(free, false)}
+		l, err := lc.Listen(context.Background(), "tcp", pcs[0].LocalAddr().String())
 		if err != nil {
-			return fail(fmt.Errorf("dns: listen on %s (udp): %w", a, err))
-		}
-		// The same port over TCP (a ":0" address gets the UDP one's).
-		l, err := lc.Listen(context.Background(), "tcp", pc.LocalAddr().String())
-		if err != nil {
-			pc.Close()
+			for _, pc := range pcs {
+				pc.Close()
+			}
 			return fail(fmt.Errorf("dns: listen on %s (tcp): %w", a, err))
 		}
-		lim := connlimit.New(l, nil, connlimit.Limits{MaxConns: s.cfg.MaxTCPConns}, "DNS tcp "+a, s.cfg.Logf)
-		for _, srv := range []*mdns.Server{
-			{PacketConn: pc, Handler: s},
-			{Listener: lim, Handler: s, ReadTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }},
-		} {
-			started := make(chan struct{})
-			srv.NotifyStartedFunc = func() { close(started) }
-			go func() {
-				if err := srv.ActivateAndServe(); err != nil {
-					s.cfg.Logf("dns: %v", err)
-				}
-			}()
-			<-started
-			srvs = append(srvs, srv)
+		for _, pc := range pcs {
+			serve(&mdns.Server{PacketConn: pc, Handler: s})
 		}
-		addrs = append(addrs, pc.LocalAddr().String())
+		lim := connlimit.New(l, nil, connlimit.Limits{MaxConns: s.cfg.MaxTCPConns}, "DNS tcp "+a, s.cfg.Logf)
+		serve(&mdns.Server{Listener: lim, Handler: s, ReadTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }})
+		addrs = append(addrs, pcs[0].LocalAddr().String())
 	}
 	s.mu.Lock()
 	s.srvs, s.addrs = srvs, addrs
@@ -133,12 +149,25 @@ func (s *Server) Start() error {
 	return nil
 }
 
-func freeBind(_, _ string, c syscall.RawConn) error {
-	var serr error
-	err := c.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
-	})
-	return errors.Join(err, serr)
+// udpSockets is how many UDP sockets serve each address: one per CPU,
+// at most 4.
+func udpSockets() int { return min(max(runtime.NumCPU(), 1), 4) }
+
+// sockopts sets IP_FREEBIND (an address that is not up yet) and
+// SO_REUSEPORT (several UDP sockets on one port) as asked.
+func sockopts(freeBind, reusePort bool) func(_, _ string, c syscall.RawConn) error {
+	return func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			if freeBind {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
+			}
+			if reusePort && serr == nil {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			}
+		})
+		return errors.Join(err, serr)
+	}
 }
 
 // Addrs are the bound addresses (a ":0" port resolved): Listen's, then
