@@ -108,10 +108,14 @@ func followDNS(ctx context.Context, s *dns.Server, reg *registry.Registry, cfg C
 	dns.Follow(ctx, reg, opts, s.SetView, time.Second, logf)
 }
 
-// runsBridge reports whether this fleetd sets up the node's container
-// bridge itself (the native manager, as root, with containers and a
-// subnet), and so may serve DNS on its gateway.
+// runsBridge reports whether the node has a container bridge whose
+// gateway fleetd serves DNS on: one this fleetd sets up (the native
+// manager, as root, with containers and a subnet), or init's, when init
+// hosts the unit manager (its subnet is --bridge-subnet's default, and its
+// containers search the default domain).
 func (c Config) runsBridge() bool {
-	_, hosted := c.remoteSocket()
-	return !hosted && c.UnitManager == "native" && !c.NoContainers && c.BridgeSubnet != "" && os.Geteuid() == 0
+	if _, hosted := c.remoteSocket(); hosted {
+		return c.BridgeSubnet != "" && os.Geteuid() == 0
+	}
+	return c.UnitManager == "native" && !c.NoContainers && c.BridgeSubnet != "" && os.Geteuid() == 0
 }
