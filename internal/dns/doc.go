@@ -33,8 +33,17 @@
 // shows within a second of the new endpoint.
 //
 // The view is in memory, rebuilt from an etcd watch (Follow); a query
-// never reads etcd. Answer is the pure decision (view, question →
-// records), table-tested and fuzzed; Server wraps it with miekg/dns over
-// UDP and TCP, a bounded forwarder, and a cap on TCP connections, so a
-// flood costs only what the queries cost.
+// never reads etcd, and while etcd is unreachable the last view answers.
+// Answer is the pure decision (view, question → records), table-tested
+// and fuzzed; Server wraps it with miekg/dns over UDP (one socket per CPU,
+// SO_REUSEPORT) and TCP. Bounds, so that a flood costs only what its
+// queries cost: forwards in flight (64; beyond, SERVFAIL at once), queries
+// being answered (1024; beyond, a UDP query is dropped), open TCP
+// connections (256). There is no per-client rate limit.
+//
+// Other names go to the node's resolvers, the nameservers of
+// /etc/resolv.conf (read again when it changes), never to the server's
+// own addresses. fleetd serves on --dns-listen (127.0.0.1:53 by default)
+// and on port 53 of its bridge gateway, where containers' resolv.conf
+// points (internal/container).
 package dns

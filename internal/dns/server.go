@@ -36,7 +36,12 @@ type Config struct {
 	MaxForwards    int
 	ForwardTimeout time.Duration // per upstream (default 2 s)
 	MaxTCPConns    int           // open TCP connections (default 256)
-	Logf           func(format string, args ...any)
+	// MaxInFlight caps queries being answered at once; beyond it a UDP
+	// query is dropped unanswered (the client retries), so a flood that
+	// outruns the answers costs a read each, not a goroutine that waits
+	// (default 1024).
+	MaxInFlight int
+	Logf        func(format string, args ...any)
 }
 
 // Server answers the cluster's names from its View and forwards the rest.
@@ -44,6 +49,7 @@ type Server struct {
 	cfg   Config
 	view  atomic.Pointer[View]
 	fwd   chan struct{}
+	busy  atomic.Int64 // queries being answered
 	udp   *mdns.Client
 	tcp   *mdns.Client
 	ups   *upstreams
@@ -62,6 +68,9 @@ func New(cfg Config, opts Options) *Server {
 	}
 	if cfg.MaxTCPConns <= 0 {
 		cfg.MaxTCPConns = 256
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 1024
 	}
 	if cfg.ResolvConf == "" {
 		cfg.ResolvConf = "/etc/resolv.conf"
@@ -193,6 +202,11 @@ func (s *Server) Close() error {
 
 // ServeDNS answers one query.
 func (s *Server) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
+	if s.busy.Add(1) > int64(s.cfg.MaxInFlight) && w.RemoteAddr().Network() == "udp" {
+		s.busy.Add(-1)
+		return
+	}
+	defer s.busy.Add(-1)
 	if len(r.Question) != 1 || r.Opcode != mdns.OpcodeQuery {
 		m := new(mdns.Msg)
 		m.SetRcode(r, mdns.RcodeFormatError)
