@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/flotilla-os/flotilla/internal/sandbox"
 )
 
@@ -21,6 +23,36 @@ func (r *Runtime) resolvFile(unit string) (string, error) {
 		return "", fmt.Errorf("container %s: resolv.conf: %w", unit, err)
 	}
 	return p, f.Close()
+}
+
+// makeResolvTarget makes an empty /etc/resolv.conf in the container's
+// root when the image has none, from the host side: a user-namespaced
+// container cannot create it in an /etc its root does not own. /etc is
+// resolved inside the root (an image's symlinks cannot lead out of it);
+// whatever is there already (a file, a symlink) is left to the sandbox.
+func makeResolvTarget(rootfs string) error {
+	root, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(root)
+	if err := unix.Mkdirat(root, "etc", 0o755); err != nil && err != unix.EEXIST {
+		return fmt.Errorf("make /etc: %w", err)
+	}
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	etc, err := unix.Openat2(root, "etc", &how)
+	if err != nil {
+		return fmt.Errorf("open /etc: %w", err)
+	}
+	defer unix.Close(etc)
+	fd, err := unix.Openat(etc, "resolv.conf", unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err == unix.EEXIST {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("make /etc/resolv.conf: %w", err)
+	}
+	return unix.Close(fd)
 }
 
 // ResolvConf is the resolv.conf of a container on the bridge: the node's

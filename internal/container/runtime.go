@@ -113,6 +113,9 @@ func (r *Runtime) Prepare(ctx context.Context, unit string, s *Spec) (_ *Run, er
 		if run.resolv, err = r.resolvFile(unit); err != nil {
 			return nil, err
 		}
+		if err := makeResolvTarget(run.rootfs); err != nil {
+			return nil, fmt.Errorf("container %s: %w", unit, err)
+		}
 		mounts = append(mounts, sandbox.Mount{Source: run.resolv, Target: resolvConfPath, ReadOnly: true})
 	}
 	// Read at each start, as podman reads --env-file at each run; a
