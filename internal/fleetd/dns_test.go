@@ -1,7 +1,9 @@
 package fleetd
 
 import (
+	"fmt"
 	"io"
+	"net"
 	"strings"
 	"testing"
 )
@@ -40,4 +42,46 @@ func TestDNSFlags(t *testing.T) {
 			t.Errorf("bridgeGateway(%q) = %q, want %q", subnet, got, want)
 		}
 	}
+}
+
+// TestStartDNSBusyAddress: an address another server holds is a warning
+// when it is the default (fleetd starts without loopback DNS) and an
+// error naming the flag when the user gave it.
+func TestStartDNSBusyAddress(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	addr := busy.Addr().String()
+	var logged []string
+	logf := func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) }
+
+	cfg := Config{DNSDomain: "flotilla", DNSListen: []string{addr}, DNSListenDefault: true}
+	s, onBridge, err := startDNS(cfg, false, logf)
+	if err != nil || onBridge {
+		t.Fatalf("default address busy: %v (bridge %v), want a warning", err, onBridge)
+	}
+	defer s.Close()
+	if len(s.Addrs()) != 0 || len(logged) == 0 || !strings.Contains(logged[0], "--dns-listen") {
+		t.Errorf("serving %v, logged %q: want nothing served and a warning naming --dns-listen", s.Addrs(), logged)
+	}
+
+	cfg.DNSListenDefault = false
+	if _, _, err := startDNS(cfg, false, logf); err == nil || !strings.Contains(err.Error(), "--dns-listen") || !strings.Contains(err.Error(), addr) {
+		t.Errorf("given address busy: %v, want an error naming --dns-listen and %s", err, addr)
+	}
+
+	free, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freeAddr := free.LocalAddr().String()
+	free.Close()
+	cfg.DNSListen = []string{freeAddr}
+	s, _, err = startDNS(cfg, false, logf)
+	if err != nil || len(s.Addrs()) != 1 || s.Addrs()[0] != freeAddr {
+		t.Fatalf("free address: %v %v", s, err)
+	}
+	s.Close()
 }
