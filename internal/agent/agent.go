@@ -46,8 +46,9 @@ type Agent struct {
 	fenceTimer *time.Timer // fires t.Fence() after lastRenew
 	killTimer  *time.Timer // while frozen: fires t.KillDeadline() after lastRenew
 
-	kick   chan struct{} // placements or fencing changed: apply again
-	states *stateWriter
+	kick      chan struct{} // placements or fencing changed: apply again
+	states    *stateWriter
+	endpoints *endpointWriter
 }
 
 // applied is what the agent last did with a unit. An adopted unit was
@@ -78,6 +79,7 @@ func New(reg *registry.Registry, mgr unitmgr.Manager, cfg Config) *Agent {
 		kick:    make(chan struct{}, 1),
 	}
 	a.states = newStateWriter(a)
+	a.endpoints = newEndpointWriter(a)
 	return a
 }
 
@@ -93,6 +95,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.mu.Unlock()
 	go a.states.run(ctx)
+	go a.endpoints.run(ctx)
 	go a.applyLoop(ctx)
 	// One fence timer for the agent's whole life: only a successful lease
 	// grant or renewal pushes it back, whatever happens to sessions and
@@ -142,6 +145,7 @@ func (a *Agent) session(ctx context.Context) error {
 	a.renewed(sent)
 	a.arm()
 	a.states.setLease(lease)
+	a.endpoints.setLease(lease)
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go a.follow(sctx)

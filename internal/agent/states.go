@@ -45,6 +45,7 @@ func (w *stateWriter) mark(name string) {
 	w.mu.Lock()
 	w.pending[name] = true
 	w.mu.Unlock()
+	w.a.endpoints.mark(name) // an endpoint follows its unit's state
 	select {
 	case w.wake <- struct{}{}:
 	default:

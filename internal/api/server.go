@@ -38,6 +38,9 @@ type Config struct {
 	// storing a unit that fails on the agent. nil means the native
 	// manager's rules (native.Validate), which every Flotilla node runs.
 	ValidateUnit func(name string, f *unit.File) error
+	// DNSDomain is the cluster domain the services list names (fleetd
+	// --dns-domain); "" is dns.DefaultDomain.
+	DNSDomain string
 }
 
 // Server is the API's http.Handler.
@@ -65,6 +68,7 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /fleet/v1/state", s.listStates)
 	s.mux.HandleFunc("GET /fleet/v1/state/{name}", s.getState)
 	s.mux.HandleFunc("GET /fleet/v1/machines", s.listMachines)
+	s.mux.HandleFunc("GET /fleet/v1/services", s.listServices)
 	s.mux.HandleFunc("PATCH /fleet/v1/machines", s.patchMachines)
 	s.mux.HandleFunc("GET /fleet/v1/discovery", serveDiscovery)
 	s.mux.HandleFunc("/{$}", methodNotAllowed)

@@ -32,7 +32,11 @@ type Config struct {
 	// InsecureRegistries may be reached over plain HTTP (host:port each).
 	InsecureRegistries []string
 	Network            *netbridge.Network // nil: Network=bridge is refused
-	Logf               func(format string, args ...any)
+	// DNSDomain, when set, gives each container on the bridge a
+	// resolv.conf naming the node's DNS (fleetd, on the bridge gateway)
+	// with DNSDomain in its search list; "" leaves the image's own.
+	DNSDomain string
+	Logf      func(format string, args ...any)
 }
 
 // Runtime prepares containers for the supervisor.
@@ -62,8 +66,9 @@ type Run struct {
 	group   cgroups.Group
 	ep      *netbridge.Endpoint
 	ports   []netbridge.PortMapping
-	bridge  bool // Network=bridge: attach a veth
-	none    bool // Network=none: only lo
+	resolv  string // the resolv.conf bound on /etc/resolv.conf; "" for none
+	bridge  bool   // Network=bridge: attach a veth
+	none    bool   // Network=none: only lo
 	rootfs  string
 	mounted bool
 	anon    []string     // anonymous volumes, removed when it exits
@@ -123,6 +128,15 @@ func (r *Runtime) Prepare(ctx context.Context, unit string, s *Spec) (_ *Run, er
 	run.anon = anon
 	if err != nil {
 		return nil, err
+	}
+	if run.bridge && r.cfg.DNSDomain != "" && !hasMount(mounts, resolvConfPath) {
+		if run.resolv, err = r.resolvFile(unit); err != nil {
+			return nil, err
+		}
+		if err := makeResolvTarget(run.rootfs); err != nil {
+			return nil, fmt.Errorf("container %s: %w", unit, err)
+		}
+		mounts = append(mounts, sandbox.Mount{Source: run.resolv, Target: resolvConfPath, ReadOnly: true})
 	}
 	// Read at each start, as podman reads --env-file at each run; a
 	// missing file fails this start only.
@@ -188,6 +202,15 @@ func (r *Runtime) image(ctx context.Context, ref string) (*image.Image, error) {
 	return img, nil
 }
 
+// Addr is the container's address on the node's bridge, once Started
+// has attached it; "" for a container on the host's network or none.
+func (run *Run) Addr() string {
+	if run.ep == nil {
+		return ""
+	}
+	return run.ep.IP.String()
+}
+
 // Launch is what the supervisor forks.
 func (run *Run) Launch() *sandbox.Launch { return run.launch }
 
@@ -208,6 +231,11 @@ func (run *Run) Started(pid int) error {
 			return fmt.Errorf("container %s: network: %w", run.unit, err)
 		}
 		run.ep = ep
+		if run.resolv != "" {
+			if err := writeResolvConf(run.resolv, ep.Gateway.String(), run.r.cfg.DNSDomain); err != nil {
+				return fmt.Errorf("container %s: %w", run.unit, err)
+			}
+		}
 	case run.none:
 		if err := netbridge.LoopbackUp(pid); err != nil {
 			return fmt.Errorf("container %s: network: %w", run.unit, err)

@@ -142,6 +142,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.pullCommand(),
 		a.journalCommand(),
 		a.listMachinesCommand(),
+		a.listServicesCommand(),
 		a.listUnitFilesCommand(),
 		a.listUnitsCommand(),
 		a.loadCommand(),

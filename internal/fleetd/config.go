@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/clusternet"
+	"github.com/flotilla-os/flotilla/internal/dns"
 	"github.com/flotilla-os/flotilla/internal/etcdclient"
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
 	"github.com/flotilla-os/flotilla/internal/node"
@@ -59,6 +60,16 @@ type Config struct {
 	DockerConfig string // registry credentials (docker config.json)
 	// InsecureRegistries are reached over plain HTTP (host:port).
 	InsecureRegistries []string
+
+	// DNS: the cluster domain, the loopback listen addresses (the bridge
+	// gateway is added when the node has a bridge), whether the default
+	// ones were kept (their bind failing is then only a warning), and
+	// whether names answer with container addresses (dns.Options).
+	DNSDomain         string
+	DNSListen         []string
+	DNSListenDefault  bool
+	DNSContainerAddrs bool
+	dnsOnBridge       bool // set by Run: the gateway serves DNS, containers use it
 
 	// SubmitUnits is a boot config (bootconfig JSON, as init writes it)
 	// whose units fleetd submits once it serves, if the cluster does not
@@ -107,6 +118,9 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 		c.InsecureRegistries = append(c.InsecureRegistries, v)
 		return nil
 	})
+	fs.StringVar(&c.DNSDomain, "dns-domain", dns.DefaultDomain, "the cluster domain: units answer as NAME.DOMAIN on the node's DNS; containers search it")
+	dnsListen := fs.String("dns-listen", DefaultDNSListen, "serve DNS (UDP and TCP) on these host:port (comma-separated) besides the bridge gateway's port 53; '' for none")
+	fs.BoolVar(&c.DNSContainerAddrs, "dns-container-addrs", false, "answer with containers' bridge addresses and ports instead of machine addresses and published ports (always on when the node is on the cluster network, which routes them)")
 	fs.StringVar(&c.SubmitUnits, "submit-units", "", "a boot config (JSON) whose units are submitted once fleetd serves, those the cluster does not have yet, once per boot (init passes its config)")
 	fs.BoolVar(&c.Dev, "dev", false, "one-node cluster with temporary data (removed on exit), API on the unix socket")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
@@ -121,6 +135,13 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	}
 	var err error
 	if c.Metadata, err = parseMetadata(metadata); err != nil {
+		return c, err
+	}
+	c.DNSListenDefault = *dnsListen == DefaultDNSListen
+	if c.DNSListen, err = parseDNSListen(*dnsListen); err != nil {
+		return c, err
+	}
+	if err := checkDNSDomain(c.DNSDomain); err != nil {
 		return c, err
 	}
 	if endpoints != "" {

@@ -89,6 +89,18 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	if err != nil {
 		return err
 	}
+	// On the cluster network every node routes every container subnet,
+	// so names answer with the containers' own addresses.
+	cfg.DNSContainerAddrs = cfg.DNSContainerAddrs || cnet != nil
+	dnsSrv, onBridge, err := startDNS(cfg, cfg.runsBridge(), logf)
+	if err != nil {
+		if cnet != nil {
+			cnet.Leave()
+		}
+		return err
+	}
+	defer dnsSrv.Close()
+	cfg.dnsOnBridge = onBridge
 	um, err := unitManager(ctx, cfg, id, logf)
 	if err != nil {
 		if cnet != nil {
@@ -132,6 +144,7 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 		wg.Go(func() { cnet.Run(runCtx) })
 		defer cnet.Close()
 	}
+	wg.Go(func() { followDNS(runCtx, dnsSrv, reg, cfg, logf) })
 
 	// Reaching another machine's API (journal proxying) must fail fast when
 	// that machine is gone; a followed journal then streams without limit.
@@ -141,7 +154,7 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 		TLSHandshakeTimeout:   3 * time.Second,
 		ResponseHeaderTimeout: 10 * time.Second,
 	}}
-	acfg := api.Config{Registry: reg, Manager: mgr, MachineID: id, Peer: peer, Images: um.images}
+	acfg := api.Config{Registry: reg, Manager: mgr, MachineID: id, Peer: peer, Images: um.images, DNSDomain: cfg.DNSDomain}
 	if cfg.UnitManager == "systemd" {
 		// Submit-time checks follow the backend that runs this node's units.
 		acfg.ValidateUnit = systemd.Validate
@@ -330,6 +343,9 @@ func unitManager(ctx context.Context, cfg Config, id string, logf func(string, .
 		return units{mgr: c, images: imagehttp.NewClient(path), hosted: true}, nil
 	}
 	ncfg := nodeConfig(cfg, id, host, logf)
+	if cfg.dnsOnBridge {
+		ncfg.DNSDomain = cfg.DNSDomain
+	}
 	if cfg.UnitManager == "systemd" {
 		// systemd runs container units in a root fleetd prepares; bridge
 		// networking needs the native manager, so there is no bridge.

@@ -34,6 +34,11 @@ import (
 // a fleetd that cannot leaves it here, off the cluster network.
 const BridgeSubnet = "10.88.0.0/24"
 
+// ClusterDomain is the domain bridge containers search, pointed at
+// fleetd's DNS on the bridge gateway: fleetd's --dns-domain default
+// (dns.DefaultDomain, not imported here to keep miekg/dns out of init).
+const ClusterDomain = "flotilla"
+
 // console is where markers and errors go: PID 1's stdout is /dev/console.
 var console io.Writer = os.Stdout
 
@@ -289,7 +294,7 @@ func (n *booted) run() {
 		sandboxInit = ""
 	}
 	mcfg := machine.Config{Dir: filepath.Join(node.VarDir, node.UnitsDataDir), MachineID: n.machineID, Hostname: n.hostname,
-		BridgeSubnet: BridgeSubnet, SandboxInit: sandboxInit, Logf: func(f string, a ...any) { logf("flotilla: units: "+f, a...) }}
+		BridgeSubnet: BridgeSubnet, DNSDomain: ClusterDomain, SandboxInit: sandboxInit, Logf: func(f string, a ...any) { logf("flotilla: units: "+f, a...) }}
 	mgr, err := machine.New(mcfg)
 	if err != nil {
 		// Units with Network=host or none still run; bridge ones fail

@@ -13,6 +13,7 @@
 //	placement/<machine>/<unit> Placement (target, hash, options)    no lease; engine-written
 //	unplaced/<unit>            reason the engine could not place it  no lease; engine-written
 //	state/<machine>/<unit>     StateRecord                          machine's lease
+//	endpoints/<machine>/<unit> Endpoint (addresses, ports, health)  machine's lease; while the unit is active
 //	engine/                    leader election (Campaign, a Term)   the term's session lease
 //	drain/<machine>            "draining": place nothing there      reboot lock's lease, or none
 //	update/<machine>           the updater's state string           no lease
@@ -34,6 +35,7 @@
 //	             SetMachineMetadata, DeleteMachineMetadata
 //	placements   Placements, WatchPlacements, Apply (engine writes, under a Guard)
 //	states       WriteStates, States, ReadStateView
+//	endpoints    WriteEndpoints, Endpoints, WatchEndpoints (DNS's view)
 //	engine       Snapshot, WatchEngine, Campaign → Term (Guard, Done, Resign, Close),
 //	             FenceDeadMachine, Fenced
 //	leases       Grant, RenewOnce, Revoke

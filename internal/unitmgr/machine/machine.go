@@ -31,6 +31,9 @@ type Config struct {
 	// binary, whose main must then call sandbox.InitIfRequested first.
 	// SandboxInitBeside finds the usual one.
 	SandboxInit string
+	// DNSDomain, when set, points bridge containers' resolv.conf at the
+	// node's DNS on the bridge gateway, searching DNSDomain.
+	DNSDomain string
 
 	Logf func(format string, args ...any) // events; default: discard
 }
@@ -120,7 +123,7 @@ func StartContainers(cfg Config) (*container.Runtime, *netbridge.Network, error)
 		}
 	}
 	rt, err := container.New(container.Config{Dir: filepath.Join(cfg.Dir, "containers"), Images: store, Network: nw, InitPath: cfg.SandboxInit,
-		Pull: image.PullOptions{DockerConfig: cfg.DockerConfig}, InsecureRegistries: cfg.InsecureRegistries, Logf: logf})
+		Pull: image.PullOptions{DockerConfig: cfg.DockerConfig}, InsecureRegistries: cfg.InsecureRegistries, DNSDomain: cfg.DNSDomain, Logf: logf})
 	if err != nil {
 		if nw != nil {
 			nw.Close()

@@ -49,6 +49,11 @@ func (a *activation) spawnContainer() (*proc, error) {
 		p.ws, p.exited = <-exit, true
 		return nil, err
 	}
+	// The address shows in the unit's state from its next change on (the
+	// unit turns active after this), and goes when the container exits.
+	a.u.mu.Lock()
+	a.u.addr = run.Addr()
+	a.u.mu.Unlock()
 	return p, nil
 }
 
@@ -95,6 +100,9 @@ func (a *activation) containerExited(res result) result {
 	a.u.mu.Unlock()
 	reason := a.run.Exited()
 	a.run = nil
+	a.u.mu.Lock()
+	a.u.addr = ""
+	a.u.mu.Unlock()
 	if reason != "" {
 		a.u.event("%s: A process of this unit has been killed by the OOM killer.", a.u.name)
 		return result{reason: reason, abnormal: true}

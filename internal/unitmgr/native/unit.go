@@ -31,6 +31,7 @@ type svc struct {
 	resumeOn map[string]bool
 
 	deps *unitDeps // dependencies; guarded by sup.mu, not mu
+	addr string    // the running container's bridge address (container.go)
 }
 
 func newSvc(s *Supervisor, name string, l *logWriter) *svc {
@@ -57,6 +58,7 @@ func (u *svc) state() unit.State {
 	defer u.mu.Unlock()
 	st := u.st
 	st.Hash = u.runHash
+	st.Addr = u.addr
 	return st
 }
 
