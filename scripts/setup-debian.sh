@@ -5,10 +5,13 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 # The OS image (issue 4): the kernel and its modules, systemd's stub and boot
 # loader, objcopy for the UKI, mksquashfs, e2fsprogs for STATE, QEMU with
-# OVMF for qemu-test, and the tools tests check images with.
+# OVMF for qemu-test, and the tools tests check images with. The services
+# benchmarks (issue 10) run Debian's iperf3, dnsperf and dnsmasq side by side
+# (dnsmasq-base: the dnsmasq package would start a DNS service on port 53).
 pkgs=(iproute2 procps ca-certificates busybox-static
 	linux-image-amd64 systemd-boot-efi binutils squashfs-tools e2fsprogs
-	qemu-system-x86 ovmf fdisk mtools dosfstools cpio xz-utils zstd)
+	qemu-system-x86 ovmf fdisk mtools dosfstools cpio xz-utils zstd
+	iperf3 dnsperf dnsmasq-base)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

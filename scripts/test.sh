@@ -41,3 +41,7 @@ fuzz internal/seccomp FuzzParse
 fuzz internal/container FuzzParseDevice
 fuzz internal/container FuzzParseQuadlet
 fuzz internal/node FuzzParseCmdline
+fuzz internal/clusternet FuzzChoose
+fuzz internal/clusternet FuzzPeers
+fuzz internal/health FuzzParse
+fuzz internal/dns FuzzAnswer
