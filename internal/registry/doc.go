@@ -15,6 +15,7 @@
 //	state/<machine>/<unit>     StateRecord                          machine's lease
 //	engine/                    leader election (Campaign, a Term)   the term's session lease
 //	drain/<machine>            "draining": place nothing there      reboot lock's lease, or none
+//	cordon/<machine>           CordonRecord (drain: move units too)  no lease: survives the machine's restarts
 //	update/<machine>           the updater's state string           no lease
 //	metadata/<machine>/<key>   metadata set over the API (PATCH)    no lease; overrides the machine's own
 //	reboot/max                 reboot lock size (decimal; absent=1) no lease
@@ -35,6 +36,7 @@
 //	engine       Snapshot, WatchEngine, Campaign → Term (Guard, Done, Resign, Close),
 //	             FenceDeadMachine, Fenced
 //	leases       Grant, RenewOnce, Revoke
+//	cordons      Cordon, Uncordon, Cordons, MachineStates, DrainLeft, WatchStates
 //	reboot lock  ReadRebootLock, SetRebootMax, TakeRebootSlot, RebootSlot, (Set/Clear)Draining
 //	health       Health
 //
