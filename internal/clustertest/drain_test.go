@@ -17,34 +17,6 @@ import (
 	"github.com/flotilla-os/flotilla/internal/testutil"
 )
 
-// fillOne starts units on target alone: every other node is cordoned while
-// they are submitted (which also proves a cordon holds against new
-// submits), then uncordoned.
-func fillOne(t *testing.T, c *Cluster, target *Node, units map[string]string) []string {
-	t.Helper()
-	var others []string
-	for _, n := range c.Nodes {
-		if n != target && n.Running() {
-			others = append(others, n.MachineID())
-			c.MustFleetctl("cordon", n.MachineID())
-		}
-	}
-	var names []string
-	for name, body := range units {
-		c.WriteUnit(name, body)
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	c.MustFleetctl(append([]string{"start", "--no-block"}, names...)...)
-	if err := Drained(c, names, others, 60*time.Second); err != nil {
-		t.Fatalf("units submitted while the other nodes were cordoned: %v", err)
-	}
-	for _, id := range others {
-		c.MustFleetctl("uncordon", id)
-	}
-	return names
-}
-
 // drainKeys lists the registry's cordon and drain keys.
 func drainKeys(t *testing.T, cli *clientv3.Client) []string {
 	t.Helper()
@@ -79,7 +51,7 @@ func TestDrain(t *testing.T) {
 	}
 	// One at a time: its Conflicts matches its own name, so it stops first.
 	units["solo@1.service"] = "[Service]\nExecStart=/bin/sleep 1000\n[X-Fleet]\nConflicts=solo@*.service\n"
-	names := fillOne(t, c, victim, units)
+	names := FillOne(t, c, victim, units)
 
 	cli, err := c.EtcdClient(c.Nodes[0])
 	if err != nil {
@@ -203,7 +175,7 @@ func TestDrainLeaderDies(t *testing.T) {
 		// handing off when the leader dies.
 		units[fmt.Sprintf("slow-%d.service", i)] = "[Service]\nExecStartPre=/bin/sleep 3\nExecStart=/bin/sleep 1000\n"
 	}
-	names := fillOne(t, c, victim, units)
+	names := FillOne(t, c, victim, units)
 	gaps := WatchGaps(c, names, 20*time.Millisecond)
 	c.MustFleetctl("drain", victim.MachineID())
 	time.Sleep(time.Second)

@@ -3,7 +3,9 @@ package clustertest
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/client"
@@ -125,4 +127,32 @@ func Drained(c *Cluster, units []string, away []string, timeout time.Duration) e
 		}
 		return nil
 	})
+}
+
+// FillOne starts units on target alone: every other node is cordoned while
+// they are submitted (which also proves a cordon holds against new
+// submits), then uncordoned.
+func FillOne(t testing.TB, c *Cluster, target *Node, units map[string]string) []string {
+	t.Helper()
+	var others []string
+	for _, n := range c.Nodes {
+		if n != target && n.Running() {
+			others = append(others, n.MachineID())
+			c.MustFleetctl("cordon", n.MachineID())
+		}
+	}
+	var names []string
+	for name, body := range units {
+		c.WriteUnit(name, body)
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	c.MustFleetctl(append([]string{"start", "--no-block"}, names...)...)
+	if err := Drained(c, names, others, 60*time.Second); err != nil {
+		t.Fatalf("units submitted while the other nodes were cordoned: %v", err)
+	}
+	for _, id := range others {
+		c.MustFleetctl("uncordon", id)
+	}
+	return names
 }
