@@ -56,7 +56,7 @@ func (h handoffs) keeps(name, machine string) bool { return slices.Contains(h.ke
 // drain.
 func planHandoffs(snap *registry.Snapshot, fleets map[string]unit.Fleet, res schedule.Result) handoffs {
 	h := handoffs{keep: map[string][]string{}, wait: map[string]bool{}}
-	if len(snap.Draining) == 0 {
+	if len(snap.Draining) == 0 && len(snap.Moves) == 0 {
 		return h
 	}
 	type key struct{ unit, machine string }
@@ -65,7 +65,8 @@ func planHandoffs(snap *registry.Snapshot, fleets map[string]unit.Fleet, res sch
 		states[key{s.Unit, s.Machine}] = s
 	}
 	leaving := func(name, machine string) bool {
-		return snap.Draining[machine] && snap.Machines[machine] != nil && !slices.Contains(res.Placements[name], machine)
+		moved := snap.Moves[name] != nil && snap.Moves[name].From == machine
+		return (snap.Draining[machine] || moved) && snap.Machines[machine] != nil && !slices.Contains(res.Placements[name], machine)
 	}
 	for name, ps := range snap.Placements {
 		fl, ok := fleets[name]
@@ -129,4 +130,50 @@ func (e *Engine) followStates(ctx context.Context, events chan struct{}) {
 			}
 		}
 	}()
+}
+
+// Moves (registry.RequestMove: moves/<unit> = {From, To}) are how a unit
+// leaves one machine without draining it, for fleetctl rebalance: the
+// unit's placement on From is left out of the schedule's Current, and To
+// (if given) put in, so schedule.Place keeps it on To where every rule
+// allows and otherwise places it as any unit; the handoff from From is
+// then the drain's (planHandoffs). The engine deletes the request once the
+// unit is placed elsewhere and gone from From, or when the move cannot
+// happen (the unit should not run, or Place puts it back on From).
+
+// steerMoves rewrites current (unit -> machines, the schedule's input) for
+// the pending moves.
+func steerMoves(snap *registry.Snapshot, current map[string][]string) {
+	for name, m := range snap.Moves {
+		ms := slices.DeleteFunc(current[name], func(id string) bool { return id == m.From })
+		if m.To != "" && m.To != m.From && !slices.Contains(ms, m.To) {
+			ms = append(ms, m.To)
+		}
+		if len(ms) == 0 {
+			delete(current, name)
+			continue
+		}
+		current[name] = ms
+	}
+}
+
+// clearMoves returns the deletions of the move requests that are done or
+// cannot be done.
+func clearMoves(snap *registry.Snapshot, fleets map[string]unit.Fleet, res schedule.Result) []registry.Change {
+	var out []registry.Change
+	for name, m := range snap.Moves {
+		_, runs := fleets[name]
+		onFrom, elsewhere := false, false
+		for _, p := range snap.Placements[name] {
+			if p.Machine == m.From {
+				onFrom = true
+			} else {
+				elsewhere = true
+			}
+		}
+		if !runs || slices.Contains(res.Placements[name], m.From) || (!onFrom && elsewhere) || len(res.Placements[name]) == 0 {
+			out = append(out, registry.ClearMove(name))
+		}
+	}
+	return out
 }

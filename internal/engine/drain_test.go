@@ -130,3 +130,59 @@ func TestOverlaps(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanMove drives a move request (rebalance's primitive) through its
+// reconciles: the same handoffs as a drain, then the request is cleared.
+func TestPlanMove(t *testing.T) {
+	plain := "[Service]\nExecStart=/bin/true\n"
+	a := rec(t, "a.service", plain)
+	solo := rec(t, "solo@1.service", plain+"[X-Fleet]\nConflicts=solo@*.service\n")
+	two := map[string]*registry.MachineRecord{"m1": {ID: "m1"}, "m2": {ID: "m2"}}
+	place := func(u *registry.UnitRecord, ms ...string) map[string][]*registry.Placement {
+		var out []*registry.Placement
+		for _, m := range ms {
+			out = append(out, &registry.Placement{Unit: u.Name, Machine: m, Target: registry.TargetLaunched, Hash: u.Hash})
+		}
+		return map[string][]*registry.Placement{u.Name: out}
+	}
+	state := func(u *registry.UnitRecord, m, active string) *registry.StateRecord {
+		return &registry.StateRecord{Unit: u.Name, Machine: m, Hash: u.Hash, State: unit.State{Active: active}}
+	}
+	snap := func(u *registry.UnitRecord, to string, ps map[string][]*registry.Placement, states ...*registry.StateRecord) registry.Snapshot {
+		return registry.Snapshot{Units: map[string]*registry.UnitRecord{u.Name: u}, Desired: map[string]string{u.Name: registry.TargetLaunched},
+			Machines: two, Placements: ps, States: states,
+			Moves: map[string]*registry.MoveRecord{u.Name: {Unit: u.Name, From: "m1", To: to}}}
+	}
+	gone := snap(a, "m2", place(a, "m2"))
+	gone.Units, gone.Desired = map[string]*registry.UnitRecord{}, map[string]string{}
+	cases := []struct {
+		name string
+		snap registry.Snapshot
+		want []string
+	}{
+		{"new copy placed on To, old kept", snap(a, "m2", place(a, "m1"), state(a, "m1", "active")),
+			[]string{"put a.service@m2 launched"}},
+		{"new copy active: old goes", snap(a, "m2", place(a, "m1", "m2"), state(a, "m1", "active"), state(a, "m2", "active")),
+			[]string{"del a.service@m1"}},
+		{"moved: the request is cleared", snap(a, "m2", place(a, "m2"), state(a, "m2", "active")),
+			[]string{"clearmove a.service"}},
+		{"no To and placement prefers From: cleared, nothing moves", snap(a, "", place(a, "m1"), state(a, "m1", "active")),
+			[]string{"clearmove a.service"}},
+		{"unit destroyed: cleared", gone,
+			[]string{"clearmove a.service", "del a.service@m2"}},
+		{"one-at-a-time unit: stop first", snap(solo, "m2", place(solo, "m1"), state(solo, "m1", "active")),
+			[]string{"del solo@1.service@m1"}},
+		{"one-at-a-time unit: stopped, placed on To", snap(solo, "m2", nil, state(solo, "m1", "inactive")),
+			[]string{"put solo@1.service@m2 launched"}},
+		{"one-at-a-time unit: moved, cleared", snap(solo, "m2", place(solo, "m2")),
+			[]string{"clearmove solo@1.service"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := describe(Plan(&tc.snap, ParseFleet))
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -186,8 +186,8 @@ func (e *Engine) reconcile(ctx context.Context, guard registry.Guard, now time.T
 	if err != nil {
 		return 0, err
 	}
-	e.draining.Store(len(snap.Draining) > 0)
-	if len(snap.Draining) > 0 {
+	e.draining.Store(len(snap.Draining) > 0 || len(snap.Moves) > 0)
+	if e.draining.Load() {
 		// Moves hand off on unit states (drain.go); read them only now.
 		if snap.States, err = e.reg.States(ctx); err != nil {
 			return 0, err
@@ -288,6 +288,7 @@ func Plan(snap *registry.Snapshot, parse ParseFunc) []registry.Change {
 			in.Current[name] = append(in.Current[name], p.Machine)
 		}
 	}
+	steerMoves(snap, in.Current)
 	res := schedule.Place(in)
 	keepGlobalsOnDraining(snap, fleets, res)
 	moving := planHandoffs(snap, fleets, res)
@@ -314,6 +315,7 @@ func Plan(snap *registry.Snapshot, parse ParseFunc) []registry.Change {
 			puts = append(puts, registry.PutPlacement(&registry.Placement{Unit: name, Machine: m, Target: target, Hash: u.Hash, Options: u.Options}))
 		}
 	}
+	puts = append(puts, clearMoves(snap, fleets, res)...)
 	for name, reason := range res.Unplaceable {
 		invalid[name] = reason
 	}

@@ -18,7 +18,7 @@ func rec(t *testing.T, name, body string) *registry.UnitRecord {
 }
 
 // describe renders changes as sorted strings: "put u@m target", "del u@m",
-// "unplaced u", "clear u".
+// "unplaced u", "clear u", "clearmove u".
 func describe(cs []registry.Change) []string {
 	var out []string
 	for _, c := range cs {
@@ -27,6 +27,8 @@ func describe(cs []registry.Change) []string {
 			out = append(out, "put "+c.Put.Unit+"@"+c.Put.Machine+" "+c.Put.Target)
 		case c.DelUnit != "":
 			out = append(out, "del "+c.DelUnit+"@"+c.DelMach)
+		case c.ClearMove != "":
+			out = append(out, "clearmove "+c.ClearMove)
 		case c.ClearOnly:
 			out = append(out, "clear "+c.Unplaced)
 		default:

@@ -141,6 +141,7 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 		clientv3.OpGet(drainDir, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 		opGetMetadata(),
 		clientv3.OpGet(cordonDir, clientv3.WithPrefix()),
+		clientv3.OpGet(movesDir, clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("registry: snapshot: %w", err)
@@ -189,5 +190,6 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 			s.Draining[id] = true
 		}
 	}
+	s.Moves = decodeMoves(resp.Responses[8].GetResponseRange().Kvs)
 	return s, nil
 }

@@ -90,4 +90,6 @@ type Snapshot struct {
 	// snapshot) only while some machine drains: a moved unit's old copy
 	// stays until its new one runs. nil otherwise.
 	States []*StateRecord
+	// Moves: pending requests to move a unit off a machine, by unit.
+	Moves map[string]*MoveRecord
 }

@@ -53,7 +53,7 @@ func (r *Registry) WatchPlacements(ctx context.Context, machine string, rev int6
 // metadata. It watches
 // until ctx is done.
 func (r *Registry) WatchEngine(ctx context.Context, events chan<- struct{}) {
-	for _, prefix := range []string{unitsDir, desiredDir, machinesDir, drainDir, metadataDir, cordonDir} {
+	for _, prefix := range []string{unitsDir, desiredDir, machinesDir, drainDir, metadataDir, cordonDir, movesDir} {
 		wch := r.cli.Watch(clientv3.WithRequireLeader(ctx), prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 		go func() {
 			for range wch {
