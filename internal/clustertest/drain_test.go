@@ -68,7 +68,7 @@ func TestDrain(t *testing.T) {
 
 	gaps := WatchGaps(c, names, 20*time.Millisecond)
 	start := time.Now()
-	out := c.MustFleetctl("drain", "--wait", "--timeout", "60s", vid)
+	out := c.MustFleetctl("drain", "--timeout", "60s", vid)
 	took := time.Since(start)
 	if err := Drained(c, names, []string{vid}, 10*time.Second); err != nil {
 		t.Fatal(err)
@@ -208,7 +208,7 @@ func TestDrainLeaderDies(t *testing.T) {
 	}
 	names := FillOne(t, c, victim, units)
 	gaps := WatchGaps(c, names, 20*time.Millisecond)
-	c.MustFleetctl("drain", victim.MachineID())
+	c.MustFleetctl("drain", "--no-block", victim.MachineID())
 	time.Sleep(time.Second)
 	if d, err := c.Client().DrainStatus(context.Background(), victim.MachineID()); err != nil || d.State != registry.MachineDraining || len(d.Left) == 0 {
 		t.Fatalf("before the kill the drain should be under way: %+v, %v", d, err)

@@ -49,10 +49,10 @@ moves them back, when asked).`,
 }
 
 func (a *app) drainCommand() *cobra.Command {
-	var wait bool
+	var noBlock bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "drain [--wait [--timeout D]] MACHINE",
+		Use:   "drain [--no-block] [--timeout D] MACHINE",
 		Short: "Cordon a machine and move its units to other machines",
 		Long: `Cordons a machine and moves its units away. A unit that may run twice at once
 (not Global, no MachineID, no Conflicts matching its own name) is started on
@@ -61,9 +61,11 @@ active, and healthy where it has checks; any other unit is stopped first and
 then started elsewhere. Global units stay. The cluster's leading engine
 carries the drain out, so it goes on if fleetctl stops or the leader dies.
 
-Without --wait fleetctl returns once the drain is recorded; with it, it waits
-until no unit is left on the machine (at most --timeout, 0: no limit).
-fleetctl uncordon MACHINE ends the cordon.`,
+fleetctl waits until no unit is left on the machine (at most --timeout, 0: no
+limit), as kubectl drain and nomad node drain do; with --no-block it returns
+once the drain is recorded. Either way, stopping fleetctl does not stop the
+drain: fleetctl list-machines shows its state, and fleetctl uncordon MACHINE
+ends it and the cordon.`,
 		Args: exactMachine,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := a.resolveMachine(args[0], false)
@@ -78,15 +80,15 @@ fleetctl uncordon MACHINE ends the cordon.`,
 			if err != nil {
 				return machineError(id, "drain", err)
 			}
-			if !wait {
+			if noBlock {
 				fmt.Fprintf(a.rt.Stdout, "Machine %s %s: %s\n", id, st.State, leftText(st.Left))
 				return nil
 			}
 			return a.waitDrained(c, id, st, timeout)
 		},
 	}
-	cmd.Flags().BoolVar(&wait, "wait", false, "Wait until every unit has left the machine")
-	cmd.Flags().DurationVar(&timeout, "timeout", 0, "With --wait, give up after this long (0: no limit)")
+	cmd.Flags().BoolVar(&noBlock, "no-block", false, "Return once the drain is recorded, without waiting for the units to leave")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "Stop waiting after this long (0: no limit); the drain goes on")
 	return cmd
 }
 

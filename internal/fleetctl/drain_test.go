@@ -93,21 +93,24 @@ func TestDrainCommands(t *testing.T) {
 	if out, _, _ := runCtl(t, srv.URL, "list-machines", "--no-legend", "--fields", "machine"); strings.Contains(out, "cordoned") {
 		t.Errorf("list-machines --fields machine shows the state:\n%s", out)
 	}
-	out, _, code = runCtl(t, srv.URL, "drain", "--wait", "bbbb3333")
+	out, _, code = runCtl(t, srv.URL, "drain", "bbbb3333")
 	if code != 0 || !strings.Contains(out, "draining: 2 units left: a.service, b.service") || !strings.Contains(out, "Machine bbbb3333 drained in") {
-		t.Errorf("drain --wait: %d %q", code, out)
+		t.Errorf("drain: %d %q", code, out)
 	}
 
 	d.left = []string{"stuck.service"}
-	_, errOut, code := runCtl(t, srv.URL, "drain", "--wait", "--timeout", "50ms", "bbbb3333")
+	_, errOut, code := runCtl(t, srv.URL, "drain", "--timeout", "50ms", "bbbb3333")
 	if code != 1 || !strings.Contains(errOut, "machine bbbb3333 not drained after 50ms: 1 unit left: stuck.service (the drain goes on") {
-		t.Errorf("drain --wait --timeout: %d %q", code, errOut)
+		t.Errorf("drain --timeout: %d %q", code, errOut)
 	}
 	// A machine that is down may still be uncordoned by its full ID.
 	if out, _, code := runCtl(t, srv.URL, "uncordon", "gone1234"); code != 0 || !strings.Contains(out, "gone1234 active (uncordoned)") {
 		t.Errorf("uncordon of a machine not listed: %d %q", code, out)
 	}
-	want := []string{"cordon bbbb3333", "drain bbbb3333", "drain bbbb3333", "uncordon gone1234"}
+	if out, _, code := runCtl(t, srv.URL, "drain", "--no-block", "bbbb3333"); code != 0 || !strings.Contains(out, "Machine bbbb3333 draining: 1 unit left: stuck.service") {
+		t.Errorf("drain --no-block: %d %q", code, out)
+	}
+	want := []string{"cordon bbbb3333", "drain bbbb3333", "drain bbbb3333", "uncordon gone1234", "drain bbbb3333"}
 	if strings.Join(d.posts, ",") != strings.Join(want, ",") {
 		t.Errorf("requests %v, want %v", d.posts, want)
 	}
