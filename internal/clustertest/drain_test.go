@@ -92,6 +92,14 @@ func TestDrain(t *testing.T) {
 		t.Errorf("list-machines does not show %s drained:\n%s", vid, ls)
 	}
 
+	// The drain outlasts the node's restart: the mark is not on its lease.
+	c.Stop(victim)
+	c.Start(victim)
+	c.WaitMachines(3, 60*time.Second)
+	if ls := c.MustFleetctl("list-machines", "--full", "--no-legend", "--fields", "machine,state"); !strings.Contains(ls, vid+"\tdrained") {
+		t.Errorf("after its restart, list-machines does not show %s drained:\n%s", vid, ls)
+	}
+
 	// The drained node stays cordoned: with the others cordoned too, a new
 	// unit is unplaced and says why; uncordoning the drained node releases it.
 	for _, n := range c.Nodes[:2] {
