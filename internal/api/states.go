@@ -90,10 +90,15 @@ func (s *Server) listMachines(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	roles, _ := s.cfg.Registry.EtcdRoles(ctx)
 	cancel()
+	states, err := s.cfg.Registry.MachineStates(r.Context())
+	if err != nil {
+		writeRegistryError(w, "", err)
+		return
+	}
 	out := schema.MachinePage{Machines: make([]*schema.Machine, 0, hi-lo), NextPageToken: next}
 	for _, m := range ms[lo:hi] {
 		out.Machines = append(out.Machines, &schema.Machine{ID: m.ID, PrimaryIP: m.PublicIP, Metadata: m.Metadata,
-			Name: m.Name, APIURL: m.APIURL, Version: m.Version, Update: m.Update, Etcd: etcdRole(roles, m.Name)})
+			Name: m.Name, APIURL: m.APIURL, Version: m.Version, Update: m.Update, Etcd: etcdRole(roles, m.Name), State: states[m.ID]})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/registry"
@@ -38,6 +39,10 @@ type Engine struct {
 	// lossSince is when a reconcile first found more machines with
 	// placements vanished than registered (zero when it did not).
 	lossSince time.Time
+
+	// draining: the last reconcile found a machine draining, so unit
+	// state changes wake the engine (followStates).
+	draining atomic.Bool
 
 	mu sync.Mutex
 	// fencedAt is when this fleetd revoked the lease of a machine that
@@ -108,6 +113,7 @@ func (e *Engine) term(ctx context.Context, session time.Duration) error {
 func (e *Engine) lead(ctx context.Context, guard registry.Guard) error {
 	events := make(chan struct{}, 1)
 	e.reg.WatchEngine(ctx, events)
+	e.followStates(ctx, events)
 	resync := time.NewTicker(e.cfg.Resync)
 	defer resync.Stop()
 	e.lossSince = time.Time{}
@@ -180,6 +186,13 @@ func (e *Engine) reconcile(ctx context.Context, guard registry.Guard, now time.T
 	if err != nil {
 		return 0, err
 	}
+	e.draining.Store(len(snap.Draining) > 0 || len(snap.Moves) > 0)
+	if e.draining.Load() {
+		// Moves hand off on unit states (drain.go); read them only now.
+		if snap.States, err = e.reg.States(ctx); err != nil {
+			return 0, err
+		}
+	}
 	held, hold := e.holdFenced(snap, fenced, now)
 	plan := withoutHeld(snap, held)
 	changes := Plan(plan, e.fleets.parse)
@@ -249,10 +262,10 @@ func Plan(snap *registry.Snapshot, parse ParseFunc) []registry.Change {
 		if snap.Draining[id] {
 			continue // its units move away before it reboots
 		}
-		in.Machines = append(in.Machines, schedule.Machine{ID: id, Metadata: m.Metadata})
+		in.Machines = append(in.Machines, schedule.Machine{ID: id, Metadata: m.Metadata, Cordoned: snap.Cordoned[id]})
 	}
 	invalid := map[string]string{}
-	globals := map[string]bool{}
+	fleets := map[string]unit.Fleet{}
 	for name, u := range snap.Units {
 		target := snap.Desired[name]
 		if target == "" || target == registry.TargetInactive {
@@ -268,21 +281,23 @@ func Plan(snap *registry.Snapshot, parse ParseFunc) []registry.Change {
 			continue
 		}
 		in.Units = append(in.Units, schedule.Unit{Name: name, Fleet: fl})
-		globals[name] = fl.IsGlobal()
+		fleets[name] = fl
 	}
 	for name, ps := range snap.Placements {
 		for _, p := range ps {
 			in.Current[name] = append(in.Current[name], p.Machine)
 		}
 	}
+	steerMoves(snap, in.Current)
 	res := schedule.Place(in)
-	keepGlobalsOnDraining(snap, globals, res)
+	keepGlobalsOnDraining(snap, fleets, res)
+	moving := planHandoffs(snap, fleets, res)
 
 	var dels, puts []registry.Change
 	for name, ps := range snap.Placements {
 		want := res.Placements[name]
 		for _, p := range ps {
-			if !slices.Contains(want, p.Machine) {
+			if !slices.Contains(want, p.Machine) && !moving.keeps(name, p.Machine) {
 				dels = append(dels, registry.DeletePlacement(name, p.Machine))
 			}
 		}
@@ -290,12 +305,17 @@ func Plan(snap *registry.Snapshot, parse ParseFunc) []registry.Change {
 	for name, machines := range res.Placements {
 		u, target := snap.Units[name], snap.Desired[name]
 		for _, m := range machines {
-			if cur := find(snap.Placements[name], m); cur != nil && cur.Target == target && cur.Hash == u.Hash {
+			cur := find(snap.Placements[name], m)
+			if cur != nil && cur.Target == target && cur.Hash == u.Hash {
 				continue
+			}
+			if cur == nil && moving.wait[name] {
+				continue // its old copy still stops on a draining machine
 			}
 			puts = append(puts, registry.PutPlacement(&registry.Placement{Unit: name, Machine: m, Target: target, Hash: u.Hash, Options: u.Options}))
 		}
 	}
+	puts = append(puts, clearMoves(snap, fleets, res)...)
 	for name, reason := range res.Unplaceable {
 		invalid[name] = reason
 	}
@@ -314,9 +334,9 @@ func Plan(snap *registry.Snapshot, parse ParseFunc) []registry.Change {
 
 // keepGlobalsOnDraining leaves a global unit where it runs on a draining
 // machine that is still alive: draining moves only what can run elsewhere.
-func keepGlobalsOnDraining(snap *registry.Snapshot, globals map[string]bool, res schedule.Result) {
+func keepGlobalsOnDraining(snap *registry.Snapshot, fleets map[string]unit.Fleet, res schedule.Result) {
 	for name, ps := range snap.Placements {
-		if !globals[name] {
+		if fl, ok := fleets[name]; !ok || !fl.IsGlobal() {
 			continue
 		}
 		for _, p := range ps {

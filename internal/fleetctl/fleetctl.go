@@ -137,6 +137,9 @@ func (a *app) rootCommand() *cobra.Command {
 
 	root.AddCommand(
 		a.catCommand(),
+		a.cordonCommand(),
+		a.drainCommand(),
+		a.uncordonCommand(),
 		a.destroyCommand(),
 		a.imagesCommand(),
 		a.pullCommand(),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -279,6 +280,7 @@ func machineFields() map[string]fieldFunc[*schema.Machine] {
 		"version":  func(m *schema.Machine, _ bool) string { return dash(m.Version) },
 		"update":   func(m *schema.Machine, _ bool) string { return dash(m.Update) },
 		"etcd":     func(m *schema.Machine, _ bool) string { return dash(m.Etcd) },
+		"state":    func(m *schema.Machine, _ bool) string { return dash(m.State) },
 	}
 }
 
@@ -313,6 +315,9 @@ Output the list without truncation:
 				return fmt.Errorf("retrieving list of active machines: %w", err)
 			}
 			sort.SliceStable(machines, func(i, j int) bool { return machines[i].ID < machines[j].ID })
+			if !cmd.Flags().Changed("fields") && slices.ContainsFunc(machines, func(m *schema.Machine) bool { return m.State != "" }) {
+				cols = append(cols, "state") // fleet's columns, and the cordons when there are any
+			}
 			if lf.output == "json" {
 				return printJSON(a.rt.Stdout, nonNil(machines))
 			}

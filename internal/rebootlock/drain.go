@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/flotilla-os/flotilla/internal/registry"
-	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
 // DrainTimeout bounds Drain: past it, the caller logs the error and reboots
@@ -19,7 +17,9 @@ import (
 const DrainTimeout = 2 * time.Minute
 
 // Drain marks machine draining, so the engine moves its units elsewhere
-// and places nothing new on it, and waits (at most DrainTimeout, or until
+// and places nothing new on it (the same handoffs as fleetctl drain: a
+// unit that may run twice starts elsewhere before it stops here; see
+// package engine), and waits (at most DrainTimeout, or until
 // ctx ends) until none of its non-global units is placed or reported there
 // any more. Global units stay. While the machine holds the reboot lock, the
 // mark is put on the holder's lease, so it goes with a lost lock.
@@ -41,7 +41,7 @@ func Drain(ctx context.Context, cli *clientv3.Client, machine string) error {
 	var left []string
 	var lastErr error
 	for read := false; ; {
-		now, err := remaining(dctx, reg, machine)
+		now, err := reg.DrainLeft(dctx, machine)
 		if err == nil {
 			if len(now) == 0 {
 				return nil
@@ -65,48 +65,6 @@ func Drain(ctx context.Context, cli *clientv3.Client, machine string) error {
 // it once the new boot is healthy.
 func Undrain(ctx context.Context, cli *clientv3.Client, machine string) error {
 	return registry.New(cli).ClearDraining(ctx, machine)
-}
-
-// remaining lists machine's non-global units that are still placed there
-// or still reported by its agent (stopping).
-func remaining(ctx context.Context, reg *registry.Registry, machine string) ([]string, error) {
-	ps, _, err := reg.Placements(ctx, machine)
-	if err != nil {
-		return nil, err
-	}
-	states, err := reg.States(ctx)
-	if err != nil {
-		return nil, err
-	}
-	left := map[string]bool{}
-	global := map[string]bool{}
-	for name, p := range ps {
-		if isGlobal(name, p.Options) {
-			global[name] = true
-			continue
-		}
-		left[name] = true
-	}
-	for _, s := range states {
-		if s.Machine == machine && !global[s.Unit] && s.State.Active != "inactive" && s.State.Active != "failed" {
-			left[s.Unit] = true
-		}
-	}
-	out := make([]string, 0, len(left))
-	for name := range left {
-		out = append(out, name)
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
-func isGlobal(name string, opts []unit.Option) bool {
-	n, err := unit.ParseName(name)
-	if err != nil {
-		return false
-	}
-	fl, err := unit.ParseFleet(n, unit.FromOptions(opts))
-	return err == nil && fl.IsGlobal()
 }
 
 // SetStatus publishes the updater's state for machine (shown as its UPDATE

@@ -16,6 +16,8 @@
 //	endpoints/<machine>/<unit> Endpoint (addresses, ports, health)  machine's lease; while the unit is active
 //	engine/                    leader election (Campaign, a Term)   the term's session lease
 //	drain/<machine>            "draining": place nothing there      reboot lock's lease, or none
+//	cordon/<machine>           CordonRecord (drain: move units too)  no lease: survives the machine's restarts
+//	moves/<unit>               MoveRecord: move it off From (to To)  no lease; the engine deletes it when done
 //	update/<machine>           the updater's state string           no lease
 //	metadata/<machine>/<key>   metadata set over the API (PATCH)    no lease; overrides the machine's own
 //	reboot/max                 reboot lock size (decimal; absent=1) no lease
@@ -39,6 +41,8 @@
 //	engine       Snapshot, WatchEngine, Campaign → Term (Guard, Done, Resign, Close),
 //	             FenceDeadMachine, Fenced
 //	leases       Grant, RenewOnce, Revoke
+//	cordons      Cordon, Uncordon, Cordons, MachineStates, DrainLeft, WatchStates
+//	moves        RequestMove, Moves (the engine clears them: ClearMove)
 //	reboot lock  ReadRebootLock, SetRebootMax, TakeRebootSlot, RebootSlot, (Set/Clear)Draining
 //	health       Health
 //	network      EnsureNetworkConfig, Subnets, ClaimSubnet, ReleaseSubnet, WatchSubnets

@@ -21,6 +21,7 @@ type Change struct {
 	Unplaced  string // unit whose unplaced reason to set (Reason) or clear (Reason == "")
 	Reason    string
 	ClearOnly bool
+	ClearMove string // unit whose move request to delete (moves.go)
 }
 
 // PlacementChange helpers.
@@ -39,6 +40,8 @@ func (c Change) op() (clientv3.Op, error) {
 			return clientv3.Op{}, err
 		}
 		return clientv3.OpPut(placementDir+c.Put.Machine+"/"+c.Put.Unit, string(v)), nil
+	case c.ClearMove != "":
+		return clientv3.OpDelete(movesDir + c.ClearMove), nil
 	case c.DelUnit != "":
 		return clientv3.OpDelete(placementDir + c.DelMach + "/" + c.DelUnit), nil
 	case c.ClearOnly:

@@ -129,7 +129,8 @@ func (r *Registry) Unit(ctx context.Context, name string) (*UnitRecord, string, 
 }
 
 // Snapshot reads units, desired states, machines, placements, unplaced
-// reasons and draining marks at one revision.
+// reasons, draining marks and cordons at one revision (not States: see
+// Snapshot).
 func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 	resp, err := r.cli.Txn(ctx).Then(
 		clientv3.OpGet(unitsDir, clientv3.WithPrefix()),
@@ -139,6 +140,8 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 		clientv3.OpGet(unplacedDir, clientv3.WithPrefix()),
 		clientv3.OpGet(drainDir, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 		opGetMetadata(),
+		clientv3.OpGet(cordonDir, clientv3.WithPrefix()),
+		clientv3.OpGet(movesDir, clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("registry: snapshot: %w", err)
@@ -151,6 +154,7 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 		Placements: map[string][]*Placement{},
 		Unplaced:   map[string]string{},
 		Draining:   map[string]bool{},
+		Cordoned:   map[string]bool{},
 	}
 	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		var u UnitRecord
@@ -180,5 +184,12 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 		s.Draining[strings.TrimPrefix(string(kv.Key), drainDir)] = true
 	}
 	overlayMetadata(maps.Values(s.Machines), (*clientv3.GetResponse)(resp.Responses[6].GetResponseRange()))
+	for id, c := range decodeCordons(resp.Responses[7].GetResponseRange().Kvs) {
+		s.Cordoned[id] = true
+		if c.Drain {
+			s.Draining[id] = true
+		}
+	}
+	s.Moves = decodeMoves(resp.Responses[8].GetResponseRange().Kvs)
 	return s, nil
 }

@@ -80,5 +80,16 @@ type Snapshot struct {
 	Machines   map[string]*MachineRecord
 	Placements map[string][]*Placement // unit -> placements
 	Unplaced   map[string]string       // unit -> reason
-	Draining   map[string]bool         // machines being drained before a reboot
+	// Draining: machines whose units move away (the updater's pre-reboot
+	// mark or an operator's drain); nothing is placed there.
+	Draining map[string]bool
+	// Cordoned: machines cordoned or drained by an operator; nothing new
+	// is placed there.
+	Cordoned map[string]bool
+	// States is every unit state, read (by the engine, apart from the
+	// snapshot) only while some machine drains: a moved unit's old copy
+	// stays until its new one runs. nil otherwise.
+	States []*StateRecord
+	// Moves: pending requests to move a unit off a machine, by unit.
+	Moves map[string]*MoveRecord
 }

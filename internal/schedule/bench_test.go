@@ -82,8 +82,10 @@ func TestPlaceBig(t *testing.T) {
 func checkInvariants(t *testing.T, s Snapshot, r Result) {
 	t.Helper()
 	md := map[string]map[string]string{}
+	cordoned := map[string]bool{}
 	for _, m := range s.Machines {
 		md[m.ID] = m.Metadata
+		cordoned[m.ID] = m.Cordoned
 	}
 	fl := map[string]unit.Fleet{}
 	for _, u := range s.Units {
@@ -120,7 +122,7 @@ func checkInvariants(t *testing.T, s Snapshot, r Result) {
 			continue
 		}
 		for id, meta := range md {
-			if !f.MatchesMetadata(meta) || containsStr(r.Placements[name], id) {
+			if !f.MatchesMetadata(meta) || containsStr(r.Placements[name], id) || (cordoned[id] && !containsStr(s.Current[name], id)) {
 				continue
 			}
 			blocked := false

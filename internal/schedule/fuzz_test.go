@@ -3,6 +3,7 @@ package schedule
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/flotilla-os/flotilla/internal/unit"
@@ -22,7 +23,8 @@ func snapshotFrom(data []byte) Snapshot {
 	var s Snapshot
 	nm := next() % 6
 	for i := 0; i < nm; i++ {
-		s.Machines = append(s.Machines, Machine{ID: fmt.Sprintf("m%d", i), Metadata: map[string]string{"r": fmt.Sprint(next() % 3)}})
+		md := next() // its remainder by 3 is metadata; a high value cordons
+		s.Machines = append(s.Machines, Machine{ID: fmt.Sprintf("m%d", i), Metadata: map[string]string{"r": fmt.Sprint(md % 3)}, Cordoned: md >= 192})
 	}
 	if nm > 0 && next()%2 == 0 {
 		// Long IDs that MachineID=0123abcd (a short ID) may name.
@@ -98,6 +100,13 @@ func FuzzPlace(f *testing.F) {
 			}
 		}
 		checkInvariants(t, s, r)
+		for name, ms := range r.Placements {
+			for _, m := range ms {
+				if slices.ContainsFunc(s.Machines, func(x Machine) bool { return x.ID == m && x.Cordoned }) && !slices.Contains(s.Current[name], m) {
+					t.Fatalf("%s newly placed on cordoned %s", name, m)
+				}
+			}
+		}
 		s2 := s
 		s2.Current = r.Placements
 		if r2 := Place(s2); !reflect.DeepEqual(r.Placements, r2.Placements) {

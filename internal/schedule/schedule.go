@@ -14,6 +14,9 @@ import (
 type Machine struct {
 	ID       string
 	Metadata map[string]string
+	// Cordoned: units placed there stay (Current), nothing new goes there
+	// (fleetctl cordon).
+	Cordoned bool
 }
 
 // Unit is a unit that should run (desired loaded or launched), with its
@@ -646,7 +649,7 @@ func (p *placer) placeGlobals() {
 			continue
 		}
 		for m := range p.machines {
-			if p.metaOK(u, m) {
+			if p.metaOK(u, m) && p.mayPlace(u, m) {
 				p.global[i] = append(p.global[i], m)
 				p.add(i, m)
 			}
@@ -670,7 +673,7 @@ func (p *placer) placeConflictingGlobals() {
 		}
 		eligible, first := 0, -1
 		for m := range p.machines {
-			if !p.metaOK(u, m) {
+			if !p.metaOK(u, m) || !p.mayPlace(u, m) {
 				continue
 			}
 			eligible++
@@ -809,8 +812,13 @@ func (p *placer) placeOne(i int) {
 	}
 
 	best, bestEvict, eligible, firstEligible := -1, -1, 0, -1
+	var cordoned []string
 	try := func(m int) {
 		if !p.metaOK(u, m) {
+			return
+		}
+		if !p.mayPlace(u, m) {
+			cordoned = append(cordoned, p.machines[m].ID)
 			return
 		}
 		eligible++
@@ -851,6 +859,8 @@ func (p *placer) placeOne(i int) {
 	switch {
 	case eligible > 0:
 		fail("%s", p.conflictReason(u, eligible, firstEligible))
+	case len(cordoned) > 0:
+		fail("the machines it may run on are cordoned (%s): fleetctl uncordon MACHINE", strings.Join(cordoned, " "))
 	case u.fl.MachineID != "":
 		fail("machine %s (MachineID) does not have metadata %s", u.fl.MachineID, metadataString(u.fl.MachineMetadata))
 	case len(u.targets) > 0:
@@ -858,6 +868,12 @@ func (p *placer) placeOne(i int) {
 	default:
 		fail("%s", p.noMachineReason(u))
 	}
+}
+
+// mayPlace reports whether u may be on m as far as cordons go: m is not
+// cordoned, or u is placed there now.
+func (p *placer) mayPlace(u *punit, m int) bool {
+	return !p.machines[m].Cordoned || slices.Contains(p.current[u.name], p.machines[m].ID)
 }
 
 // machinesWithID returns the machines a MachineID= value names, in ID

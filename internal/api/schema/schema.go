@@ -62,6 +62,7 @@ type Machine struct {
 	Version   string            `json:"version,omitempty"` // running Flotilla version
 	Update    string            `json:"update,omitempty"`  // update state (updater)
 	Etcd      string            `json:"etcd,omitempty"`    // leader, member, learner or client
+	State     string            `json:"state,omitempty"`   // cordoned, draining or drained; "" places units
 }
 
 // MachinePage is one page of machines.
