@@ -85,7 +85,7 @@ func TestVerityFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(n.VM.Kill)
-	if _, err := n.VM.WaitFor(ctx, "flotilla: ROOT-A verified by dm-verity", bootTimeout, vmcluster.Fatal...); err != nil {
+	if _, err := n.VM.WaitFor(ctx, "flotilla: ROOT-A opened through dm-verity", bootTimeout, vmcluster.Fatal...); err != nil {
 		t.Fatal(err)
 	}
 	waitReady(t, ctx, n)

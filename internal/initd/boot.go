@@ -96,7 +96,7 @@ func stage1() {
 		if rootDev, err = openVerity(rootDev, cmd.Verity); err != nil {
 			fatal(fmt.Errorf("dm-verity on %s: %w", root, err), cmd.Debug, Reboot)
 		}
-		say("flotilla: %s verified by dm-verity, root hash %s (%s)", root, cmd.Verity.RootHash[:12],
+		say("flotilla: %s opened through dm-verity, root hash %s (%s)", root, cmd.Verity.RootHash[:12],
 			time.Since(began).Round(time.Millisecond))
 	} else {
 		say("flotilla: %s has no dm-verity root hash on the command line: mounted unverified", root)
