@@ -42,7 +42,7 @@ func main() {
 		o.SecureBoot = &imagebuild.SecureBoot{Key: *sbKey, Cert: *sbCert}
 	}
 	if o.Out == "" || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: image-build --out DIR [--version V] [--nodes N] [--image archive.tar]")
+		fmt.Fprintln(os.Stderr, "usage: image-build --out DIR [--version V] [--nodes N] [--image archive.tar] [--secure-boot-key KEY --secure-boot-cert CERT]")
 		os.Exit(2)
 	}
 	o.Images = images
