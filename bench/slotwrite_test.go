@@ -16,21 +16,24 @@ import (
 	"github.com/flotilla-os/flotilla/internal/bootslot"
 	"github.com/flotilla-os/flotilla/internal/diskimage"
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/verity"
 )
 
-// BenchmarkSlotWrite writes 200 MiB into ROOT-B of a Flotilla disk (a loop
-// device over diskimage.Disk's byte range for ROOT-B) with
-// bootslot.WriteSlot (write, hash, read back and compare, fsync), and the same
-// bytes with `dd bs=4M oflag=direct conv=fsync` to the same device, side
-// by side, alternating. It reports both in MB/s and their ratio (target
-// >= 0.8). WriteSlot's figure includes its hash and read-back check.
+// BenchmarkSlotWrite writes a 200 MiB root with its dm-verity tree
+// appended (as image-build makes it) into ROOT-B of a Flotilla disk (a
+// loop device over diskimage.Disk's byte range for ROOT-B) with
+// bootslot.WriteSlot (write, hash, fsync; no read-back: dm-verity checks
+// the blocks at boot), and the same bytes with `dd bs=4M oflag=direct
+// conv=fsync` to the same device, side by side, alternating. It reports
+// both in MB/s and their ratio (target >= 0.9). WriteSlot's figure
+// includes its hash of the stream.
 //
 //	go test -run '^$' -bench SlotWrite -benchtime 3x ./bench
 func BenchmarkSlotWrite(b *testing.B) {
 	testenv.NeedRoot(b)
 	testenv.NeedCommand(b, "losetup")
 	testenv.NeedCommand(b, "dd")
-	const size = 200 << 20
+	const dataSize = 200 << 20
 	dir := b.TempDir()
 	img := filepath.Join(dir, "disk.img")
 	l := diskimage.Layout{ESP: 8 * diskimage.MiB, Root: 256 * diskimage.MiB, State: 8 * diskimage.MiB}
@@ -47,12 +50,19 @@ func BenchmarkSlotWrite(b *testing.B) {
 	defer exec.Command("losetup", "-d", dev).Run()
 
 	// Incompressible payload in a file, so both read the same source.
-	payload := make([]byte, size)
+	payload := make([]byte, dataSize)
 	rand.New(rand.NewSource(1)).Read(payload)
 	src := filepath.Join(dir, "root.squashfs")
 	if err := os.WriteFile(src, payload, 0o644); err != nil {
 		b.Fatal(err)
 	}
+	if _, err := verity.AppendTree(src, []byte("bench")); err != nil {
+		b.Fatal(err)
+	}
+	if payload, err = os.ReadFile(src); err != nil {
+		b.Fatal(err)
+	}
+	size := int64(len(payload))
 	sum := sha256.Sum256(payload)
 	hexSum := hex.EncodeToString(sum[:])
 	payload = nil
@@ -90,6 +100,6 @@ func BenchmarkSlotWrite(b *testing.B) {
 	b.ReportMetric(mbs(ddT), "dd-MB/s")
 	b.ReportMetric(mbs(slotT)/mbs(ddT), "ratio")
 	b.ReportMetric(mbs(writeT), "slot-write-phase-MB/s")
-	b.Logf("WriteSlot %.0f MB/s (write+hash+read-back+fsync; its write phase alone %.0f MB/s), dd %.0f MB/s (write+fsync), ratio %.2f",
+	b.Logf("WriteSlot %.0f MB/s (write+hash+fsync; its write phase alone %.0f MB/s), dd %.0f MB/s (write+fsync), ratio %.2f",
 		mbs(slotT), mbs(writeT), mbs(ddT), mbs(slotT)/mbs(ddT))
 }

@@ -35,9 +35,14 @@ func main() {
 	signingKey := flag.String("signing-key", "", "ed25519 key that signs update payloads (created if absent); its public half goes into every node's config")
 	updateURL := flag.String("update-url", "", "update server the nodes poll, e.g. http://10.0.2.2:8080/")
 	updateInterval := flag.Duration("update-interval", 0, "how often nodes poll the update server (default 1h)")
+	sbKey := flag.String("secure-boot-key", "", "PEM key (unencrypted) that signs the UKI and systemd-boot for UEFI Secure Boot (sbsign)")
+	sbCert := flag.String("secure-boot-cert", "", "PEM certificate of --secure-boot-key, the one enrolled in the firmware's db")
 	flag.Parse()
+	if *sbKey != "" || *sbCert != "" {
+		o.SecureBoot = &imagebuild.SecureBoot{Key: *sbKey, Cert: *sbCert}
+	}
 	if o.Out == "" || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: image-build --out DIR [--version V] [--nodes N] [--image archive.tar]")
+		fmt.Fprintln(os.Stderr, "usage: image-build --out DIR [--version V] [--nodes N] [--image archive.tar] [--secure-boot-key KEY --secure-boot-cert CERT]")
 		os.Exit(2)
 	}
 	o.Images = images

@@ -11,7 +11,8 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(iproute2 procps ca-certificates busybox-static
 	linux-image-amd64 systemd-boot-efi binutils squashfs-tools e2fsprogs
 	qemu-system-x86 ovmf fdisk mtools dosfstools cpio xz-utils zstd
-	iperf3 dnsperf dnsmasq-base)
+	iperf3 dnsperf dnsmasq-base
+	cryptsetup-bin sbsigntool) # veritysetup checks our dm-verity trees; sbsign for --secure-boot-key
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

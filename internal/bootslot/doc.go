@@ -5,11 +5,11 @@
 //
 // Slots: WriteSlot streams a payload's rootfs into a partition with large
 // O_DIRECT writes from a ring of buffers: each chunk is written as soon as
-// it is read, then hashed, then read back from the device (O_DIRECT) and
-// compared byte for byte with the buffer that was hashed, so the slot
-// provably holds bytes whose sha256 is the manifest's; an fdatasync ends
-// it. A mismatch names its first bad offset and clears the slot's first
-// block. It never writes a mounted device, so the active slot (the root) is safe;
+// it is read, then hashed; an fdatasync ends it, and a stream whose sha256
+// is not the manifest's clears the slot's first block. The slot is not
+// read back: the root's dm-verity tree, whose root hash is in the signed
+// UKI, checks every block when the new version reads it, and a block the
+// disk lost fails that boot, so boot counting falls back. It never writes a mounted device, so the active slot (the root) is safe;
 // the caller names the active slot from /proc/cmdline's flotilla.slot=
 // and gets the other one from Inactive.
 //

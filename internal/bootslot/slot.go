@@ -1,7 +1,6 @@
 package bootslot
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -81,31 +80,31 @@ func Inactive(sysBlock, active string) (slot, dev string, err error) {
 }
 
 // ringBufs is how many ChunkSize buffers circulate from the source
-// through the write, the hash and the read-back and back to the source.
-// It bounds how far the writer runs ahead of the hash and the read-back,
-// so how much of them the final fsync can overlap.
+// through the write and the hash and back to the source. It bounds how
+// far the writer runs ahead of the hash, so how much of it the final
+// fsync can overlap.
 const ringBufs = 8
 
 // WriteSlot streams size bytes of r into dev (the inactive slot's
-// partition) and checks them against sha256hex twice: the stream's
-// sha256, and the device's contents, read back and compared byte for
-// byte with what was hashed and written (so the slot reads back with the
-// manifest's sha256 too).
+// partition) and checks the stream's sha256 against sha256hex (the signed
+// manifest's).
 //
-// The steps overlap, each in its own goroutine, so the checks cost little
-// more than the write: one reads r into a ring of ChunkSize buffers; the
-// caller's goroutine writes each to dev (O_DIRECT, at its offset) as soon
-// as it is read; the hash follows the writer, chunk by chunk; the
-// read-back follows the hash, reading each chunk from dev (O_DIRECT, so
-// from the device, not the page cache) into a buffer of its own and
-// comparing, then gives the chunk's buffer back to the reader. After the
+// It does not read the slot back. The root carries a dm-verity tree whose
+// root hash is in the same payload's signed UKI: the stream's hash proves
+// that the bytes written are the published ones, and dm-verity checks
+// every block the new version reads against them when it boots. A block
+// the disk did not keep fails its read there, that boot fails, and boot
+// counting falls back to the running slot, as for any bad version.
+//
+// Reading and writing overlap: one goroutine reads r into a ring of
+// ChunkSize buffers; the caller's goroutine writes each to dev (O_DIRECT,
+// at its offset) as soon as it is read; the hash follows the writer,
+// chunk by chunk, and gives each buffer back to the reader. After the
 // last write: fdatasync (the device's cache flush, for durability) while
-// the hash and the read-back finish; then the hash is compared.
+// the hash finishes; then the hash is compared.
 //
 // Where the file system refuses O_DIRECT (EINVAL, e.g. tmpfs before 6.6),
-// writes and reads are plain ones, and the read-back first writes out and
-// drops each chunk's cached pages (sync_file_range, POSIX_FADV_DONTNEED)
-// so that it reads from the device where there is one.
+// writes are plain ones.
 //
 // The last chunk is padded with zeros to 4 KiB, so up to 4095 bytes past
 // size are zeroed; where that would pass the end of dev, the last chunk is
@@ -139,12 +138,7 @@ func WriteSlot(ctx context.Context, dev string, r io.Reader, size int64, sha256h
 	if size > capacity {
 		return fmt.Errorf("bootslot: rootfs of %d bytes does not fit slot %s (%d bytes): the payload is for a bigger disk layout", size, dev, capacity)
 	}
-	rf, rdirect, err := openDirect(dev, unix.O_RDONLY)
-	if err != nil {
-		return fmt.Errorf("bootslot: open %s to verify: %w", dev, err)
-	}
-	defer rf.Close()
-	bufs, free, err := alignedBuffers(ringBufs+1, ChunkSize)
+	bufs, free, err := alignedBuffers(ringBufs, ChunkSize)
 	if err != nil {
 		return err
 	}
@@ -159,19 +153,19 @@ func WriteSlot(ctx context.Context, dev string, r io.Reader, size int64, sha256h
 		}
 	}()
 	s := &slotWrite{
-		dev: dev, wf: wf, rf: rf, wdirect: wdirect, rdirect: rdirect,
+		dev: dev, wf: wf, wdirect: wdirect,
 		size: size, capacity: capacity, stop: make(chan struct{}),
 	}
 	wrote = true
-	return s.run(ctx, r, want, bufs[:ringBufs], bufs[ringBufs], progress)
+	return s.run(ctx, r, want, bufs, progress)
 }
 
 // slotWrite is one WriteSlot's shared state.
 type slotWrite struct {
-	dev              string
-	wf, rf           *os.File
-	wdirect, rdirect bool // wf, rf opened with O_DIRECT
-	size, capacity   int64
+	dev            string
+	wf             *os.File
+	wdirect        bool // wf opened with O_DIRECT
+	size, capacity int64
 
 	mu   sync.Mutex
 	err  error         // the first failure
@@ -201,33 +195,27 @@ type chunk struct {
 	n   int
 }
 
-// testHookWritten, when set (tests), runs after each chunk is written,
-// before it is read back.
-var testHookWritten func(off int64, n int)
-
 // run passes the ring's buffers from the reader to the writer (this
-// goroutine), the hash and the read-back, and back to the reader. Every
-// channel has room for all the buffers, so no send blocks; a step that
-// stops closes its output, and the next one stops when that runs dry.
-func (s *slotWrite) run(ctx context.Context, r io.Reader, want []byte, ring [][]byte, vbuf []byte, progress func(int64)) error {
+// goroutine) and the hash, and back to the reader. Every channel has room
+// for all the buffers, so no send blocks; a step that stops closes its
+// output, and the next one stops when that runs dry.
+func (s *slotWrite) run(ctx context.Context, r io.Reader, want []byte, ring [][]byte, progress func(int64)) error {
 	free := make(chan []byte, len(ring))
 	for _, b := range ring {
 		free <- b
 	}
 	toWrite := make(chan chunk, len(ring))
 	toHash := make(chan chunk, len(ring))
-	toVerify := make(chan chunk, len(ring))
 	var (
-		sum      []byte
-		verified int64
-		wg       sync.WaitGroup // the reader
-		checks   sync.WaitGroup // the hash and the read-back
+		sum    []byte
+		hashed int64
+		wg     sync.WaitGroup // the reader
+		checks sync.WaitGroup // the hash
 	)
 	wg.Add(1)
 	go func() { defer wg.Done(); s.readSource(r, free, toWrite) }()
-	checks.Add(2)
-	go func() { defer checks.Done(); sum = s.hash(toHash, toVerify) }()
-	go func() { defer checks.Done(); verified = s.readBack(vbuf, toVerify, free) }()
+	checks.Add(1)
+	go func() { defer checks.Done(); sum, hashed = s.hash(toHash, free) }()
 	// Every goroutine is joined before returning: they use the mmap'd
 	// buffers the caller unmaps. A blocked r.Read delays this (callers
 	// close their stream on cancellation), as does a read of dev.
@@ -249,8 +237,8 @@ func (s *slotWrite) run(ctx context.Context, r io.Reader, want []byte, ring [][]
 	if err := s.failed(); err != nil {
 		return err
 	}
-	if verified != s.size || sum == nil {
-		return fmt.Errorf("bootslot: slot %s: checked %d of %d bytes", s.dev, verified, s.size)
+	if hashed != s.size || sum == nil {
+		return fmt.Errorf("bootslot: slot %s: hashed %d of %d bytes", s.dev, hashed, s.size)
 	}
 	if !equal(sum, want) {
 		return fmt.Errorf("bootslot: rootfs stream has sha256 %x, the manifest says %x: download corrupted or wrong payload; slot %s cleared", sum, want, s.dev)
@@ -308,9 +296,7 @@ func (s *slotWrite) write(ctx context.Context, in <-chan chunk, out chan<- chunk
 			} else if s.wdirect {
 				// dev does not end on a 4 KiB boundary: write the
 				// unaligned last chunk through the page cache. The
-				// fdatasync on wf writes it out (same inode), and
-				// the read-back's O_DIRECT read of it waits for
-				// that first.
+				// fdatasync on wf writes it out (same inode).
 				bf, err := os.OpenFile(s.dev, os.O_WRONLY|unix.O_CLOEXEC, 0)
 				if err != nil {
 					return fmt.Errorf("bootslot: open slot %s for its unaligned end: %w", s.dev, err)
@@ -321,9 +307,6 @@ func (s *slotWrite) write(ctx context.Context, in <-chan chunk, out chan<- chunk
 		}
 		if _, err := f.WriteAt(c.buf[:n], c.off); err != nil {
 			return fmt.Errorf("bootslot: write slot at offset %d: %w", c.off, err)
-		}
-		if testHookWritten != nil {
-			testHookWritten(c.off, c.n)
 		}
 		out <- c
 		done = c.off + int64(c.n)
@@ -340,72 +323,20 @@ func (s *slotWrite) write(ctx context.Context, in <-chan chunk, out chan<- chunk
 	return nil
 }
 
-// hash hashes the chunks from in, in order, and passes them on to out,
-// which it closes. It returns the sha256 when it has hashed size bytes.
-func (s *slotWrite) hash(in <-chan chunk, out chan<- chunk) []byte {
-	defer close(out)
+// hash hashes the chunks from in, in order, and gives their buffers back
+// to free. It returns the sha256 and how many bytes it hashed.
+func (s *slotWrite) hash(in <-chan chunk, free chan<- []byte) ([]byte, int64) {
 	h := sha256.New()
 	var done int64
 	for c := range in {
 		if s.failed() != nil {
-			return nil
+			return nil, done
 		}
 		h.Write(c.buf[:c.n])
 		done += int64(c.n)
-		out <- c
-	}
-	if done != s.size {
-		return nil
-	}
-	return h.Sum(nil)
-}
-
-// readBack reads each chunk from in back from dev into vbuf, compares it
-// with what was written, and gives its buffer back to free. It returns
-// how many bytes read back as written.
-func (s *slotWrite) readBack(vbuf []byte, in <-chan chunk, free chan<- []byte) int64 {
-	var done int64
-	for c := range in {
-		if s.failed() != nil {
-			return done
-		}
-		if err := s.readChunk(vbuf, c); err != nil {
-			s.fail(err)
-			return done
-		}
-		done += int64(c.n)
 		free <- c.buf
 	}
-	return done
-}
-
-func (s *slotWrite) readChunk(vbuf []byte, c chunk) error {
-	n := int64(c.n)
-	if !s.rdirect {
-		// A plain read would see the page cache: write the chunk out
-		// and drop its pages first (where there is a device behind).
-		fd := int(s.rf.Fd())
-		if err := unix.SyncFileRange(fd, c.off, n, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER); err != nil {
-			return fmt.Errorf("bootslot: sync_file_range %s: %w", s.dev, err)
-		}
-		if err := unix.Fadvise(fd, c.off, n, unix.FADV_DONTNEED); err != nil {
-			return fmt.Errorf("bootslot: fadvise %s: %w", s.dev, err)
-		}
-	}
-	// Only the last chunk may end off a 4 KiB boundary; its read goes to
-	// the boundary (or dev's end, if sooner) and keeps what is within size.
-	m, err := s.rf.ReadAt(vbuf[:roundUp(n)], c.off)
-	if int64(m) < n {
-		return fmt.Errorf("bootslot: read back %s at %d: %d of %d bytes: %v", s.dev, c.off, m, n, err)
-	}
-	if got, wrote := vbuf[:n], c.buf[:n]; !bytes.Equal(got, wrote) {
-		i := 0
-		for got[i] == wrote[i] {
-			i++
-		}
-		return fmt.Errorf("bootslot: slot %s reads back other bytes than were written, from offset %d: the disk did not keep what was written", s.dev, c.off+int64(i))
-	}
-	return nil
+	return h.Sum(nil), done
 }
 
 // testNoDirect, when set (tests), makes openDirect act as on a file

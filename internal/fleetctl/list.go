@@ -279,6 +279,7 @@ func machineFields() map[string]fieldFunc[*schema.Machine] {
 		"name":     func(m *schema.Machine, _ bool) string { return dash(m.Name) },
 		"version":  func(m *schema.Machine, _ bool) string { return dash(m.Version) },
 		"update":   func(m *schema.Machine, _ bool) string { return dash(m.Update) },
+		"root":     func(m *schema.Machine, _ bool) string { return dash(m.Root) },
 		"etcd":     func(m *schema.Machine, _ bool) string { return dash(m.Etcd) },
 		"state":    func(m *schema.Machine, _ bool) string { return dash(m.State) },
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/node"
 	"github.com/flotilla-os/flotilla/internal/payload"
 	"github.com/flotilla-os/flotilla/internal/uki"
+	"github.com/flotilla-os/flotilla/internal/verity"
 )
 
 // Options of one build.
@@ -44,6 +45,10 @@ type Options struct {
 	// BrokenInit (tests only) builds an init that panics as PID 1, with
 	// this reason: a payload that can never boot.
 	BrokenInit string
+	// SecureBoot, when set, signs the UKI and systemd-boot with the user's
+	// key (sbsign). The UKI's command line, the verity root hash on it,
+	// is then covered by the firmware's check.
+	SecureBoot *SecureBoot
 	Logf       func(format string, args ...any)
 }
 
@@ -55,7 +60,10 @@ type Result struct {
 	Kernel    string   // DIR/boot/vmlinuz
 	Initramfs string   // DIR/boot/initramfs.img
 	Cmdline   string   // the kernel command line in the UKI (slot A)
-	Manifest  Manifest
+	// Verity is the root's dm-verity tree, appended to root.squashfs: its
+	// root hash is on Cmdline.
+	Verity   verity.Params
+	Manifest Manifest
 }
 
 // Manifest describes a payload (internal/payload owns the format).
@@ -176,15 +184,21 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("root squashfs: %w", err)
 	}
-	if size > diskimage.DefaultLayout.Root {
-		return nil, fmt.Errorf("root squashfs is %d MiB, more than a %d MiB slot", size>>20, diskimage.DefaultLayout.Root>>20)
+	vp, err := appendVerity(rootImg)
+	if err != nil {
+		return nil, err
 	}
-	step("root squashfs: %.1f MiB", float64(size)/(1<<20))
+	if int64(vp.Size()) > diskimage.DefaultLayout.Root {
+		return nil, fmt.Errorf("root squashfs is %d MiB with its hash tree, more than a %d MiB slot", vp.Size()>>20, diskimage.DefaultLayout.Root>>20)
+	}
+	step("root squashfs: %.1f MiB, dm-verity tree %.2f MiB, root hash %x", float64(size)/(1<<20),
+		float64(vp.Size()-vp.HashOffset)/(1<<20), vp.RootHash)
 
 	if err := copyFile(k.Image, res.Kernel); err != nil {
 		return nil, err
 	}
-	res.Cmdline = Cmdline("A", o.DebugShell)
+	res.Verity = vp
+	res.Cmdline = Cmdline("A", o.DebugShell, VerityCmdline(vp))
 	if err := os.WriteFile(filepath.Join(boot, "cmdline"), []byte(res.Cmdline+"\n"), 0o644); err != nil {
 		return nil, err
 	}
@@ -194,6 +208,17 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := uki.Build(uki.Options{Out: ukiPath, Kernel: k.Image, Initrd: res.Initramfs,
 		Cmdline: res.Cmdline, OSRelease: osRelease}); err != nil {
 		return nil, fmt.Errorf("uki: %w", err)
+	}
+	loader := systemdBoot
+	if o.SecureBoot != nil {
+		step("Secure Boot: signing the UKI and systemd-boot")
+		if err := o.SecureBoot.sign(ukiPath, ukiPath); err != nil {
+			return nil, err
+		}
+		loader = filepath.Join(build, "systemd-bootx64.efi.signed")
+		if err := o.SecureBoot.sign(systemdBoot, loader); err != nil {
+			return nil, err
+		}
 	}
 	res.Manifest = Manifest{Version: o.Version, Channel: o.Channel, Arch: "x86_64"}
 	if res.Manifest.UKI, err = describe(ukiPath); err != nil {
@@ -229,7 +254,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			return "", err
 		}
 		esp := filepath.Join(dir, "esp.img")
-		if err := buildESP(esp, ukiPath, o.Version, cfgPath, o.SourceDateEpoch); err != nil {
+		if err := buildESP(esp, loader, ukiPath, o.Version, cfgPath, o.SourceDateEpoch); err != nil {
 			return "", fmt.Errorf("ESP: %w", err)
 		}
 		disk := filepath.Join(dir, "disk.img")
@@ -266,8 +291,8 @@ const StorageModulesList = node.StorageModulesList
 // the kernel for 20 s a panic: a wedged node reboots (and boot counting
 // judges a new version that wedges) instead of hanging. One rolling update
 // under TCG saw ksoftirqd stuck for minutes while a node shut down.
-func Cmdline(slot string, debug bool) string {
-	return node.Cmdline{Slot: slot, Debug: debug, Params: []string{
+func Cmdline(slot string, debug bool, v node.Verity) string {
+	return node.Cmdline{Slot: slot, Debug: debug, Verity: v, Params: []string{
 		"console=ttyS0,115200", "random.trust_cpu=on", "panic=10", "softlockup_panic=1", "loglevel=4",
 	}}.String()
 }

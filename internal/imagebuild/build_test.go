@@ -15,7 +15,9 @@ import (
 	"testing"
 
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
+	"github.com/flotilla-os/flotilla/internal/node"
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/verity"
 )
 
 func sum(t *testing.T, path string) string {
@@ -71,10 +73,11 @@ func TestBuild(t *testing.T) {
 		}
 	}
 
-	// Payload and disk budgets (issue 4).
-	if n := a.Manifest.UKI.Size + a.Manifest.Root.Size; n > 48e6 {
-		t.Errorf("payload is %d bytes, over 48 MB", n)
+	// Payload and disk budgets (issue 4; 40 MB with the hash tree, issue 14).
+	if n := a.Manifest.UKI.Size + a.Manifest.Root.Size; n > 40e6 {
+		t.Errorf("payload is %d bytes, over 40 MB", n)
 	}
+	checkVerity(t, a)
 	var st syscall.Stat_t
 	if err := syscall.Stat(a.Disk, &st); err != nil {
 		t.Fatal(err)
@@ -171,5 +174,36 @@ func TestBuildErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "--version") {
 			t.Errorf("version %q: %v", v, err)
 		}
+	}
+}
+
+// checkVerity: the root's tree, as veritysetup verifies it, has the root
+// hash that the UKI's command line carries.
+func checkVerity(t *testing.T, res *Result) {
+	t.Helper()
+	c, err := node.ParseCmdline(res.Cmdline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Verity != VerityCmdline(res.Verity) || !c.Verity.Enabled() {
+		t.Fatalf("command line %q carries verity %+v, the build made %+v", res.Cmdline, c.Verity, res.Verity)
+	}
+	root := filepath.Join(res.Payload, "root.squashfs")
+	f, err := os.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := verity.Verify(f, res.Verity); err != nil {
+		t.Error(err)
+	}
+	if _, err := exec.LookPath("veritysetup"); err != nil {
+		t.Log("no veritysetup: checked with our own Verify only")
+		return
+	}
+	out, err := exec.Command("veritysetup", "verify", fmt.Sprintf("--hash-offset=%d", c.Verity.HashOffset),
+		root, root, c.Verity.RootHash).CombinedOutput()
+	if err != nil {
+		t.Errorf("veritysetup verify %s: %v\n%s", root, err, out)
 	}
 }

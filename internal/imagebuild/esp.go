@@ -18,13 +18,13 @@ const LoaderConf = "timeout 0\ndefault flotilla-*\neditor no\nauto-entries no\na
 // new versions with "+3".
 func UKIName(version string) string { return fmt.Sprintf("EFI/Linux/flotilla-%s.efi", version) }
 
-func buildESP(out, ukiPath, version, configPath string, epoch int64) error {
+func buildESP(out, loader, ukiPath, version, configPath string, epoch int64) error {
 	t := &diskimage.Tree{}
 	for _, f := range []struct {
 		dst, src string
 	}{
-		{"/EFI/BOOT/BOOTX64.EFI", systemdBoot},
-		{"/EFI/systemd/systemd-bootx64.efi", systemdBoot},
+		{"/EFI/BOOT/BOOTX64.EFI", loader},
+		{"/EFI/systemd/systemd-bootx64.efi", loader},
 		{"/" + UKIName(version), ukiPath},
 		{"/flotilla/config.json", configPath},
 	} {

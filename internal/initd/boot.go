@@ -96,8 +96,19 @@ func stage1() {
 	// Nothing on the disk is mounted yet: the only moment to rewrite its GPT
 	// and have the kernel reread it.
 	disk = statedisk.GrowPartition(context.Background(), statedisk.SysBlock, disk, root, logf)
-	if err := Create(rootMount(disk.Parts[root])); err != nil {
-		fatal(fmt.Errorf("mount %s: %w", root, err), cmd.Debug, Reboot)
+	rootDev := disk.Parts[root]
+	if cmd.Verity.Enabled() {
+		began := time.Now()
+		if rootDev, err = openVerity(rootDev, cmd.Verity); err != nil {
+			fatal(fmt.Errorf("dm-verity on %s: %w", root, err), cmd.Debug, Reboot)
+		}
+		say("flotilla: %s opened through dm-verity, root hash %s (%s)", root, cmd.Verity.RootHash[:12],
+			time.Since(began).Round(time.Millisecond))
+	} else {
+		say("flotilla: %s has no dm-verity root hash on the command line: mounted unverified", root)
+	}
+	if err := Create(rootMount(rootDev)); err != nil {
+		fatal(fmt.Errorf("mount %s (%s): %w", root, rootDev, err), cmd.Debug, Reboot)
 	}
 	say("flotilla: root mounted")
 	if err := mount.SwitchRoot("/sysroot", "/sbin/init"); err != nil {

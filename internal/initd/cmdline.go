@@ -15,6 +15,9 @@ type Cmdline struct {
 	// Console is the last console= device ("ttyS0"), the one the kernel
 	// makes /dev/console; "" when none was given.
 	Console string
+	// Verity is the slot's dm-verity root hash and layout
+	// (flotilla.verity.*); stage 1 mounts the root through it when set.
+	Verity node.Verity
 }
 
 // ParseCmdline reads /proc/cmdline's text (node.ParseCmdline). flotilla.slot
@@ -22,7 +25,7 @@ type Cmdline struct {
 // found.
 func ParseCmdline(s string) (Cmdline, error) {
 	nc, err := node.ParseCmdline(s)
-	c := Cmdline{Slot: nc.Slot, Debug: nc.Debug, ConfigURL: nc.ConfigURL, Console: nc.Console()}
+	c := Cmdline{Slot: nc.Slot, Debug: nc.Debug, ConfigURL: nc.ConfigURL, Console: nc.Console(), Verity: nc.Verity}
 	if err != nil {
 		return c, err
 	}

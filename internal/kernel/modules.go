@@ -17,6 +17,8 @@ var BootModules = []string{
 	// code pages FAT mounts default to), EFI variables, container layers.
 	"squashfs", "ext4", "vfat", "nls_cp437", "nls_ascii", "nls_utf8",
 	"efivarfs", "overlay",
+	// The slot's root is read through dm-verity (internal/devmapper).
+	"dm_verity",
 	// Container networking: internal/netbridge's veth pairs on a bridge,
 	// and its nftables table (family ip): nat base chains (nft_chain_nat),
 	// dnat (nft_nat), masquerade (nft_masq), ct status (nft_ct) and

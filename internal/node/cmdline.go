@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -16,7 +17,57 @@ const (
 	KeyDebug = "flotilla.debug"
 	// KeyConfig is a URL (http or https) of the first-boot config.
 	KeyConfig = "flotilla.config"
+
+	// The slot's dm-verity parameters (internal/verity): the root hash
+	// (sha256, hex), the salt (hex), the number of 4 KiB data blocks and
+	// the byte offset of the hash area (its superblock) in the slot.
+	// image-build writes all four into the signed UKI; stage 1 opens the
+	// slot through dm-verity when they are there.
+	KeyVerityRoot       = "flotilla.verity.root"
+	KeyVeritySalt       = "flotilla.verity.salt"
+	KeyVerityBlocks     = "flotilla.verity.blocks"
+	KeyVerityHashOffset = "flotilla.verity.hashoffset"
 )
+
+// Verity is the slot's dm-verity parameters; the zero value means none.
+type Verity struct {
+	RootHash   string // 64 lower-case hex digits
+	Salt       string // hex, at most 256 bytes; "" for none
+	DataBlocks uint64 // > 0
+	HashOffset uint64 // bytes, a multiple of 4096, at or past the data
+}
+
+// Enabled says whether the command line asks for a verified root.
+func (v Verity) Enabled() bool { return v != Verity{} }
+
+func (v Verity) check() error {
+	bad := func(key, val, want string) error {
+		return fmt.Errorf("kernel command line: %s=%q: want %s", key, val, want)
+	}
+	if len(v.RootHash) != 64 || !isHex(v.RootHash) {
+		return bad(KeyVerityRoot, v.RootHash, "64 lower-case hex digits (a sha256)")
+	}
+	if len(v.Salt)%2 != 0 || len(v.Salt) > 512 || !isHex(v.Salt) {
+		return bad(KeyVeritySalt, v.Salt, "an even number of lower-case hex digits, at most 512")
+	}
+	if v.DataBlocks == 0 {
+		return fmt.Errorf("kernel command line: %s is missing or 0 while %s is set", KeyVerityBlocks, KeyVerityRoot)
+	}
+	if v.HashOffset%4096 != 0 || v.HashOffset/4096 < v.DataBlocks {
+		return bad(KeyVerityHashOffset, strconv.FormatUint(v.HashOffset, 10),
+			fmt.Sprintf("a multiple of 4096 at or past the %d data blocks", v.DataBlocks))
+	}
+	return nil
+}
+
+func isHex(s string) bool {
+	for _, r := range s {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // Cmdline is a kernel command line: the flotilla.* keys as fields, every
 // other parameter kept, in order, in Params.
@@ -24,6 +75,7 @@ type Cmdline struct {
 	Slot      string // KeySlot: "A" or "B"; "" when absent
 	Debug     bool   // KeyDebug=1 (or a bare flotilla.debug)
 	ConfigURL string // KeyConfig; "" when absent
+	Verity    Verity // KeyVerity*; zero when absent
 	// Params are the other parameters as the kernel sees them, quotes
 	// removed ("console=ttyS0,115200", "dyndbg=file x +p").
 	Params []string
@@ -58,15 +110,35 @@ func ParseCmdline(s string) (Cmdline, error) {
 			}
 		case KeyConfig:
 			c.ConfigURL = v
+		case KeyVerityRoot:
+			c.Verity.RootHash = v
+		case KeyVeritySalt:
+			c.Verity.Salt = v
+		case KeyVerityBlocks, KeyVerityHashOffset:
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil || (n == 0 && k == KeyVerityBlocks) {
+				errs = append(errs, fmt.Errorf("kernel command line: %s=%q: want a positive number", k, v))
+				continue
+			}
+			if k == KeyVerityBlocks {
+				c.Verity.DataBlocks = n
+			} else {
+				c.Verity.HashOffset = n
+			}
 		default:
 			c.Params = append(c.Params, f)
+		}
+	}
+	if c.Verity.Enabled() && len(errs) == 0 {
+		if err := c.Verity.check(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return c, errors.Join(errs...)
 }
 
-// String is the command line: flotilla.slot first, then Params, then
-// flotilla.config and flotilla.debug=1 when set. A parameter with white
+// String is the command line: flotilla.slot first, then Params, then the
+// verity keys, flotilla.config and flotilla.debug=1 when set. A parameter with white
 // space (or an empty one) is quoted, so ParseCmdline(c.String()) gives c
 // back. A value holding a double quote cannot be written (the kernel has
 // no escape for it); ParseCmdline never returns one.
@@ -77,6 +149,14 @@ func (c Cmdline) String() string {
 	}
 	for _, p := range c.Params {
 		out = append(out, quoteParam(p))
+	}
+	if v := c.Verity; v.Enabled() {
+		out = append(out, KeyVerityRoot+"="+v.RootHash)
+		if v.Salt != "" {
+			out = append(out, KeyVeritySalt+"="+v.Salt)
+		}
+		out = append(out, KeyVerityBlocks+"="+strconv.FormatUint(v.DataBlocks, 10),
+			KeyVerityHashOffset+"="+strconv.FormatUint(v.HashOffset, 10))
 	}
 	if c.ConfigURL != "" {
 		out = append(out, quoteParam(KeyConfig+"="+c.ConfigURL))

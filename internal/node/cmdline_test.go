@@ -6,6 +6,8 @@ import (
 	"testing"
 )
 
+const root = "4392712ba01368efdf14b05c76f9e4df0d53664630b5d48632ed17a137f39076"
+
 func TestParseCmdline(t *testing.T) {
 	for _, tc := range []struct {
 		in      string
@@ -21,6 +23,20 @@ func TestParseCmdline(t *testing.T) {
 		{in: "flotilla.config=http://a/ flotilla.debug=1 flotilla.config=http://b/ flotilla.debug=off",
 			want: Cmdline{ConfigURL: "http://b/"}},
 		{in: "", want: Cmdline{}},
+		{in: "flotilla.slot=A flotilla.verity.root=" + root + " flotilla.verity.salt=00ff flotilla.verity.blocks=3328 flotilla.verity.hashoffset=13631488 quiet",
+			want: Cmdline{Slot: "A", Verity: Verity{RootHash: root, Salt: "00ff", DataBlocks: 3328, HashOffset: 13631488}, Params: []string{"quiet"}}},
+		{in: "flotilla.verity.root=" + root + " flotilla.verity.blocks=1 flotilla.verity.hashoffset=4096",
+			want: Cmdline{Verity: Verity{RootHash: root, DataBlocks: 1, HashOffset: 4096}}},
+		{in: "flotilla.verity.root=" + strings.ToUpper(root) + " flotilla.verity.blocks=1 flotilla.verity.hashoffset=4096",
+			want: Cmdline{Verity: Verity{RootHash: strings.ToUpper(root), DataBlocks: 1, HashOffset: 4096}}, wantErr: "flotilla.verity.root="},
+		{in: "flotilla.verity.root=" + root + " flotilla.verity.hashoffset=4096",
+			want: Cmdline{Verity: Verity{RootHash: root, HashOffset: 4096}}, wantErr: "flotilla.verity.blocks is missing"},
+		{in: "flotilla.verity.root=" + root + " flotilla.verity.blocks=2 flotilla.verity.hashoffset=4096",
+			want: Cmdline{Verity: Verity{RootHash: root, DataBlocks: 2, HashOffset: 4096}}, wantErr: "at or past the 2 data blocks"},
+		{in: "flotilla.verity.root=" + root + " flotilla.verity.salt=abc flotilla.verity.blocks=1 flotilla.verity.hashoffset=4096",
+			want: Cmdline{Verity: Verity{RootHash: root, Salt: "abc", DataBlocks: 1, HashOffset: 4096}}, wantErr: "flotilla.verity.salt"},
+		{in: "flotilla.verity.blocks=x", wantErr: `flotilla.verity.blocks="x": want a positive number`},
+		{in: "flotilla.verity.salt=00", want: Cmdline{Verity: Verity{Salt: "00"}}, wantErr: "flotilla.verity.root"},
 		{in: "flotilla.slot=C", want: Cmdline{Slot: "C"}, wantErr: `flotilla.slot="C": want A or B`},
 		{in: "flotilla.slot", wantErr: `flotilla.slot="": want A or B`},
 		{in: "flotilla.slot=A flotilla.debug=maybe flotilla.config=http://c/",
@@ -52,6 +68,8 @@ func TestCmdlineString(t *testing.T) {
 		{Cmdline{Slot: "B", ConfigURL: "http://h/a b", Params: []string{"dyndbg=file x +p", "", "a b=c", "=x y"}},
 			`flotilla.slot=B dyndbg="file x +p" "" "a b=c" "=x y" flotilla.config="http://h/a b"`},
 		{Cmdline{}, ""},
+		{Cmdline{Slot: "A", Params: []string{"quiet"}, Verity: Verity{RootHash: root, DataBlocks: 9, HashOffset: 36864}, Debug: true},
+			"flotilla.slot=A quiet flotilla.verity.root=" + root + " flotilla.verity.blocks=9 flotilla.verity.hashoffset=36864 flotilla.debug=1"},
 	} {
 		if got := tc.c.String(); got != tc.want {
 			t.Errorf("%#v.String() = %q, want %q", tc.c, got, tc.want)
@@ -87,6 +105,7 @@ func FuzzParseCmdline(f *testing.F) {
 		`flotilla.slot=b flotilla.debug dyndbg="file x +p" flotilla.config="http://h/a b"`,
 		`"" "a b=c" = "=" flotilla.debug=0 flotilla.config=`,
 		"console=tty0\tconsole=ttyS0\n",
+		"flotilla.slot=A flotilla.verity.root=" + root + " flotilla.verity.salt=00ff flotilla.verity.blocks=3 flotilla.verity.hashoffset=12288",
 	} {
 		f.Add(s)
 	}

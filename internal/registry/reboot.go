@@ -99,7 +99,9 @@ func decodeMachines(machines, updates *clientv3.GetResponse) []*MachineRecord {
 			continue
 		}
 		if s, ok := status[m.ID]; ok {
-			m.Update = s
+			// The updater writes its state, then the root's on a
+			// second line (internal/updater Daemon.shown).
+			m.Update, m.Root, _ = strings.Cut(s, "\n")
 		}
 		out = append(out, &m)
 	}

@@ -125,6 +125,11 @@ func testMachines(t *testing.T, r *Registry) {
 	if s, err := r.UpdateStatus(c, "m2"); s != "" || err != nil {
 		t.Fatalf("update status never written: %q, %v", s, err)
 	}
+	// The updater's second line is the root's dm-verity state.
+	must(t, r.SetUpdateStatus(c, "m1", "blessed 1.1.0\nverified"))
+	if ms, err := r.Machines(c); err != nil || len(ms) != 1 || ms[0].Update != "blessed 1.1.0" || ms[0].Root != "verified" {
+		t.Fatalf("machines with a root state: %+v, %v", ms, err)
+	}
 	// Leaving revokes the machine's lease: its record goes at once.
 	must(t, r.RevokeMachine(c, "m1"))
 	if ms, _ := r.Machines(c); len(ms) != 0 {

@@ -51,6 +51,7 @@ type MachineRecord struct {
 	APIURL    string            `json:"apiURL,omitempty"`
 	Version   string            `json:"version,omitempty"`
 	Update    string            `json:"update,omitempty"`
+	Root      string            `json:"root,omitempty"` // the updater's: verified, corrupt, unverified
 	StartedAt time.Time         `json:"startedAt"`
 }
 

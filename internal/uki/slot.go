@@ -27,7 +27,8 @@ const maxHeader = 64 << 10
 // in memory, with the bytes between them (a few KiB). The output has the
 // input's length and differs in the slot byte only; the optional header's
 // CheckSum is left as it was, which UEFI firmware and systemd-boot ignore
-// (Secure Boot signatures, a later step, would need signing per slot).
+// (a Secure Boot signature would not: ForSlot refuses to change the letter
+// of a signed image).
 func ForSlot(r io.Reader, w io.Writer, slot string) error {
 	if slot != "A" && slot != "B" {
 		return fmt.Errorf("uki: slot %q: want A or B", slot)
@@ -56,6 +57,9 @@ func ForSlot(r io.Reader, w io.Writer, slot string) error {
 	pos := i + len(SlotKey)
 	if c := sec[pos]; c != 'A' && c != 'B' {
 		return fmt.Errorf("uki: .cmdline has %s%c: want A or B", SlotKey, c)
+	}
+	if sec[pos] != slot[0] && signed(head) {
+		return fmt.Errorf("uki: the image is signed for Secure Boot: setting %s%s would void its signature, and per-slot signed images are not built yet; a Secure Boot node can only be written to slot %c", SlotKey, slot, sec[pos])
 	}
 	sec[pos] = slot[0]
 	for _, b := range [][]byte{head, mid.Bytes(), sec} {
@@ -157,4 +161,27 @@ func truncated(err error) error {
 		return fmt.Errorf("image truncated: %w", io.ErrUnexpectedEOF)
 	}
 	return err
+}
+
+// signed says whether the PE headers in head carry an Authenticode
+// signature: a non-empty certificate table (data directory 4, whose
+// address is a file offset), as sbsign writes it.
+func signed(head []byte) bool {
+	if len(head) < 0x40 {
+		return false
+	}
+	le := binary.LittleEndian
+	opt := int(le.Uint32(head[0x3c:])) + 24 // PE signature and COFF header
+	if opt+2 > len(head) {
+		return false
+	}
+	dirs := opt + 96 // PE32
+	if le.Uint16(head[opt:]) == 0x20b {
+		dirs = opt + 112 // PE32+
+	}
+	entry := dirs + 4*8
+	if entry+8 > len(head) {
+		return false
+	}
+	return le.Uint32(head[entry+4:]) != 0
 }

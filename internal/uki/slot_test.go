@@ -6,8 +6,12 @@ import (
 	"debug/pe"
 	"encoding/hex"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/flotilla-os/flotilla/internal/testenv"
 )
 
 func buildForSlotTest(t *testing.T, cmdline string) []byte {
@@ -143,5 +147,47 @@ func TestForSlotPayload(t *testing.T) {
 	}
 	if c := cmdlineOf(t, out.Bytes()); !strings.HasPrefix(c, "flotilla.slot=B ") {
 		t.Errorf(".cmdline %q", c)
+	}
+}
+
+// TestForSlotSigned: a UKI signed by sbsign keeps its letter and its
+// signature for slot A, and ForSlot refuses to patch it for slot B, which
+// would void the signature.
+func TestForSlotSigned(t *testing.T) {
+	for _, c := range []string{"sbsign", "sbverify", "openssl"} {
+		testenv.NeedCommand(t, c)
+	}
+	img := buildForSlotTest(t, "flotilla.slot=A console=ttyS0")
+	dir := t.TempDir()
+	key, cert := filepath.Join(dir, "db.key"), filepath.Join(dir, "db.crt")
+	if out, err := exec.Command("openssl", "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+		"-subj", "/CN=flotilla test db/", "-keyout", key, "-out", cert).CombinedOutput(); err != nil {
+		t.Fatalf("openssl: %v\n%s", err, out)
+	}
+	unsigned, signedPath := filepath.Join(dir, "uki.efi"), filepath.Join(dir, "uki.signed.efi")
+	if err := os.WriteFile(unsigned, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("sbsign", "--key", key, "--cert", cert, "--output", signedPath, unsigned).CombinedOutput(); err != nil {
+		t.Fatalf("sbsign: %v\n%s", err, out)
+	}
+	simg := mustRead(t, signedPath)
+	var out bytes.Buffer
+	if err := ForSlot(bytes.NewReader(img), &out, "B"); err != nil {
+		t.Fatalf("unsigned image for B: %v", err)
+	}
+	out.Reset()
+	if err := ForSlot(bytes.NewReader(simg), &out, "A"); err != nil || !bytes.Equal(out.Bytes(), simg) {
+		t.Fatalf("signed image for A: %v (same bytes: %v)", err, bytes.Equal(out.Bytes(), simg))
+	}
+	a := filepath.Join(dir, "a.efi")
+	os.WriteFile(a, out.Bytes(), 0o644)
+	if o, err := exec.Command("sbverify", "--cert", cert, a).CombinedOutput(); err != nil {
+		t.Fatalf("sbverify of the slot A image: %v\n%s", err, o)
+	}
+	out.Reset()
+	err := ForSlot(bytes.NewReader(simg), &out, "B")
+	if err == nil || !strings.Contains(err.Error(), "signed for Secure Boot") || out.Len() != 0 {
+		t.Fatalf("signed image for B: %v (%d bytes written)", err, out.Len())
 	}
 }

@@ -124,6 +124,7 @@ func Command(stdout, stderr io.Writer) *cobra.Command {
 				}
 				st = &Status{State: *s, Running: version.Version, Summary: s.Label()}
 				st.Booted, _ = (&NodeBoot{Cmdline: "/proc/cmdline"}).Booted()
+				st.Root = nodeRootState()
 			}
 			if asJSON {
 				b, _ := json.MarshalIndent(st, "", "  ")
@@ -190,7 +191,10 @@ func runDaemon(ctx context.Context, socket string, logf func(string, ...any)) er
 		Interval: node.Config.UpdateInterval(),
 		Window:   node.Config.RebootWindow(),
 		Reboot:   func() error { return syscall.Kill(1, RebootSignal) },
-		Logf:     logf,
+		// The root's state is read on each publish and status: dm-verity
+		// may find a bad block at any time.
+		RootState: nodeRootState,
+		Logf:      logf,
 	}
 	if err := d.Load(); err != nil {
 		return err

@@ -46,6 +46,9 @@ type Daemon struct {
 	// lock (and so drains and reboots); it downloads and stages at any
 	// time. nil: any time. A machine that holds the lock already goes on.
 	Window *rebootwindow.Window
+	// RootState says whether the running root is verified (RootVerified,
+	// RootCorrupt, RootUnverified); nil: not shown.
+	RootState func() string
 	// Now is the clock Window is read with; nil: time.Now.
 	Now func() time.Time
 	// After is how the daemon sleeps in the lock step (for the window or
@@ -118,6 +121,9 @@ func (d *Daemon) Status() Status {
 	st.Summary = st.State.Label()
 	if d.Boot != nil {
 		st.Booted, _ = d.Boot.Booted()
+	}
+	if d.RootState != nil {
+		st.Root = d.RootState()
 	}
 	return st
 }
@@ -219,13 +225,24 @@ func (d *Daemon) progress(ctx context.Context, done, total int64) {
 	}
 }
 
+// shown is what publish writes: the state's label, and on a second line
+// the root's state when RootState is set (the registry shows the two as a
+// machine's Update and Root). d.mu is held.
+func (d *Daemon) shown() string {
+	label := d.st.Label()
+	if d.RootState != nil {
+		label += "\n" + d.RootState()
+	}
+	return label
+}
+
 // publish puts the state label in the registry, when it changed.
 func (d *Daemon) publish(ctx context.Context) {
 	if d.Cluster == nil {
 		return
 	}
 	d.mu.Lock()
-	label := d.st.Label()
+	label := d.shown()
 	same := label == d.lastShown
 	d.mu.Unlock()
 	if same {
@@ -570,7 +587,7 @@ func (d *Daemon) publishWithin(ctx context.Context, limit time.Duration) {
 	for {
 		d.publish(ctx)
 		d.mu.Lock()
-		shown := d.lastShown == d.st.Label()
+		shown := d.lastShown == d.shown()
 		d.mu.Unlock()
 		if shown || time.Now().After(deadline) || d.sleep(ctx, time.Second) != nil {
 			return

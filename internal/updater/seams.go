@@ -12,8 +12,8 @@ type Boot interface {
 	// Booted names the slot (A or B) the running root is on.
 	Booted() (slot string, err error)
 	// WriteRoot streams the file root into the slot that is not booted,
-	// hashing while it writes, fsyncs, reads back and hashes again against
-	// a; it returns the slot written. It never touches the booted slot.
+	// hashing while it writes against a, and fsyncs (dm-verity checks
+	// the blocks at boot); it returns the slot written. It never touches the booted slot.
 	WriteRoot(ctx context.Context, root string, a payload.Artifact, progress func(done int64)) (slot string, err error)
 	// InstallUKI puts the UKI on the ESP as flotilla-<version>+3.efi with
 	// its command line naming slot, atomically.

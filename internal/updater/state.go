@@ -113,9 +113,12 @@ func (s *State) Save(path string) error {
 // Status is what `updater status` shows: the state and what runs now.
 type Status struct {
 	State
-	Running   string    `json:"running"`     // the running version
-	Booted    string    `json:"booted_slot"` // A or B
-	Summary   string    `json:"state"`       // State.Label()
+	Running string `json:"running"`     // the running version
+	Booted  string `json:"booted_slot"` // A or B
+	Summary string `json:"state"`       // State.Label()
+	// Root says whether the running root is read through dm-verity:
+	// RootVerified, RootCorrupt or RootUnverified.
+	Root      string    `json:"root,omitempty"`
 	NextCheck time.Time `json:"next_check,omitzero"`
 }
 
@@ -125,6 +128,7 @@ func (st *Status) Table() string {
 	row := func(k, v string) { fmt.Fprintf(&b, "%-16s %s\n", k, v) }
 	row("RUNNING", st.Running)
 	row("BOOTED SLOT", st.Booted)
+	row("ROOT", orNone(st.Root))
 	row("STATE", st.Summary)
 	if st.Target != "" {
 		row("TARGET", st.Target)

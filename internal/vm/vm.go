@@ -19,6 +19,12 @@ import (
 const (
 	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	// OVMFSecureCode is the Secure Boot build (it needs SMM), and
+	// OVMFSnakeoilVars its variable store with Debian's snakeoil key
+	// (/usr/share/ovmf/PkKek-1-snakeoil.{key,pem}, passphrase
+	// "snakeoil") enrolled: the tests' stand-in for a user's key.
+	OVMFSecureCode   = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+	OVMFSnakeoilVars = "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd"
 )
 
 // Options describe one VM.
@@ -42,6 +48,12 @@ type Options struct {
 	NoUserNet bool
 	// Taps are extra NICs: opened tap devices (see Bridge.Tap).
 	Taps []*Tap
+
+	// SecureBootVars, for a UEFI boot, is a variable store with Secure
+	// Boot keys enrolled (Debian's OVMFSnakeoilVars has its snakeoil key
+	// as PK, KEK and db): the VM boots OVMF's Secure Boot build (SMM) with
+	// a copy of it, and the firmware refuses unsigned images.
+	SecureBootVars string
 
 	// FwCfg passes files to the guest: name (opt/...) → host path.
 	FwCfg map[string]string
@@ -141,14 +153,20 @@ func qemuArgs(opts Options) ([]string, error) {
 			args = append(args, "-initrd", opts.Initrd)
 		}
 	} else {
-		for _, f := range []string{OVMFCode, OVMFVars} {
+		code, varsTmpl := OVMFCode, OVMFVars
+		if opts.SecureBootVars != "" {
+			code, varsTmpl = OVMFSecureCode, opts.SecureBootVars
+			args[1] = "q35,smm=on"
+			args = append(args, "-global", "driver=cfi.pflash01,property=secure,value=on")
+		}
+		for _, f := range []string{code, varsTmpl} {
 			if _, err := os.Stat(f); err != nil {
 				return nil, fmt.Errorf("vm: %s missing: install Debian's ovmf (apt-get install ovmf)", f)
 			}
 		}
 		vars := filepath.Join(opts.Dir, opts.Name+"-OVMF_VARS.fd")
 		if _, err := os.Stat(vars); errors.Is(err, os.ErrNotExist) {
-			b, err := os.ReadFile(OVMFVars)
+			b, err := os.ReadFile(varsTmpl)
 			if err != nil {
 				return nil, err
 			}
@@ -157,7 +175,7 @@ func qemuArgs(opts Options) ([]string, error) {
 			}
 		}
 		args = append(args,
-			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+OVMFCode,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
 			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
 	}
 	if !opts.NoUserNet {

@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -169,5 +170,28 @@ func TestLogDir(t *testing.T) {
 	t.Setenv("FLOTILLA_VM_LOGS", "")
 	if got := LogDir(t); !strings.HasPrefix(got, os.TempDir()) {
 		t.Errorf("LogDir without FLOTILLA_VM_LOGS = %q, want a temp dir", got)
+	}
+}
+
+func TestArgsSecureBoot(t *testing.T) {
+	if _, err := os.Stat(OVMFSecureCode); err != nil {
+		t.Skip("needs Debian's ovmf installed")
+	}
+	dir := t.TempDir()
+	args, err := qemuArgs(Options{Name: "sb", Dir: dir, Disk: "/d.img", NoUserNet: true, SecureBootVars: OVMFSnakeoilVars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := strings.Join(args, " ")
+	for _, want := range []string{"-machine q35,smm=on", "driver=cfi.pflash01,property=secure,value=on",
+		"unit=0,readonly=on,file=" + OVMFSecureCode, "unit=1,file=" + filepath.Join(dir, "sb-OVMF_VARS.fd")} {
+		if !strings.Contains(line, want) {
+			t.Errorf("command line lacks %q:\n%s", want, line)
+		}
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "sb-OVMF_VARS.fd"))
+	want, _ := os.ReadFile(OVMFSnakeoilVars)
+	if !bytes.Equal(got, want) {
+		t.Error("the VM's variable store is not a copy of the Secure Boot one")
 	}
 }

@@ -61,6 +61,7 @@ type Machine struct {
 	APIURL    string            `json:"apiURL,omitempty"`  // where this machine's API answers (logs are proxied there)
 	Version   string            `json:"version,omitempty"` // running Flotilla version
 	Update    string            `json:"update,omitempty"`  // update state (updater)
+	Root      string            `json:"root,omitempty"`    // the root's dm-verity state (updater): verified, corrupt, unverified
 	Etcd      string            `json:"etcd,omitempty"`    // leader, member, learner or client
 	State     string            `json:"state,omitempty"`   // cordoned, draining or drained; "" places units
 }
