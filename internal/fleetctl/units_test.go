@@ -348,3 +348,39 @@ func TestStartStopsWaitingOnFailure(t *testing.T) {
 		t.Errorf("start of a launched, failed unit = %d %q after %d polls, want its failure at once", code, errOut, polls)
 	}
 }
+
+// TestStartRetriesFailedPolls: a state poll that fails (a node too slow to
+// answer within --request-timeout) does not end start's wait, as fleet's
+// assertUnitState retries; it counts as an attempt, and when the attempts
+// run out on failed polls the error says why.
+func TestStartRetriesFailedPolls(t *testing.T) {
+	f := clusterFixture(t)
+	f.lock(func() {
+		f.units["slow.service"] = &schema.Unit{Name: "slow.service", DesiredState: "loaded"}
+		f.onStatePoll = func(f *fakeFleet, n int) {
+			switch n {
+			case 2, 3: // the first two polls of the wait
+				f.failPoll = true
+			case 4:
+				f.setState(&schema.UnitState{Name: "slow.service", MachineID: m2, SystemdLoadState: "loaded",
+					SystemdActiveState: "active", SystemdSubState: "running"})
+			}
+		}
+	})
+	out, errOut, code := runCtl(t, f.srv.URL, "start", "--block-attempts", "10", "slow.service")
+	if code != 0 || !strings.Contains(out, "Unit slow.service launched on") || strings.Count(errOut, "Error retrieving unit states (retrying)") != 1 {
+		t.Errorf("start over two failed polls = %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+
+	f.lock(func() {
+		f.units["down.service"] = &schema.Unit{Name: "down.service", DesiredState: "loaded"}
+		f.statePolls = 0
+		f.onStatePoll = func(f *fakeFleet, n int) { f.failPoll = n > 1 }
+	})
+	_, errOut, code = runCtl(t, f.srv.URL, "start", "--block-attempts", "3", "down.service")
+	polls := 0
+	f.lock(func() { polls = f.statePolls })
+	if code != 1 || polls != 4 || !strings.Contains(errOut, "waiting for units:") || !strings.Contains(errOut, "etcd: request timed out") {
+		t.Errorf("start with every poll failing = %d after %d polls, stderr %q", code, polls, errOut)
+	}
+}

@@ -146,36 +146,47 @@ func (a *app) waitNames(names []string, g goal, attempts int, prior priorFailure
 	pending := append([]string(nil), names...)
 	var last map[string][]*schema.UnitState
 	var failed []error
+	var pollErr error
 	for attempt := 1; ; attempt++ {
 		filter := client.StateFilter{}
 		if len(pending) == 1 {
 			filter.UnitName = pending[0]
 		}
 		states, err := c.UnitStates(a.ctx, filter)
-		if err != nil {
+		switch {
+		case err != nil && a.ctx.Err() != nil:
 			return fmt.Errorf("waiting for units: %w", err)
-		}
-		last = map[string][]*schema.UnitState{}
-		for _, s := range states {
-			last[s.Name] = append(last[s.Name], s)
-		}
-		var still []string
-		for _, n := range pending {
-			placed, _ := splitPlaced(last[n])
-			if f := failedOn(g, placed, prior[n]); f != nil {
-				// failed is final (a restarting unit shows activating): waiting cannot help.
-				failed = append(failed, fmt.Errorf("unit %s failed on %s: %s", n, shortID(f.MachineID, false), f.Reason))
-				continue
+		case err != nil:
+			// As fleet's assertUnitState: a poll that fails (a node slow
+			// to answer, an election) is retried, and counts as an attempt.
+			if pollErr == nil || pollErr.Error() != err.Error() {
+				fmt.Fprintf(a.rt.Stderr, "Error retrieving unit states (retrying): %v\n", err)
 			}
-			if !reached(g, placed) {
-				still = append(still, n)
-				continue
+			pollErr = err
+		default:
+			pollErr = nil
+			last = map[string][]*schema.UnitState{}
+			for _, s := range states {
+				last[s.Name] = append(last[s.Name], s)
 			}
-			a.printReached(n, g, placed)
-		}
-		pending = still
-		if len(pending) == 0 {
-			return errors.Join(failed...)
+			var still []string
+			for _, n := range pending {
+				placed, _ := splitPlaced(last[n])
+				if f := failedOn(g, placed, prior[n]); f != nil {
+					// failed is final (a restarting unit shows activating): waiting cannot help.
+					failed = append(failed, fmt.Errorf("unit %s failed on %s: %s", n, shortID(f.MachineID, false), f.Reason))
+					continue
+				}
+				if !reached(g, placed) {
+					still = append(still, n)
+					continue
+				}
+				a.printReached(n, g, placed)
+			}
+			pending = still
+			if len(pending) == 0 {
+				return errors.Join(failed...)
+			}
 		}
 		if attempts > 0 && attempt >= attempts {
 			break
@@ -185,6 +196,9 @@ func (a *app) waitNames(names []string, g goal, attempts int, prior priorFailure
 			return a.ctx.Err()
 		case <-time.After(a.rt.PollInterval):
 		}
+	}
+	if pollErr != nil {
+		failed = append(failed, fmt.Errorf("waiting for units: %w", pollErr))
 	}
 	errs := failed
 	for _, n := range pending {
