@@ -222,10 +222,11 @@ func (c *Cluster) WritePIDs(dir string) error {
 
 // WriteFleetctlEnv writes a shell file that points fleetctl (FLEETCTL_*
 // variables, and PATH for the image's fleetctl) at the API forwarded to
-// port, with the client bundle of out.
+// port, with the client bundle of out. Requests get 10 s, not fleet's 3:
+// an emulated node (no KVM) often takes longer, as the VM tests found.
 func WriteFleetctlEnv(path, out string, port int) error {
 	args := FleetctlArgs(out, port)
-	env := fmt.Sprintf("export FLEETCTL_ENDPOINT=%s FLEETCTL_CA_FILE=%s FLEETCTL_CERT_FILE=%s FLEETCTL_KEY_FILE=%s\nexport PATH=%s:$PATH\n",
+	env := fmt.Sprintf("export FLEETCTL_ENDPOINT=%s FLEETCTL_CA_FILE=%s FLEETCTL_CERT_FILE=%s FLEETCTL_KEY_FILE=%s FLEETCTL_REQUEST_TIMEOUT=10\nexport PATH=%s:$PATH\n",
 		args[1], abs(args[3]), abs(args[5]), abs(args[7]), abs(filepath.Dir(Fleetctl(out))))
 	return os.WriteFile(path, []byte(env), 0o644)
 }
