@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-
 	"github.com/flotilla-os/flotilla/internal/bootconfig"
 	"github.com/flotilla-os/flotilla/internal/clustertest"
 	"github.com/flotilla-os/flotilla/internal/imagebuild"
@@ -60,13 +57,9 @@ func image(t *testing.T) (*imagebuild.Result, string) {
 		if buildErr != nil {
 			return
 		}
+		clustertest.BusyboxAll(t) // skips without Debian's busybox-static
 		archive := filepath.Join(builtDir, "busybox.tar")
-		tag, err := name.NewTag("flotilla.local/busybox:latest")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		if buildErr = tarball.WriteToFile(archive, tag, clustertest.BusyboxAll(t)); buildErr != nil {
+		if buildErr = clustertest.WriteBusyboxArchive(archive); buildErr != nil {
 			return
 		}
 		updatePort = clustertest.FreePorts(t, 1)[0]

@@ -3,6 +3,8 @@
 # systemd-boot, mutual TLS), and point fleetctl at it.
 #   bash scripts/cluster.sh          # up (returns once the cluster is ready)
 #   bash scripts/cluster.sh down     # stop the VMs and remove the namespace
+#   bash scripts/cluster.sh kill node-2          # SIGKILL one VM (a power cut)
+#   bash scripts/cluster.sh kill web@1.service   # SIGKILL the VM that runs a unit
 # Environment: OUT (default ./out), NODES (3), UEFI (true).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,8 +22,38 @@ down)
 	fi
 	rm -f "$pidfile" "$OUT/cluster.ready"
 	exit 0 ;;
+kill)
+	target=${2:?usage: $0 kill node-K|UNIT}
+	node=$target
+	if [[ $target == *.* ]]; then
+		# A unit: its machine from list-units, that machine's node=K metadata
+		# (image-build gives node K node=K) from list-machines.
+		# shellcheck disable=SC1091
+		source "$OUT/fleetctl.env"
+		machine=$(fleetctl list-units --no-legend --full --fields unit,machine |
+			awk -v u="$target" '$1 == u { split($2, m, "/"); print m[1] }')
+		if [ -z "$machine" ] || [ "$machine" = "-" ]; then
+			echo "unit $target runs on no machine (fleetctl list-units)" >&2
+			exit 1
+		fi
+		k=$(fleetctl list-machines --no-legend --full --fields machine,metadata |
+			awk -v m="$machine" '$1 == m { n = split($2, kv, ","); for (i = 1; i <= n; i++) if (kv[i] ~ /^node=/) print substr(kv[i], 6) }')
+		if [ -z "$k" ]; then
+			echo "machine $machine of $target has no node=K metadata" >&2
+			exit 1
+		fi
+		node=node-$k
+	fi
+	pidf=$OUT/vms/$node.pid
+	if [ ! -f "$pidf" ] || ! kill -0 "$(cat "$pidf")" 2>/dev/null; then
+		echo "no running VM $node (no live pid in $pidf)" >&2
+		exit 1
+	fi
+	kill -KILL "$(cat "$pidf")"
+	echo "killed $node (QEMU pid $(cat "$pidf"))${machine:+, machine $machine, which ran $target}"
+	exit 0 ;;
 up) ;;
-*) echo "usage: $0 [up|down]" >&2; exit 2 ;;
+*) echo "usage: $0 [up|down|kill node-K|kill UNIT]" >&2; exit 2 ;;
 esac
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
 	echo "a cluster is already running (pid $(cat "$pidfile")); $0 down first" >&2

@@ -3,6 +3,8 @@ package clustertest
 import (
 	"archive/tar"
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -24,27 +26,59 @@ import (
 
 // BusyboxAll builds an image from Debian's busybox-static with every applet
 // linked in /bin, a /www/index.html, and /etc/passwd and /etc/group with a
-// user "app" (uid 1000).
+// user "app" (uid 1000). It skips the test without /bin/busybox.
 func BusyboxAll(t testing.TB) v1.Image {
 	t.Helper()
-	bb, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Skipf("needs Debian's busybox-static at /bin/busybox (the setup script installs it): %v", err)
+	if _, err := os.Stat(busyboxPath); err != nil {
+		t.Skipf("needs Debian's busybox-static at %s (the setup script installs it): %v", busyboxPath, err)
 	}
-	list, err := exec.Command("/bin/busybox", "--list").Output()
+	img, err := BusyboxImage()
+	must(t, err)
+	return img
+}
+
+const busyboxPath = "/bin/busybox"
+
+// BusyboxTag is the name the busybox archive carries, as docker save gives.
+const BusyboxTag = "flotilla.local/busybox:latest"
+
+// WriteBusyboxArchive writes BusyboxImage as a docker-archive tar at path,
+// the file image-build --image bakes into a root (scripts/cluster.sh and
+// the VM tests).
+func WriteBusyboxArchive(path string) error {
+	img, err := BusyboxImage()
 	if err != nil {
-		t.Fatal(err)
+		return err
+	}
+	tag, err := name.NewTag(BusyboxTag)
+	if err != nil {
+		return err
+	}
+	return tarball.WriteToFile(path, tag, img)
+}
+
+// BusyboxImage is BusyboxAll's image, with an error naming the package when
+// /bin/busybox is missing.
+func BusyboxImage() (v1.Image, error) {
+	bb, err := os.ReadFile(busyboxPath)
+	if err != nil {
+		return nil, fmt.Errorf("busybox image: %w (install Debian's busybox-static)", err)
+	}
+	list, err := exec.Command(busyboxPath, "--list").Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s --list: %w", busyboxPath, err)
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	mtime := time.Unix(1700000000, 0)
+	var errs []error
 	dir := func(name string, mode int64) {
-		must(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: mode, ModTime: mtime}))
+		errs = append(errs, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: mode, ModTime: mtime}))
 	}
 	file := func(name string, mode int64, data []byte) {
-		must(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(data)), ModTime: mtime}))
+		errs = append(errs, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(data)), ModTime: mtime}))
 		_, err := tw.Write(data)
-		must(t, err)
+		errs = append(errs, err)
 	}
 	for _, d := range []string{"bin/", "etc/", "www/", "tmp/", "data/", "proc/", "sys/", "dev/"} {
 		mode := int64(0o755)
@@ -58,25 +92,32 @@ func BusyboxAll(t testing.TB) v1.Image {
 		if a == "busybox" || strings.Contains(a, "/") {
 			continue
 		}
-		must(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/" + a, Linkname: "busybox", ModTime: mtime}))
+		errs = append(errs, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/" + a, Linkname: "busybox", ModTime: mtime}))
 	}
 	file("www/index.html", 0o644, []byte("hello from flotilla\n"))
 	file("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/data:/bin/sh\n"))
 	file("etc/group", 0o644, []byte("root:x:0:\napp:x:1000:\n"))
-	must(t, tw.Close())
+	errs = append(errs, tw.Close())
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("busybox image: %w", err)
+	}
 	data := buf.Bytes()
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	must(t, err)
+	if err != nil {
+		return nil, err
+	}
 	img, err := mutate.AppendLayers(empty.Image, layer)
-	must(t, err)
+	if err != nil {
+		return nil, err
+	}
 	cf, err := img.ConfigFile()
-	must(t, err)
+	if err != nil {
+		return nil, err
+	}
 	cf.Architecture, cf.OS = "amd64", "linux"
 	cf.Config.Cmd = []string{"/bin/sh"}
 	cf.Config.Env = []string{"PATH=/bin"}
-	img, err = mutate.ConfigFile(img, cf)
-	must(t, err)
-	return img
+	return mutate.ConfigFile(img, cf)
 }
 
 // ServeImages serves an in-process registry on addr (host:0 for a free

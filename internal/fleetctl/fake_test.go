@@ -35,6 +35,7 @@ type fakeFleet struct {
 	onDesired   func(f *fakeFleet, name, state string)
 	onStatePoll func(f *fakeFleet, n int)
 	statePolls  int
+	failPoll    bool     // set by onStatePoll: this poll answers 503
 	requests    []string // "METHOD /path?query"
 
 	srv *httptest.Server
@@ -227,6 +228,11 @@ func (f *fakeFleet) listStates(w http.ResponseWriter, r *http.Request) {
 		f.statePolls++
 		if f.onStatePoll != nil {
 			f.onStatePoll(f, f.statePolls)
+		}
+		if f.failPoll {
+			f.failPoll = false
+			writeErr(w, http.StatusServiceUnavailable, "etcd: request timed out")
+			return
 		}
 	}
 	var ss []*schema.UnitState

@@ -62,7 +62,14 @@ func (a *app) restart(u *schema.Unit, bf blockFlags) error {
 		if err := c.SetUnitTargetState(a.ctx, u.Name, schema.StateLoaded); err != nil {
 			return err
 		}
-		if err := a.waitNames([]string{u.Name}, goalStop, bf.attempts); err != nil {
+		if err := a.waitNames([]string{u.Name}, goalStop, bf.attempts, nil); err != nil {
+			return err
+		}
+	}
+	var prior priorFailures
+	if !bf.noBlock {
+		// The stop may leave the last run's failure on record.
+		if prior, err = a.failuresNow([]string{u.Name}); err != nil {
 			return err
 		}
 	}
@@ -73,5 +80,5 @@ func (a *app) restart(u *schema.Unit, bf blockFlags) error {
 		a.stdout("Triggered unit %s start", u.Name)
 		return nil
 	}
-	return a.waitNames([]string{u.Name}, goalStart, bf.attempts)
+	return a.waitNames([]string{u.Name}, goalStart, bf.attempts, prior)
 }

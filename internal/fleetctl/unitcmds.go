@@ -71,7 +71,7 @@ units are always non-blocking.`,
 			if err := a.setTargetState(units, schema.StateLoaded); err != nil {
 				return err
 			}
-			return a.waitForUnits(units, goalLoad, bf)
+			return a.waitForUnits(units, goalLoad, bf, nil)
 		},
 	}
 	cmd.Flags().BoolVar(&replace, "replace", false, "Replace the old scheduled units in the cluster with new versions.")
@@ -110,10 +110,24 @@ Start an entire directory of units with glob matching:
 			if err != nil {
 				return err
 			}
+			// Only a unit this start triggers can fail because of it: the
+			// failures of the others stand, and end the wait at once.
+			var triggered []string
+			for _, u := range units {
+				if u.DesiredState != schema.StateLaunched {
+					triggered = append(triggered, u.Name)
+				}
+			}
+			var prior priorFailures
+			if !bf.noBlock {
+				if prior, err = a.failuresNow(triggered); err != nil {
+					return err
+				}
+			}
 			if err := a.setTargetState(units, schema.StateLaunched); err != nil {
 				return err
 			}
-			return a.waitForUnits(units, goalStart, bf)
+			return a.waitForUnits(units, goalStart, bf, prior)
 		},
 	}
 	cmd.Flags().BoolVar(&replace, "replace", false, "Replace the already started units in the cluster with new versions.")
@@ -154,7 +168,7 @@ units are always non-blocking.`,
 			if err := a.setTargetState(units, schema.StateLoaded); err != nil {
 				return err
 			}
-			return a.waitForUnits(units, goalStop, bf)
+			return a.waitForUnits(units, goalStop, bf, nil)
 		},
 	}
 	addBlockFlags(cmd, &bf, "stopped")
@@ -177,7 +191,7 @@ func (a *app) unloadCommand() *cobra.Command {
 			if err := a.setTargetState(units, schema.StateInactive); err != nil {
 				return err
 			}
-			return a.waitForUnits(units, goalUnload, bf)
+			return a.waitForUnits(units, goalUnload, bf, nil)
 		},
 	}
 	addBlockFlags(cmd, &bf, "inactive")

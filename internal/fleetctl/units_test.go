@@ -299,33 +299,88 @@ func TestInterruptedWait(t *testing.T) {
 }
 
 // TestStartStopsWaitingOnFailure: a unit that ends failed (say, a bad image)
-// is reported at once with its reason, not waited for until the attempts run out.
+// is reported at once with its reason, not waited for until the attempts run
+// out. The node's clock may lag the client's: a failure that comes after the
+// start counts even when its Since is older than the client's now.
 func TestStartStopsWaitingOnFailure(t *testing.T) {
 	f := clusterFixture(t)
 	f.lock(func() {
 		f.units["bad.service"] = &schema.Unit{Name: "bad.service", DesiredState: "loaded"}
-		f.setState(&schema.UnitState{Name: "bad.service", MachineID: m2, SystemdLoadState: "loaded",
-			SystemdActiveState: "failed", SystemdSubState: "failed", Reason: "pull x: not found"})
+		f.onDesired = func(f *fakeFleet, name, state string) {
+			if name == "bad.service" && state == "launched" {
+				f.setState(&schema.UnitState{Name: "bad.service", MachineID: m2, SystemdLoadState: "loaded",
+					SystemdActiveState: "failed", SystemdSubState: "failed", Reason: "pull x: not found", Since: "2020-01-01T00:00:00Z"})
+			}
+		}
 	})
-	_, errOut, code := runCtl(t, f.srv.URL, "start", "bad.service")
+	_, errOut, code := runCtl(t, f.srv.URL, "start", "--block-attempts", "20", "bad.service")
 	if code != 1 || !strings.Contains(errOut, "unit bad.service failed on") || !strings.Contains(errOut, "pull x: not found") {
 		t.Errorf("start of a failed unit = %d %q", code, errOut)
 	}
 	polls := 0
 	f.lock(func() { polls = f.statePolls })
-	if polls != 1 {
-		t.Errorf("%d state polls, want 1", polls)
+	if polls != 2 { // the failures before the start, then the first wait
+		t.Errorf("%d state polls, want 2", polls)
 	}
 
 	// A failure from before the command is an earlier run's: keep waiting.
 	f.lock(func() {
+		f.onDesired = nil
 		f.units["old.service"] = &schema.Unit{Name: "old.service", DesiredState: "loaded"}
 		f.setState(&schema.UnitState{Name: "old.service", MachineID: m2, SystemdLoadState: "loaded",
 			SystemdActiveState: "failed", SystemdSubState: "failed", Reason: "exit-code 1", Since: "2020-01-01T00:00:00Z"})
 	})
+	f.lock(func() { polls = f.statePolls })
 	_, errOut, code = runCtl(t, f.srv.URL, "start", "--block-attempts", "3", "old.service")
 	f.lock(func() { polls = f.statePolls - polls })
-	if code != 1 || polls != 3 {
+	if code != 1 || polls != 4 || !strings.Contains(errOut, "Unit old.service failed on") {
 		t.Errorf("start over an old failure = %d %q after %d polls, want to use all 3 attempts", code, errOut, polls)
+	}
+
+	// Started already and failed: this start changes nothing, so it does not wait.
+	f.lock(func() {
+		f.units["old.service"].DesiredState = "launched"
+		polls = f.statePolls
+	})
+	_, errOut, code = runCtl(t, f.srv.URL, "start", "--block-attempts", "20", "old.service")
+	f.lock(func() { polls = f.statePolls - polls })
+	if code != 1 || polls != 1 || !strings.Contains(errOut, "unit old.service failed on") || !strings.Contains(errOut, "exit-code 1") {
+		t.Errorf("start of a launched, failed unit = %d %q after %d polls, want its failure at once", code, errOut, polls)
+	}
+}
+
+// TestStartRetriesFailedPolls: a state poll that fails (a node too slow to
+// answer within --request-timeout) does not end start's wait, as fleet's
+// assertUnitState retries; it counts as an attempt, and when the attempts
+// run out on failed polls the error says why.
+func TestStartRetriesFailedPolls(t *testing.T) {
+	f := clusterFixture(t)
+	f.lock(func() {
+		f.units["slow.service"] = &schema.Unit{Name: "slow.service", DesiredState: "loaded"}
+		f.onStatePoll = func(f *fakeFleet, n int) {
+			switch n {
+			case 2, 3: // the first two polls of the wait
+				f.failPoll = true
+			case 4:
+				f.setState(&schema.UnitState{Name: "slow.service", MachineID: m2, SystemdLoadState: "loaded",
+					SystemdActiveState: "active", SystemdSubState: "running"})
+			}
+		}
+	})
+	out, errOut, code := runCtl(t, f.srv.URL, "start", "--block-attempts", "10", "slow.service")
+	if code != 0 || !strings.Contains(out, "Unit slow.service launched on") || strings.Count(errOut, "Error retrieving unit states (retrying)") != 1 {
+		t.Errorf("start over two failed polls = %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+
+	f.lock(func() {
+		f.units["down.service"] = &schema.Unit{Name: "down.service", DesiredState: "loaded"}
+		f.statePolls = 0
+		f.onStatePoll = func(f *fakeFleet, n int) { f.failPoll = n > 1 }
+	})
+	_, errOut, code = runCtl(t, f.srv.URL, "start", "--block-attempts", "3", "down.service")
+	polls := 0
+	f.lock(func() { polls = f.statePolls })
+	if code != 1 || polls != 4 || !strings.Contains(errOut, "waiting for units:") || !strings.Contains(errOut, "etcd: request timed out") {
+		t.Errorf("start with every poll failing = %d after %d polls, stderr %q", code, polls, errOut)
 	}
 }

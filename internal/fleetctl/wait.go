@@ -70,7 +70,8 @@ func reached(g goal, placed []*schema.UnitState) bool {
 
 // waitForUnits polls unit states until every unit reaches g, printing fleet's
 // "Unit x launched on m" lines; global units are not waited for, as in fleet.
-func (a *app) waitForUnits(units []*schema.Unit, g goal, bf blockFlags) error {
+// prior holds the failures start must not take for its own (see failuresNow).
+func (a *app) waitForUnits(units []*schema.Unit, g goal, bf blockFlags, prior priorFailures) error {
 	var names []string
 	for _, u := range units {
 		if isGlobal(u.Options) {
@@ -88,12 +89,56 @@ func (a *app) waitForUnits(units []*schema.Unit, g goal, bf blockFlags) error {
 		}
 		return nil
 	}
-	return a.waitNames(names, g, bf.attempts)
+	return a.waitNames(names, g, bf.attempts, prior)
+}
+
+// priorFailures are the failed states units had before a command changed
+// their target state: unit name → machine ID → the state's Since.
+type priorFailures map[string]map[string]string
+
+// failuresNow records the failed states of names, taken before start sets
+// their target state. A failed state the wait later sees that is not among
+// them (another machine, or a later Since) comes from this start. Comparing
+// with the node's own earlier report, not with the local clock, keeps a VM
+// whose clock lags the client's from hiding a fresh failure.
+func (a *app) failuresNow(names []string) (priorFailures, error) {
+	prior := priorFailures{}
+	if len(names) == 0 {
+		return prior, nil
+	}
+	c, err := a.client()
+	if err != nil {
+		return nil, err
+	}
+	filter := client.StateFilter{}
+	if len(names) == 1 {
+		filter.UnitName = names[0]
+	}
+	states, err := c.UnitStates(a.ctx, filter)
+	if err != nil {
+		return nil, fmt.Errorf("reading unit states: %w", err)
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	for _, s := range states {
+		if !want[s.Name] || s.MachineID == "" || s.SystemdActiveState != "failed" {
+			continue
+		}
+		if prior[s.Name] == nil {
+			prior[s.Name] = map[string]string{}
+		}
+		prior[s.Name][s.MachineID] = s.Since
+	}
+	return prior, nil
 }
 
 // waitNames polls the states of the named units until each reaches g on
 // every machine it is placed on, or attempts polls (0: no limit) are spent.
-func (a *app) waitNames(names []string, g goal, attempts int) error {
+// Waiting for start ends early for a unit that failed, unless prior holds
+// that very failure.
+func (a *app) waitNames(names []string, g goal, attempts int, prior priorFailures) error {
 	c, err := a.client()
 	if err != nil {
 		return err
@@ -101,37 +146,47 @@ func (a *app) waitNames(names []string, g goal, attempts int) error {
 	pending := append([]string(nil), names...)
 	var last map[string][]*schema.UnitState
 	var failed []error
-	begin := a.rt.Now().Add(-time.Second) // a failure older than this is from an earlier run
+	var pollErr error
 	for attempt := 1; ; attempt++ {
 		filter := client.StateFilter{}
 		if len(pending) == 1 {
 			filter.UnitName = pending[0]
 		}
 		states, err := c.UnitStates(a.ctx, filter)
-		if err != nil {
+		switch {
+		case err != nil && a.ctx.Err() != nil:
 			return fmt.Errorf("waiting for units: %w", err)
-		}
-		last = map[string][]*schema.UnitState{}
-		for _, s := range states {
-			last[s.Name] = append(last[s.Name], s)
-		}
-		var still []string
-		for _, n := range pending {
-			placed, _ := splitPlaced(last[n])
-			if f := failedOn(g, placed, begin); f != nil {
-				// failed is final (a restarting unit shows activating): waiting cannot help.
-				failed = append(failed, fmt.Errorf("unit %s failed on %s: %s", n, shortID(f.MachineID, false), f.Reason))
-				continue
+		case err != nil:
+			// As fleet's assertUnitState: a poll that fails (a node slow
+			// to answer, an election) is retried, and counts as an attempt.
+			if pollErr == nil || pollErr.Error() != err.Error() {
+				fmt.Fprintf(a.rt.Stderr, "Error retrieving unit states (retrying): %v\n", err)
 			}
-			if !reached(g, placed) {
-				still = append(still, n)
-				continue
+			pollErr = err
+		default:
+			pollErr = nil
+			last = map[string][]*schema.UnitState{}
+			for _, s := range states {
+				last[s.Name] = append(last[s.Name], s)
 			}
-			a.printReached(n, g, placed)
-		}
-		pending = still
-		if len(pending) == 0 {
-			return errors.Join(failed...)
+			var still []string
+			for _, n := range pending {
+				placed, _ := splitPlaced(last[n])
+				if f := failedOn(g, placed, prior[n]); f != nil {
+					// failed is final (a restarting unit shows activating): waiting cannot help.
+					failed = append(failed, fmt.Errorf("unit %s failed on %s: %s", n, shortID(f.MachineID, false), f.Reason))
+					continue
+				}
+				if !reached(g, placed) {
+					still = append(still, n)
+					continue
+				}
+				a.printReached(n, g, placed)
+			}
+			pending = still
+			if len(pending) == 0 {
+				return errors.Join(failed...)
+			}
 		}
 		if attempts > 0 && attempt >= attempts {
 			break
@@ -141,6 +196,9 @@ func (a *app) waitNames(names []string, g goal, attempts int) error {
 			return a.ctx.Err()
 		case <-time.After(a.rt.PollInterval):
 		}
+	}
+	if pollErr != nil {
+		failed = append(failed, fmt.Errorf("waiting for units: %w", pollErr))
 	}
 	errs := failed
 	for _, n := range pending {
@@ -229,9 +287,9 @@ func (a *app) machine(id string) *schema.Machine {
 	return a.machines[id]
 }
 
-// failedOn returns a placed state that ended failed since begin while g is
-// start (an older failure belongs to a run before this command).
-func failedOn(g goal, placed []*schema.UnitState, begin time.Time) *schema.UnitState {
+// failedOn returns a placed state that is failed while g is start, unless
+// prior (machine ID → Since) shows it failed so before the command.
+func failedOn(g goal, placed []*schema.UnitState, prior map[string]string) *schema.UnitState {
 	if g != goalStart {
 		return nil
 	}
@@ -239,7 +297,7 @@ func failedOn(g goal, placed []*schema.UnitState, begin time.Time) *schema.UnitS
 		if s.SystemdActiveState != "failed" {
 			continue
 		}
-		if since, err := time.Parse(time.RFC3339Nano, s.Since); err == nil && since.Before(begin) {
+		if since, ok := prior[s.MachineID]; ok && since == s.Since {
 			continue
 		}
 		return s

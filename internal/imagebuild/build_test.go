@@ -124,7 +124,8 @@ func TestBuild(t *testing.T) {
 		t.Fatalf("unsquashfs: %v\n%s", err, out)
 	}
 	for _, p := range []string{"/sbin/init -> /usr/bin/flotilla", "/usr/bin/flotilla", "/usr/bin/fleetd -> flotilla", "/usr/bin/updater -> flotilla", "/usr/bin/fleetctl", "/usr/bin/flotilla-sandbox-init",
-		"/usr/sbin/mke2fs", "/lib64/ld-linux-x86-64.so.2", "/etc/resolv.conf -> /run/resolv.conf", "/etc/os-release"} {
+		"/usr/sbin/mke2fs", "/lib64/ld-linux-x86-64.so.2", "/etc/resolv.conf -> /run/resolv.conf", "/etc/os-release",
+		"/bin -> usr/bin", "/usr/bin/busybox", "/usr/bin/sh -> busybox", "/usr/bin/sleep -> busybox"} {
 		if !strings.Contains(string(out), p) {
 			t.Errorf("root squashfs lacks %s", p)
 		}

@@ -49,6 +49,9 @@ func rootTree(bins map[string]string, debugTools, osRelease string, images []str
 	if err := addTools(t, debugTools); err != nil {
 		errs = append(errs, err)
 	}
+	if err := addShell(t); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("root tree: %w", err)
 	}

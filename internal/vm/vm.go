@@ -358,6 +358,14 @@ func (v *VM) WaitFor(ctx context.Context, marker string, timeout time.Duration, 
 	}
 }
 
+// PID is QEMU's process ID (0 before it started).
+func (v *VM) PID() int {
+	if v.cmd.Process == nil {
+		return 0
+	}
+	return v.cmd.Process.Pid
+}
+
 // Kill is a power cut: SIGKILL to QEMU, then waits for it to be gone.
 func (v *VM) Kill() {
 	if v.cmd.Process != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -168,6 +169,74 @@ func (c *Cluster) Close() {
 		n.VM.Kill()
 	}
 	c.Bridge.Close()
+}
+
+// ForwardAPI accepts connections on l until it is closed and splices each
+// to the first node whose QEMU still runs and whose forwarded API port
+// answers, so that fleetctl pointed at l keeps working when one VM is
+// killed. TLS passes through: the nodes' certificates name 127.0.0.1.
+func (c *Cluster) ForwardAPI(l net.Listener) {
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go c.splice(conn)
+		}
+	}()
+}
+
+func (c *Cluster) splice(in net.Conn) {
+	defer in.Close()
+	for _, n := range c.Nodes {
+		if n.VM.Exited() {
+			continue
+		}
+		out, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", n.Port), time.Second)
+		if err != nil {
+			continue
+		}
+		defer out.Close()
+		go func() {
+			io.Copy(out, in)
+			if tc, ok := out.(*net.TCPConn); ok {
+				tc.CloseWrite()
+			}
+		}()
+		io.Copy(in, out)
+		return
+	}
+}
+
+// WritePIDs writes each node's QEMU process ID to dir/<name>.pid, where
+// `scripts/cluster.sh kill node-K` finds it.
+func (c *Cluster) WritePIDs(dir string) error {
+	for _, n := range c.Nodes {
+		if err := os.WriteFile(filepath.Join(dir, n.Name+".pid"), []byte(fmt.Sprintln(n.VM.PID())), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteFleetctlEnv writes a shell file that points fleetctl (FLEETCTL_*
+// variables, and PATH for the image's fleetctl) at the API forwarded to
+// port, with the client bundle of out. Requests get 10 s, not fleet's 3:
+// an emulated node (no KVM) often takes longer, as the VM tests found.
+func WriteFleetctlEnv(path, out string, port int) error {
+	args := FleetctlArgs(out, port)
+	env := fmt.Sprintf("export FLEETCTL_ENDPOINT=%s FLEETCTL_CA_FILE=%s FLEETCTL_CERT_FILE=%s FLEETCTL_KEY_FILE=%s FLEETCTL_REQUEST_TIMEOUT=10\nexport PATH=%s:$PATH\n",
+		args[1], abs(args[3]), abs(args[5]), abs(args[7]), abs(filepath.Dir(Fleetctl(out))))
+	return os.WriteFile(path, []byte(env), 0o644)
+}
+
+func abs(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return a
 }
 
 // FleetctlArgs are the flags that point the image's fleetctl at a node's

@@ -8,6 +8,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -17,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flotilla-os/flotilla/internal/clustertest"
 	"github.com/flotilla-os/flotilla/internal/imagebuild"
 	"github.com/flotilla-os/flotilla/internal/vmcluster"
 )
@@ -26,7 +28,7 @@ func main() {
 	nodes := flag.Int("nodes", 3, "cluster size (the first three are etcd members)")
 	version := flag.String("version", "1.0.0", "OS version to build")
 	uefi := flag.Bool("uefi", true, "boot through OVMF and systemd-boot (false: -kernel, faster)")
-	basePort := flag.Int("port", 7701, "node K's API is forwarded to 127.0.0.1:port+K-1")
+	basePort := flag.Int("port", 7701, "node K's API is forwarded to 127.0.0.1:port+K-1, and port-1 to the first live node")
 	memMB := flag.Int("memory", 512, "MiB of RAM per VM")
 	flag.Parse()
 	if err := run(*out, *nodes, *version, *uefi, *basePort, *memMB); err != nil {
@@ -43,8 +45,13 @@ func run(out string, nodes int, version string, uefi bool, basePort, memMB int) 
 	defer stop()
 	logf := func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
 	os.Remove(filepath.Join(out, "cluster.ready"))
+	// The busybox image units/web@.service runs, as the VM tests bake it.
+	archive := filepath.Join(out, "busybox.tar")
+	if err := clustertest.WriteBusyboxArchive(archive); err != nil {
+		return err
+	}
 	res, err := imagebuild.Build(ctx, imagebuild.Options{Out: out, Version: version, Nodes: nodes,
-		SourceDateEpoch: epoch(), Logf: logf})
+		Images: []string{archive}, SourceDateEpoch: epoch(), Logf: logf})
 	if err != nil {
 		return err
 	}
@@ -67,6 +74,9 @@ func run(out string, nodes int, version string, uefi bool, basePort, memMB int) 
 		}
 		logf("%s ready after %.0f s; API on 127.0.0.1:%d", n.Name, d.Seconds(), n.Port)
 	}
+	if err := c.WritePIDs(o.Dir); err != nil {
+		return err
+	}
 	args := vmcluster.FleetctlArgs(out, c.Nodes[0].Port)
 	for deadline := time.Now().Add(2 * time.Minute); ; {
 		b, err := exec.Command(vmcluster.Fleetctl(out), append(args, "list-machines", "--no-legend")...).Output()
@@ -78,9 +88,15 @@ func run(out string, nodes int, version string, uefi bool, basePort, memMB int) 
 		}
 		time.Sleep(time.Second)
 	}
-	env := fmt.Sprintf("export FLEETCTL_ENDPOINT=%s FLEETCTL_CA_FILE=%s FLEETCTL_CERT_FILE=%s FLEETCTL_KEY_FILE=%s\nexport PATH=%s:$PATH\n",
-		args[1], abs(args[3]), abs(args[5]), abs(args[7]), abs(filepath.Dir(vmcluster.Fleetctl(out))))
-	if err := os.WriteFile(filepath.Join(out, "fleetctl.env"), []byte(env), 0o644); err != nil {
+	// fleetctl.env points at a forwarder to the first live node, so that
+	// `scripts/cluster.sh kill` of any node leaves fleetctl working.
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", basePort-1))
+	if err != nil {
+		return fmt.Errorf("API forwarder: %w", err)
+	}
+	defer l.Close()
+	c.ForwardAPI(l)
+	if err := vmcluster.WriteFleetctlEnv(filepath.Join(out, "fleetctl.env"), out, basePort-1); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(out, "cluster.ready"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
@@ -90,14 +106,6 @@ func run(out string, nodes int, version string, uefi bool, basePort, memMB int) 
 	<-ctx.Done()
 	logf("stopping the cluster")
 	return nil
-}
-
-func abs(p string) string {
-	a, err := filepath.Abs(p)
-	if err != nil {
-		return p
-	}
-	return a
 }
 
 func epoch() int64 {
