@@ -23,6 +23,9 @@ func snapshotFrom(data []byte) Snapshot {
 	nm := next() % 6
 	for i := 0; i < nm; i++ {
 		s.Machines = append(s.Machines, Machine{ID: fmt.Sprintf("m%d", i), Metadata: map[string]string{"r": fmt.Sprint(next() % 3)}})
+		if c := next(); c%4 != 0 { // else: reports no capacity
+			s.Machines[i].Capacity = unit.Resources{Memory: int64(c%5) << 30, MilliCPU: int64(c%3) * 1000}
+		}
 	}
 	if nm > 0 && next()%2 == 0 {
 		// Long IDs that MachineID=0123abcd (a short ID) may name.
@@ -67,6 +70,10 @@ func snapshotFrom(data []byte) Snapshot {
 				fl.MachineMetadata["r"] = append(fl.MachineMetadata["r"], fmt.Sprint(next()%3))
 			}
 		}
+		if flags&128 != 0 {
+			c := next()
+			fl.Reserve = unit.Resources{Memory: int64(c%4) << 29, MilliCPU: int64(c/4%3) * 500}
+		}
 		s.Units = append(s.Units, Unit{Name: name, Fleet: fl})
 		if c := next(); c%3 != 0 {
 			s.Current[name] = []string{fmt.Sprintf("m%d", c%7)}
@@ -76,7 +83,8 @@ func snapshotFrom(data []byte) Snapshot {
 }
 
 // FuzzPlace checks Place on random small snapshots: it never panics, every
-// unit is accounted for exactly once, every rule holds in the result, and the
+// unit is accounted for exactly once, every rule holds in the result (no
+// machine holds more reservations than its capacity), and the
 // result is a fixed point: feeding its placements back as Current changes
 // nothing (stability).
 func FuzzPlace(f *testing.F) {
