@@ -249,7 +249,7 @@ func Plan(snap *registry.Snapshot, parse ParseFunc) []registry.Change {
 		if snap.Draining[id] {
 			continue // its units move away before it reboots
 		}
-		in.Machines = append(in.Machines, schedule.Machine{ID: id, Metadata: m.Metadata})
+		in.Machines = append(in.Machines, schedule.Machine{ID: id, Metadata: m.Metadata, Capacity: m.Capacity})
 	}
 	invalid := map[string]string{}
 	globals := map[string]bool{}

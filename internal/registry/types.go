@@ -52,6 +52,8 @@ type MachineRecord struct {
 	Version   string            `json:"version,omitempty"`
 	Update    string            `json:"update,omitempty"`
 	StartedAt time.Time         `json:"startedAt"`
+	// Capacity is what units may reserve there (see capacity.go).
+	Capacity unit.Resources `json:"capacity,omitzero"`
 }
 
 // Placement tells one machine to hold one unit in a target state.

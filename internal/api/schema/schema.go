@@ -62,6 +62,10 @@ type Machine struct {
 	Version   string            `json:"version,omitempty"` // running Flotilla version
 	Update    string            `json:"update,omitempty"`  // update state (updater)
 	Etcd      string            `json:"etcd,omitempty"`    // leader, member, learner or client
+	// Capacity units may reserve there ([X-Fleet] ReserveCPU=/ReserveMemory=):
+	// thousandths of a CPU and bytes; 0 when the machine reports none.
+	CapacityMilliCPU int64 `json:"capacityMilliCPU,omitempty"`
+	CapacityMemory   int64 `json:"capacityMemory,omitempty"`
 }
 
 // MachinePage is one page of machines.
