@@ -86,7 +86,7 @@ func snapshotFrom(data []byte) Snapshot {
 // unit is accounted for exactly once, every rule holds in the result (no
 // machine holds more reservations than its capacity), and the
 // result is a fixed point: feeding its placements back as Current changes
-// nothing (stability).
+// nothing (stability); and Rebalance's moves leave a placement Place keeps.
 func FuzzPlace(f *testing.F) {
 	f.Add([]byte{3, 0, 1, 2, 8, 8, 0, 1, 8, 0, 1, 8, 0, 1})
 	f.Add([]byte{2, 0, 0, 6, 16, 1, 1, 2, 0, 1, 0, 4, 1, 2})
@@ -111,5 +111,7 @@ func FuzzPlace(f *testing.F) {
 		if r2 := Place(s2); !reflect.DeepEqual(r.Placements, r2.Placements) {
 			t.Fatalf("not a fixed point:\nsnapshot %+v\nfirst  %v\nsecond %v", s, r.Placements, r2.Placements)
 		}
+		// A rebalance leaves a valid placement that Place keeps.
+		checkRebalance(t, s)
 	})
 }

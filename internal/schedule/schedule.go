@@ -58,20 +58,7 @@ func Place(s Snapshot) Result {
 // evicted nothing, as it always should (the tests check it): if the bound on
 // passes cut it short, the result might not be a fixed point.
 func place(s Snapshot) (Result, bool) {
-	run := func(static bool) (*placer, bool) {
-		p := newPlacer(s, static)
-		p.placeGlobals()
-		p.keepCurrent()
-		settled := p.placeRest()
-		p.placeConflictingGlobals()
-		return p, settled
-	}
-	p, settled := run(false)
-	if p.keptHolderFailed() {
-		// A Replaces cycle's running unit could not stay: choose by the
-		// units alone, as a run without it would (see oneOfReplacesCycles).
-		p, settled = run(true)
-	}
+	p, settled := run(s)
 	return p.result(), settled
 }
 
