@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flotilla-os/flotilla/internal/api/schema"
 	"github.com/flotilla-os/flotilla/internal/testenv"
 	"github.com/flotilla-os/flotilla/internal/testutil"
 )
@@ -97,5 +98,86 @@ func TestClusterPlacementByResources(t *testing.T) {
 	}
 	if out := c.MustFleetctl("list-unit-files", "--no-legend"); strings.Contains(out, "huge.service") {
 		t.Errorf("refused huge.service was stored:\n%s", out)
+	}
+}
+
+// TestClusterRebalanceDryRun: after a machine restarts, its units have
+// moved away and it runs nothing; fleetctl rebalance --dry-run plans moves
+// onto it, one at a time, that leave no gap of two units or more, and
+// changes nothing.
+func TestClusterRebalanceDryRun(t *testing.T) {
+	testenv.NeedSlow(t)
+	c := New(t, 3, 0)
+	c.StartAll()
+	sleep := "[Service]\nExecStart=/bin/sleep 1000\n"
+	c.WriteUnit("app@.service", sleep)
+	c.MustFleetctl("submit", "app@.service")
+	var apps []string
+	for i := 1; i <= 6; i++ {
+		apps = append(apps, fmt.Sprintf("app@%d.service", i))
+	}
+	c.MustFleetctl(append([]string{"start", "--no-block"}, apps...)...)
+	n3 := c.Nodes[2]
+	id3 := n3.MachineID()
+	activeCount := func(states map[string][]*schema.UnitState) map[string]int {
+		count := map[string]int{}
+		for _, u := range apps {
+			for _, m := range ActiveOn(states, u) {
+				count[m]++
+			}
+		}
+		return count
+	}
+	waitCount := func(want func(map[string]int) error) map[string]int {
+		t.Helper()
+		var count map[string]int
+		err := testutil.Eventually(60*time.Second, func() error {
+			states, err := c.States()
+			if err != nil {
+				return err
+			}
+			count = activeCount(states)
+			return want(count)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return count
+	}
+	waitCount(func(m map[string]int) error {
+		if m[id3] == 0 || m[id3]+m[c.Nodes[0].MachineID()]+m[c.Nodes[1].MachineID()] != 6 {
+			return fmt.Errorf("want six apps active, some on n3: %v", m)
+		}
+		return nil
+	})
+	c.Stop(n3)
+	waitCount(func(m map[string]int) error {
+		if m[c.Nodes[0].MachineID()]+m[c.Nodes[1].MachineID()] != 6 {
+			return fmt.Errorf("want six apps active on n1 and n2: %v", m)
+		}
+		return nil
+	})
+	c.Start(n3)
+	c.WaitMachines(3, 60*time.Second)
+
+	out := c.MustFleetctl("rebalance", "--dry-run", "--full")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "UNIT") {
+		t.Fatalf("rebalance --dry-run: want a header and two moves (3+3+0 → 2+2+2):\n%s", out)
+	}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) != 3 || !strings.HasPrefix(f[0], "app@") || f[2] != id3 || f[1] == id3 {
+			t.Errorf("move %q: want an app moving onto n3 %s", l, id3)
+		}
+	}
+	// A dry run changes nothing: n3 still runs no app.
+	time.Sleep(2 * time.Second)
+	states, err := c.States()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := activeCount(states); m[id3] != 0 {
+		t.Errorf("after a dry run, n3 runs %d apps", m[id3])
 	}
 }

@@ -140,6 +140,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.destroyCommand(),
 		a.imagesCommand(),
 		a.pullCommand(),
+		a.rebalanceCommand(),
 		a.journalCommand(),
 		a.listMachinesCommand(),
 		a.listUnitFilesCommand(),
