@@ -45,9 +45,9 @@ func TestClusterPlacementByResources(t *testing.T) {
 		dbs = append(dbs, fmt.Sprintf("db@%d.service", i))
 	}
 	c.MustFleetctl(append([]string{"start", "--no-block"}, dbs...)...)
-	c.MustFleetctl("start", "--no-block", "big.service")
-
-	err := testutil.Eventually(60*time.Second, func() error {
+	// The engine places by name what it sees at once: big.service would
+	// come before db@6.service. Let the six take their room first.
+	check := func() error {
 		states, err := c.States()
 		if err != nil {
 			return err
@@ -69,11 +69,16 @@ func TestClusterPlacementByResources(t *testing.T) {
 			t.Fatalf("big.service runs on %v, where 3 GiB cannot be free", on)
 		}
 		return nil
-	})
-	if err != nil {
+	}
+	if err := testutil.Eventually(60*time.Second, check); err != nil {
 		t.Fatal(err)
 	}
-	err = testutil.Eventually(30*time.Second, func() error {
+	c.MustFleetctl("start", "--no-block", "big.service")
+	time.Sleep(time.Second) // the engine's turn
+	if err := testutil.Eventually(30*time.Second, check); err != nil {
+		t.Fatal(err)
+	}
+	err := testutil.Eventually(30*time.Second, func() error {
 		out, _, err := c.Fleetctl("list-units", "--no-legend", "--fields", "unit,machine,reason")
 		if err != nil {
 			return err
@@ -90,6 +95,11 @@ func TestClusterPlacementByResources(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+
+	// fleetctl status shows it too (the API's unit state carries it).
+	if out, stderr, _ := c.Fleetctl("status", "big.service"); !strings.Contains(out+stderr, "no machine has 3 GiB memory free; largest free 2 GiB on ") {
+		t.Errorf("status big.service does not say what is missing:\n%s%s", out, stderr)
 	}
 
 	_, stderr, err := c.Fleetctl("start", "--no-block", "huge.service")
