@@ -52,7 +52,9 @@ type MachineRecord struct {
 	Version   string            `json:"version,omitempty"`
 	Update    string            `json:"update,omitempty"`
 	StartedAt time.Time         `json:"startedAt"`
-	// Capacity is what units may reserve there (see capacity.go).
+	// Capacity is what units may reserve there ([X-Fleet] ReserveMemory=,
+	// ReserveCPU=): the host's or fleetd's --capacity-* flags, written once
+	// with the registration at start, so an idle cluster writes nothing.
 	Capacity unit.Resources `json:"capacity,omitzero"`
 }
 
