@@ -98,7 +98,8 @@ func (s *Server) listMachines(w http.ResponseWriter, r *http.Request) {
 	out := schema.MachinePage{Machines: make([]*schema.Machine, 0, hi-lo), NextPageToken: next}
 	for _, m := range ms[lo:hi] {
 		out.Machines = append(out.Machines, &schema.Machine{ID: m.ID, PrimaryIP: m.PublicIP, Metadata: m.Metadata,
-			Name: m.Name, APIURL: m.APIURL, Version: m.Version, Update: m.Update, Root: m.Root, Etcd: etcdRole(roles, m.Name), State: states[m.ID]})
+			Name: m.Name, APIURL: m.APIURL, Version: m.Version, Update: m.Update, Root: m.Root, Etcd: etcdRole(roles, m.Name), State: states[m.ID],
+			CapacityMilliCPU: m.Capacity.MilliCPU, CapacityMemory: m.Capacity.Memory})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -220,6 +220,13 @@ func (s *Server) create(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		writeError(w, http.StatusBadRequest, msg)
 		return
 	}
+	if msg, err := s.reserveCheck(ctx, n, f); err != nil {
+		writeRegistryError(w, name, err)
+		return
+	} else if msg != "" {
+		writeError(w, http.StatusBadRequest, msg)
+		return
+	}
 	rec := &registry.UnitRecord{Name: name, Hash: f.Hash(), Options: f.Options}
 	// Different options replace the stored unit, as in fleet's API, unless
 	// the client asks otherwise with ?replace=false (ours does, so that

@@ -262,7 +262,7 @@ func Plan(snap *registry.Snapshot, parse ParseFunc) []registry.Change {
 		if snap.Draining[id] {
 			continue // its units move away before it reboots
 		}
-		in.Machines = append(in.Machines, schedule.Machine{ID: id, Metadata: m.Metadata, Cordoned: snap.Cordoned[id]})
+		in.Machines = append(in.Machines, schedule.Machine{ID: id, Metadata: m.Metadata, Cordoned: snap.Cordoned[id], Capacity: m.Capacity})
 	}
 	invalid := map[string]string{}
 	fleets := map[string]unit.Fleet{}

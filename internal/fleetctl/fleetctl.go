@@ -143,6 +143,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.destroyCommand(),
 		a.imagesCommand(),
 		a.pullCommand(),
+		a.rebalanceCommand(),
 		a.journalCommand(),
 		a.listMachinesCommand(),
 		a.listServicesCommand(),

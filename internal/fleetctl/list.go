@@ -15,6 +15,7 @@ import (
 
 	"github.com/flotilla-os/flotilla/internal/api/schema"
 	"github.com/flotilla-os/flotilla/internal/client"
+	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
 // listFlags are shared by the list commands.
@@ -282,6 +283,18 @@ func machineFields() map[string]fieldFunc[*schema.Machine] {
 		"root":     func(m *schema.Machine, _ bool) string { return dash(m.Root) },
 		"etcd":     func(m *schema.Machine, _ bool) string { return dash(m.Etcd) },
 		"state":    func(m *schema.Machine, _ bool) string { return dash(m.State) },
+		"cpus": func(m *schema.Machine, _ bool) string {
+			if m.CapacityMilliCPU == 0 {
+				return "-"
+			}
+			return strconv.FormatFloat(float64(m.CapacityMilliCPU)/1000, 'f', -1, 64)
+		},
+		"memory": func(m *schema.Machine, _ bool) string {
+			if m.CapacityMemory == 0 {
+				return "-"
+			}
+			return unit.FormatBytes(m.CapacityMemory)
+		},
 	}
 }
 

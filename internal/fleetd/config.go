@@ -19,6 +19,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
 	"github.com/flotilla-os/flotilla/internal/node"
 	"github.com/flotilla-os/flotilla/internal/ttl"
+	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
 // Config is everything one fleetd needs.
@@ -75,6 +76,10 @@ type Config struct {
 	// whose units fleetd submits once it serves, if the cluster does not
 	// have them (--submit-units; "" for none).
 	SubmitUnits string
+
+	// Capacity is what units may reserve on this machine ([X-Fleet]
+	// ReserveMemory=/ReserveCPU=); each zero field is read from the host.
+	Capacity unit.Resources
 }
 
 const (
@@ -122,6 +127,14 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	dnsListen := fs.String("dns-listen", DefaultDNSListen, "serve DNS (UDP and TCP) on these host:port (comma-separated) besides the bridge gateway's port 53; '' for none")
 	fs.BoolVar(&c.DNSContainerAddrs, "dns-container-addrs", false, "answer with containers' bridge addresses and ports instead of machine addresses and published ports (always on when the node is on the cluster network, which routes them)")
 	fs.StringVar(&c.SubmitUnits, "submit-units", "", "a boot config (JSON) whose units are submitted once fleetd serves, those the cluster does not have yet, once per boot (init passes its config)")
+	fs.Func("capacity-cpus", "CPUs units may reserve here, such as 4 or 1.5 (default: the host's)", func(v string) (err error) {
+		c.Capacity.MilliCPU, err = unit.ParseCPU(v)
+		return err
+	})
+	fs.Func("capacity-memory", "memory units may reserve here, such as 8G or 512M (default: the host's)", func(v string) (err error) {
+		c.Capacity.Memory, err = unit.ParseMemory(v)
+		return err
+	})
 	fs.BoolVar(&c.Dev, "dev", false, "one-node cluster with temporary data (removed on exit), API on the unix socket")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {

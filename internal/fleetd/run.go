@@ -123,7 +123,8 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 		}
 		apiURL = scheme + "://" + net.JoinHostPort(h, p)
 	}
-	machine := registry.MachineRecord{ID: id, Name: cfg.Name, PublicIP: cfg.publicIP(), Metadata: cfg.Metadata, APIURL: apiURL, Version: version.Version}
+	machine := registry.MachineRecord{ID: id, Name: cfg.Name, PublicIP: cfg.publicIP(), Metadata: cfg.Metadata, APIURL: apiURL, Version: version.Version,
+		Capacity: agent.HostCapacity(cfg.Capacity)}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -9,7 +9,7 @@
 //
 //	units/<name>               UnitRecord (options + hash)          no lease
 //	desired/<name>             "inactive" | "loaded" | "launched"   no lease
-//	machines/<id>              MachineRecord                        machine's lease
+//	machines/<id>              MachineRecord (with its Capacity)    machine's lease
 //	placement/<machine>/<unit> Placement (target, hash, options)    no lease; engine-written
 //	unplaced/<unit>            reason the engine could not place it  no lease; engine-written
 //	state/<machine>/<unit>     StateRecord                          machine's lease

@@ -53,6 +53,10 @@ type MachineRecord struct {
 	Update    string            `json:"update,omitempty"`
 	Root      string            `json:"root,omitempty"` // the updater's: verified, corrupt, unverified
 	StartedAt time.Time         `json:"startedAt"`
+	// Capacity is what units may reserve there ([X-Fleet] ReserveMemory=,
+	// ReserveCPU=): the host's or fleetd's --capacity-* flags, written once
+	// with the registration at start, so an idle cluster writes nothing.
+	Capacity unit.Resources `json:"capacity,omitzero"`
 }
 
 // Placement tells one machine to hold one unit in a target state.

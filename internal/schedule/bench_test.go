@@ -47,10 +47,34 @@ func bigSnapshot(n, m int, current bool) Snapshot {
 	return s
 }
 
+// withReservations gives s's machines 16 to 64 GiB and 8 to 32 CPUs, and
+// three units in four a reservation (200 to 600 MiB, 0.1 to 0.3 CPU): the
+// cluster ends about 60% full by CPU and 75% by memory.
+func withReservations(s Snapshot) Snapshot {
+	s.Machines = append([]Machine(nil), s.Machines...)
+	for i := range s.Machines {
+		k := int64(i%4 + 1)
+		s.Machines[i].Capacity = unit.Resources{Memory: k * 16 << 30, MilliCPU: k * 8000}
+	}
+	s.Units = append([]Unit(nil), s.Units...)
+	for i := range s.Units {
+		if i%4 != 3 {
+			k := int64(i%4 + 1)
+			s.Units[i].Fleet.Reserve = unit.Resources{Memory: k * 200 << 20, MilliCPU: k * 100}
+		}
+	}
+	return s
+}
+
 func BenchmarkPlace10kOn100(b *testing.B) {
-	for _, cur := range []bool{false, true} {
-		s := bigSnapshot(10000, 100, cur)
-		b.Run(fmt.Sprintf("current=%v", cur), func(b *testing.B) {
+	for _, v := range []struct {
+		cur, reserve bool
+	}{{false, false}, {true, false}, {false, true}, {true, true}} {
+		s := bigSnapshot(10000, 100, v.cur)
+		if v.reserve {
+			s = withReservations(s)
+		}
+		b.Run(fmt.Sprintf("current=%v/reservations=%v", v.cur, v.reserve), func(b *testing.B) {
 			b.ReportAllocs()
 			var r Result
 			for b.Loop() {
@@ -62,7 +86,16 @@ func BenchmarkPlace10kOn100(b *testing.B) {
 }
 
 func TestPlaceBig(t *testing.T) {
-	s := bigSnapshot(10000, 100, true)
+	for _, reserve := range []bool{false, true} {
+		s := bigSnapshot(10000, 100, true)
+		if reserve {
+			s = withReservations(s)
+		}
+		checkBig(t, s)
+	}
+}
+
+func checkBig(t *testing.T, s Snapshot) {
 	r, settled := place(s)
 	if !settled {
 		t.Fatal("placement did not settle")
@@ -83,9 +116,14 @@ func checkInvariants(t *testing.T, s Snapshot, r Result) {
 	t.Helper()
 	md := map[string]map[string]string{}
 	cordoned := map[string]bool{}
+	capacity := map[string]unit.Resources{}
 	for _, m := range s.Machines {
+		if _, dup := md[m.ID]; dup || m.ID == "" {
+			continue
+		}
 		md[m.ID] = m.Metadata
 		cordoned[m.ID] = m.Cordoned
+		capacity[m.ID] = m.Capacity
 	}
 	fl := map[string]unit.Fleet{}
 	for _, u := range s.Units {
@@ -126,12 +164,32 @@ func checkInvariants(t *testing.T, s Snapshot, r Result) {
 				continue
 			}
 			blocked := false
+			var used unit.Resources
 			for _, other := range on[id] {
 				blocked = blocked || f.ConflictsWith(other) || fl[other].ConflictsWith(name) || fl[other].ReplacesUnit(name)
+				used.Memory += fl[other].Reserve.Memory
+				used.MilliCPU += fl[other].Reserve.MilliCPU
 			}
+			// No room: what the units there reserve leaves too little.
+			// (Units only take room from a global placed before them,
+			// never give it back, so it must not fit now either.)
+			c, r := capacity[id], f.Reserve
+			blocked = blocked || (r.Memory > 0 && r.Memory > c.Memory-used.Memory) || (r.MilliCPU > 0 && r.MilliCPU > c.MilliCPU-used.MilliCPU)
 			if !blocked {
 				t.Errorf("global %s not on %s, which matches and runs nothing it conflicts with (%v)", name, id, on[id])
 			}
+		}
+	}
+	// No machine holds more reservations than its capacity.
+	for m, names := range on {
+		var used unit.Resources
+		for _, n := range names {
+			used.Memory += fl[n].Reserve.Memory
+			used.MilliCPU += fl[n].Reserve.MilliCPU
+		}
+		c := capacity[m]
+		if (used.Memory > 0 && used.Memory > c.Memory) || (used.MilliCPU > 0 && used.MilliCPU > c.MilliCPU) {
+			t.Errorf("%s overcommitted: units %v reserve %s, capacity %s", m, names, used, c)
 		}
 	}
 	for m, names := range on {

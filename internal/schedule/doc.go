@@ -48,7 +48,19 @@
 //     when A or B is global. The rule depends only on the units, not on
 //     where they run, so whichever unit of such a cycle holds the machine
 //     keeps it (the first handled, when none does).
-//   - Otherwise the least-loaded eligible machine (fewest units, global ones
+//   - Resources: a unit's Fleet.Reserve (memory, CPU) must fit in what the
+//     machine's Capacity leaves once every unit placed there has taken its
+//     own; a machine reporting no capacity of a resource takes no
+//     reservation of it. Nothing is ever overcommitted: a unit that fits
+//     nowhere stays unplaced with a reason saying what is missing ("no
+//     machine has 2 GiB memory free; largest free 1.2 GiB on m2"). Global
+//     units reserve on each of their machines and skip those without room
+//     (they are placed first, so they take room before normal units; a unit
+//     replacing another counts the room it frees). Units reserving nothing
+//     ignore capacity, as before.
+//   - Otherwise, for a unit with a reservation, the eligible machine with the
+//     most room (free memory when it reserves memory, then free CPU); for
+//     any unit then, the least-loaded one (fewest units, global ones
 //     included, counting this round's placements), ties broken by machine ID.
 //
 // Units are handled in name order, MachineOf targets first, so the result is a

@@ -25,6 +25,9 @@ func snapshotFrom(data []byte) Snapshot {
 	for i := 0; i < nm; i++ {
 		md := next() // its remainder by 3 is metadata; a high value cordons
 		s.Machines = append(s.Machines, Machine{ID: fmt.Sprintf("m%d", i), Metadata: map[string]string{"r": fmt.Sprint(md % 3)}, Cordoned: md >= 192})
+		if c := next(); c%4 != 0 { // else: reports no capacity
+			s.Machines[i].Capacity = unit.Resources{Memory: int64(c%5) << 30, MilliCPU: int64(c%3) * 1000}
+		}
 	}
 	if nm > 0 && next()%2 == 0 {
 		// Long IDs that MachineID=0123abcd (a short ID) may name.
@@ -69,6 +72,10 @@ func snapshotFrom(data []byte) Snapshot {
 				fl.MachineMetadata["r"] = append(fl.MachineMetadata["r"], fmt.Sprint(next()%3))
 			}
 		}
+		if flags&128 != 0 {
+			c := next()
+			fl.Reserve = unit.Resources{Memory: int64(c%4) << 29, MilliCPU: int64(c/4%3) * 500}
+		}
 		s.Units = append(s.Units, Unit{Name: name, Fleet: fl})
 		if c := next(); c%3 != 0 {
 			s.Current[name] = []string{fmt.Sprintf("m%d", c%7)}
@@ -78,9 +85,10 @@ func snapshotFrom(data []byte) Snapshot {
 }
 
 // FuzzPlace checks Place on random small snapshots: it never panics, every
-// unit is accounted for exactly once, every rule holds in the result, and the
+// unit is accounted for exactly once, every rule holds in the result (no
+// machine holds more reservations than its capacity), and the
 // result is a fixed point: feeding its placements back as Current changes
-// nothing (stability).
+// nothing (stability); and Rebalance's moves leave a placement Place keeps.
 func FuzzPlace(f *testing.F) {
 	f.Add([]byte{3, 0, 1, 2, 8, 8, 0, 1, 8, 0, 1, 8, 0, 1})
 	f.Add([]byte{2, 0, 0, 6, 16, 1, 1, 2, 0, 1, 0, 4, 1, 2})
@@ -112,5 +120,7 @@ func FuzzPlace(f *testing.F) {
 		if r2 := Place(s2); !reflect.DeepEqual(r.Placements, r2.Placements) {
 			t.Fatalf("not a fixed point:\nsnapshot %+v\nfirst  %v\nsecond %v", s, r.Placements, r2.Placements)
 		}
+		// A rebalance leaves a valid placement that Place keeps.
+		checkRebalance(t, s)
 	})
 }

@@ -17,6 +17,9 @@ type Machine struct {
 	// Cordoned: units placed there stay (Current), nothing new goes there
 	// (fleetctl cordon).
 	Cordoned bool
+	// Capacity is what units may reserve there in all; a zero field means
+	// the machine reported none, so it takes no reservation of it.
+	Capacity unit.Resources
 }
 
 // Unit is a unit that should run (desired loaded or launched), with its
@@ -58,20 +61,7 @@ func Place(s Snapshot) Result {
 // evicted nothing, as it always should (the tests check it): if the bound on
 // passes cut it short, the result might not be a fixed point.
 func place(s Snapshot) (Result, bool) {
-	run := func(static bool) (*placer, bool) {
-		p := newPlacer(s, static)
-		p.placeGlobals()
-		p.keepCurrent()
-		settled := p.placeRest()
-		p.placeConflictingGlobals()
-		return p, settled
-	}
-	p, settled := run(false)
-	if p.keptHolderFailed() {
-		// A Replaces cycle's running unit could not stay: choose by the
-		// units alone, as a run without it would (see oneOfReplacesCycles).
-		p, settled = run(true)
-	}
+	p, settled := run(s)
 	return p.result(), settled
 }
 
@@ -202,10 +192,11 @@ type placer struct {
 	uIndex   map[string]int
 	order    []int // normal units, MachineOf targets first
 
-	load    []int   // units on each machine, global ones included
-	members [][]int // units on each machine, for reasons only
-	on      []int   // machine of each normal unit, -1 when not placed
-	global  [][]int // machines of each global unit
+	load    []int            // units on each machine, global ones included
+	free    []unit.Resources // capacity not reserved, per machine
+	members [][]int          // units on each machine, for reasons only
+	on      []int            // machine of each normal unit, -1 when not placed
+	global  [][]int          // machines of each global unit
 
 	// Conflict index: for each distinct pattern, per machine, how many units
 	// there match it and how many units there carry it.
@@ -265,6 +256,10 @@ func newPlacer(s Snapshot, static bool) *placer {
 	}
 	nm := len(p.machines)
 	p.load = make([]int, nm)
+	p.free = make([]unit.Resources, nm)
+	for m := range p.machines {
+		p.free[m] = p.machines[m].Capacity
+	}
 	p.members = make([][]int, nm)
 
 	// Units, sorted by name, deduplicated (first wins).
@@ -648,13 +643,22 @@ func (p *placer) placeGlobals() {
 		if !u.fl.Global || u.yields || p.reason[i] != "" {
 			continue
 		}
+		eligible := 0
 		for m := range p.machines {
 			if p.metaOK(u, m) && p.mayPlace(u, m) {
+				eligible++
+				if !p.fits(u, m) {
+					continue
+				}
 				p.global[i] = append(p.global[i], m)
 				p.add(i, m)
 			}
 		}
-		if len(p.global[i]) == 0 {
+		switch {
+		case len(p.global[i]) > 0:
+		case eligible > 0:
+			p.reason[i] = p.roomReason(u, p.eligibleMachines(u))
+		default:
 			p.reason[i] = p.noMachineReason(u)
 		}
 	}
@@ -672,6 +676,7 @@ func (p *placer) placeConflictingGlobals() {
 			continue
 		}
 		eligible, first := 0, -1
+		var noRoom []int
 		for m := range p.machines {
 			if !p.metaOK(u, m) || !p.mayPlace(u, m) {
 				continue
@@ -680,13 +685,20 @@ func (p *placer) placeConflictingGlobals() {
 			if first < 0 {
 				first = m
 			}
-			if !p.conflicts(u, m) {
-				p.global[i] = append(p.global[i], m)
-				p.add(i, m)
+			if p.conflicts(u, m) {
+				continue
 			}
+			if !p.fits(u, m) {
+				noRoom = append(noRoom, m)
+				continue
+			}
+			p.global[i] = append(p.global[i], m)
+			p.add(i, m)
 		}
 		switch {
 		case len(p.global[i]) > 0:
+		case len(noRoom) > 0:
+			p.reason[i] = p.roomReason(u, noRoom)
 		case eligible > 0:
 			p.reason[i] = p.conflictReason(u, eligible, first)
 		default:
@@ -714,7 +726,7 @@ func (p *placer) keepCurrent() {
 		sort.Ints(ms) // machine indexes are in ID order
 		for _, m := range ms {
 			if (u.fl.MachineID == "" || unit.MatchesMachineID(p.machines[m].ID, u.fl.MachineID)) &&
-				p.metaOK(u, m) && p.targetsOn(u, m) && !p.conflicts(u, m) {
+				p.metaOK(u, m) && p.targetsOn(u, m) && !p.conflicts(u, m) && p.fitsAfterEvicting(u, m) {
 				p.evictReplaced(i, m)
 				p.add(i, m)
 				break
@@ -813,6 +825,8 @@ func (p *placer) placeOne(i int) {
 
 	best, bestEvict, eligible, firstEligible := -1, -1, 0, -1
 	var cordoned []string
+	var noRoom []int
+	reserves := !u.fl.Reserve.IsZero()
 	try := func(m int) {
 		if !p.metaOK(u, m) {
 			return
@@ -829,12 +843,20 @@ func (p *placer) placeOne(i int) {
 			return
 		}
 		if p.mustEvict(u, m) {
-			if bestEvict < 0 || p.load[m] < p.load[bestEvict] {
+			if !p.fitsAfterEvicting(u, m) {
+				noRoom = append(noRoom, m)
+				return
+			}
+			if bestEvict < 0 || p.better(u, m, bestEvict) {
 				bestEvict = m
 			}
 			return
 		}
-		if best < 0 || p.load[m] < p.load[best] {
+		if reserves && !p.fits(u, m) {
+			noRoom = append(noRoom, m)
+			return
+		}
+		if best < 0 || p.better(u, m, best) {
 			best = m
 		}
 	}
@@ -857,6 +879,8 @@ func (p *placer) placeOne(i int) {
 	}
 
 	switch {
+	case len(noRoom) > 0:
+		fail("%s", p.roomReason(u, noRoom))
 	case eligible > 0:
 		fail("%s", p.conflictReason(u, eligible, firstEligible))
 	case len(cordoned) > 0:
@@ -954,6 +978,8 @@ func (p *placer) add(i, m int) {
 		p.on[i] = m
 	}
 	p.load[m]++
+	p.free[m].Memory -= u.fl.Reserve.Memory
+	p.free[m].MilliCPU -= u.fl.Reserve.MilliCPU
 	p.members[m] = append(p.members[m], i)
 	for _, id := range u.pats {
 		p.ownOn[id][m]++
@@ -969,6 +995,8 @@ func (p *placer) remove(i int) {
 	u := p.units[i]
 	p.on[i] = -1
 	p.load[m]--
+	p.free[m].Memory += u.fl.Reserve.Memory
+	p.free[m].MilliCPU += u.fl.Reserve.MilliCPU
 	ms := p.members[m]
 	for k, v := range ms {
 		if v == i {

@@ -29,6 +29,11 @@ type Fleet struct {
 	// that may not share a machine with this one and that give way to it
 	// when both want the same machine.
 	Replaces []string
+	// Reserve is what the unit needs on its machine: ReserveMemory= and
+	// ReserveCPU=, else its [Service] MemoryMax= and CPUQuota= or Quadlet
+	// [Container] Memory=. Placement never puts more on a machine than the
+	// capacity it reports.
+	Reserve Resources
 }
 
 // MatchesMachineID reports whether a unit pinned with MachineID=want may
@@ -57,7 +62,7 @@ func (f Fleet) IsGlobal() bool { return f.Global }
 // IsZero reports whether the unit has no scheduling constraint at all.
 func (f Fleet) IsZero() bool {
 	return f.MachineID == "" && len(f.MachineOf) == 0 && len(f.MachineMetadata) == 0 &&
-		len(f.Conflicts) == 0 && !f.Global && len(f.Replaces) == 0
+		len(f.Conflicts) == 0 && !f.Global && len(f.Replaces) == 0 && f.Reserve.IsZero()
 }
 
 // ConflictsWith reports whether one of f's Conflicts patterns matches name.
@@ -171,6 +176,8 @@ var fleetKeys = map[string]string{
 	"HealthCheckRetries":     "Health",
 	"HealthCheckStartPeriod": "Health",
 	"HealthCheckOnFailure":   "Health",
+	reserveMemoryKey:         reserveMemoryKey,
+	reserveCPUKey:            reserveCPUKey,
 }
 
 // ParseFleet reads the [X-Fleet] section of f for the unit named n.
@@ -190,6 +197,12 @@ var fleetKeys = map[string]string{
 //   - Global=true with Conflicts (fleet >= 1.0: a machine running a unit it
 //     conflicts with does not run it).
 //
+// ReserveMemory= (512M, 2G: see ParseMemory) and ReserveCPU= (1.5, or 150%
+// as CPUQuota= writes it) are Flotilla's own: what the unit reserves on its
+// machine (Fleet.Reserve). Without them the unit's limits are its
+// reservation: [Service] MemoryMax= and CPUQuota=, or a Quadlet
+// [Container] Memory=. An empty value resets the key to those.
+//
 // Errors are *Error with Section "X-Fleet" and the offending field, and say
 // what would be accepted:
 //   - an unknown key (MachineBootID included: use MachineID);
@@ -200,6 +213,7 @@ var fleetKeys = map[string]string{
 //     Replaces naming an invalid unit name or glob, or a template;
 //   - MachineOf naming a unit also excluded by Conflicts or Replaces;
 //   - Conflicts not a valid glob;
+//   - ReserveMemory or ReserveCPU not an amount;
 //   - Global not a boolean (1 yes y true t on / 0 no n false f off), or Global
 //     with MachineID, MachineOf or Replaces.
 //
@@ -225,10 +239,13 @@ func ParseFleet(n Name, f *File) (Fleet, error) {
 			if o.Name == "MachineBootID" {
 				return bad(o.Name, "boot IDs are not supported: use MachineID")
 			}
-			return bad(o.Name, "unknown option: [X-Fleet] accepts MachineID, MachineOf, MachineMetadata, Conflicts, Global, Replaces and HealthCheck, HealthCheckInterval, HealthCheckTimeout, HealthCheckRetries, HealthCheckStartPeriod, HealthCheckOnFailure")
+			return bad(o.Name, "unknown option: [X-Fleet] accepts MachineID, MachineOf, MachineMetadata, Conflicts, Global, Replaces, ReserveMemory, ReserveCPU and HealthCheck, HealthCheckInterval, HealthCheckTimeout, HealthCheckRetries, HealthCheckStartPeriod, HealthCheckOnFailure")
 		}
 		if key == "Health" {
 			continue // ParseFleetHealth, below
+		}
+		if key == reserveMemoryKey || key == reserveCPUKey {
+			continue // parseReserve reads them (the last value wins)
 		}
 		vals, err := splitValues(o.Value)
 		if err != nil {
@@ -331,6 +348,14 @@ func ParseFleet(n Name, f *File) (Fleet, error) {
 			return bad("Global", "a global unit may only be combined with MachineMetadata and Conflicts, not %s", strings.Join(others, ", "))
 		}
 	}
+	reserve, err := parseReserve(f, n.Expand, func(field, format string, args ...any) error {
+		_, err := bad(field, format, args...)
+		return err
+	})
+	if err != nil {
+		return Fleet{}, err
+	}
+	fl.Reserve = reserve
 	if fl.MachineID != "" && len(fl.MachineOf) > 0 {
 		return bad("MachineOf", "cannot be combined with MachineID=%s: either pin the unit to a machine or let it follow %s", fl.MachineID, fl.MachineOf[0])
 	}

@@ -64,6 +64,10 @@ type Machine struct {
 	Root      string            `json:"root,omitempty"`    // the root's dm-verity state (updater): verified, corrupt, unverified
 	Etcd      string            `json:"etcd,omitempty"`    // leader, member, learner or client
 	State     string            `json:"state,omitempty"`   // cordoned, draining or drained; "" places units
+	// Capacity units may reserve there ([X-Fleet] ReserveCPU=/ReserveMemory=):
+	// thousandths of a CPU and bytes; 0 when the machine reports none.
+	CapacityMilliCPU int64 `json:"capacityMilliCPU,omitempty"`
+	CapacityMemory   int64 `json:"capacityMemory,omitempty"`
 }
 
 // MachinePage is one page of machines.
