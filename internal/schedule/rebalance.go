@@ -106,7 +106,7 @@ func (p *placer) rebalanceStep(keeps func(Move) bool) (Move, bool) {
 				}
 				u := p.units[i]
 				p.remove(i)
-				if p.metaOK(u, to) && !p.conflicts(u, to) && !p.mustEvict(u, to) && p.fits(u, to) {
+				if p.metaOK(u, to) && p.mayPlace(u, to) && !p.conflicts(u, to) && !p.mustEvict(u, to) && p.fits(u, to) {
 					mv := Move{Unit: u.name, From: p.machines[from].ID, To: p.machines[to].ID}
 					if keeps(mv) {
 						p.add(i, to)

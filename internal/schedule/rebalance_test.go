@@ -85,6 +85,12 @@ func TestRebalance(t *testing.T) {
 			want:     []Move{{"a1.service", "m1", "m3"}, {"b1.service", "m2", "m3"}},
 		},
 		{
+			name:     "a cordoned machine takes nothing",
+			machines: []Machine{{ID: "m1"}, {ID: "m2"}, {ID: "m3", Cordoned: true}},
+			units:    append(n("a", 4), n("b", 4)...),
+			current:  merge(on("m1", n("a", 4)), on("m2", n("b", 4))),
+		},
+		{
 			name:     "balanced: nothing moves",
 			machines: machines("m1", "m2"),
 			units:    append(n("a", 2), n("b", 1)...),
