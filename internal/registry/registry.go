@@ -40,14 +40,14 @@ func (r *Registry) PutUnit(ctx context.Context, u *UnitRecord, desired string, r
 	key := unitsDir + u.Name
 	resp, err := r.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(val)), clientv3.OpPut(desiredDir+u.Name, desired)).
+		Then(clientv3.OpPut(key, string(val)), clientv3.OpPut(desiredDir+u.Name, desired), opPutRevision(u)).
 		Else(clientv3.OpGet(key)).
 		Commit()
 	if err != nil {
 		return false, fmt.Errorf("registry: put unit %s: %w", u.Name, err)
 	}
 	if resp.Succeeded {
-		return true, nil
+		return true, r.pruneRevisions(ctx, u.Name)
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
 	if len(kvs) == 0 { // destroyed in between: try again once
@@ -62,7 +62,7 @@ func (r *Registry) PutUnit(ctx context.Context, u *UnitRecord, desired string, r
 	}
 	ops := []clientv3.Op{clientv3.OpPut(desiredDir+u.Name, desired)}
 	if old.Hash != u.Hash {
-		ops = append(ops, clientv3.OpPut(key, string(val)))
+		ops = append(ops, clientv3.OpPut(key, string(val)), opPutRevision(u))
 	}
 	resp, err = r.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", kvs[0].ModRevision)).
@@ -72,6 +72,9 @@ func (r *Registry) PutUnit(ctx context.Context, u *UnitRecord, desired string, r
 	}
 	if !resp.Succeeded {
 		return false, fmt.Errorf("registry: unit %s changed while replacing it; retry", u.Name)
+	}
+	if old.Hash != u.Hash {
+		return false, r.pruneRevisions(ctx, u.Name)
 	}
 	return false, nil
 }
@@ -129,7 +132,7 @@ func (r *Registry) Unit(ctx context.Context, name string) (*UnitRecord, string, 
 }
 
 // Snapshot reads units, desired states, machines, placements, unplaced
-// reasons and draining marks at one revision.
+// reasons, draining marks and rollouts at one revision.
 func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 	resp, err := r.cli.Txn(ctx).Then(
 		clientv3.OpGet(unitsDir, clientv3.WithPrefix()),
@@ -139,6 +142,7 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 		clientv3.OpGet(unplacedDir, clientv3.WithPrefix()),
 		clientv3.OpGet(drainDir, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 		opGetMetadata(),
+		clientv3.OpGet(rolloutsDir, clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("registry: snapshot: %w", err)
@@ -180,5 +184,6 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 		s.Draining[strings.TrimPrefix(string(kv.Key), drainDir)] = true
 	}
 	overlayMetadata(maps.Values(s.Machines), (*clientv3.GetResponse)(resp.Responses[6].GetResponseRange()))
+	s.Rollouts, s.RolloutRevs = decodeRollouts(resp.Responses[7].GetResponseRange().Kvs)
 	return s, nil
 }

@@ -3,6 +3,7 @@ package registry
 import (
 	"time"
 
+	"github.com/flotilla-os/flotilla/internal/rollout"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
@@ -81,4 +82,7 @@ type Snapshot struct {
 	Placements map[string][]*Placement // unit -> placements
 	Unplaced   map[string]string       // unit -> reason
 	Draining   map[string]bool         // machines being drained before a reboot
+	// Rollouts by name, with the mod revision each was read at.
+	Rollouts    map[string]*rollout.Rollout
+	RolloutRevs map[string]int64
 }
