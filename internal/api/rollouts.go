@@ -121,7 +121,7 @@ func (s *Server) listRevisions(w http.ResponseWriter, r *http.Request) {
 	}
 	out := schema.RevisionList{Revisions: []*schema.Revision{}}
 	for _, rev := range revs {
-		out.Revisions = append(out.Revisions, &schema.Revision{Hash: rev.Hash, Time: rev.Time, Current: u != nil && u.Hash == rev.Hash})
+		out.Revisions = append(out.Revisions, &schema.Revision{Hash: rev.Hash, Time: rev.Time, Current: u != nil && u.Hash == rev.Hash, Failed: rev.Failed})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -261,11 +261,11 @@ func (s *Server) rollbackFile(ctx context.Context, name, to string) (*unit.File,
 		return nil, http.StatusServiceUnavailable, err
 	}
 	for _, rev := range revs {
-		if rev.Hash != u.Hash {
+		if rev.Hash != u.Hash && rev.Failed == "" {
 			return unit.FromOptions(rev.Options), 0, nil
 		}
 	}
-	return nil, http.StatusConflict, fmt.Errorf("rollback %s: no earlier revision is kept: see fleetctl history %s", name, name)
+	return nil, http.StatusConflict, fmt.Errorf("rollback %s: no earlier revision is kept that did not fail: see fleetctl history %s, and give one with --to", name, name)
 }
 
 // rolloutUnits checks one file of a rollout and adds to ro what replacing

@@ -75,6 +75,13 @@ func (e *Engine) advanceRollouts(ctx context.Context, guard registry.Guard, snap
 		if !ro.Active() {
 			e.cfg.Logf("engine: rollout %s %s %s", name, ro.State, ro.Reason)
 		}
+		if res.Revert && ro.Reason != "aborted" {
+			for u, revs := range ro.Units {
+				if err := e.reg.MarkRevisionFailed(ctx, u, revs.To, ro.Reason); err != nil {
+					e.cfg.Logf("engine: rollout %s: mark revision %.7s of %s failed: %v", name, revs.To, u, err)
+				}
+			}
+		}
 	}
 	return true, nil
 }

@@ -216,13 +216,13 @@ func (a *app) historyCommand() *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(a.rt.Stdout, 0, 8, 1, '\t', 0)
 			defer tw.Flush()
-			fmt.Fprintln(tw, "HASH\tSUBMITTED\tCURRENT")
+			fmt.Fprintln(tw, "HASH\tSUBMITTED\tCURRENT\tFAILED")
 			for _, r := range revs {
 				cur := ""
 				if r.Current {
 					cur = "*"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Hash, r.Time.Format(time.RFC3339), cur)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Hash, r.Time.Format(time.RFC3339), cur, r.Failed)
 			}
 			return nil
 		},
@@ -236,7 +236,8 @@ func (a *app) rollbackCommand() *cobra.Command {
 		Use:   "rollback [--to HASH] UNIT",
 		Short: "Go back to an earlier revision of a unit, through a rollout",
 		Long: `Replace a unit's file with an earlier kept revision (fleetctl history UNIT):
---to HASH (at least 7 characters), or the newest one before the current. It
+--to HASH (at least 7 characters), or the newest one other than the current
+whose rollout did not fail. It
 goes through the same rollout as fleetctl rollout, with the same flags.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -23,6 +23,9 @@ type Revision struct {
 	Hash    string        `json:"hash"`
 	Time    time.Time     `json:"time"` // when it was submitted
 	Options []unit.Option `json:"options"`
+	// Failed says why a rollout to it was reverted; rollback without a
+	// hash skips it. Submitting it again clears it.
+	Failed string `json:"failed,omitempty"`
 }
 
 func revisionKey(name, hash string) string { return revisionsDir + name + "/" + hash }
@@ -83,4 +86,26 @@ func (r *Registry) pruneRevisions(ctx context.Context, name string) error {
 		return fmt.Errorf("registry: prune revisions of %s: %w", name, err)
 	}
 	return nil
+}
+
+// MarkRevisionFailed notes on a kept revision that a rollout to it failed.
+// A revision no longer kept is left alone.
+func (r *Registry) MarkRevisionFailed(ctx context.Context, name, hash, reason string) error {
+	key := revisionKey(name, hash)
+	resp, err := r.cli.Get(ctx, key)
+	if err != nil || len(resp.Kvs) == 0 {
+		return err
+	}
+	var rev Revision
+	if err := json.Unmarshal(resp.Kvs[0].Value, &rev); err != nil {
+		return fmt.Errorf("registry: stored revision %s of %s is corrupt: %w", hash, name, err)
+	}
+	rev.Failed = reason
+	v, err := json.Marshal(&rev)
+	if err != nil {
+		return err
+	}
+	_, err = r.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)).
+		Then(clientv3.OpPut(key, string(v))).Commit()
+	return err
 }

@@ -34,6 +34,7 @@ type Revision struct {
 	Hash    string    `json:"hash"`
 	Time    time.Time `json:"time"`
 	Current bool      `json:"current,omitempty"`
+	Failed  string    `json:"failed,omitempty"` // why a rollout to it was reverted
 }
 
 // RevisionList is a unit's kept revisions, newest first.
