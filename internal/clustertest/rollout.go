@@ -11,7 +11,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"testing"
 	"time"
+
+	"github.com/flotilla-os/flotilla/internal/testutil"
+	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
 // HTTPTemplate is web@.service: busybox httpd on 127.0.0.1:<instance>,
@@ -98,4 +102,44 @@ func (l *Looper) once(hc *http.Client, ports []int) error {
 func (l *Looper) Stop() {
 	close(l.stop)
 	l.wg.Wait()
+}
+
+// hashesOf returns the hash each unit's state reports (one machine each).
+func (c *Cluster) hashesOf(names []string) (map[string]string, error) {
+	st, err := c.States()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, n := range names {
+		for _, s := range st[n] {
+			if s.SystemdActiveState == "active" {
+				out[n] = s.Hash
+			}
+		}
+	}
+	return out, nil
+}
+
+// WaitHash waits until every unit is active with hash.
+func (c *Cluster) WaitHash(names []string, hash string, timeout time.Duration) error {
+	return testutil.Eventually(timeout, func() error {
+		got, err := c.hashesOf(names)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if got[n] != hash {
+				return fmt.Errorf("%s active with %.7s, want %.7s", n, got[n], hash)
+			}
+		}
+		return nil
+	})
+}
+
+// UnitHash is the hash of a unit file's text.
+func UnitHash(t testing.TB, name, body string) string {
+	f, err := unit.Parse(name, []byte(body))
+	must(t, err)
+	return f.Hash()
 }

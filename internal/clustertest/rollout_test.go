@@ -14,47 +14,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/rollout"
 	"github.com/flotilla-os/flotilla/internal/testenv"
 	"github.com/flotilla-os/flotilla/internal/testutil"
-	"github.com/flotilla-os/flotilla/internal/unit"
 )
-
-// hashesOf returns the hash each unit's state reports (one machine each).
-func (c *Cluster) hashesOf(names []string) (map[string]string, error) {
-	st, err := c.States()
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for _, n := range names {
-		for _, s := range st[n] {
-			if s.SystemdActiveState == "active" {
-				out[n] = s.Hash
-			}
-		}
-	}
-	return out, nil
-}
-
-// waitHash waits until every unit is active with hash.
-func (c *Cluster) waitHash(names []string, hash string, timeout time.Duration) error {
-	return testutil.Eventually(timeout, func() error {
-		got, err := c.hashesOf(names)
-		if err != nil {
-			return err
-		}
-		for _, n := range names {
-			if got[n] != hash {
-				return fmt.Errorf("%s active with %.7s, want %.7s", n, got[n], hash)
-			}
-		}
-		return nil
-	})
-}
-
-func fileHash(t *testing.T, name, body string) string {
-	f, err := unit.Parse(name, []byte(body))
-	must(t, err)
-	return f.Hash()
-}
 
 // TestRollout (issue 11): ten instances of a busybox httpd template on a
 // three-member loopback cluster.
@@ -81,7 +41,7 @@ func TestRollout(t *testing.T) {
 	c.WriteUnit("web@.service", v1)
 	c.MustFleetctl("submit", "web@.service")
 	c.MustFleetctl(append([]string{"start", "--no-block"}, names...)...)
-	if err := c.waitHash(names, fileHash(t, "web@.service", v1), 60*time.Second); err != nil {
+	if err := c.WaitHash(names, UnitHash(t, "web@.service", v1), 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
 
@@ -101,11 +61,11 @@ func TestRollout(t *testing.T) {
 		if loop.OK.Load() < 100 {
 			t.Errorf("only %d requests made: the client did not loop", loop.OK.Load())
 		}
-		if err := c.waitHash(names, fileHash(t, "web@.service", v2), 10*time.Second); err != nil {
+		if err := c.WaitHash(names, UnitHash(t, "web@.service", v2), 10*time.Second); err != nil {
 			t.Error(err)
 		}
 	})
-	v2hash := fileHash(t, "web@.service", HTTPTemplate(dir, 2, ""))
+	v2hash := UnitHash(t, "web@.service", HTTPTemplate(dir, 2, ""))
 
 	t.Run("bad input changes nothing", func(t *testing.T) {
 		before, err := c.Client().Rollouts(context.Background())
@@ -150,7 +110,7 @@ func TestRollout(t *testing.T) {
 		if n[rollout.ItemFail] != 1 || n[rollout.Pending] != len(names)-1 {
 			t.Errorf("after the failure: %v; want 1 failed, the rest never touched", n)
 		}
-		if err := c.waitHash(names, v2hash, 20*time.Second); err != nil {
+		if err := c.WaitHash(names, v2hash, 20*time.Second); err != nil {
 			t.Error(err)
 		}
 		if loop.Failed.Load() != 0 {
@@ -165,7 +125,7 @@ func TestRollout(t *testing.T) {
 		}
 		t.Logf("fleetctl history %s:\n%s", names[0], out)
 		c.MustFleetctl("rollback", "--min-healthy", "200ms", "--max-unavailable", "3", "web@.service")
-		if err := c.waitHash(names, fileHash(t, "web@.service", v1), 20*time.Second); err != nil {
+		if err := c.WaitHash(names, UnitHash(t, "web@.service", v1), 20*time.Second); err != nil {
 			t.Error(err)
 		}
 	})
@@ -202,7 +162,7 @@ func TestRollout(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.waitHash(names, fileHash(t, "web@.service", v4), 30*time.Second); err != nil {
+		if err := c.WaitHash(names, UnitHash(t, "web@.service", v4), 30*time.Second); err != nil {
 			t.Error(err)
 		}
 	})
