@@ -21,6 +21,10 @@
 //	reboot/holders/<machine>   RebootHolder (JSON)                  the holder's own lease
 //	fenced/<machine>           its name: died with the raft leader,  a lease of its own
 //	                           its units may still run (hold)
+//	revisions/<unit>/<hash>    Revision (time, options, failed): the  no lease; written on submit
+//	                           last KeepRevisions files of a unit     (PutUnit, StartRollout)
+//	rollouts/<name>            rollout.Rollout: target revisions,     no lease; API starts and
+//	                           items pending/released/done/failed     steers, engine advances
 //
 // and "health" (outside Prefix, never written), read by Health to prove a
 // linearizable read works.
@@ -37,9 +41,13 @@
 //	leases       Grant, RenewOnce, Revoke
 //	reboot lock  ReadRebootLock, SetRebootMax, TakeRebootSlot, RebootSlot, (Set/Clear)Draining
 //	health       Health
+//	revisions    Revisions, FindRevision, MarkRevisionFailed
+//	rollouts     StartRollout, Rollouts, Rollout, UpdateRollout, AdvanceRollout (guarded),
+//	             UnitModRevisions
 //
 // Errors callers test with errors.Is: ErrUnitExists, ErrUnitNotFound,
-// ErrNotLeader, ErrLeaseNotFound, ErrWatchClosed.
+// ErrNotLeader, ErrLeaseNotFound, ErrWatchClosed, ErrRolloutActive,
+// ErrConflict.
 //
 // RenewOnce is a single renewal, not a keepalive loop: the agent's fencing
 // depends on when each renewal was sent, so the timing stays in the agent.

@@ -18,8 +18,6 @@ var (
 	// ErrRolloutActive: a rollout of that name, or of one of its units, is
 	// still running.
 	ErrRolloutActive = errors.New("registry: a rollout is already in progress")
-	// ErrRolloutNotFound: no rollout is stored under the name.
-	ErrRolloutNotFound = errors.New("registry: rollout not found")
 	// ErrConflict: what a write was based on changed meanwhile; read again.
 	ErrConflict = errors.New("registry: changed meanwhile; retry")
 )
