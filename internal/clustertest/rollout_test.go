@@ -26,7 +26,9 @@ import (
 //   - a revision whose ExecStart fails stops after the first instance and
 //     reverts it;
 //   - the engine leader SIGKILLed mid-rollout: the new leader finishes it;
-//   - history lists the revisions; rollback goes back through a rollout.
+//   - history lists the revisions; rollback goes back through a rollout;
+//   - a Global unit is replaced machine by machine, health-gated: a
+//     failing revision stops after the first machine and is reverted.
 func TestRollout(t *testing.T) {
 	testenv.NeedSlow(t)
 	c := New(t, 3, 0)
@@ -127,6 +129,51 @@ func TestRollout(t *testing.T) {
 		c.MustFleetctl("rollback", "--min-healthy", "200ms", "--max-unavailable", "3", "web@.service")
 		if err := c.WaitHash(names, UnitHash(t, "web@.service", v1), 20*time.Second); err != nil {
 			t.Error(err)
+		}
+	})
+
+	t.Run("global unit machine by machine", func(t *testing.T) {
+		g1 := "[Service]\nExecStart=/bin/sleep 1000\n[X-Fleet]\nGlobal=true\n"
+		c.WriteUnit("g.service", g1)
+		c.MustFleetctl("start", "g.service")
+		waitGlobal := func(hash string) error {
+			return testutil.Eventually(30*time.Second, func() error {
+				st, err := c.States()
+				if err != nil {
+					return err
+				}
+				n := 0
+				for _, s := range st["g.service"] {
+					if s.SystemdActiveState == "active" && s.Hash == hash {
+						n++
+					}
+				}
+				if n != 3 {
+					return fmt.Errorf("g.service active with %.7s on %d machines, want 3", hash, n)
+				}
+				return nil
+			})
+		}
+		if err := waitGlobal(UnitHash(t, "g.service", g1)); err != nil {
+			t.Fatal(err)
+		}
+		c.WriteUnit("g.service", "[Service]\nExecStart=/bin/sh -c 'exit 3'\n[X-Fleet]\nGlobal=true\n")
+		if _, errOut, err := c.Fleetctl("rollout", "--min-healthy", "1s", "g.service"); err == nil || !strings.Contains(errOut, "reverted") {
+			t.Fatalf("failing global rollout: %v %q; want reverted", err, errOut)
+		}
+		ro, err := c.Client().Rollout(context.Background(), "g.service")
+		must(t, err)
+		if n := ro.Counts(); len(ro.Items) != 3 || n[rollout.ItemFail] != 1 || n[rollout.Pending] != 2 {
+			t.Errorf("failing global rollout: %d items %v; want 3 (one per machine), 1 failed, 2 untouched", len(ro.Items), n)
+		}
+		if err := waitGlobal(UnitHash(t, "g.service", g1)); err != nil {
+			t.Fatal(err)
+		}
+		g3 := "[Service]\nExecStart=/bin/sleep 999\n[X-Fleet]\nGlobal=true\n"
+		c.WriteUnit("g.service", g3)
+		c.MustFleetctl("rollout", "--min-healthy", "300ms", "g.service")
+		if err := waitGlobal(UnitHash(t, "g.service", g3)); err != nil {
+			t.Fatal(err)
 		}
 	})
 
