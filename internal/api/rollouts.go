@@ -153,8 +153,12 @@ func (s *Server) startRollout(w http.ResponseWriter, r *http.Request) {
 		}
 		in.Units = []*schema.Unit{{Name: in.Rollback, Options: f.Options}}
 	}
+	if len(in.Restart) > 0 {
+		s.startRestart(ctx, w, ro, in.Restart)
+		return
+	}
 	if len(in.Units) == 0 {
-		writeError(w, http.StatusBadRequest, "rollout: no unit files given: field units (or rollback) is required")
+		writeError(w, http.StatusBadRequest, "rollout: no unit files given: field units (or rollback, or restart) is required")
 		return
 	}
 	snap, err := s.cfg.Registry.Snapshot(ctx)
@@ -338,4 +342,59 @@ func (s *Server) rolloutUnits(ctx context.Context, snap *registry.Snapshot, su *
 		return strings.Compare(rollout.Key(a.Unit, a.Machine), rollout.Key(b.Unit, b.Machine))
 	})
 	return recs, 0, nil
+}
+
+// startRestart records a rolling restart of the named units' placed
+// instances; no unit file changes.
+func (s *Server) startRestart(ctx context.Context, w http.ResponseWriter, ro *rollout.Rollout, names []string) {
+	snap, err := s.cfg.Registry.Snapshot(ctx)
+	if err != nil {
+		writeRegistryError(w, "", err)
+		return
+	}
+	ro.Name, ro.Restart = names[0], true
+	for _, name := range names {
+		u := snap.Units[name]
+		if u == nil {
+			writeRegistryError(w, name, registry.ErrUnitNotFound)
+			return
+		}
+		if _, dup := ro.Units[name]; dup {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("restart: unit %s given twice", name))
+			return
+		}
+		ro.Units[name] = rollout.Revs{From: u.Hash, To: u.Hash}
+		n, err := unit.ParseName(name)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		fl, err := unit.ParseFleet(n, u.File())
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		for _, p := range snap.Placements[name] {
+			if p.Target != registry.TargetLaunched {
+				continue
+			}
+			m := p.Machine
+			if !fl.IsGlobal() {
+				m = ""
+			}
+			ro.Items = append(ro.Items, &rollout.Item{Unit: name, Machine: m, Phase: rollout.Pending})
+		}
+	}
+	if err := ro.Check(); err != nil {
+		writeError(w, http.StatusBadRequest, strings.Replace(err.Error(), "no instances to replace", "no instance is started: nothing to restart", 1))
+		return
+	}
+	switch err := s.cfg.Registry.StartRollout(ctx, ro, nil, nil); {
+	case errors.Is(err, registry.ErrRolloutActive), errors.Is(err, registry.ErrConflict):
+		writeError(w, http.StatusConflict, strings.TrimPrefix(err.Error(), "registry: "))
+	case err != nil:
+		writeRegistryError(w, ro.Name, err)
+	default:
+		writeJSON(w, http.StatusCreated, ro)
+	}
 }

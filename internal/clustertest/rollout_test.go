@@ -28,7 +28,8 @@ import (
 //   - the engine leader SIGKILLed mid-rollout: the new leader finishes it;
 //   - history lists the revisions; rollback goes back through a rollout;
 //   - a Global unit is replaced machine by machine, health-gated: a
-//     failing revision stops after the first machine and is reverted.
+//     failing revision stops after the first machine and is reverted;
+//   - restart --rolling restarts every instance, no request failing.
 func TestRollout(t *testing.T) {
 	testenv.NeedSlow(t)
 	c := New(t, 3, 0)
@@ -174,6 +175,35 @@ func TestRollout(t *testing.T) {
 		c.MustFleetctl("rollout", "--min-healthy", "300ms", "g.service")
 		if err := waitGlobal(UnitHash(t, "g.service", g3)); err != nil {
 			t.Fatal(err)
+		}
+	})
+
+	t.Run("rolling restart", func(t *testing.T) {
+		pids := func() map[string]int {
+			st, err := c.States()
+			must(t, err)
+			out := map[string]int{}
+			for _, n := range names {
+				for _, s := range st[n] {
+					if s.SystemdActiveState == "active" {
+						out[n] = s.PID
+					}
+				}
+			}
+			return out
+		}
+		before := pids()
+		loop := Loop(ports, 4)
+		c.MustFleetctl(append([]string{"restart", "--rolling", "--max-unavailable", "2", "--min-healthy", "300ms"}, names...)...)
+		loop.Stop()
+		after := pids()
+		for _, n := range names {
+			if before[n] == 0 || after[n] == 0 || before[n] == after[n] {
+				t.Errorf("%s: pid %d before, %d after; want it restarted", n, before[n], after[n])
+			}
+		}
+		if loop.Failed.Load() != 0 || loop.OK.Load() == 0 {
+			t.Errorf("during the rolling restart: %d ok, %d failed %v", loop.OK.Load(), loop.Failed.Load(), loop.Errors)
 		}
 	})
 

@@ -302,6 +302,10 @@ func Plan(snap *registry.Snapshot, parse ParseFunc) []registry.Change {
 	for name, machines := range res.Placements {
 		u, target := snap.Units[name], snap.Desired[name]
 		for _, m := range machines {
+			target := target
+			if stoppedByRollout(snap, name, m) { // a rolling restart stops it first
+				target = registry.TargetLoaded
+			}
 			if cur := find(snap.Placements[name], m); cur != nil && cur.Target == target && cur.Hash == u.Hash {
 				continue
 			}

@@ -31,6 +31,17 @@ func heldByRollout(snap *registry.Snapshot, unitName, machine string) *registry.
 	return nil
 }
 
+// stoppedByRollout reports whether a rolling restart is stopping the
+// instance of unitName on machine.
+func stoppedByRollout(snap *registry.Snapshot, unitName, machine string) bool {
+	for _, ro := range snap.Rollouts {
+		if ro.Stops(unitName, machine) {
+			return true
+		}
+	}
+	return false
+}
+
 // advanceRollouts takes one step of every active rollout in snap and
 // reports whether any is still active (the caller looks again after
 // RolloutPoll).

@@ -23,13 +23,17 @@ type rolloutFlags struct {
 	noBlock        bool
 }
 
-func addRolloutFlags(cmd *cobra.Command, rf *rolloutFlags) {
+// addRolloutFlags adds the rollout flags; noBlock says whether to add
+// --no-block too (restart has its own).
+func addRolloutFlags(cmd *cobra.Command, rf *rolloutFlags, noBlock bool) {
 	fs := cmd.Flags()
 	fs.IntVar(&rf.maxUnavailable, "max-unavailable", rollout.DefaultMaxUnavailable, "Instances replaced at once (at least 1)")
 	fs.DurationVar(&rf.minHealthy, "min-healthy", 0, "How long a replaced instance must stay active, and healthy where it has checks, before the next step")
 	fs.DurationVar(&rf.deadline, "deadline", rollout.DefaultDeadline, "How long a replaced instance may take to become ready before the rollout fails")
 	fs.BoolVar(&rf.autoRevert, "auto-revert", true, "On failure, bring back the previous revision on every instance already replaced")
-	fs.BoolVar(&rf.noBlock, "no-block", false, "Do not wait for the rollout to finish")
+	if noBlock {
+		fs.BoolVar(&rf.noBlock, "no-block", false, "Do not wait for the rollout to finish")
+	}
 }
 
 // request fills a rollout request's settings, refusing bad ones before
@@ -85,7 +89,7 @@ if fleetctl is interrupted. fleetctl waits for it to finish unless --no-block.
 			return a.runRollout(req, rf.noBlock)
 		},
 	}
-	addRolloutFlags(cmd, &rf)
+	addRolloutFlags(cmd, &rf, true)
 	cmd.AddCommand(a.rolloutStatusCommand())
 	for _, verb := range []string{"pause", "resume", "abort"} {
 		cmd.AddCommand(a.rolloutSteerCommand(verb))
@@ -250,6 +254,6 @@ goes through the same rollout as fleetctl rollout, with the same flags.`,
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "The revision to go back to (fleetctl history UNIT)")
-	addRolloutFlags(cmd, &rf)
+	addRolloutFlags(cmd, &rf, true)
 	return cmd
 }

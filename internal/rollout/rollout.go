@@ -36,7 +36,9 @@ type Item struct {
 	Phase   string `json:"phase"`
 	// Released is when the item was released; HealthySince when it was
 	// first seen ready with the target revision since then (zero: not now).
-	Released     time.Time `json:"released,omitzero"`
+	Released time.Time `json:"released,omitzero"`
+	// Stopped: a restart's instance has been seen stopped since release.
+	Stopped      bool      `json:"stopped,omitempty"`
 	HealthySince time.Time `json:"healthySince,omitzero"`
 	Reason       string    `json:"reason,omitempty"`
 }
@@ -67,10 +69,13 @@ type Rollout struct {
 	MinHealthy     time.Duration   `json:"minHealthy"`
 	Deadline       time.Duration   `json:"deadline"`
 	AutoRevert     bool            `json:"autoRevert"`
-	State          string          `json:"state"`
-	Reason         string          `json:"reason,omitempty"`
-	Created        time.Time       `json:"created"`
-	Finished       time.Time       `json:"finished,omitzero"`
+	// Restart: restart each instance in place (From == To): released, it
+	// is stopped, then started once seen stopped.
+	Restart  bool      `json:"restart,omitempty"`
+	State    string    `json:"state"`
+	Reason   string    `json:"reason,omitempty"`
+	Created  time.Time `json:"created"`
+	Finished time.Time `json:"finished,omitzero"`
 }
 
 // Active reports whether the rollout still holds or replaces instances.
@@ -102,6 +107,20 @@ func (r *Rollout) Holds(unitName, machine string) bool {
 	for _, it := range r.Items {
 		if it.Unit == unitName && (it.Machine == "" || it.Machine == machine) {
 			return it.Phase == Pending
+		}
+	}
+	return false
+}
+
+// Stops reports whether a restart has the instance of unitName on machine
+// released and not yet seen stopped: its placement's target is loaded.
+func (r *Rollout) Stops(unitName, machine string) bool {
+	if !r.Restart || !r.Active() {
+		return false
+	}
+	for _, it := range r.Items {
+		if it.Unit == unitName && (it.Machine == "" || it.Machine == machine) {
+			return it.Phase == Released && !it.Stopped
 		}
 	}
 	return false
@@ -166,7 +185,17 @@ func Step(r *Rollout, obs map[string]Obs, now time.Time) Result {
 		}
 		to := r.Units[it.Unit].To
 		o := obs[it.Key()]
+		if r.Restart && !it.Stopped {
+			// Stopped or failed, it starts again on the next step; a
+			// failed restart shows as the deadline passing.
+			if o.Active == "inactive" || o.Active == "failed" || o.Active == "" {
+				it.Stopped, res.Changed = true, true
+			}
+			o = Obs{}
+		}
 		switch {
+		case r.Restart && o.Active == "failed":
+			// left over from the stop: wait for the start (deadline)
 		case o.Broken(to) != "":
 			it.Phase, it.Reason = ItemFail, o.Broken(to)
 			res.Changed = true
@@ -189,7 +218,7 @@ func Step(r *Rollout, obs map[string]Obs, now time.Time) Result {
 		case ItemFail:
 			r.Finished = now
 			r.Reason = fmt.Sprintf("%s: %s", it.Key(), it.Reason)
-			if r.AutoRevert {
+			if r.AutoRevert && !r.Restart {
 				r.State = Reverted
 				return Result{Changed: true, Revert: true}
 			}

@@ -209,3 +209,35 @@ func FuzzStep(f *testing.F) {
 		}
 	})
 }
+
+func TestStepRestart(t *testing.T) {
+	r := newRollout(2, 1)
+	r.Restart = true
+	for u := range r.Units {
+		r.Units[u] = Revs{From: "new", To: "new"}
+	}
+	steps := []struct {
+		at     time.Duration
+		a      Obs
+		phases string
+		stops  bool
+	}{
+		{0, ready, "rp", true},                                  // released: stop it
+		{time.Second, ready, "rp", true},                        // still running the old run
+		{2 * time.Second, Obs{Active: "inactive"}, "rp", false}, // seen stopped: start it
+		{3 * time.Second, ready, "rp", false},
+		{5 * time.Second, ready, "dr", false},
+	}
+	for i, s := range steps {
+		Step(r, map[string]Obs{"web@a.service": s.a}, t0.Add(s.at))
+		if got := phases(r); got != s.phases || r.Stops("web@a.service", "") != s.stops {
+			t.Fatalf("step %d: %s stops %v; want %s %v", i, got, r.Stops("web@a.service", ""), s.phases, s.stops)
+		}
+	}
+	// A restart that never comes back fails on its deadline, with
+	// nothing to revert.
+	r.Deadline = 10 * time.Second
+	if res := Step(r, map[string]Obs{"web@b.service": failed}, t0.Add(20*time.Second)); res.Revert || r.State != Failed {
+		t.Fatalf("restart past its deadline: revert %v state %s", res.Revert, r.State)
+	}
+}

@@ -8,11 +8,14 @@ import (
 
 // RolloutRequest starts a rolling replace (POST /fleet/v1/rollouts): of
 // the unit files in Units, or, with Rollback, of that unit back to its
-// revision To (empty: the one before the current).
+// revision To (empty: the one before the current), or a rolling restart
+// of the units in Restart.
 type RolloutRequest struct {
 	Units    []*Unit `json:"units,omitempty"`
 	Rollback string  `json:"rollback,omitempty"`
 	To       string  `json:"to,omitempty"`
+	// Restart names units to restart in place, a few instances at a time.
+	Restart []string `json:"restart,omitempty"`
 	// MaxUnavailable instances replaced at once (nil: the default, 1).
 	MaxUnavailable *int `json:"maxUnavailable,omitempty"`
 	// MinHealthy, Deadline: Go durations ("2s"); empty for the defaults.
