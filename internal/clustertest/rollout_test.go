@@ -82,6 +82,7 @@ func TestRollout(t *testing.T) {
 			{[]string{"rollout", "nope.service"}, "unit nope.service not found"},
 			{[]string{"rollback", "--to", "deadbeef00", names[0]}, "no kept revision deadbeef00"},
 			{[]string{"rollout", "--max-unavailable", "0", "web@.service"}, "--max-unavailable 0"},
+			{[]string{"start", "--rolling", names[0]}, "needs --replace"},
 		} {
 			out, errOut, err := c.Fleetctl(tc.args...)
 			if err == nil || !strings.Contains(errOut, tc.want) {
@@ -172,7 +173,10 @@ func TestRollout(t *testing.T) {
 		}
 		g3 := "[Service]\nExecStart=/bin/sleep 999\n[X-Fleet]\nGlobal=true\n"
 		c.WriteUnit("g.service", g3)
-		c.MustFleetctl("rollout", "--min-healthy", "300ms", "g.service")
+		out := c.MustFleetctl("start", "--replace", "--rolling", "--min-healthy", "300ms", "g.service")
+		if !strings.Contains(out, "Rollout g.service done: 3/3") {
+			t.Errorf("start --replace --rolling g.service:\n%s\nwant a rollout over its 3 machines", out)
+		}
 		if err := waitGlobal(UnitHash(t, "g.service", g3)); err != nil {
 			t.Fatal(err)
 		}

@@ -257,3 +257,37 @@ goes through the same rollout as fleetctl rollout, with the same flags.`,
 	addRolloutFlags(cmd, &rf, true)
 	return cmd
 }
+
+// rollChanged rolls out, before start --replace --rolling starts them, the
+// units of args that are in the cluster and differ from their local file,
+// in one rollout; the rest are left to the plain start.
+func (a *app) rollChanged(args []string, rf *rolloutFlags) error {
+	req, err := rf.request()
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	for _, arg := range args {
+		arg = maybeAppendDefaultUnitType(arg)
+		name := unitNameMangle(arg)
+		stored, err := c.Unit(a.ctx, name)
+		if err != nil {
+			return err
+		}
+		local, _, err := localUnit(arg)
+		if err != nil {
+			return err
+		}
+		if stored == nil || local == nil || local.Hash() == optionsHash(stored.Options) {
+			continue
+		}
+		req.Units = append(req.Units, &schema.Unit{Name: name, Options: local.Options})
+	}
+	if len(req.Units) == 0 {
+		return nil
+	}
+	return a.runRollout(req, false)
+}
