@@ -69,7 +69,7 @@ func (e *Engine) advanceRollouts(ctx context.Context, guard registry.Guard, snap
 		}
 		var revert []*registry.UnitRecord
 		if res.Revert {
-			revert, err = e.previous(ctx, ro)
+			revert, err = e.previous(ctx, snap, ro)
 			if err != nil {
 				ro.Reason += "; cannot revert: " + err.Error()
 				ro.State = rollout.Failed
@@ -97,11 +97,16 @@ func (e *Engine) advanceRollouts(ctx context.Context, guard registry.Guard, snap
 	return true, nil
 }
 
-// previous returns each unit of ro at the revision it had before.
-func (e *Engine) previous(ctx context.Context, ro *rollout.Rollout) ([]*registry.UnitRecord, error) {
+// previous returns each unit of ro at the revision it had before; a unit
+// destroyed meanwhile stays destroyed, one replaced meanwhile (by a plain
+// submit --replace) keeps that file.
+func (e *Engine) previous(ctx context.Context, snap *registry.Snapshot, ro *rollout.Rollout) ([]*registry.UnitRecord, error) {
 	var out []*registry.UnitRecord
 	for name, revs := range ro.Units {
 		if revs.From == "" || revs.From == revs.To {
+			continue
+		}
+		if u := snap.Units[name]; u == nil || u.Hash != revs.To {
 			continue
 		}
 		rev, err := e.reg.FindRevision(ctx, name, revs.From)
