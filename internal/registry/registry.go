@@ -96,11 +96,13 @@ func (r *Registry) SetDesired(ctx context.Context, name, desired string) error {
 	return nil
 }
 
-// DestroyUnit removes a unit; the engine then removes its placements.
+// DestroyUnit removes a unit and its kept revisions (as fleet's destroy
+// leaves nothing); the engine then removes its placements.
 func (r *Registry) DestroyUnit(ctx context.Context, name string) error {
 	resp, err := r.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(unitsDir+name), ">", 0)).
-		Then(clientv3.OpDelete(unitsDir+name), clientv3.OpDelete(desiredDir+name)).Commit()
+		Then(clientv3.OpDelete(unitsDir+name), clientv3.OpDelete(desiredDir+name),
+			clientv3.OpDelete(revisionsDir+name+"/", clientv3.WithPrefix())).Commit()
 	if err != nil {
 		return fmt.Errorf("registry: destroy %s: %w", name, err)
 	}
