@@ -117,6 +117,13 @@ func TestRollout(t *testing.T) {
 		if err := c.WaitHash(names, v2hash, 20*time.Second); err != nil {
 			t.Error(err)
 		}
+		out := c.MustFleetctl("rollout", "status", "web@.service")
+		if !strings.Contains(out, "reverted: 0/10 done") || strings.Count(out, "pending") != 9 || !strings.Contains(out, "1 failed") {
+			t.Errorf("rollout status web@.service:\n%s\nwant reverted, 1 failed, 9 pending", out)
+		}
+		if out := c.MustFleetctl("rollout", "status"); !strings.Contains(out, "web@.service") || !strings.Contains(out, "reverted") {
+			t.Errorf("rollout status:\n%s\nwant web@.service reverted", out)
+		}
 		if loop.Failed.Load() != 0 {
 			t.Errorf("%d requests failed during the failed rollout: %v", loop.Failed.Load(), loop.Errors)
 		}

@@ -41,15 +41,18 @@ Restart a Global unit one machine at a time:
 			if a.noUnitsGiven(args) {
 				return nil
 			}
+			var req *schema.RolloutRequest
+			if rolling {
+				var err error
+				if req, err = rf.request(); err != nil {
+					return err
+				}
+			}
 			units, err := a.findUnits(args)
 			if err != nil {
 				return err
 			}
 			if rolling {
-				req, err := rf.request()
-				if err != nil {
-					return err
-				}
 				for _, u := range units {
 					req.Restart = append(req.Restart, u.Name)
 				}
