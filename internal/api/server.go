@@ -81,6 +81,7 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("POST /fleet/v1/machines/{id}/uncordon", s.uncordon)
 	s.mux.HandleFunc("GET /fleet/v1/machines/{id}/drain", s.drainStatus)
 	s.mux.HandleFunc("GET /health", s.health)
+	s.rolloutRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s %s: see /fleet/v1/units, /fleet/v1/state, /fleet/v1/machines", r.Method, r.URL.Path))
 	})

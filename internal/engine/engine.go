@@ -197,11 +197,23 @@ func (e *Engine) reconcile(ctx context.Context, guard registry.Guard, now time.T
 	plan := withoutHeld(snap, held)
 	changes := Plan(plan, e.fleets.parse)
 	e.fleets.retain(snap.Units)
-	if len(changes) == 0 {
-		return hold, nil
+	if len(changes) > 0 {
+		if _, err = e.reg.Apply(ctx, guard, changes); err != nil {
+			return hold, err
+		}
 	}
-	_, err = e.reg.Apply(ctx, guard, changes)
-	return hold, err
+	if active, err := e.advanceRollouts(ctx, guard, snap, now); err != nil || active {
+		return minHold(hold, RolloutPoll), err
+	}
+	return hold, nil
+}
+
+// minHold is the sooner of two holds (zero: none).
+func minHold(a, b time.Duration) time.Duration {
+	if a == 0 || b < a {
+		return b
+	}
+	return a
 }
 
 // holdMassLoss returns how long to leave placements alone: once more
@@ -305,12 +317,22 @@ func Plan(snap *registry.Snapshot, parse ParseFunc) []registry.Change {
 	for name, machines := range res.Placements {
 		u, target := snap.Units[name], snap.Desired[name]
 		for _, m := range machines {
+			target := target
+			if stoppedByRollout(snap, name, m) { // a rolling restart stops it first
+				target = registry.TargetLoaded
+			}
 			cur := find(snap.Placements[name], m)
 			if cur != nil && cur.Target == target && cur.Hash == u.Hash {
 				continue
 			}
 			if cur == nil && moving.wait[name] {
 				continue // its old copy still stops on a draining machine
+			}
+			if h := heldByRollout(snap, name, m); h != nil { // a rollout has not reached it yet
+				if h.Target != target {
+					puts = append(puts, registry.PutPlacement(&registry.Placement{Unit: name, Machine: m, Target: target, Hash: h.Hash, Options: h.Options}))
+				}
+				continue
 			}
 			puts = append(puts, registry.PutPlacement(&registry.Placement{Unit: name, Machine: m, Target: target, Hash: u.Hash, Options: u.Options}))
 		}

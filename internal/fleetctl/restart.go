@@ -11,8 +11,10 @@ import (
 
 func (a *app) restartCommand() *cobra.Command {
 	var bf blockFlags
+	var rf rolloutFlags
+	var rolling bool
 	cmd := &cobra.Command{
-		Use:   "restart [--block-attempts=N] [--no-block] UNIT...",
+		Use:   "restart [--block-attempts=N] [--no-block] [--rolling [rollout flags]] UNIT...",
 		Short: "Instruct systemd to restart one or more units in the cluster.",
 		Long: `Restarts one or more units in the cluster, one after the other: each unit is
 stopped, and once it has stopped on every machine it runs on, started again.
@@ -24,15 +26,37 @@ fleetctl waits until each unit has stopped and then started again, up to
 so that the machine sees it, but not for the start. Global units are restarted
 on every machine they run on.
 
+With --rolling, the cluster's engine restarts the units' instances (a Global
+unit on each of its machines) a few at a time, as fleetctl rollout replaces
+them: --max-unavailable at once, each active (and healthy where it has
+checks) for --min-healthy before the next; one not back within --deadline
+stops it.
+
 Restart a single unit:
-	fleetctl restart foo.service`,
+	fleetctl restart foo.service
+
+Restart a Global unit one machine at a time:
+	fleetctl restart --rolling --min-healthy 10s node-exporter.service`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.noUnitsGiven(args) {
 				return nil
 			}
+			var req *schema.RolloutRequest
+			if rolling {
+				var err error
+				if req, err = rf.request(); err != nil {
+					return err
+				}
+			}
 			units, err := a.findUnits(args)
 			if err != nil {
 				return err
+			}
+			if rolling {
+				for _, u := range units {
+					req.Restart = append(req.Restart, u.Name)
+				}
+				return a.runRollout(req, bf.noBlock)
 			}
 			var errs []error
 			for _, u := range units {
@@ -44,6 +68,8 @@ Restart a single unit:
 		},
 	}
 	addBlockFlags(cmd, &bf, "restarted")
+	cmd.Flags().BoolVar(&rolling, "rolling", false, "Restart instances a few at a time, through the engine (see fleetctl rollout)")
+	addRolloutFlags(cmd, &rf, false)
 	return cmd
 }
 

@@ -82,6 +82,8 @@ units are always non-blocking.`,
 
 func (a *app) startCommand() *cobra.Command {
 	var replace, sign bool
+	var rf rolloutFlags
+	var rolling bool
 	var bf blockFlags
 	cmd := &cobra.Command{
 		Use:   "start [--no-block|--block-attempts=N] UNIT...",
@@ -105,6 +107,14 @@ Start an entire directory of units with glob matching:
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkSign(sign); err != nil || a.noUnitsGiven(args) {
 				return err
+			}
+			if rolling {
+				if !replace {
+					return errors.New("--rolling replaces units a few instances at a time: it needs --replace")
+				}
+				if err := a.rollChanged(args, &rf); err != nil {
+					return err
+				}
 			}
 			units, err := a.lazyCreateUnits(args, replace)
 			if err != nil {
@@ -131,6 +141,8 @@ Start an entire directory of units with glob matching:
 		},
 	}
 	cmd.Flags().BoolVar(&replace, "replace", false, "Replace the already started units in the cluster with new versions.")
+	cmd.Flags().BoolVar(&rolling, "rolling", false, "With --replace: replace units already in the cluster through a rollout, a few instances at a time (see fleetctl rollout)")
+	addRolloutFlags(cmd, &rf, false)
 	addBlockFlags(cmd, &bf, "launched")
 	addSignFlag(cmd, &sign)
 	return cmd

@@ -26,6 +26,10 @@
 //	                           its units may still run (hold)
 //	network/config             NetworkConfig (cluster CIDR, backend) no lease; first fleetd writes it
 //	subnets/<ip>-<len>         SubnetRecord (machine, address, VTEP) machine's subnet lease (hours)
+//	revisions/<unit>/<hash>    Revision (time, options, failed): the  no lease; written on submit
+//	                           last KeepRevisions files of a unit     (PutUnit, StartRollout)
+//	rollouts/<name>            rollout.Rollout: target revisions,     no lease; API starts and
+//	                           items pending/released/done/failed     steers, engine advances
 //
 // and "health" (outside Prefix, never written), read by Health to prove a
 // linearizable read works.
@@ -46,9 +50,13 @@
 //	reboot lock  ReadRebootLock, SetRebootMax, TakeRebootSlot, RebootSlot, (Set/Clear)Draining
 //	health       Health
 //	network      EnsureNetworkConfig, Subnets, ClaimSubnet, ReleaseSubnet, WatchSubnets
+//	revisions    Revisions, FindRevision, MarkRevisionFailed
+//	rollouts     StartRollout, Rollouts, Rollout, UpdateRollout, AdvanceRollout (guarded),
+//	             UnitModRevisions
 //
 // Errors callers test with errors.Is: ErrUnitExists, ErrUnitNotFound,
-// ErrNotLeader, ErrLeaseNotFound, ErrWatchClosed, ErrSubnetTaken.
+// ErrNotLeader, ErrLeaseNotFound, ErrWatchClosed, ErrSubnetTaken,
+// ErrRolloutActive, ErrConflict.
 //
 // RenewOnce is a single renewal, not a keepalive loop: the agent's fencing
 // depends on when each renewal was sent, so the timing stays in the agent.

@@ -40,14 +40,14 @@ func (r *Registry) PutUnit(ctx context.Context, u *UnitRecord, desired string, r
 	key := unitsDir + u.Name
 	resp, err := r.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(val)), clientv3.OpPut(desiredDir+u.Name, desired)).
+		Then(clientv3.OpPut(key, string(val)), clientv3.OpPut(desiredDir+u.Name, desired), opPutRevision(u)).
 		Else(clientv3.OpGet(key)).
 		Commit()
 	if err != nil {
 		return false, fmt.Errorf("registry: put unit %s: %w", u.Name, err)
 	}
 	if resp.Succeeded {
-		return true, nil
+		return true, r.pruneRevisions(ctx, u.Name)
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
 	if len(kvs) == 0 { // destroyed in between: try again once
@@ -62,7 +62,7 @@ func (r *Registry) PutUnit(ctx context.Context, u *UnitRecord, desired string, r
 	}
 	ops := []clientv3.Op{clientv3.OpPut(desiredDir+u.Name, desired)}
 	if old.Hash != u.Hash {
-		ops = append(ops, clientv3.OpPut(key, string(val)))
+		ops = append(ops, clientv3.OpPut(key, string(val)), opPutRevision(u))
 	}
 	resp, err = r.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", kvs[0].ModRevision)).
@@ -72,6 +72,9 @@ func (r *Registry) PutUnit(ctx context.Context, u *UnitRecord, desired string, r
 	}
 	if !resp.Succeeded {
 		return false, fmt.Errorf("registry: unit %s changed while replacing it; retry", u.Name)
+	}
+	if old.Hash != u.Hash {
+		return false, r.pruneRevisions(ctx, u.Name)
 	}
 	return false, nil
 }
@@ -93,11 +96,13 @@ func (r *Registry) SetDesired(ctx context.Context, name, desired string) error {
 	return nil
 }
 
-// DestroyUnit removes a unit; the engine then removes its placements.
+// DestroyUnit removes a unit and its kept revisions (as fleet's destroy
+// leaves nothing); the engine then removes its placements.
 func (r *Registry) DestroyUnit(ctx context.Context, name string) error {
 	resp, err := r.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(unitsDir+name), ">", 0)).
-		Then(clientv3.OpDelete(unitsDir+name), clientv3.OpDelete(desiredDir+name)).Commit()
+		Then(clientv3.OpDelete(unitsDir+name), clientv3.OpDelete(desiredDir+name),
+			clientv3.OpDelete(revisionsDir+name+"/", clientv3.WithPrefix())).Commit()
 	if err != nil {
 		return fmt.Errorf("registry: destroy %s: %w", name, err)
 	}
@@ -129,8 +134,8 @@ func (r *Registry) Unit(ctx context.Context, name string) (*UnitRecord, string, 
 }
 
 // Snapshot reads units, desired states, machines, placements, unplaced
-// reasons, draining marks and cordons at one revision (not States: see
-// Snapshot).
+// reasons, draining marks, cordons, moves and rollouts at one revision
+// (not States: see Snapshot).
 func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 	resp, err := r.cli.Txn(ctx).Then(
 		clientv3.OpGet(unitsDir, clientv3.WithPrefix()),
@@ -142,6 +147,7 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 		opGetMetadata(),
 		clientv3.OpGet(cordonDir, clientv3.WithPrefix()),
 		clientv3.OpGet(movesDir, clientv3.WithPrefix()),
+		clientv3.OpGet(rolloutsDir, clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("registry: snapshot: %w", err)
@@ -191,5 +197,6 @@ func (r *Registry) Snapshot(ctx context.Context) (*Snapshot, error) {
 		}
 	}
 	s.Moves = decodeMoves(resp.Responses[8].GetResponseRange().Kvs)
+	s.Rollouts, s.RolloutRevs = decodeRollouts(resp.Responses[9].GetResponseRange().Kvs)
 	return s, nil
 }

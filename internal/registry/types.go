@@ -3,6 +3,7 @@ package registry
 import (
 	"time"
 
+	"github.com/flotilla-os/flotilla/internal/rollout"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
@@ -97,4 +98,7 @@ type Snapshot struct {
 	States []*StateRecord
 	// Moves: pending requests to move a unit off a machine, by unit.
 	Moves map[string]*MoveRecord
+	// Rollouts by name, with the mod revision each was read at.
+	Rollouts    map[string]*rollout.Rollout
+	RolloutRevs map[string]int64
 }

@@ -50,10 +50,10 @@ func (r *Registry) WatchPlacements(ctx context.Context, machine string, rev int6
 // WatchEngine signals on events (without blocking: a full channel already
 // says "something changed") whenever anything the engine places from
 // changes: units, desired states, machines, draining marks, cordons, API-set
-// metadata. It watches
+// metadata, move requests, rollouts. It watches
 // until ctx is done.
 func (r *Registry) WatchEngine(ctx context.Context, events chan<- struct{}) {
-	for _, prefix := range []string{unitsDir, desiredDir, machinesDir, drainDir, metadataDir, cordonDir, movesDir} {
+	for _, prefix := range []string{unitsDir, desiredDir, machinesDir, drainDir, metadataDir, cordonDir, movesDir, rolloutsDir} {
 		wch := r.cli.Watch(clientv3.WithRequireLeader(ctx), prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 		go func() {
 			for range wch {
