@@ -46,6 +46,7 @@ func testRuntimeWith(t testing.TB, initPath string) (*Runtime, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(rt.WaitGC) // before TempDir's removal: a GC still deleting layers races it
 	return rt, ref
 }
 

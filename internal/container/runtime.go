@@ -45,6 +45,7 @@ type Runtime struct {
 
 	mu     sync.Mutex
 	images map[string]string // unit -> image ref, for GC
+	gcs    sync.WaitGroup    // image GCs started by Destroy
 }
 
 // New returns a runtime.
@@ -326,15 +327,18 @@ func (r *Runtime) Destroy(unit string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("container %s: remove its files: %w", unit, err)
 	}
-	go func() {
+	r.gcs.Go(func() {
 		if freed, err := r.GC(); err != nil {
 			r.cfg.Logf("container: image GC: %v", err)
 		} else if freed > 0 {
 			r.cfg.Logf("container: image GC freed %d bytes", freed)
 		}
-	}()
+	})
 	return nil
 }
+
+// WaitGC waits for the image GCs Destroy started in the background.
+func (r *Runtime) WaitGC() { r.gcs.Wait() }
 
 // PullGrace keeps an image no unit uses yet for this long after its pull,
 // so that fleetctl pull ahead of a deployment is not undone by the next GC.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flotilla-os/flotilla/internal/testenv"
+	"github.com/flotilla-os/flotilla/internal/testutil"
 	"github.com/flotilla-os/flotilla/internal/unit"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
@@ -348,8 +349,15 @@ func TestFreezeThawOverSocket(t *testing.T) {
 	if err := c.Freeze(); err != nil {
 		t.Fatal(err)
 	}
-	if s := procState(); s != "T" {
-		t.Errorf("after Freeze pid %d is in state %s, want T (stopped)", st.PID, s)
+	// SIGSTOP is delivered asynchronously: the target stops when next
+	// scheduled, which on a loaded machine takes a moment.
+	if err := testutil.Eventually(2*time.Second, func() error {
+		if s := procState(); s != "T" {
+			return fmt.Errorf("after Freeze pid %d is in state %s, want T (stopped)", st.PID, s)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
 	}
 	if s, _ := c.State(name); s.Active != unit.ActiveActive || s.PID != st.PID {
 		t.Errorf("frozen unit reported %s pid %d, want active pid %d", s.Active, s.PID, st.PID)
