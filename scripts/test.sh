@@ -45,3 +45,4 @@ fuzz internal/clusternet FuzzChoose
 fuzz internal/clusternet FuzzPeers
 fuzz internal/health FuzzParse
 fuzz internal/dns FuzzAnswer
+fuzz internal/rollout FuzzStep

@@ -71,6 +71,7 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /fleet/v1/services", s.listServices)
 	s.mux.HandleFunc("PATCH /fleet/v1/machines", s.patchMachines)
 	s.mux.HandleFunc("GET /fleet/v1/rebalance", s.rebalancePlan)
+	s.mux.HandleFunc("POST /fleet/v1/rebalance/moves", s.requestMove)
 	s.mux.HandleFunc("GET /fleet/v1/discovery", serveDiscovery)
 	s.mux.HandleFunc("/{$}", methodNotAllowed)
 	s.mux.HandleFunc("/fleet/v1", methodNotAllowed) // exactly: "/fleet/v1/" is 404, as in fleet

@@ -15,3 +15,9 @@ func (c *Client) RebalancePlan(ctx context.Context) (*schema.RebalancePlan, erro
 	}
 	return &p, nil
 }
+
+// RequestMove asks the engine to move one unit from one machine to
+// another, as a drain moves it (a step of fleetctl rebalance).
+func (c *Client) RequestMove(ctx context.Context, mv schema.Move) error {
+	return c.do(ctx, http.MethodPost, "/rebalance/moves", nil, mv, nil)
+}

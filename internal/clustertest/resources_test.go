@@ -111,11 +111,11 @@ func TestClusterPlacementByResources(t *testing.T) {
 	}
 }
 
-// TestClusterRebalanceDryRun: after a machine restarts, its units have
-// moved away and it runs nothing; fleetctl rebalance --dry-run plans moves
-// onto it, one at a time, that leave no gap of two units or more, and
-// changes nothing.
-func TestClusterRebalanceDryRun(t *testing.T) {
+// TestClusterRebalance: after a machine restarts, its units have moved
+// away and it runs nothing; fleetctl rebalance --dry-run plans moves onto
+// it, one at a time, that leave no gap of two units or more, and changes
+// nothing; fleetctl rebalance makes them.
+func TestClusterRebalance(t *testing.T) {
 	testenv.NeedSlow(t)
 	c := New(t, 3, 0)
 	c.StartAll()
@@ -189,5 +189,31 @@ func TestClusterRebalanceDryRun(t *testing.T) {
 	}
 	if m := activeCount(states); m[id3] != 0 {
 		t.Errorf("after a dry run, n3 runs %d apps", m[id3])
+	}
+
+	// The real one makes those moves, one at a time: 2+2+2, each app once.
+	out = c.MustFleetctl("rebalance")
+	if n := strings.Count(out, "Moved app@"); n != 2 {
+		t.Errorf("rebalance: want two moves made:\n%s", out)
+	}
+	waitCount(func(m map[string]int) error {
+		for _, n := range c.Nodes {
+			if m[n.MachineID()] != 2 {
+				return fmt.Errorf("want two apps on each machine: %v", m)
+			}
+		}
+		return nil
+	})
+	states, err = c.States()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range apps {
+		if on := ActiveOn(states, u); len(on) != 1 {
+			t.Errorf("%s active on %v after the rebalance, want one machine", u, on)
+		}
+	}
+	if out := c.MustFleetctl("rebalance", "--dry-run"); !strings.Contains(out, "balanced") {
+		t.Errorf("after the rebalance, a dry run still plans moves:\n%s", out)
 	}
 }
