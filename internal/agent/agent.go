@@ -47,8 +47,8 @@ type Agent struct {
 	killTimer  *time.Timer // while frozen: fires t.KillDeadline() after lastRenew
 
 	kick      chan struct{} // placements or fencing changed: apply again
-	states    *stateWriter
-	endpoints *endpointWriter
+	states    *changeWriter[registry.StateRecord]
+	endpoints *changeWriter[registry.Endpoint]
 }
 
 // applied is what the agent last did with a unit. An adopted unit was
@@ -94,8 +94,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.applied[name] = applied{adopted: true}
 	}
 	a.mu.Unlock()
-	go a.states.run(ctx)
-	go a.endpoints.run(ctx)
+	go a.states.run(ctx, a.mgr.Changes())
+	go a.endpoints.run(ctx, nil)
 	go a.applyLoop(ctx)
 	// One fence timer for the agent's whole life: only a successful lease
 	// grant or renewal pushes it back, whatever happens to sessions and
@@ -145,6 +145,9 @@ func (a *Agent) session(ctx context.Context) error {
 	a.renewed(sent)
 	a.arm()
 	a.states.setLease(lease)
+	for _, name := range a.mgr.Units() {
+		a.states.mark(name) // a unit the manager holds has a state to report
+	}
 	a.endpoints.setLease(lease)
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()

@@ -2,140 +2,25 @@ package agent
 
 import (
 	"context"
-	"reflect"
-	"sync"
-	"time"
 
 	"github.com/flotilla-os/flotilla/internal/netbridge"
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
 
-// endpointWriter publishes where this machine's active units can be
+// newEndpointWriter publishes where this machine's active units can be
 // reached (registry.Endpoint), on the machine's lease, written on change
 // only: it is told of every unit the state writer is told of, and writes
 // only what differs from its last write. An idle machine writes nothing.
-type endpointWriter struct {
-	a *Agent
-
-	mu      sync.Mutex
-	lease   registry.LeaseID
-	pending map[string]bool
-	written map[string]registry.Endpoint
-	wake    chan struct{}
-}
-
-func newEndpointWriter(a *Agent) *endpointWriter {
-	return &endpointWriter{a: a, pending: map[string]bool{}, written: map[string]registry.Endpoint{}, wake: make(chan struct{}, 1)}
-}
-
-// setLease starts a new lease: every endpoint is written again on it.
-func (w *endpointWriter) setLease(id registry.LeaseID) {
-	w.mu.Lock()
-	w.lease = id
-	for name := range w.written {
-		w.pending[name] = true
-	}
-	w.written = map[string]registry.Endpoint{}
-	w.mu.Unlock()
-	w.poke()
-}
-
-func (w *endpointWriter) mark(name string) {
-	w.mu.Lock()
-	w.pending[name] = true
-	w.mu.Unlock()
-	w.poke()
-}
-
-func (w *endpointWriter) poke() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (w *endpointWriter) run(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.wake:
-		}
-		// Let a burst of changes gather, as the state writer does.
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(batchWindow):
-		}
-		if err := w.flush(ctx); err != nil {
-			w.a.cfg.Logf("agent: publish endpoints: %v (retrying in %s)", err, backoff)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
+func newEndpointWriter(a *Agent) *changeWriter[registry.Endpoint] {
+	return newChangeWriter("publish endpoints", a.cfg.TTL, a.cfg.Logf, a.endpoint,
+		func(ctx context.Context, lease registry.LeaseID, vals map[string]*registry.Endpoint) error {
+			writes := make([]registry.EndpointWrite, 0, len(vals))
+			for name, ep := range vals {
+				writes = append(writes, registry.EndpointWrite{Unit: name, Endpoint: ep})
 			}
-			backoff = min(backoff*2, 5*time.Second)
-			w.poke()
-			continue
-		}
-		backoff = 100 * time.Millisecond
-	}
-}
-
-// flush writes every pending endpoint that differs from the last write.
-func (w *endpointWriter) flush(ctx context.Context) error {
-	w.mu.Lock()
-	names := w.pending
-	w.pending = map[string]bool{}
-	lease := w.lease
-	w.mu.Unlock()
-	if lease == 0 {
-		w.requeue(names)
-		return nil
-	}
-	var writes []registry.EndpointWrite
-	for name := range names {
-		ep, ok := w.a.endpoint(name)
-		w.mu.Lock()
-		old, had := w.written[name]
-		w.mu.Unlock()
-		switch {
-		case !ok && had:
-			writes = append(writes, registry.EndpointWrite{Unit: name})
-		case ok && (!had || !reflect.DeepEqual(old, ep)):
-			e := ep
-			writes = append(writes, registry.EndpointWrite{Unit: name, Endpoint: &e})
-		}
-	}
-	if len(writes) == 0 {
-		return nil
-	}
-	wctx, cancel := context.WithTimeout(ctx, w.a.cfg.TTL)
-	defer cancel()
-	if err := w.a.reg.WriteEndpoints(wctx, w.a.cfg.Machine.ID, lease, writes); err != nil {
-		w.requeue(names)
-		return err
-	}
-	w.mu.Lock()
-	for _, wr := range writes {
-		if wr.Endpoint == nil {
-			delete(w.written, wr.Unit)
-		} else {
-			w.written[wr.Unit] = *wr.Endpoint
-		}
-	}
-	w.mu.Unlock()
-	return nil
-}
-
-func (w *endpointWriter) requeue(names map[string]bool) {
-	w.mu.Lock()
-	for n := range names {
-		w.pending[n] = true
-	}
-	w.mu.Unlock()
+			return a.reg.WriteEndpoints(ctx, a.cfg.Machine.ID, lease, writes)
+		})
 }
 
 // endpoint is what this machine publishes for a unit now; ok is false when
