@@ -19,8 +19,8 @@ import (
 //     fails no request and ends with every instance on the new revision;
 //   - bad input (an unknown unit, an unknown hash, --max-unavailable 0)
 //     is refused and changes nothing;
-//   - a revision whose ExecStart fails stops after the first instance and
-//     reverts it;
+//   - a revision whose ExecStart fails, or whose health check never
+//     passes, stops after the first instance and reverts it;
 //   - the engine leader SIGKILLed mid-rollout: the new leader finishes it;
 //   - history lists the revisions; rollback goes back through a rollout;
 //   - a Global unit is replaced machine by machine, health-gated: a
@@ -122,6 +122,34 @@ func TestRollout(t *testing.T) {
 		}
 		if loop.Failed.Load() != 0 {
 			t.Errorf("%d requests failed during the failed rollout: %v", loop.Failed.Load(), loop.Errors)
+		}
+	})
+
+	t.Run("unhealthy revision reverts", func(t *testing.T) {
+		// The new revision runs, but its health check never passes (a
+		// port nothing listens on): the first instance turns unhealthy,
+		// the rollout stops there and puts v2 back.
+		sick := HTTPTemplate(dir, 4, "[X-Fleet]\nHealthCheck=tcp://127.0.0.1:1\nHealthCheckInterval=1s\nHealthCheckRetries=1\n")
+		c.WriteUnit("web@.service", sick)
+		loop := Loop(ports, 2)
+		_, errOut, err := c.Fleetctl("rollout", "--min-healthy", "1s", "--deadline", "30s", "web@.service")
+		loop.Stop()
+		if err == nil || !strings.Contains(errOut, "reverted") {
+			t.Fatalf("rollout of an unhealthy revision: err %v, stderr %q; want it reverted", err, errOut)
+		}
+		ro, err := c.Client().Rollout(context.Background(), "web@.service")
+		must(t, err)
+		if n := ro.Counts(); n[rollout.ItemFail] != 1 || n[rollout.Pending] != len(names)-1 {
+			t.Errorf("after the unhealthy instance: %v; want 1 failed, the rest never touched", n)
+		}
+		if !strings.Contains(ro.Reason, "unhealthy") {
+			t.Errorf("rollout ended %q; want it to name the unhealthy instance", ro.Reason)
+		}
+		if err := c.WaitHash(names, v2hash, 20*time.Second); err != nil {
+			t.Error(err)
+		}
+		if loop.Failed.Load() != 0 {
+			t.Errorf("%d requests failed during the unhealthy rollout: %v", loop.Failed.Load(), loop.Errors)
 		}
 	})
 
