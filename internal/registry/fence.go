@@ -65,6 +65,19 @@ func (r *Registry) FenceDeadMachine(ctx context.Context, name string, hold time.
 	if err := r.Revoke(ctx, lease); err != nil && !errors.Is(err, ErrLeaseNotFound) {
 		return id, fmt.Errorf("registry: fence machine %s: %w", id, err)
 	}
+	// If the dead machine's engine led, its campaign key would hold the
+	// election until its session lease ran out, extended like every lease
+	// by the new raft leader: end that session too, so the next engine
+	// leads now and moves the units when the hold ends.
+	if el, err := r.cli.Get(ctx, ElectionPrefix, clientv3.WithPrefix()); err == nil {
+		for _, kv := range el.Kvs {
+			if string(kv.Value) == id && kv.Lease != 0 {
+				if err := r.Revoke(ctx, LeaseID(kv.Lease)); err != nil && !errors.Is(err, ErrLeaseNotFound) {
+					return id, fmt.Errorf("registry: fence machine %s: end its engine session: %w", id, err)
+				}
+			}
+		}
+	}
 	// The mark's lease counts from its grant: renew it once the revoke
 	// is done, so that it outlives the revoke by hold however long that
 	// took.

@@ -25,6 +25,18 @@ func TestFenceDeadMachine(t *testing.T) {
 	must(t, err)
 	must(t, r.RegisterMachine(c, &MachineRecord{ID: "m2", Name: "two"}, other))
 
+	// m1's engine leads; m2's waits behind it.
+	t1, err := r.Campaign(c, "m1", 10*time.Second)
+	must(t, err)
+	defer t1.Close()
+	won := make(chan *Term, 1)
+	go func() {
+		t2, err := r.Campaign(c, "m2", 10*time.Second)
+		if err == nil {
+			won <- t2
+		}
+	}()
+
 	const hold = 1500 * time.Millisecond
 	id, err := r.FenceDeadMachine(c, "one", hold)
 	must(t, err)
@@ -39,6 +51,14 @@ func TestFenceDeadMachine(t *testing.T) {
 	}
 	if err := r.RenewOnce(c, lease); !errors.Is(err, ErrLeaseNotFound) {
 		t.Fatalf("renewing the fenced lease: %v, want ErrLeaseNotFound", err)
+	}
+	// The dead machine's engine session ended with it: m2's engine leads
+	// now, not when that session's lease would have run out.
+	select {
+	case t2 := <-won:
+		defer t2.Close()
+	case <-time.After(3 * time.Second):
+		t.Fatal("m2's engine did not take the lead after m1 was fenced")
 	}
 	if id, err := r.FenceDeadMachine(c, "one", hold); id != "m1" || err != nil {
 		t.Fatalf("second fencer: %q, %v; want m1 from the mark", id, err)
