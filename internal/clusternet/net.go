@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/flotilla-os/flotilla/internal/atomicfile"
 	"github.com/flotilla-os/flotilla/internal/registry"
@@ -87,7 +88,7 @@ func Join(ctx context.Context, reg *registry.Registry, cfg Config) (_ *Net, err 
 	if err != nil || !pub.Is4() {
 		return nil, fmt.Errorf("clusternet: the machine's address %q (--public-ip) is not IPv4: the cluster network reaches peers at it", cfg.PublicIP)
 	}
-	h, err := netlink.NewHandle()
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("clusternet: netlink: %w", err)
 	}
@@ -321,7 +322,7 @@ func (n *Net) Close() error {
 // Teardown removes the VXLAN device and every route this package added in
 // the calling thread's network namespace (tests and uninstall).
 func Teardown() error {
-	h, err := netlink.NewHandle()
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("clusternet: netlink: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/flotilla-os/flotilla/internal/clusternet"
 	"github.com/flotilla-os/flotilla/internal/registry"
@@ -110,7 +111,7 @@ func joinNetwork(ctx context.Context, cfg *Config, reg *registry.Registry, id st
 // checkLoneSubnet refuses a lone bridge's subnet that collides with an
 // address on the host's own links.
 func checkLoneSubnet(cfg *Config, s netip.Prefix) error {
-	h, err := netlink.NewHandle()
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("fleetd: netlink: %w", err)
 	}

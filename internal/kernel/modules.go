@@ -26,4 +26,6 @@ var BootModules = []string{
 	// immediate and verdicts are in nf_tables itself.
 	"veth", "bridge", "tun",
 	"nf_tables", "nft_chain_nat", "nft_nat", "nft_masq", "nft_ct", "nft_fib_ipv4",
+	// The cluster network's vxlan backend (internal/clusternet).
+	"vxlan",
 }
