@@ -70,10 +70,13 @@ func mustTour(t *testing.T, tourOut, command string) string {
 // mutual TLS. Then the README's tour runs, command by command, as written
 // (tour): units/ is submitted, its plain units run /bin/sh lines on the
 // root's shell, the container template web@.service runs two instances on
-// two machines (Conflicts) and logs, and `scripts/cluster.sh kill
-// web@1.service` SIGKILLs the QEMU running web@1; web@1 then runs on the
-// machine that had no web instance, and the other units of the dead node
-// (movers) run on the other two, in a time that is printed. Units with
+// two machines (Conflicts) and logs, caller.service beside web@2
+// (MachineOf) fetches web@1's page by name over the cluster network, and
+// `scripts/cluster.sh kill web@1.service` SIGKILLs the QEMU running web@1;
+// web@1 then runs on the machine that had no web instance, the other units
+// of the dead node (movers) run on the other two, in a time that is
+// printed, and the caller reaches web@1 by the same name at its new
+// address. Units with
 // Conflicts spread over the three, and the one of the dead node stays off
 // the machines that hold its siblings. A start of a unit whose ExecStart
 // does not exist ends with its reason.
@@ -134,6 +137,7 @@ func TestThreeNodes(t *testing.T) {
 	}
 	mustTour(t, tourOut, "fleetctl start units/hello.service units/heartbeat.service units/clock.service")
 	mustTour(t, tourOut, "fleetctl start units/web@1.service units/web@2.service")
+	mustTour(t, tourOut, "fleetctl start units/caller.service")
 
 	var files []string
 	for i := 1; i <= 3; i++ {
@@ -158,9 +162,9 @@ func TestThreeNodes(t *testing.T) {
 				return fmt.Errorf("%s is %s", r.unit, r.active)
 			}
 		}
-		// 3 spread, 6 movers, bad, hello, clock, web@1, web@2 and one
-		// heartbeat row per machine.
-		if len(rows) != 3+6+1+1+1+2+1 {
+		// 3 spread, 6 movers, bad, hello, clock, web@1, web@2, caller and
+		// one heartbeat row per machine.
+		if len(rows) != 3+6+1+1+1+2+1+1 {
 			return fmt.Errorf("%d units listed", len(rows))
 		}
 		return nil
@@ -188,6 +192,21 @@ func TestThreeNodes(t *testing.T) {
 		}
 		return nil
 	})
+	if c := machineOf(rows["caller.service"]); c != web2 {
+		t.Errorf("MachineOf=web@2.service broken: caller on %s, web@2 on %s", c, web2)
+	}
+	// Issue 10 across VMs: caller, a container beside web@2, fetches web@1's
+	// page by name (1.web) from another machine over the cluster network.
+	var web1Addr string
+	eventually(t, 90*time.Second, "caller reaches web 1 by name", func() error {
+		o, _ := tour(t, tourOut, "fleetctl journal caller.service")
+		web1Addr = servedAddr(o)
+		if web1Addr == "" {
+			return fmt.Errorf("no page fetched by name yet:\n%s", o)
+		}
+		return nil
+	})
+	mustTour(t, tourOut, "fleetctl list-services")
 	eventually(t, 60*time.Second, "clock.service's log", func() error {
 		if o, _ := tour(t, tourOut, "fleetctl journal clock.service"); !strings.Contains(o, "UTC 20") {
 			return fmt.Errorf("no date from /bin/sh's date:\n%s", o)
@@ -272,6 +291,29 @@ func TestThreeNodes(t *testing.T) {
 		}
 		return nil
 	})
+	// The caller, which did not move, reaches web@1 by the same name at its
+	// new address.
+	eventually(t, 60*time.Second, "caller reaches web 1 at its new home", func() error {
+		o, _ := tour(t, tourOut, "fleetctl journal caller.service")
+		if a := servedAddr(o); a == "" || a == web1Addr {
+			return fmt.Errorf("the last page fetched by name came from %q (before the kill: %s):\n%s", a, web1Addr, o)
+		}
+		return nil
+	})
+	fmt.Printf("qemu-test: a request by name served from web@1's new home within %.1f s of the kill\n", time.Since(killed).Seconds())
+}
+
+// servedAddr is the address of the last line of caller.service's journal
+// that shows web 1's page ("1.web is ADDR: hello from flotilla"), or "".
+func servedAddr(journal string) string {
+	lines := strings.Split(strings.TrimSpace(journal), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		_, rest, ok := strings.Cut(lines[i], "1.web is ")
+		if addr, page, ok2 := strings.Cut(rest, ": "); ok && ok2 && strings.Contains(page, "hello from flotilla") {
+			return addr
+		}
+	}
+	return ""
 }
 
 func must(t *testing.T, err error) {

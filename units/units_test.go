@@ -47,8 +47,8 @@ func TestUnitsParse(t *testing.T) {
 			}
 		}
 	}
-	if n < 4 {
-		t.Errorf("%d unit files in units/, want the README's hello.service, web@.service, heartbeat.service and clock.service", n)
+	if n < 5 {
+		t.Errorf("%d unit files in units/, want the README's hello.service, web@.service, heartbeat.service, clock.service and caller.service", n)
 	}
 }
 
@@ -61,6 +61,7 @@ func TestUnitsShowWhatTheyTeach(t *testing.T) {
 		{"heartbeat.service", "X-Fleet", "Global", "true"},
 		{"clock.service", "X-Fleet", "MachineMetadata", "node=1"},
 		{"hello.service", "Service", "ExecStart", "/usr/bin/fleetctl --version"},
+		{"caller.service", "X-Fleet", "MachineOf", "web@2.service"},
 	} {
 		data, err := os.ReadFile(c.file)
 		if err != nil {
