@@ -75,3 +75,23 @@ func countLines(file string) (uint64, bool) {
 	}
 	return uint64(bytes.Count(b, []byte{'\n'})), true
 }
+
+// Children lists the groups directly below parent (such as "flotilla")
+// under root, in the v2 tree and in v1's memory hierarchy, which every
+// unit group joins: one directory read each, so that a caller with many
+// units reads usage only for those that have a group.
+func Children(root, parent string) map[string]bool {
+	out := map[string]bool{}
+	for _, dir := range []string{filepath.Join(root, parent), filepath.Join(root, "memory", parent)} {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if e.IsDir() {
+				out[e.Name()] = true
+			}
+		}
+	}
+	return out
+}
