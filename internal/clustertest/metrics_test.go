@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/flotilla-os/flotilla/internal/testenv"
 	"github.com/flotilla-os/flotilla/internal/testutil"
 )
@@ -229,4 +231,40 @@ func (p *prometheus) wait(t *testing.T, timeout time.Duration, q string, ok func
 		t.Fatal(err)
 	}
 	t.Logf("prometheus: %s ok", q)
+}
+
+// TestPrometheusSeesContainers: Debian's prometheus scrapes a node (in its
+// own network namespace, so its bridge never touches the host's network)
+// running two container units: one OOM-killed by its MemoryMax=16M, which
+// shows as a failure and an OOM kill of that unit, and one sleeping, whose
+// cgroup's memory and tasks are read at scrape time.
+func TestPrometheusSeesContainers(t *testing.T) {
+	testenv.NeedSlow(t)
+	testenv.NeedRoot(t)
+	testenv.NeedCommand(t, "ip")
+	testenv.NeedCommand(t, "prometheus")
+	ns := NewNetns(t)
+	host := ServeImages(t, ns.HostIP+":0", map[string]v1.Image{"test/busybox:1": BusyboxAll(t)})
+	c := New(t, 1, 0)
+	c.EnableTLS(ns.HostIP, ns.NsIP)
+	node := c.Nodes[0]
+	ports := FreePorts(t, 2)
+	metricsAddr := fmt.Sprintf("%s:%d", ns.NsIP, ports[0])
+	node.Netns, node.Host = ns.Name, ns.NsIP
+	node.Extra = []string{"--bridge-subnet", "10.89.0.0/24", "--insecure-registry", host, "--metrics-listen", metricsAddr}
+	c.StartAll()
+	prom := startPrometheus(t, c.Dir, ports[1], []string{metricsAddr})
+	ref := host + "/test/busybox:1"
+	c.MustFleetctl("pull", ref)
+
+	c.WriteUnit("oom.service", fmt.Sprintf("[Container]\nImage=%s\nExec=/bin/sh -c 'head -c 200m /dev/zero | tail'\n[Service]\nMemoryMax=16M\n", ref))
+	c.WriteUnit("mem.service", fmt.Sprintf("[Container]\nImage=%s\nExec=/bin/sh -c 'exec sleep 1000'\n[Service]\nMemoryMax=64M\n", ref))
+	c.MustFleetctl("start", "--no-block", "oom.service", "mem.service")
+	waitState(t, c, "oom.service", func(active, reason string) bool { return active == "failed" && strings.Contains(reason, "oom") })
+	prom.wait(t, 30*time.Second, `flotilla_unit_oom_kills_total{unit="oom.service"}`, func(v float64) bool { return v == 1 })
+	prom.wait(t, 30*time.Second, `flotilla_unit_failures_total{unit="oom.service"}`, func(v float64) bool { return v == 1 })
+	prom.wait(t, 30*time.Second, `flotilla_units{state="failed"}`, func(v float64) bool { return v == 1 })
+	prom.wait(t, 30*time.Second, `flotilla_unit_memory_bytes{unit="mem.service"}`, func(v float64) bool { return v > 0 && v <= 64<<20 })
+	prom.wait(t, 30*time.Second, `flotilla_unit_tasks{unit="mem.service"}`, func(v float64) bool { return v >= 1 })
+	prom.wait(t, 30*time.Second, `flotilla_unit_starts_total{unit="mem.service"}`, func(v float64) bool { return v == 1 })
 }
