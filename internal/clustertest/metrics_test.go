@@ -1,6 +1,7 @@
 package clustertest
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -53,6 +54,7 @@ func TestPrometheusScrapesCluster(t *testing.T) {
 	prom.wait(t, 30*time.Second, `sum(flotilla_unit_starts_total)`, func(v float64) bool { return v >= 6 })
 	prom.wait(t, 30*time.Second, `count(flotilla_lease_renewal_seconds_count > 0)`, func(v float64) bool { return v == 3 })
 	before, _ := prom.query(t, `sum(flotilla_engine_failovers_total)`)
+	idleScrapesWriteNothing(t, c, prom)
 
 	st, err := c.States()
 	if err != nil {
@@ -66,6 +68,32 @@ func TestPrometheusScrapesCluster(t *testing.T) {
 	prom.wait(t, 60*time.Second, `sum(flotilla_units{state="active"})`, func(v float64) bool { return v == 6 })
 
 	checkAPIMetrics(t, c, c.firstRunning())
+}
+
+// idleScrapesWriteNothing: with the units settled, five seconds of scrapes
+// of every node (15 scrapes) leave etcd's revision where it was.
+func idleScrapesWriteNothing(t *testing.T, c *Cluster, prom *prometheus) {
+	t.Helper()
+	cli, err := c.EtcdClient(c.Nodes...)
+	must(t, err)
+	defer cli.Close()
+	rev := func() int64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		resp, err := cli.Get(ctx, "health")
+		must(t, err)
+		return resp.Header.Revision
+	}
+	time.Sleep(2 * time.Second) // the start's last state reports
+	r0 := rev()
+	time.Sleep(5 * time.Second)
+	if r1 := rev(); r1 != r0 {
+		t.Fatalf("etcd revision moved from %d to %d while the idle cluster was scraped", r0, r1)
+	}
+	// Scrapes did happen: every target answered within the last second.
+	if n, _ := prom.query(t, `count(time() - timestamp(up == 1) < 2)`); n != 3 {
+		t.Fatalf("%v of 3 targets scraped while checking for writes", n)
+	}
 }
 
 // checkAPIMetrics: /metrics on the TCP API answers the cluster's client
