@@ -6,10 +6,10 @@
 // and on the plaintext --metrics-listen address (DefaultListen,
 // 127.0.0.1:9750).
 //
-// Exported: New builds a *Node from Sources; Handler serves it in the
-// text format, merged with prometheus.DefaultGatherer, where the embedded
-// etcd registers its own etcd_* metrics (and client_golang its go_* and
-// process_* collectors). The agent and the engine report through the
+// Exported: New builds a *Node from Sources (Registry is its own
+// registry, for tests); Handler serves it in the text format, merged with
+// prometheus.DefaultGatherer, where the embedded etcd registers its own
+// etcd_* metrics (and client_golang its go_* and process_* collectors). The agent and the engine report through the
 // Node's methods (RenewObserved, Fenced, UnitState, Reconciled,
 // LeaderWon, LeaderLost); every method is safe on a nil *Node, which
 // records nothing, so tests and callers without metrics pass nil.
@@ -46,8 +46,15 @@
 // observe the events: unit states come from the reports the agent makes
 // anyway, as it writes them, so no unit manager call is added. A scrape
 // makes one bounded etcd read (MachineCounts: count-only, serializable,
-// answered by the local member without raft) and, per unit here with a
-// cgroup of its own (container units, flotilla/<unit>), reads three small
-// cgroup files. One scrape of a node with 1,000 units: see
-// bench/metrics_test.go.
+// answered by the local member without raft), lists the flotilla cgroups once, and
+// reads three small files per unit with a cgroup of its own (container
+// units, flotilla/<unit>). A whole scrape of a fleetd with 1,000 plain
+// units (about 2,700 series, 240 KiB, etcd's included) takes about 11 ms
+// and as much of fleetd's CPU (bench/metrics_test.go); the node's own
+// collectors about 2 ms of that (BenchmarkScrape1000).
+//
+// On cgroup v1 a unit joins only the hierarchies its limits need
+// (internal/cgroups): CPU time shows only where cpuacct is mounted with
+// cpu and the unit has CPU limits, and tasks are counted from the memory
+// group unless it joined pids. v2 (the Flotilla image) has all three.
 package metrics
