@@ -8,10 +8,12 @@ export DEBIAN_FRONTEND=noninteractive
 # OVMF for qemu-test, and the tools tests check images with. The services
 # benchmarks (issue 10) run Debian's iperf3, dnsperf and dnsmasq side by side
 # (dnsmasq-base: the dnsmasq package would start a DNS service on port 53).
+# Issue 13's metrics test runs Debian's prometheus (and promtool) on ports of
+# its own; the package enables a prometheus service, which is stopped below.
 pkgs=(iproute2 procps ca-certificates busybox-static
 	linux-image-amd64 systemd-boot-efi binutils squashfs-tools e2fsprogs
 	qemu-system-x86 ovmf fdisk mtools dosfstools cpio xz-utils zstd
-	iperf3 dnsperf dnsmasq-base
+	iperf3 dnsperf dnsmasq-base prometheus
 	cryptsetup-bin sbsigntool) # veritysetup checks our dm-verity trees; sbsign for --secure-boot-key
 missing=()
 for p in "${pkgs[@]}"; do
@@ -21,6 +23,9 @@ if ((${#missing[@]})); then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# The tests start their own prometheus; the packaged service would hold
+# port 9090 and scrape in the background. No systemd (a container): no-op.
+systemctl disable --now prometheus 2>/dev/null || true
 export PATH=$PATH:/usr/local/go/bin
 go version >/dev/null || { echo "setup: Go not found at /usr/local/go: install Go >= 1.26" >&2; exit 1; }
 go mod download

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flotilla-os/flotilla/internal/metrics"
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/ttl"
 	"github.com/flotilla-os/flotilla/internal/unit"
@@ -26,6 +27,9 @@ type Config struct {
 	// (fenced). An outside watchdog
 	// (internal/lifeline) kills them if the agent stalls. It must not block.
 	Alive func(deadline time.Time)
+	// Metrics is told of renewals, fences and each unit state reported;
+	// nil records nothing.
+	Metrics *metrics.Node
 }
 
 // Agent runs the units placed on one machine.
@@ -182,6 +186,9 @@ func (a *Agent) renew(ctx context.Context, lease registry.LeaseID) error {
 			rctx, cancel := context.WithTimeout(ctx, wait)
 			err := a.reg.RenewOnce(rctx, lease)
 			cancel()
+			if err == nil {
+				a.cfg.Metrics.RenewObserved(time.Since(sent))
+			}
 			results <- result{sent, err}
 		}()
 	}
@@ -276,6 +283,7 @@ func (a *Agent) fenceTimerFired() {
 	err := a.mgr.Freeze()
 	if err == nil {
 		a.frozen = true
+		a.cfg.Metrics.Fenced("freeze")
 		if a.killTimer == nil {
 			a.killTimer = time.AfterFunc(time.Until(deadline), a.killTimerFired)
 		} else {
@@ -324,6 +332,7 @@ func (a *Agent) fence(deadline time.Time) {
 		return
 	}
 	a.fenced = true
+	a.cfg.Metrics.Fenced("kill")
 	if a.frozen {
 		a.frozen = false
 		a.killTimer.Stop()

@@ -12,7 +12,7 @@ import (
 // endpoint follows its unit's state, so each mark reaches the endpoint
 // writer too.
 func newStateWriter(a *Agent) *changeWriter[registry.StateRecord] {
-	w := newChangeWriter("report states", a.cfg.TTL, a.cfg.Logf, a.record,
+	w := newChangeWriter("report states", a.cfg.TTL, a.cfg.Logf, a.observed,
 		func(ctx context.Context, lease registry.LeaseID, vals map[string]*registry.StateRecord) error {
 			writes := make([]registry.StateWrite, 0, len(vals))
 			for name, rec := range vals {
@@ -22,6 +22,14 @@ func newStateWriter(a *Agent) *changeWriter[registry.StateRecord] {
 		})
 	w.onMark = func(name string) { a.endpoints.mark(name) }
 	return w
+}
+
+// observed is record, told to the metrics as it is reported: the metrics'
+// view of this machine's units costs no call of its own to the manager.
+func (a *Agent) observed(name string) (registry.StateRecord, bool) {
+	rec, ok := a.record(name)
+	a.cfg.Metrics.UnitState(name, rec.State, ok)
+	return rec, ok
 }
 
 // record is what this machine reports for a unit now; ok is false when the

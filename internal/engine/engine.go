@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flotilla-os/flotilla/internal/metrics"
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/schedule"
 	"github.com/flotilla-os/flotilla/internal/ttl"
@@ -29,6 +30,9 @@ type Config struct {
 	// Resync reconciles even without events, as a safety net. Default 1m.
 	Resync time.Duration
 	Logf   func(format string, args ...any)
+	// Metrics is told of terms won and lost, and of each reconcile's
+	// time, placements and failovers; nil records nothing.
+	Metrics *metrics.Node
 }
 
 // Engine places units while it is the leader.
@@ -90,6 +94,8 @@ func (e *Engine) term(ctx context.Context, session time.Duration) error {
 	}
 	defer term.Close()
 	e.cfg.Logf("engine: %s is the leader", e.cfg.MachineID)
+	e.cfg.Metrics.LeaderWon()
+	defer e.cfg.Metrics.LeaderLost()
 	leadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -173,6 +179,7 @@ func (e *Engine) Reconcile(ctx context.Context, guard registry.Guard) error {
 // MachineDied may still run units (holdFenced) it leaves them be; either
 // way it says when to look again.
 func (e *Engine) reconcile(ctx context.Context, guard registry.Guard, now time.Time) (hold time.Duration, err error) {
+	start := time.Now()
 	snap, err := e.reg.Snapshot(ctx)
 	if err != nil {
 		return 0, err
@@ -202,10 +209,31 @@ func (e *Engine) reconcile(ctx context.Context, guard registry.Guard, now time.T
 			return hold, err
 		}
 	}
+	placed, failed := CountPlacements(plan, changes)
+	e.cfg.Metrics.Reconciled(time.Since(start), placed, failed)
 	if active, err := e.advanceRollouts(ctx, guard, snap, now); err != nil || active {
 		return minHold(hold, RolloutPoll), err
 	}
 	return hold, nil
+}
+
+// CountPlacements counts the changes that place a unit on a machine it
+// was not placed on (placed) and, of those, the ones whose unit was
+// placed on a machine that has vanished (failed over).
+func CountPlacements(snap *registry.Snapshot, changes []registry.Change) (placed, failed int) {
+	for _, c := range changes {
+		if c.Put == nil || find(snap.Placements[c.Put.Unit], c.Put.Machine) != nil {
+			continue
+		}
+		placed++
+		for _, p := range snap.Placements[c.Put.Unit] {
+			if snap.Machines[p.Machine] == nil {
+				failed++
+				break
+			}
+		}
+	}
+	return placed, failed
 }
 
 // minHold is the sooner of two holds (zero: none).

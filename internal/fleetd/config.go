@@ -17,6 +17,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/dns"
 	"github.com/flotilla-os/flotilla/internal/etcdclient"
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
+	"github.com/flotilla-os/flotilla/internal/metrics"
 	"github.com/flotilla-os/flotilla/internal/node"
 	"github.com/flotilla-os/flotilla/internal/ttl"
 	"github.com/flotilla-os/flotilla/internal/unit"
@@ -77,6 +78,12 @@ type Config struct {
 	// have them (--submit-units; "" for none).
 	SubmitUnits string
 
+	// MetricsListen is the plaintext /metrics address (--metrics-listen;
+	// "" for none); MetricsListenDefault: it is the default, whose bind
+	// failing is only a warning (several fleetds on one host).
+	MetricsListen        string
+	MetricsListenDefault bool
+
 	// Capacity is what units may reserve on this machine ([X-Fleet]
 	// ReserveMemory=/ReserveCPU=); each zero field is read from the host.
 	Capacity unit.Resources
@@ -135,6 +142,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 		c.Capacity.Memory, err = unit.ParseMemory(v)
 		return err
 	})
+	fs.StringVar(&c.MetricsListen, "metrics-listen", metrics.DefaultListen, "serve /metrics (Prometheus text format) in plaintext on this host:port; loopback by default, any other address only when given here; '' for none (the TLS API serves /metrics too)")
 	fs.BoolVar(&c.Dev, "dev", false, "one-node cluster with temporary data (removed on exit), API on the unix socket")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -155,6 +163,10 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 		return c, err
 	}
 	if err := checkDNSDomain(c.DNSDomain); err != nil {
+		return c, err
+	}
+	c.MetricsListenDefault = c.MetricsListen == metrics.DefaultListen
+	if err := checkMetricsListen(c.MetricsListen); err != nil {
 		return c, err
 	}
 	if endpoints != "" {
@@ -373,4 +385,18 @@ func (c Config) publicIP() string {
 		}
 	}
 	return "127.0.0.1"
+}
+
+// checkMetricsListen validates --metrics-listen: host:port with an IP
+// literal or localhost, or "" for none. The default is loopback; an
+// address reachable from elsewhere serves only when the user names it.
+func checkMetricsListen(a string) error {
+	if a == "" {
+		return nil
+	}
+	h, p, err := net.SplitHostPort(a)
+	if err != nil || p == "" || (h != "localhost" && net.ParseIP(h) == nil) {
+		return fmt.Errorf("fleetd: --metrics-listen %q: want IP:port (default %s), or '' for none", a, metrics.DefaultListen)
+	}
+	return nil
 }

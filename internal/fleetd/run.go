@@ -24,6 +24,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
 	"github.com/flotilla-os/flotilla/internal/image/imagehttp"
 	"github.com/flotilla-os/flotilla/internal/lifeline"
+	"github.com/flotilla-os/flotilla/internal/metrics"
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/ttl"
 	"github.com/flotilla-os/flotilla/internal/unitmgr"
@@ -82,6 +83,7 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	}
 	defer node.Close()
 	reg := registry.New(node.Client)
+	mx := metrics.New(metrics.Sources{Machines: reg.CountMachines, Version: version.Version})
 
 	// The subnet is settled before the unit manager sets up the bridge
 	// and any container starts.
@@ -129,8 +131,8 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	ag := agent.New(reg, mgr, agent.Config{Machine: machine, TTL: cfg.TTL, Logf: logf, Alive: lifeline.Alive})
-	eng := engine.New(reg, engine.Config{MachineID: id, TTL: cfg.TTL, Logf: logf})
+	ag := agent.New(reg, mgr, agent.Config{Machine: machine, TTL: cfg.TTL, Logf: logf, Alive: lifeline.Alive, Metrics: mx})
+	eng := engine.New(reg, engine.Config{MachineID: id, TTL: cfg.TTL, Logf: logf, Metrics: mx})
 	agentErr := make(chan error, 1)
 	wg.Go(func() { agentErr <- ag.Run(runCtx) })
 	wg.Go(func() { _ = eng.Run(runCtx) })
@@ -161,8 +163,19 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 		acfg.ValidateUnit = systemd.Validate
 	}
 	host, _ := os.Hostname()
-	srv := newServer(api.HostCheck(api.New(acfg), append([]string{cfg.Name, host}, certNames(serverTLS)...)))
+	hostCheck := func(h http.Handler) http.Handler {
+		return api.HostCheck(h, append([]string{cfg.Name, host}, certNames(serverTLS)...))
+	}
+	srv := newServer(hostCheck(withMetrics(api.New(acfg), mx)))
 	listeners, err := listen(cfg, serverTLS, connlimit.Share(fds), logf)
+	var msrv *http.Server
+	if err == nil {
+		if msrv, err = serveMetrics(cfg, mx, hostCheck, logf); err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+		}
+	}
 	if err != nil {
 		cancel()
 		wg.Wait()
@@ -208,6 +221,9 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	}
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = srv.Shutdown(sctx)
+	if msrv != nil {
+		_ = msrv.Shutdown(sctx)
+	}
 	scancel()
 	cancel()
 	wg.Wait()

@@ -216,3 +216,26 @@ func (r *Registry) WatchStates(ctx context.Context, events chan<- struct{}) {
 		}
 	}()
 }
+
+// MachineCounts is how many machines are registered, cordoned (a cordon
+// record: fleetctl cordon or drain) and marked draining by the updater.
+type MachineCounts struct{ Registered, Cordoned, Draining int }
+
+// CountMachines reads MachineCounts with three count-only reads that are
+// serializable: the local member answers from its own store, without
+// raft, so a metrics scrape never waits for a leader and never writes.
+// The counts may lag the cluster by the member's apply delay.
+func (r *Registry) CountMachines(ctx context.Context) (MachineCounts, error) {
+	var c MachineCounts
+	for _, q := range []struct {
+		dir string
+		n   *int
+	}{{machinesDir, &c.Registered}, {cordonDir, &c.Cordoned}, {drainDir, &c.Draining}} {
+		resp, err := r.cli.Get(ctx, q.dir, clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithSerializable())
+		if err != nil {
+			return MachineCounts{}, fmt.Errorf("registry: count machines: %w", err)
+		}
+		*q.n = int(resp.Count)
+	}
+	return c, nil
+}

@@ -130,8 +130,19 @@ func testMachines(t *testing.T, r *Registry) {
 	if ms, err := r.Machines(c); err != nil || len(ms) != 1 || ms[0].Update != "blessed 1.1.0" || ms[0].Root != "verified" {
 		t.Fatalf("machines with a root state: %+v, %v", ms, err)
 	}
+	must(t, r.Cordon(c, "m1", false))
+	must(t, r.SetDraining(c, "m1", 0))
+	if n, err := r.CountMachines(c); err != nil || n != (MachineCounts{Registered: 1, Cordoned: 1, Draining: 1}) {
+		t.Fatalf("count machines: %+v, %v", n, err)
+	}
+	_, err = r.Uncordon(c, "m1")
+	must(t, err)
+	must(t, r.ClearDraining(c, "m1"))
 	// Leaving revokes the machine's lease: its record goes at once.
 	must(t, r.RevokeMachine(c, "m1"))
+	if n, err := r.CountMachines(c); err != nil || n != (MachineCounts{}) {
+		t.Fatalf("count machines after leaving: %+v, %v", n, err)
+	}
 	if ms, _ := r.Machines(c); len(ms) != 0 {
 		t.Fatalf("after RevokeMachine: %+v", ms)
 	}
