@@ -304,11 +304,12 @@ func TestThreeNodes(t *testing.T) {
 }
 
 // servedAddr is the address of the last line of caller.service's journal
-// that shows web 1's page ("1.web is ADDR: hello from flotilla"), or "".
+// that shows web 1's page ("1.web.flotilla is ADDR: hello from flotilla"),
+// or "".
 func servedAddr(journal string) string {
 	lines := strings.Split(strings.TrimSpace(journal), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
-		_, rest, ok := strings.Cut(lines[i], "1.web is ")
+		_, rest, ok := strings.Cut(lines[i], "1.web.flotilla is ")
 		if addr, page, ok2 := strings.Cut(rest, ": "); ok && ok2 && strings.Contains(page, "hello from flotilla") {
 			return addr
 		}
