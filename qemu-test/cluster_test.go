@@ -196,7 +196,7 @@ func TestThreeNodes(t *testing.T) {
 		t.Errorf("MachineOf=web@2.service broken: caller on %s, web@2 on %s", c, web2)
 	}
 	// Issue 10 across VMs: caller, a container beside web@2, fetches web@1's
-	// page by name (1.web) from another machine over the cluster network.
+	// page by name (1.web.flotilla) from another machine over the cluster network.
 	var web1Addr string
 	eventually(t, 90*time.Second, "caller reaches web 1 by name", func() error {
 		o, _ := tour(t, tourOut, "fleetctl journal caller.service")
