@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -33,7 +35,9 @@ import (
 // meanwhile appears without a reload; at a phone's width nothing
 // overflows sideways; and the detail page of a unit running on n2 (its
 // log proxied from n2 by n1's API) shows its unit file and, without a
-// reload, a log line the unit printed after the page was loaded.
+// reload, a log line the unit printed after the page was loaded. Markup
+// in the unit file and the log shows as text and never runs. n2 serves
+// the page on its unix socket, and on TCP not without a certificate.
 func TestStatusPageInChromium(t *testing.T) {
 	testenv.NeedSlow(t)
 	testenv.NeedCommand(t, "chromium")
@@ -59,7 +63,11 @@ func TestStatusPageInChromium(t *testing.T) {
 
 	// A unit started meanwhile, pinned to n2, printing a numbered line a second.
 	token := strconv.FormatInt(time.Now().UnixNano(), 36)
-	c.WriteUnit("ticker.service", "[Service]\nExecStart=/bin/sh -c 'i=0; while :; do echo tick-"+token+"-$i; i=$((i+1)); sleep 1; done'\n\n[X-Fleet]\nMachineMetadata=role=worker\n")
+	// Its description and its log lines are markup a browser must show as
+	// text, not run: the live fragments go through innerHTML.
+	c.WriteUnit("ticker.service", "[Unit]\nDescription="+hostile+"\n\n"+
+		"[Service]\nExecStart=/bin/sh -c 'i=0; while :; do echo \"<b>tick-"+token+"-$i</b>"+hostile+"\"; i=$((i+1)); sleep 1; done'\n\n"+
+		"[X-Fleet]\nMachineMetadata=role=worker\n")
 	c.MustFleetctl("start", "--no-block", "ticker.service")
 	waitText(t, ctx, "#units", 30*time.Second, "ticker.service", "n2")
 	notReloaded(t, ctx, "the overview")
@@ -67,14 +75,62 @@ func TestStatusPageInChromium(t *testing.T) {
 	// Its page: the unit file, then a line printed after the page loaded.
 	must(t, chromedp.Do(ctx, chromedp.Navigate(page+"/ui/units/ticker.service")))
 	waitText(t, ctx, "#unit-file", 10*time.Second, "ExecStart=/bin/sh -c", "MachineMetadata=role=worker")
-	first := waitText(t, ctx, "#log", 20*time.Second, "tick-"+token+"-")
+	first := waitText(t, ctx, "#log", 20*time.Second, "<b>tick-"+token+"-")
 	last := lastTick(t, first, token)
 	setMarker(t, ctx)
-	want := fmt.Sprintf("tick-%s-%d\n", token, last+2)
+	want := fmt.Sprintf("tick-%s-%d</b>", token, last+2)
 	waitText(t, ctx, "#log", 20*time.Second, want)
 	notReloaded(t, ctx, "the unit's page")
+	waitText(t, ctx, "#log", time.Second, "<b>tick-"+token+"-", hostile)
+	waitText(t, ctx, "#unit-file", time.Second, "Description="+hostile)
+	injected, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(window.__xss || document.querySelector("#log b, #log img, #unit-file img"))`))
+	must(t, err)
+	if injected {
+		t.Error("markup from the unit file or its log became elements of the page")
+	}
 	t.Logf("log tail had tick %d at load and showed %q live", last, strings.TrimSpace(want))
+	checkPageAuth(t, c, c.Nodes[1])
 }
+
+// checkPageAuth: n serves the page on its root-only unix socket, and on
+// TCP only to a client with the cluster's certificate, as the API.
+func checkPageAuth(t *testing.T, c *Cluster, n *Node) {
+	t.Helper()
+	get := func(cl *http.Client, u string) (string, error) {
+		resp, err := cl.Get(u)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("%s: %s", resp.Status, b)
+		}
+		return string(b), err
+	}
+	sock := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", n.Socket())
+		}}}
+	body, err := get(sock, "http://localhost/")
+	if err != nil || !strings.Contains(body, "ticker.service") || !strings.Contains(body, "sp-0.service") {
+		t.Errorf("GET / on %s's unix socket: %v\n%.2000s", n.Name, err, body)
+	}
+	ca, err := os.ReadFile(c.TLS.CA)
+	must(t, err)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	bare := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	if _, err := get(bare, c.Endpoint(n)+"/"); err == nil {
+		t.Errorf("GET / on %s's TCP API answered a client without a certificate", n.Name)
+	}
+	if _, err := get(bare, c.Endpoint(n)+"/ui/units/ticker.service"); err == nil {
+		t.Errorf("GET /ui/units/ticker.service on %s's TCP API answered a client without a certificate", n.Name)
+	}
+}
+
+// hostile is markup that would run if the page did not escape it.
+const hostile = `<img src=x onerror=window.__xss=1>`
 
 // browserProxy serves n's API (and so its status page) in plaintext on
 // loopback, presenting the cluster's client certificate to fleetd.
