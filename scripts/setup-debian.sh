@@ -10,10 +10,11 @@ export DEBIAN_FRONTEND=noninteractive
 # (dnsmasq-base: the dnsmasq package would start a DNS service on port 53).
 # Issue 13's metrics test runs Debian's prometheus (and promtool) on ports of
 # its own; the package enables a prometheus service, which is stopped below.
+# Its status page test drives Debian's chromium, headless, through chromedp.
 pkgs=(iproute2 procps ca-certificates busybox-static
 	linux-image-amd64 systemd-boot-efi binutils squashfs-tools e2fsprogs
 	qemu-system-x86 ovmf fdisk mtools dosfstools cpio xz-utils zstd
-	iperf3 dnsperf dnsmasq-base prometheus
+	iperf3 dnsperf dnsmasq-base prometheus chromium
 	cryptsetup-bin sbsigntool) # veritysetup checks our dm-verity trees; sbsign for --secure-boot-key
 missing=()
 for p in "${pkgs[@]}"; do

@@ -166,7 +166,7 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	hostCheck := func(h http.Handler) http.Handler {
 		return api.HostCheck(h, append([]string{cfg.Name, host}, certNames(serverTLS)...))
 	}
-	srv := newServer(hostCheck(withMetrics(api.New(acfg), mx)))
+	srv := newServer(hostCheck(withMetrics(withStatusPage(api.New(acfg)), mx)))
 	listeners, err := listen(cfg, serverTLS, connlimit.Share(fds), logf)
 	var msrv *http.Server
 	if err == nil {
