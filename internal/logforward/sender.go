@@ -36,7 +36,8 @@ type sender struct {
 	connected atomic.Bool
 
 	conn    net.Conn
-	lastErr string // the last error logged, so a down receiver logs once
+	gone    *atomic.Bool // set when the receiver closed conn (stream protocols)
+	lastErr string       // the last error logged, so a down receiver logs once
 }
 
 func newSender(d Destination, machine string, logf func(string, ...any)) (*sender, error) {
@@ -135,6 +136,10 @@ func (s *sender) down(err error) {
 // send writes records from the front of recs; it returns how many left
 // (sent, or dropped for good) and the error that stopped it.
 func (s *sender) send(recs []record, data []byte, out *[]byte) (int, error) {
+	if s.conn != nil && s.gone != nil && s.gone.Load() {
+		s.conn.Close()
+		s.conn = nil
+	}
 	if s.conn == nil {
 		c, err := s.dial()
 		if err != nil {
@@ -197,9 +202,9 @@ func (s *sender) sendDatagrams(recs []record, data []byte, out *[]byte) (int, er
 func (s *sender) dial() (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
-	switch s.d.Protocol {
-	case SyslogUDP:
+	if s.d.Protocol == SyslogUDP {
 		var d net.Dialer
+		s.gone = nil
 		return d.DialContext(ctx, "udp", s.d.Addr)
 	}
 	var c net.Conn
@@ -214,19 +219,21 @@ func (s *sender) dial() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	go watchClose(c)
+	s.gone = new(atomic.Bool)
+	go s.watchClose(c, s.gone)
 	return c, nil
 }
 
-// watchClose closes a stream connection as soon as the receiver
-// closes its side (a receiver sends nothing), so the next write fails at
-// once instead of vanishing into a dead connection's send buffer.
-func watchClose(c net.Conn) {
+// watchClose notes when the receiver closes its side of a stream
+// connection (a receiver sends nothing), so the next batch goes to a new
+// connection instead of into a dead one's send buffer.
+func (s *sender) watchClose(c net.Conn, gone *atomic.Bool) {
 	var b [512]byte
 	for {
 		if _, err := c.Read(b[:]); err != nil {
 			if !errors.Is(err, net.ErrClosed) {
-				c.Close()
+				gone.Store(true)
+				s.connected.Store(false)
 			}
 			return
 		}
