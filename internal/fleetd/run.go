@@ -97,7 +97,7 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	reg := registry.New(node.Client)
 	mx := metrics.New(metrics.Sources{Machines: reg.CountMachines, Version: version.Version})
 	if fwd != nil {
-		mx.Registry().MustRegister(logforward.Collector(fwd.Stats))
+		mx.Registry().MustRegister(logforward.Collector("fleetd", fwd.Stats))
 	}
 
 	// The subnet is settled before the unit manager sets up the bridge
@@ -127,6 +127,11 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	}
 	cnet = tellHost(ctx, cfg, um, cnet, logf)
 	mgr := um.mgr
+	if path, ok := cfg.remoteSocket(); ok && um.hosted {
+		// The host (init) forwards the units' output: its counters are
+		// read over its socket at scrape time.
+		mx.Registry().MustRegister(logforward.Collector("init", logforward.SocketStats(path)))
+	}
 
 	apiURL := ""
 	if cfg.APIListen != "" {

@@ -71,6 +71,16 @@ func (f *Forwarder) Close() {
 // one) from unit's stream s. It copies p and never blocks on the network:
 // a destination whose buffer is full drops the lines and counts them.
 func (f *Forwarder) Lines(unit string, s Stream, p []byte) {
+	f.lines(unit, s, p, false)
+}
+
+// DaemonLines queues a daemon's own log lines (stream Log), each without
+// the standard logger's date and time prefix (the record has its own time).
+func (f *Forwarder) DaemonLines(unit string, p []byte) {
+	f.lines(unit, Log, p, true)
+}
+
+func (f *Forwarder) lines(unit string, s Stream, p []byte, trim bool) {
 	if f == nil || len(p) == 0 {
 		return
 	}
@@ -82,6 +92,9 @@ func (f *Forwarder) Lines(unit string, s Stream, p []byte) {
 		} else {
 			p = nil
 		}
+		if trim {
+			line = trimLogPrefix(line)
+		}
 		for _, snd := range f.senders {
 			snd.q.add(now, unit, s, line)
 		}
@@ -89,8 +102,7 @@ func (f *Forwarder) Lines(unit string, s Stream, p []byte) {
 }
 
 // Writer is an io.Writer for a daemon's own log (a log.Logger's output):
-// each write is forwarded as lines of unit with stream Log, without the
-// standard logger's date and time prefix (the record has its own time).
+// each write goes to DaemonLines.
 func (f *Forwarder) Writer(unit string) io.Writer {
 	return logWriter{f: f, unit: unit}
 }
@@ -101,7 +113,7 @@ type logWriter struct {
 }
 
 func (w logWriter) Write(p []byte) (int, error) {
-	w.f.Lines(w.unit, Log, trimLogPrefix(p))
+	w.f.DaemonLines(w.unit, p)
 	return len(p), nil
 }
 
@@ -134,11 +146,11 @@ func trimLogPrefix(p []byte) []byte {
 
 // Stats is one destination's counters.
 type Stats struct {
-	Destination string // PROTOCOL://HOST:PORT
-	Sent        uint64 // lines written to the connection
-	Dropped     uint64 // lines lost: buffer full, failed writes, left at Close
-	Connected   bool
-	Buffered    int // bytes waiting in the buffer
+	Destination string `json:"destination"` // PROTOCOL://HOST:PORT
+	Sent        uint64 `json:"sent"`        // lines written to the connection
+	Dropped     uint64 `json:"dropped"`     // lines lost: buffer full, failed writes, left at Close
+	Connected   bool   `json:"connected"`
+	Buffered    int    `json:"buffered"` // bytes waiting in the buffer
 }
 
 // Stats reads every destination's counters.
@@ -155,22 +167,29 @@ func (f *Forwarder) Stats() []Stats {
 }
 
 var (
+	labels   = []string{"destination", "process"}
 	sentDesc = prometheus.NewDesc("flotilla_log_forward_sent_lines_total",
-		"Log lines written to the destination's connection.", []string{"destination"}, nil)
+		"Log lines written to the destination's connection.", labels, nil)
 	droppedDesc = prometheus.NewDesc("flotilla_log_forward_dropped_lines_total",
-		"Log lines dropped for the destination: its buffer full (receiver down or slow), or a write that failed.", []string{"destination"}, nil)
+		"Log lines dropped for the destination: its buffer full (receiver down or slow), or a write that failed.", labels, nil)
 	connectedDesc = prometheus.NewDesc("flotilla_log_forward_connected",
-		"1 while the destination's connection is up (for UDP: the last send succeeded).", []string{"destination"}, nil)
+		"1 while the destination's connection is up (for UDP: the last send succeeded).", labels, nil)
 	bufferedDesc = prometheus.NewDesc("flotilla_log_forward_buffered_bytes",
-		"Bytes of log lines waiting for the destination.", []string{"destination"}, nil)
+		"Bytes of log lines waiting for the destination.", labels, nil)
 )
 
-// Collector exports Stats to Prometheus, read at scrape time. stats is
-// called once per scrape: a Forwarder's Stats, or one fetched from the
-// process that forwards (init, for the units it hosts).
-func Collector(stats func() []Stats) prometheus.Collector { return collector(stats) }
+// Collector exports Stats to Prometheus, read at scrape time, labelled
+// with the process that forwards: stats is called once per scrape, a
+// Forwarder's Stats (process "fleetd") or SocketStats (process "init",
+// which forwards the units it hosts on the OS).
+func Collector(process string, stats func() []Stats) prometheus.Collector {
+	return collector{process, stats}
+}
 
-type collector func() []Stats
+type collector struct {
+	process string
+	stats   func() []Stats
+}
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- sentDesc
@@ -180,14 +199,14 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range c() {
+	for _, s := range c.stats() {
 		up := 0.0
 		if s.Connected {
 			up = 1
 		}
-		ch <- prometheus.MustNewConstMetric(sentDesc, prometheus.CounterValue, float64(s.Sent), s.Destination)
-		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(s.Dropped), s.Destination)
-		ch <- prometheus.MustNewConstMetric(connectedDesc, prometheus.GaugeValue, up, s.Destination)
-		ch <- prometheus.MustNewConstMetric(bufferedDesc, prometheus.GaugeValue, float64(s.Buffered), s.Destination)
+		ch <- prometheus.MustNewConstMetric(sentDesc, prometheus.CounterValue, float64(s.Sent), s.Destination, c.process)
+		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(s.Dropped), s.Destination, c.process)
+		ch <- prometheus.MustNewConstMetric(connectedDesc, prometheus.GaugeValue, up, s.Destination, c.process)
+		ch <- prometheus.MustNewConstMetric(bufferedDesc, prometheus.GaugeValue, float64(s.Buffered), s.Destination, c.process)
 	}
 }
