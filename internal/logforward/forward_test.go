@@ -107,21 +107,29 @@ func TestSyslogOverTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
+	listen := func() net.Listener {
+		l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
 	}
-	defer l.Close()
 
 	// Without the CA, the server is not trusted: nothing is sent.
+	l := listen()
 	untrusted := newForwarder(t, "syslog+tls://"+l.Addr().String())
 	untrusted.Lines("web.service", Stdout, []byte("secret\n"))
-	go func() {
-		if c, err := l.Accept(); err == nil {
+	go func(l net.Listener) {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
 			c.(*tls.Conn).Handshake()
 			c.Close()
 		}
-	}()
+	}(l)
 	eventually(t, 10*time.Second, func() error {
 		if st := untrusted.Stats()[0]; st.Sent != 0 || st.Connected {
 			return fmt.Errorf("untrusted server: %+v", st)
@@ -130,10 +138,11 @@ func TestSyslogOverTLS(t *testing.T) {
 	})
 	untrusted.Close()
 
-	f := newForwarder(t, "syslog+tls://"+l.Addr().String()+"?ca="+ca.CertFile)
+	l2 := listen()
+	f := newForwarder(t, "syslog+tls://"+l2.Addr().String()+"?ca="+ca.CertFile)
 	f.Lines("web.service", Stdout, []byte("hello over tls\n"))
 	f.Lines("web.service", Stderr, []byte("an error\n"))
-	c, err := l.Accept()
+	c, err := l2.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}

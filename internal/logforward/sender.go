@@ -18,6 +18,10 @@ var (
 	writeTimeout = 10 * time.Second
 	backoffMin   = 100 * time.Millisecond
 	backoffMax   = 10 * time.Second
+	// linger is how long the sender waits, once woken by a first line,
+	// for more to share the write: a unit printing line by line would
+	// otherwise cost a wake-up and a write(2) per line.
+	linger = 5 * time.Millisecond
 )
 
 // writeChunk bounds one write on a stream connection.
@@ -73,6 +77,7 @@ func (s *sender) run(ctx context.Context, flushTimeout time.Duration) {
 			return
 		case <-s.q.wake:
 		}
+		time.Sleep(linger)
 		recs, data = s.q.take(recs, data)
 		for len(recs) > 0 {
 			n, err := s.send(recs, data, &out)
