@@ -38,3 +38,25 @@ func TestForwardSplitsStderr(t *testing.T) {
 		}
 	}
 }
+
+// A container unit's stdout and stderr, passed through the container init,
+// reach Forward apart too.
+func TestForwardContainerStreams(t *testing.T) {
+	rt, ref := realRuntime(t)
+	var mu sync.Mutex
+	got := map[bool]string{}
+	s := newTestSupervisor(t, Config{Containers: rt, Forward: func(_ string, stderr bool, p []byte) {
+		mu.Lock()
+		got[stderr] += string(p)
+		mu.Unlock()
+	}})
+	startUnit(t, s, "box.service", "Type=oneshot\nRemainAfterExit=yes\n[Container]\nImage="+ref+
+		"\nNetwork=none\nExec=/bin/sh -c 'echo to-out; echo to-err >&2'\n")
+	waitState(t, s, "box.service", "active", "exited", 30*time.Second)
+	testutil.WaitFor(t, "the container's lines", 5*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(got[false], "to-out\n") && strings.Contains(got[true], "to-err\n") &&
+			!strings.Contains(got[false], "to-err") && !strings.Contains(got[true], "to-out")
+	})
+}
