@@ -1,8 +1,11 @@
 package clustertest
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,7 +22,7 @@ import (
 
 // TestRsyslogReceivesUnitLines: a one-node cluster forwards to Debian's
 // rsyslogd over UDP, TCP and TLS (rsyslog-gnutls, verified against the
-// cluster's CA). rsyslog's file gets the unit's lines, stdout as info and
+// cluster's CA), and as JSON lines to a Go listener. rsyslog's file gets the unit's lines, stdout as info and
 // stderr as err, with the unit as APP-NAME, the machine as HOSTNAME and
 // both in the structured data, and fleetd's own lines. Then rsyslogd is
 // killed: the unit keeps running (same pid, its new lines in fleetctl
@@ -34,8 +37,14 @@ func TestRsyslogReceivesUnitLines(t *testing.T) {
 	rs := startRsyslog(t, c, udp, tcp, tlsPort, out)
 
 	tcpDest := fmt.Sprintf("syslog+tcp://127.0.0.1:%d", tcp)
+	jl, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer jl.Close()
+	jsonLines := make(chan string, 1000)
+	go acceptJSONLines(jl, jsonLines)
 	n := c.Nodes[0]
 	n.Extra = append(n.Extra,
+		"--log-forward", "json+tcp://"+jl.Addr().String(),
 		"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", metricsPort),
 		"--log-forward", fmt.Sprintf("syslog+udp://127.0.0.1:%d", udp),
 		"--log-forward", tcpDest+"?buffer=4k",
@@ -55,6 +64,22 @@ func TestRsyslogReceivesUnitLines(t *testing.T) {
 			input + " info n1 fleetd log ",
 		} {
 			testutil.WaitFor(t, "rsyslog's "+want, 20*time.Second, func() bool { return strings.Contains(fileText(out), want) })
+		}
+	}
+	wantJSON := map[string]bool{"stdout": true, "stderr": true}
+	timeout := time.After(20 * time.Second)
+	for len(wantJSON) > 0 {
+		select {
+		case l := <-jsonLines:
+			var r struct{ Time, Machine, Unit, Stream, Message string }
+			if err := json.Unmarshal([]byte(l), &r); err != nil {
+				t.Fatalf("JSON line %q: %v", l, err)
+			}
+			if r.Unit == "ticker.service" && r.Machine == "n1" && r.Time != "" && (r.Stream == "stdout" && strings.HasPrefix(r.Message, "tick-lf-") || r.Stream == "stderr" && strings.HasPrefix(r.Message, "warn ")) {
+				delete(wantJSON, r.Stream)
+			}
+		case <-timeout:
+			t.Fatalf("no JSON line of ticker.service on %v", wantJSON)
 		}
 	}
 	pid := unitPID(t, c, "ticker.service")
@@ -106,6 +131,27 @@ action(type="omfile" file=%[5]q template="t")
 		cmd.Wait()
 	})
 	return cmd
+}
+
+// acceptJSONLines sends every line received on l to lines, dropping what
+// the test does not read in time.
+func acceptJSONLines(l net.Listener, lines chan<- string) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			sc := bufio.NewScanner(c)
+			for sc.Scan() {
+				select {
+				case lines <- sc.Text():
+				default:
+				}
+			}
+		}()
+	}
 }
 
 func fileText(path string) string {
