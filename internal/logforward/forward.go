@@ -58,7 +58,8 @@ func New(ds []Destination, opts Options) (*Forwarder, error) {
 	return f, nil
 }
 
-// Close sends what is queued (bounded by FlushTimeout) and stops.
+// Close sends what is queued and stops, within about twice FlushTimeout
+// (a write in progress gets FlushTimeout, then the last flush does).
 func (f *Forwarder) Close() {
 	if f == nil {
 		return

@@ -251,3 +251,43 @@ func eventually(t *testing.T, d time.Duration, f func() error) {
 		t.Fatal(err)
 	}
 }
+
+// Close is bounded even when the receiver takes the connection and never
+// reads: the write in progress and the last flush are cut short.
+func TestCloseIsBounded(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never read
+		}
+	}()
+	d, err := Parse("syslog+tcp://" + l.Addr().String() + "?buffer=64m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := New([]Destination{d}, Options{Machine: "m1", FlushTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := []byte(strings.Repeat("x", 1000) + "\n")
+	for range 20000 { // 20 MB: more than the socket buffers hold
+		f.Lines("u", Stdout, line)
+	}
+	time.Sleep(200 * time.Millisecond) // the sender is blocked in a write now
+	start := time.Now()
+	f.Close()
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Close took %v with a receiver that never reads", took)
+	}
+	if st := f.Stats()[0]; st.Dropped == 0 {
+		t.Fatalf("stats %+v: the unsent lines were not counted as dropped", st)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -39,7 +40,9 @@ type sender struct {
 	sent      atomic.Uint64
 	connected atomic.Bool
 
+	connMu  sync.Mutex // guards writes of conn, for stopWrites
 	conn    net.Conn
+	until   time.Time    // set by flush: no dial or write may outlast it
 	gone    *atomic.Bool // set when the receiver closed conn (stream protocols)
 	lastErr string       // the last error logged, so a down receiver logs once
 }
@@ -67,6 +70,8 @@ func newSender(d Destination, machine string, logf func(string, ...any)) (*sende
 // run sends until ctx is done, then flushes what is queued for at most
 // flushTimeout, and closes the connection.
 func (s *sender) run(ctx context.Context, flushTimeout time.Duration) {
+	stop := context.AfterFunc(ctx, func() { s.stopWrites(flushTimeout) })
+	defer stop()
 	var recs []record
 	var data, out []byte
 	backoff := backoffMin
@@ -79,9 +84,9 @@ func (s *sender) run(ctx context.Context, flushTimeout time.Duration) {
 		}
 		time.Sleep(linger)
 		recs, data = s.q.take(recs, data)
-		for len(recs) > 0 {
-			n, err := s.send(recs, data, &out)
-			recs = recs[n:]
+		for done := 0; done < len(recs); {
+			n, err := s.send(recs[done:], data, &out)
+			done += n
 			if err == nil {
 				backoff = backoffMin
 				continue
@@ -91,7 +96,7 @@ func (s *sender) run(ctx context.Context, flushTimeout time.Duration) {
 			// fill the queue up to its bound, then are dropped.
 			select {
 			case <-ctx.Done():
-				s.flush(flushTimeout, recs, data, out)
+				s.flush(flushTimeout, recs[done:], data, out)
 				return
 			case <-time.After(backoff):
 			}
@@ -100,9 +105,34 @@ func (s *sender) run(ctx context.Context, flushTimeout time.Duration) {
 	}
 }
 
+func (s *sender) setConn(c net.Conn) {
+	s.connMu.Lock()
+	s.conn = c
+	s.connMu.Unlock()
+}
+
+// stopWrites cuts a write in progress short at d from now (Close).
+func (s *sender) stopWrites(d time.Duration) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.conn != nil {
+		s.conn.SetWriteDeadline(time.Now().Add(d))
+	}
+}
+
+// deadline is when a dial or write started now must end.
+func (s *sender) deadline(d time.Duration) time.Time {
+	t := time.Now().Add(d)
+	if !s.until.IsZero() && s.until.Before(t) {
+		return s.until
+	}
+	return t
+}
+
 // flush makes one last attempt at what is pending, bounded in time.
 func (s *sender) flush(d time.Duration, recs []record, data, out []byte) {
 	deadline := time.Now().Add(d)
+	s.until = deadline
 	more, mdata := s.q.take(nil, nil)
 	for _, batch := range []struct {
 		r []record
@@ -120,7 +150,7 @@ func (s *sender) flush(d time.Duration, recs []record, data, out []byte) {
 	}
 	if s.conn != nil {
 		s.conn.Close()
-		s.conn = nil
+		s.setConn(nil)
 	}
 	s.connected.Store(false)
 }
@@ -129,7 +159,7 @@ func (s *sender) flush(d time.Duration, recs []record, data, out []byte) {
 func (s *sender) down(err error) {
 	if s.conn != nil {
 		s.conn.Close()
-		s.conn = nil
+		s.setConn(nil)
 	}
 	s.connected.Store(false)
 	if msg := err.Error(); msg != s.lastErr {
@@ -143,14 +173,14 @@ func (s *sender) down(err error) {
 func (s *sender) send(recs []record, data []byte, out *[]byte) (int, error) {
 	if s.conn != nil && s.gone != nil && s.gone.Load() {
 		s.conn.Close()
-		s.conn = nil
+		s.setConn(nil)
 	}
 	if s.conn == nil {
 		c, err := s.dial()
 		if err != nil {
 			return 0, err
 		}
-		s.conn = c
+		s.setConn(c)
 		s.connected.Store(true)
 		if s.lastErr != "" {
 			s.logf("log forward %s: connected", s.d.Name())
@@ -174,7 +204,7 @@ func (s *sender) send(recs []record, data []byte, out *[]byte) (int, error) {
 			}
 		}
 		*out = b
-		s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		s.conn.SetWriteDeadline(s.deadline(writeTimeout))
 		if _, err := s.conn.Write(b); err != nil {
 			// Part of b may have reached the receiver: those lines are
 			// not sent again, and count as dropped.
@@ -194,7 +224,7 @@ func (s *sender) sendDatagrams(recs []record, data []byte, out *[]byte) (int, er
 	for i, r := range recs {
 		b := appendSyslog((*out)[:0], r, s.machine, trimNewline(data[r.off:r.off+r.n]))
 		*out = b
-		s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		s.conn.SetWriteDeadline(s.deadline(writeTimeout))
 		if _, err := s.conn.Write(b); err != nil {
 			s.q.dropped.Add(1)
 			return i + 1, err
@@ -205,7 +235,7 @@ func (s *sender) sendDatagrams(recs []record, data []byte, out *[]byte) (int, er
 }
 
 func (s *sender) dial() (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), s.deadline(dialTimeout))
 	defer cancel()
 	if s.d.Protocol == SyslogUDP {
 		var d net.Dialer
