@@ -46,7 +46,9 @@
 // that is down or refuses costs retries with backoff (100 ms doubling to
 // 10 s), one log line per new error, and the dropped counter; a batch
 // that failed mid-write counts as dropped (TCP cannot say what arrived),
-// the rest is sent after reconnecting. "Sent" means written to the
+// the rest is sent after reconnecting. Close sends what is left within
+// about twice FlushTimeout (2 s each by default), then counts the rest
+// as dropped. "Sent" means written to the
 // socket: without an application-level acknowledgement (RELP) nothing
 // more is known.
 //
