@@ -306,7 +306,7 @@ func (n *booted) run() {
 	}
 	fwd := n.startLogForward()
 	mcfg := machine.Config{Dir: filepath.Join(node.VarDir, node.UnitsDataDir), MachineID: n.machineID, Hostname: n.hostname,
-		BridgeSubnet: BridgeSubnet, DNSDomain: ClusterDomain, SandboxInit: sandboxInit, Logf: func(f string, a ...any) { logf("flotilla: units: "+f, a...) },
+		BridgeSubnet: BridgeSubnet, DNSDomain: ClusterDomain, SandboxInit: sandboxInit, Logf: unitEvents(fwd),
 		Forward: forwardUnits(fwd)}
 	mgr, err := machine.New(mcfg)
 	if err != nil {

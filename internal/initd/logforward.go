@@ -76,6 +76,16 @@ func forwardUnits(fwd *logforward.Forwarder) func(string, bool, []byte) {
 	}
 }
 
+// unitEvents logs the hosted manager's events ("Started web.service.")
+// on the console and, when forwarding, as init's own lines.
+func unitEvents(fwd *logforward.Forwarder) func(string, ...any) {
+	return func(f string, a ...any) {
+		msg := fmt.Sprintf("flotilla: units: "+f, a...)
+		say("%s", msg)
+		fwd.DaemonLines("init", []byte(msg))
+	}
+}
+
 // forwardServices hands init's services' output to fwd as their own log
 // lines ("fleetd", "updater"): fleetd logs to stderr, which is no error.
 func forwardServices(fwd *logforward.Forwarder) func(string, bool, []byte) {

@@ -39,8 +39,8 @@ func TestLogDestinations(t *testing.T) {
 	}
 }
 
-// On the OS, init forwards: a unit's lines and a service's own lines go
-// out from init's supervisors, and fleetd reads the counters over the unit
+// On the OS, init forwards: a unit's lines, a service's own lines and the
+// unit manager's events go out from init, and fleetd reads the counters over the unit
 // manager's socket (SocketStats on socketHandler).
 func TestInitForwardsUnitsAndServices(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -69,6 +69,7 @@ func TestInitForwardsUnitsAndServices(t *testing.T) {
 		t.Fatal(err)
 	}
 	loadStart(t, units, "web.service", "ExecStart=/bin/sh -c 'echo hello; echo oops >&2; exec sleep 100'\n")
+	unitEvents(fwd)("Started %s.", "web.service")
 
 	c, err := l.Accept()
 	if err != nil {
@@ -77,7 +78,8 @@ func TestInitForwardsUnitsAndServices(t *testing.T) {
 	defer c.Close()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	sc := bufio.NewScanner(c)
-	want := map[string]bool{"web.service stdout hello": true, "web.service stderr oops": true, "fleetd log fleetd: ready": true}
+	want := map[string]bool{"web.service stdout hello": true, "web.service stderr oops": true, "fleetd log fleetd: ready": true,
+		"init log flotilla: units: Started web.service.": true}
 	for len(want) > 0 && sc.Scan() {
 		var r struct{ Machine, Unit, Stream, Message string }
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil || r.Machine != "n1" {
