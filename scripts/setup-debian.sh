@@ -11,10 +11,12 @@ export DEBIAN_FRONTEND=noninteractive
 # Issue 13's metrics test runs Debian's prometheus (and promtool) on ports of
 # its own; the package enables a prometheus service, which is stopped below.
 # Its status page test drives Debian's chromium, headless, through chromedp.
+# Its log forwarding test runs Debian's rsyslogd (with rsyslog-gnutls for TLS)
+# on ports of its own; the packaged service is stopped below.
 pkgs=(iproute2 procps ca-certificates busybox-static
 	linux-image-amd64 systemd-boot-efi binutils squashfs-tools e2fsprogs
 	qemu-system-x86 ovmf fdisk mtools dosfstools cpio xz-utils zstd
-	iperf3 dnsperf dnsmasq-base prometheus chromium
+	iperf3 dnsperf dnsmasq-base prometheus chromium rsyslog rsyslog-gnutls
 	cryptsetup-bin sbsigntool) # veritysetup checks our dm-verity trees; sbsign for --secure-boot-key
 missing=()
 for p in "${pkgs[@]}"; do
@@ -27,6 +29,7 @@ fi
 # The tests start their own prometheus; the packaged service would hold
 # port 9090 and scrape in the background. No systemd (a container): no-op.
 systemctl disable --now prometheus 2>/dev/null || true
+systemctl disable --now rsyslog 2>/dev/null || true
 export PATH=$PATH:/usr/local/go/bin
 go version >/dev/null || { echo "setup: Go not found at /usr/local/go: install Go >= 1.26" >&2; exit 1; }
 go mod download

@@ -46,3 +46,4 @@ fuzz internal/clusternet FuzzPeers
 fuzz internal/health FuzzParse
 fuzz internal/dns FuzzAnswer
 fuzz internal/rollout FuzzStep
+fuzz internal/logforward FuzzParse

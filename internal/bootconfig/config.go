@@ -25,9 +25,25 @@ type Config struct {
 	// Units are submitted (and started unless Start is false) once fleetd is
 	// up. A unit that already exists in the cluster is left as it is.
 	Units []Unit `json:"units,omitempty"`
+	// LogForward lists where the node copies every unit's output and the
+	// log lines of its own services (fleetd, the updater): syslog (RFC
+	// 5424 over UDP, TCP or TLS) or JSON lines over TCP, as fleetd's
+	// --log-forward. At most 8.
+	LogForward []LogDestination `json:"log_forward,omitempty"`
 	// DebugShell starts a shell on the serial console (also: flotilla.debug=1
 	// on the kernel command line).
 	DebugShell bool `json:"debug_shell,omitempty"`
+}
+
+// LogDestination is one log receiver.
+type LogDestination struct {
+	// URL is a --log-forward destination: syslog+udp://HOST[:514],
+	// syslog+tcp://HOST[:514], syslog+tls://HOST[:6514] or
+	// json+tcp://HOST:PORT, with an optional ?buffer=SIZE.
+	URL string `json:"url"`
+	// CA is the PEM CA that signs a syslog+tls receiver's certificate
+	// (default: the system's roots).
+	CA string `json:"ca,omitempty"`
 }
 
 // Network is the node's network configuration.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flotilla-os/flotilla/internal/logforward"
 	"github.com/flotilla-os/flotilla/internal/rebootwindow"
 	"github.com/flotilla-os/flotilla/internal/unit"
 )
@@ -46,6 +47,37 @@ func (c *Config) validate(p *problems) {
 		c.Update.validate(p)
 	}
 	validateUnits(p, c.Units)
+	validateLogForward(p, c.LogForward)
+}
+
+func validateLogForward(p *problems, ds []LogDestination) {
+	if len(ds) > logforward.MaxDestinations {
+		p.add("log_forward", "has %d destinations: at most %d", len(ds), logforward.MaxDestinations)
+	}
+	seen := map[string]int{}
+	for i, d := range ds {
+		path := index("log_forward", i)
+		dest, err := logforward.Parse(d.URL)
+		if err != nil {
+			p.add(field(path, "url"), "%v", err)
+			continue
+		}
+		if j, dup := seen[dest.Name()]; dup {
+			p.add(field(path, "url"), "%s is also log_forward[%d]: give each destination once", dest.Name(), j)
+		}
+		seen[dest.Name()] = i
+		if d.CA == "" {
+			continue
+		}
+		switch {
+		case dest.Protocol != logforward.SyslogTLS:
+			p.add(field(path, "ca"), "is only for syslog+tls destinations")
+		case dest.CAFile != "":
+			p.add(field(path, "ca"), "and ca= in the URL: give one of them")
+		default:
+			certs(p, field(path, "ca"), d.CA, "the CA that signs the receiver's certificate")
+		}
+	}
 }
 
 // checkHostname applies RFC 1123: dot-separated labels of letters, digits

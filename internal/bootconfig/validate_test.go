@@ -48,7 +48,7 @@ func parseCases(t testing.TB) []parseCase {
 		{"trailing data", `{} {}`, []string{"trailing data after the JSON object at line 1:4"}},
 		{"invalid UTF-8", "{\"hostname\": \"a\xff\"}", []string{"invalid UTF-8 at line 1:16"}},
 		{"too big", `{"hostname": "` + strings.Repeat("a", MaxSize) + `"}`, []string{"more than the 1048576 allowed"}},
-		{"unknown field at top", `{"hostnme": "a"}`, []string{`unknown field "hostnme" at top level, line 1:2 (known: version, hostname, network, cluster, metadata, tls, update, units, debug_shell); did you mean "hostname"?`}},
+		{"unknown field at top", `{"hostnme": "a"}`, []string{`unknown field "hostnme" at top level, line 1:2 (known: version, hostname, network, cluster, metadata, tls, update, units, log_forward, debug_shell); did you mean "hostname"?`}},
 		{"unknown field nested", `{"network": {"interfaces": [{"name": "eth0", "dhcp": true, "adresses": []}]}}`, []string{`unknown field "adresses" in network.interfaces[0], line 1:60 (known: name, mac, dhcp, addresses, gateway, mtu); did you mean "addresses"?`}},
 		{"field case matters", `{"HostName": "a"}`, []string{`unknown field "HostName" at top level`, `did you mean "hostname"?`}},
 		{"field twice", "{\"hostname\": \"a\",\n \"hostname\": \"b\"}", []string{`top level: field "hostname" appears twice, at line 1:2 and at line 2:2`}},
@@ -180,6 +180,17 @@ func parseCases(t testing.TB) []parseCase {
 		{"unit empty contents", unitsDoc(map[string]any{"name": "web.service"}), []string{"units[0].contents: missing"}},
 		{"unit twice", unitsDoc(map[string]any{"name": "web.service", "contents": okUnit}, map[string]any{"name": "web.service", "contents": okUnit}), []string{`units[1].name: "web.service" is also units[0]`}},
 		{"unit template started", unitsDoc(map[string]any{"name": "web@.service", "contents": okUnit}), []string{"units[0].start: web@.service is a template, which cannot be started", "web@1.service"}},
+
+		// log_forward.
+		{"log forward", `{"log_forward": [{"url": "syslog+udp://10.0.0.5"}, {"url": "json+tcp://logs.example:5170?buffer=256k"}, {"url": "syslog+tls://logs.example", "ca": ` + jsonString(b.CA) + `}]}`, nil},
+		{"log forward bad url", `{"log_forward": [{"url": "syslog://10.0.0.5"}]}`, []string{`log_forward[0].url: log forward destination "syslog://10.0.0.5": unknown protocol "syslog"`}},
+		{"log forward no url", `{"log_forward": [{}]}`, []string{`log_forward[0].url: log forward destination "": unknown protocol`}},
+		{"log forward twice", `{"log_forward": [{"url": "syslog+udp://h"}, {"url": "syslog+udp://h:514"}]}`, []string{"log_forward[1].url: syslog+udp://h:514 is also log_forward[0]"}},
+		{"log forward ca not tls", `{"log_forward": [{"url": "syslog+tcp://h", "ca": ` + jsonString(b.CA) + `}]}`, []string{"log_forward[0].ca: is only for syslog+tls"}},
+		{"log forward ca twice", `{"log_forward": [{"url": "syslog+tls://h?ca=/var/ca.pem", "ca": ` + jsonString(b.CA) + `}]}`, []string{"log_forward[0].ca: and ca= in the URL"}},
+		{"log forward ca not pem", `{"log_forward": [{"url": "syslog+tls://h", "ca": "abc"}]}`, []string{"log_forward[0].ca: has no PEM CERTIFICATE block"}},
+		{"log forward too many", `{"log_forward": [` + strings.Repeat(`{"url": "syslog+udp://h"},`, 8) + `{"url": "syslog+udp://h"}]}`, []string{"log_forward: has 9 destinations: at most 8"}},
+		{"log forward unknown field", `{"log_forward": [{"url": "syslog+udp://h", "level": "info"}]}`, []string{`unknown field "level" in log_forward[0]`}},
 	}
 }
 
@@ -317,4 +328,10 @@ func TestDefaults(t *testing.T) {
 	if got := DefaultHostname("0123456789abcdef"); got != "flotilla-01234567" {
 		t.Errorf("DefaultHostname = %q", got)
 	}
+}
+
+// jsonString is s as a JSON string literal.
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/dns"
 	"github.com/flotilla-os/flotilla/internal/etcdclient"
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
+	"github.com/flotilla-os/flotilla/internal/logforward"
 	"github.com/flotilla-os/flotilla/internal/metrics"
 	"github.com/flotilla-os/flotilla/internal/node"
 	"github.com/flotilla-os/flotilla/internal/ttl"
@@ -84,6 +85,10 @@ type Config struct {
 	MetricsListen        string
 	MetricsListenDefault bool
 
+	// LogForward are where this node's unit output and fleetd's own log
+	// lines are copied (--log-forward, repeatable; internal/logforward).
+	LogForward []logforward.Destination
+
 	// Capacity is what units may reserve on this machine ([X-Fleet]
 	// ReserveMemory=/ReserveCPU=); each zero field is read from the host.
 	Capacity unit.Resources
@@ -143,6 +148,11 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 		return err
 	})
 	fs.StringVar(&c.MetricsListen, "metrics-listen", metrics.DefaultListen, "serve /metrics (Prometheus text format) in plaintext on this host:port; loopback by default, any other address only when given here; '' for none (the TLS API serves /metrics too)")
+	var logForward []string
+	fs.Func("log-forward", "copy every unit's output and fleetd's own log lines to syslog+udp://HOST[:514], syslog+tcp://HOST[:514], syslog+tls://HOST[:6514][?ca=/ca.pem] (RFC 5424) or json+tcp://HOST:PORT (JSON lines); ?buffer=SIZE bounds what waits while the receiver is down (default 1m); repeatable", func(v string) error {
+		logForward = append(logForward, v)
+		return nil
+	})
 	fs.BoolVar(&c.Dev, "dev", false, "one-node cluster with temporary data (removed on exit), API on the unix socket")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -168,6 +178,9 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	c.MetricsListenDefault = c.MetricsListen == metrics.DefaultListen
 	if err := checkMetricsListen(c.MetricsListen); err != nil {
 		return c, err
+	}
+	if c.LogForward, err = logforward.ParseAll(logForward); err != nil {
+		return c, fmt.Errorf("fleetd: --log-forward: %w", err)
 	}
 	if endpoints != "" {
 		c.Etcd.Endpoints = strings.Split(endpoints, ",")

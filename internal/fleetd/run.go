@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/flotilla-os/flotilla/internal/etcdnode"
 	"github.com/flotilla-os/flotilla/internal/image/imagehttp"
 	"github.com/flotilla-os/flotilla/internal/lifeline"
+	"github.com/flotilla-os/flotilla/internal/logforward"
 	"github.com/flotilla-os/flotilla/internal/metrics"
 	"github.com/flotilla-os/flotilla/internal/registry"
 	"github.com/flotilla-os/flotilla/internal/ttl"
@@ -55,6 +57,16 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	if err != nil {
 		return err
 	}
+	fwd, err := startLogForward(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer fwd.Close()
+	if fwd != nil {
+		prev := logger.Writer()
+		logger.SetOutput(io.MultiWriter(prev, fwd.Writer("fleetd")))
+		defer logger.SetOutput(prev)
+	}
 	if cfg.LocalTLS {
 		if cfg.TLS, err = nodeLocalTLS(filepath.Join(cfg.DataDir, "tls"), cfg.Name, cfg.Etcd); err != nil {
 			return err
@@ -84,6 +96,9 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	defer node.Close()
 	reg := registry.New(node.Client)
 	mx := metrics.New(metrics.Sources{Machines: reg.CountMachines, Version: version.Version})
+	if fwd != nil {
+		mx.Registry().MustRegister(logforward.Collector("fleetd", fwd.Stats))
+	}
 
 	// The subnet is settled before the unit manager sets up the bridge
 	// and any container starts.
@@ -103,7 +118,7 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	}
 	defer dnsSrv.Close()
 	cfg.dnsOnBridge = onBridge
-	um, err := unitManager(ctx, cfg, id, logf)
+	um, err := unitManager(ctx, cfg, id, fwd, logf)
 	if err != nil {
 		if cnet != nil {
 			cnet.Leave()
@@ -112,6 +127,11 @@ func Run(ctx context.Context, cfg Config, logger *log.Logger) error {
 	}
 	cnet = tellHost(ctx, cfg, um, cnet, logf)
 	mgr := um.mgr
+	if path, ok := cfg.remoteSocket(); ok && um.hosted {
+		// The host (init) forwards the units' output: its counters are
+		// read over its socket at scrape time.
+		mx.Registry().MustRegister(logforward.Collector("init", logforward.SocketStats(path)))
+	}
 
 	apiURL := ""
 	if cfg.APIListen != "" {
@@ -344,7 +364,7 @@ type units struct {
 // unitManager picks the backend that runs this machine's units: systemd
 // over D-Bus, the native supervisor with its container runtime, or the
 // one another process hosts (--unit-manager unix:PATH).
-func unitManager(ctx context.Context, cfg Config, id string, logf func(string, ...any)) (units, error) {
+func unitManager(ctx context.Context, cfg Config, id string, fwd *logforward.Forwarder, logf func(string, ...any)) (units, error) {
 	host, _ := os.Hostname()
 	if path, ok := cfg.remoteSocket(); ok {
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -357,6 +377,9 @@ func unitManager(ctx context.Context, cfg Config, id string, logf func(string, .
 			return units{}, fmt.Errorf("fleetd: --unit-manager %s: %w; is init (or another host) serving the unit manager there?", cfg.UnitManager, err)
 		}
 		logf("fleetd: units run in the unit manager at %s; they outlive fleetd", path)
+		if fwd != nil {
+			logf("fleetd: --log-forward: fleetd's own lines only; the units' output is the unit manager's host's to forward")
+		}
 		return units{mgr: c, images: imagehttp.NewClient(path), hosted: true}, nil
 	}
 	ncfg := nodeConfig(cfg, id, host, logf)
@@ -371,6 +394,9 @@ func unitManager(ctx context.Context, cfg Config, id string, logf func(string, .
 		if err != nil {
 			return units{}, err
 		}
+		if fwd != nil {
+			logf("fleetd: --log-forward: fleetd's own lines only; units under systemd log to its journal, which forwards them itself")
+		}
 		scfg := systemd.Config{Logf: logf, MachineID: id, Hostname: host}
 		if containers != nil {
 			scfg.Containers = containers
@@ -380,6 +406,9 @@ func unitManager(ctx context.Context, cfg Config, id string, logf func(string, .
 			return units{}, fmt.Errorf("fleetd: --unit-manager systemd: %w", err)
 		}
 		return withImages(m, containers), nil
+	}
+	if fwd != nil {
+		ncfg.Forward = forwardUnits(fwd)
 	}
 	m, err := machine.New(ncfg)
 	if err != nil {

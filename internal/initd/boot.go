@@ -304,8 +304,10 @@ func (n *booted) run() {
 	if _, err := os.Stat(sandboxInit); err != nil {
 		sandboxInit = ""
 	}
+	fwd := n.startLogForward()
 	mcfg := machine.Config{Dir: filepath.Join(node.VarDir, node.UnitsDataDir), MachineID: n.machineID, Hostname: n.hostname,
-		BridgeSubnet: BridgeSubnet, DNSDomain: ClusterDomain, SandboxInit: sandboxInit, Logf: func(f string, a ...any) { logf("flotilla: units: "+f, a...) }}
+		BridgeSubnet: BridgeSubnet, DNSDomain: ClusterDomain, SandboxInit: sandboxInit, Logf: unitEvents(fwd),
+		Forward: forwardUnits(fwd)}
 	mgr, err := machine.New(mcfg)
 	if err != nil {
 		// Units with Network=host or none still run; bridge ones fail
@@ -324,13 +326,14 @@ func (n *booted) run() {
 		fatal(err, n.cmd.Debug || n.cfg.DebugShell, Reboot)
 	}
 	go func() {
-		if err := remote.Serve(ctx, l, mgr, remote.ServerOptions{Logf: logf, Also: imagehttp.Handler(mgr.Containers)}); err != nil && ctx.Err() == nil {
+		if err := remote.Serve(ctx, l, mgr, remote.ServerOptions{Logf: logf, Also: socketHandler(imagehttp.Handler(mgr.Containers), fwd)}); err != nil && ctx.Err() == nil {
 			say("flotilla: unit manager socket: %v", err)
 		}
 	}()
 	// No Logf: its events are in each service's log, which Services
 	// already follows onto the console.
-	sup, err := native.New(native.Config{Dir: filepath.Join(node.VarDir, node.ServicesDir), MachineID: n.machineID, Hostname: n.hostname})
+	sup, err := native.New(native.Config{Dir: filepath.Join(node.VarDir, node.ServicesDir), MachineID: n.machineID, Hostname: n.hostname,
+		Forward: forwardServices(fwd)})
 	if err != nil {
 		cancel()
 		mgr.Close() // the last supervisor gone, fatal's own wait4 loop is the only reaper
@@ -357,6 +360,7 @@ func (n *booted) run() {
 	if err := svcs.Close(); err != nil {
 		say("flotilla: stop services: %v", err)
 	}
+	fwd.Close() // what the units and services said last, bounded
 	KillAll(5 * time.Second)
 	Unmount(console, node.ESPDir, node.VarDir)
 	say("flotilla: shutdown complete")

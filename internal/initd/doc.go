@@ -40,6 +40,13 @@
 // for it itself (the supervisor makes each process a group leader, which
 // cannot call setsid).
 //
+// Log forwarding: the config's log_forward is init's to act on, since the
+// units' output reaches init's manager and fleetd's and the updater's
+// output reaches its services' supervisor; both hand their lines to one
+// internal/logforward.Forwarder (logforward.go), and the unit manager's
+// socket serves its counters to fleetd's /metrics (process="init").
+// fleetd gets no --log-forward.
+//
 // What it must not touch: the partitioning code (internal/diskimage), the
 // config format (internal/bootconfig), the unit manager's insides
 // (internal/unitmgr/machine, internal/unitmgr/native), fleetd's flags, which it only

@@ -35,6 +35,10 @@
 //	flotilla_engine_leader                       1 while this node's engine leads
 //	flotilla_engine_leader_changes_total         terms this node's engine won
 //
+// With log forwarding, fleetd also registers internal/logforward's
+// Collector: flotilla_log_forward_{sent_lines_total,dropped_lines_total,
+// connected,buffered_bytes}{destination,process}.
+//
 // Bounds: the only label values from user input are unit names, and only
 // the units this machine runs have series; past MaxUnitSeries (2000)
 // distinct units, further units share the series unit="_other". A unit's

@@ -36,6 +36,8 @@ type Config struct {
 	DNSDomain string
 
 	Logf func(format string, args ...any) // events; default: discard
+	// Forward gets a copy of every unit's output (native.Config.Forward).
+	Forward func(unit string, stderr bool, p []byte)
 }
 
 // Manager is the native unit manager with its container runtime.
@@ -64,7 +66,7 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	sup, err := native.New(native.Config{Dir: filepath.Join(cfg.Dir, "units"), MachineID: cfg.MachineID, Hostname: cfg.Hostname, Logf: cfg.Logf, Containers: rt})
+	sup, err := native.New(native.Config{Dir: filepath.Join(cfg.Dir, "units"), MachineID: cfg.MachineID, Hostname: cfg.Hostname, Logf: cfg.Logf, Containers: rt, Forward: cfg.Forward})
 	if err != nil {
 		if nw != nil {
 			nw.Close()

@@ -29,7 +29,7 @@ func (a *activation) spawnContainer() (*proc, error) {
 	l := run.Launch()
 	sys := *l.Sys
 	sys.Setpgid, sys.Pdeathsig = true, syscall.SIGKILL
-	files := []uintptr{a.u.sup.nullFd, a.logfd, a.logfd}
+	files := []uintptr{a.u.sup.nullFd, a.logfd, a.errfd}
 	for _, f := range l.Files {
 		files = append(files, f.Fd())
 	}

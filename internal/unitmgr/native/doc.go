@@ -26,7 +26,10 @@
 //     <unit>.log.1 (newest) .. <unit>.log.<LogKeep>. Program output (stdout
 //     and stderr through one pipe per running unit) is stored verbatim;
 //     supervisor events are lines "2006-01-02T15:04:05.000Z supervisor: msg"
-//     (UTC, milliseconds) such as "Started web.service.".
+//     (UTC, milliseconds) such as "Started web.service.". With
+//     Config.Forward (log forwarding on), stderr gets a pipe of its own and
+//     every write the pumps log is also handed to Forward, stdout's and
+//     stderr's apart; the log file still holds both, line by line.
 //   - Dependencies between the units loaded on this machine (deps.go,
 //     jobs.go), systemd's semantics for [Unit] Requires=, Requisite=,
 //     Wants=, BindsTo=, PartOf=, After=, Before= and [Install] WantedBy=,
@@ -54,7 +57,7 @@
 //
 // Cost at rest: a running unit costs one goroutine blocked on its exit
 // channel and one blocked reading its log pipe (through the netpoller, not
-// a thread); the Supervisor adds one blocked goroutine for dependencies;
+// a thread; two with Config.Forward, one per stream); the Supervisor adds one blocked goroutine for dependencies;
 // there are no per-unit timers or polling. Timers exist only during
 // transitions (RestartSec, Timeout*Sec), and for a unit with a health
 // check, one timer and one goroutine while it runs (health.go): it wakes

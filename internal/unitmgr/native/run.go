@@ -19,10 +19,14 @@ import (
 // activation is one run of a unit, from Start to inactive or failed,
 // restarts included. Its runner goroutine drives every step.
 type activation struct {
-	u      *svc
-	sp     *spec
-	logw   *os.File // write end of the log pipe, given to every process
-	logfd  uintptr
+	u     *svc
+	sp    *spec
+	logw  *os.File // write end of the log pipe, given to every process
+	logfd uintptr
+	// errw is stderr's own pipe when output is forwarded (Config.Forward),
+	// else nil, and errfd is logfd.
+	errw   *os.File
+	errfd  uintptr
 	x      *execEnv
 	stopc  chan struct{} // closed by Stop, Unload, Close and Fence
 	fencec chan struct{} // closed by Fence: kill now, run nothing more
@@ -64,12 +68,17 @@ func (p *proc) poll() bool {
 	return p.exited
 }
 
-func newActivation(u *svc, sp *spec, logw *os.File) *activation {
-	return &activation{
-		u: u, sp: sp, logw: logw, logfd: logw.Fd(),
+func newActivation(u *svc, sp *spec, logw, errw *os.File) *activation {
+	a := &activation{
+		u: u, sp: sp, logw: logw, logfd: logw.Fd(), errw: errw,
 		stopc: make(chan struct{}), fencec: make(chan struct{}), done: make(chan struct{}),
 		groups: map[int]bool{},
 	}
+	a.errfd = a.logfd
+	if errw != nil {
+		a.errfd = errw.Fd()
+	}
+	return a
 }
 
 func (a *activation) requestStop()   { a.once[0].Do(func() { close(a.stopc) }) }
@@ -99,6 +108,9 @@ func (a *activation) set(active, sub, reason string) {
 func (u *svc) runner(a *activation) {
 	a.loop()
 	a.logw.Close()
+	if a.errw != nil {
+		a.errw.Close()
+	}
 	u.detach(a)
 	close(a.done)
 }
@@ -366,7 +378,7 @@ func (a *activation) spawn(c command, env ...string) (*proc, error) {
 	}
 	attr := &syscall.ProcAttr{
 		Dir: a.x.dir, Env: a.x.list(env...), Sys: sys,
-		Files: []uintptr{a.u.sup.nullFd, a.logfd, a.logfd},
+		Files: []uintptr{a.u.sup.nullFd, a.logfd, a.errfd},
 	}
 	pid, exit, err := theReaper.spawn(path, argv, attr)
 	if err != nil {

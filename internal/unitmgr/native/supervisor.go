@@ -39,6 +39,11 @@ type Config struct {
 	MaxParallelStarts int
 	// Containers runs units with a [Container] section; nil refuses them.
 	Containers *container.Runtime
+	// Forward, when set, gets a copy of every unit's output as it is
+	// logged: whole lines (or a cut partial one), stderr apart from
+	// stdout. It must copy p and must not block (internal/logforward's
+	// Forwarder.Lines). With it, a unit's stderr gets a pipe of its own.
+	Forward func(unit string, stderr bool, p []byte)
 }
 
 // Supervisor is the native unit manager: one process supervising every unit.

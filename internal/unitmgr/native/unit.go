@@ -104,9 +104,20 @@ func (u *svc) activateLocked() error {
 	if err != nil {
 		return fmt.Errorf("supervisor: %s: log pipe: %w", u.name, err)
 	}
-	a := newActivation(u, u.spec, w)
+	var er, ew *os.File
+	if u.sup.cfg.Forward != nil {
+		if er, ew, err = os.Pipe(); err != nil {
+			r.Close()
+			w.Close()
+			return fmt.Errorf("supervisor: %s: stderr pipe: %w", u.name, err)
+		}
+	}
+	a := newActivation(u, u.spec, w, ew)
 	u.runHash = u.spec.hash
-	go u.pump(r)
+	go u.pump(r, false)
+	if er != nil {
+		go u.pump(er, true)
+	}
 	u.starts = nil
 	u.act = a
 	a.job = u.takeJobLocked()
@@ -118,8 +129,10 @@ func (u *svc) activateLocked() error {
 // pump copies the unit's stdout/stderr into its log until every writer is
 // gone. It writes whole lines, so that supervisor events never land inside
 // one; a partial line is held until its newline, until it reaches
-// maxPartial, or until the output closes.
-func (u *svc) pump(r *os.File) {
+// maxPartial, or until the output closes. With Config.Forward, stdout and
+// stderr have a pump each (stderr says which), and each write is also
+// handed to Forward.
+func (u *svc) pump(r *os.File, stderr bool) {
 	defer r.Close()
 	buf := make([]byte, 16<<10)
 	held := 0
@@ -131,15 +144,23 @@ func (u *svc) pump(r *os.File) {
 			if i < 0 {
 				cut = held
 			}
-			u.log.Write(buf[:cut])
+			u.output(buf[:cut], stderr)
 			held = copy(buf, buf[cut:held])
 		}
 		if err != nil {
 			if held > 0 {
-				u.log.Write(buf[:held])
+				u.output(buf[:held], stderr)
 			}
 			return
 		}
+	}
+}
+
+// output logs p and forwards it when forwarding is on.
+func (u *svc) output(p []byte, stderr bool) {
+	u.log.Write(p)
+	if fwd := u.sup.cfg.Forward; fwd != nil {
+		fwd(u.name, stderr, p)
 	}
 }
 

@@ -148,13 +148,13 @@ func buildHost(t *testing.T) string {
 }
 
 // startHost runs "host serve" and waits for its socket to answer.
-func startHost(t *testing.T, sock, dir string, fenceAfter time.Duration) *exec.Cmd {
+func startHost(t *testing.T, sock, dir string, fenceAfter time.Duration, extra ...string) *exec.Cmd {
 	t.Helper()
 	logf, err := os.Create(filepath.Join(t.TempDir(), "host.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(buildHost(t), "serve", "-socket", sock, "-dir", dir, "-fence-after", fenceAfter.String())
+	cmd := exec.Command(buildHost(t), append([]string{"serve", "-socket", sock, "-dir", dir, "-fence-after", fenceAfter.String()}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,9 @@
 // Command host is the remote package's test helper, a tiny stand-in for
 // init and fleetd:
 //
-//	host serve -socket S -dir D [-fence-after 3s]   serve unitmgr/machine on S until SIGTERM
+//	host serve -socket S -dir D [-fence-after 3s] [-log-forward URL]
+//	                                                serve unitmgr/machine on S until SIGTERM,
+//	                                                forwarding its units' output as init does
 //	host hold -socket S                             dial, print "held", stay connected
 //	host probe -socket S                            dial, list units, exit 0 (or 1 with the error)
 package main
@@ -11,11 +13,13 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/flotilla-os/flotilla/internal/logforward"
 	"github.com/flotilla-os/flotilla/internal/sandbox"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/machine"
 	"github.com/flotilla-os/flotilla/internal/unitmgr/remote"
@@ -31,12 +35,13 @@ func main() {
 	dir := fs.String("dir", "", "serve: data directory")
 	fenceAfter := fs.Duration("fence-after", remote.DefaultFenceAfter, "serve: fence after this long without a client")
 	bridgeSubnet := fs.String("bridge-subnet", "", "serve: run containers, on a bridge on this subnet (as init does); '' for no containers")
+	logForward := fs.String("log-forward", "", "serve: forward the units' output there and serve the counters, as init does")
 	_ = fs.Parse(os.Args[2:])
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	switch os.Args[1] {
 	case "serve":
-		serve(ctx, *socket, *dir, *fenceAfter, *bridgeSubnet)
+		serve(ctx, *socket, *dir, *fenceAfter, *bridgeSubnet, *logForward)
 	case "hold":
 		c, err := remote.Dial(ctx, *socket)
 		if err != nil {
@@ -60,10 +65,33 @@ func main() {
 	}
 }
 
-func serve(ctx context.Context, socket, dir string, fenceAfter time.Duration, bridgeSubnet string) {
+func serve(ctx context.Context, socket, dir string, fenceAfter time.Duration, bridgeSubnet, logForward string) {
 	logf := log.New(os.Stderr, "host: ", log.Lmicroseconds).Printf
-	m, err := machine.New(machine.Config{Dir: dir, MachineID: "0123456789abcdef0123456789abcdef", NoContainers: bridgeSubnet == "",
-		BridgeSubnet: bridgeSubnet, Logf: logf})
+	cfg := machine.Config{Dir: dir, MachineID: "0123456789abcdef0123456789abcdef", NoContainers: bridgeSubnet == "",
+		BridgeSubnet: bridgeSubnet, Logf: logf}
+	var also http.Handler
+	if logForward != "" {
+		d, err := logforward.Parse(logForward)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fwd, err := logforward.New([]logforward.Destination{d}, logforward.Options{Machine: "host", Logf: logf})
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer fwd.Close()
+		cfg.Forward = func(unit string, stderr bool, p []byte) {
+			s := logforward.Stdout
+			if stderr {
+				s = logforward.Stderr
+			}
+			fwd.Lines(unit, s, p)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET "+logforward.StatsPath, logforward.StatsHandler(fwd))
+		also = mux
+	}
+	m, err := machine.New(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -73,7 +101,7 @@ func serve(ctx context.Context, socket, dir string, fenceAfter time.Duration, br
 		log.Fatal(err)
 	}
 	logf("serving on %s", socket)
-	if err := remote.Serve(ctx, l, m, remote.ServerOptions{FenceAfter: fenceAfter, Logf: logf}); err != nil {
+	if err := remote.Serve(ctx, l, m, remote.ServerOptions{FenceAfter: fenceAfter, Logf: logf, Also: also}); err != nil {
 		log.Fatal(err)
 	}
 }
